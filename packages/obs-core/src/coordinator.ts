@@ -1,0 +1,588 @@
+/**
+ * The coordinator, `RLMObservability` (DESIGN.md section 4): one pass of sanitizing,
+ * redaction and capping, then fan-out to every sink through its own ordered, bounded lane.
+ */
+import type {
+  JsonObject,
+  RLMObservabilitySink,
+  RunEnd,
+  RunResult,
+  RunStart,
+  SinkHook,
+  SinkStatus,
+  StepEvent,
+  StepRecord,
+} from './contract.js';
+import {
+  type DiagnosticLogger,
+  RateLimitedLogger,
+  silentLogger,
+  stderrLogger,
+} from './diagnostics.js';
+import { parseTraceparent } from './ids.js';
+import {
+  type ExitParticipant,
+  installSignalHandlers,
+  registerForExit,
+  unregisterForExit,
+} from './process-hooks.js';
+import { createRedactor, type RedactOptions, type Redactor } from './redact.js';
+import { Run, type StartRunOptions } from './run.js';
+import { createSanitizer, type SanitizeLimits, type Sanitizer } from './sanitize.js';
+import { SinkChannel, type SinkCounters, type SinkFlushResult } from './sink-channel.js';
+
+/** Options of {@link RLMObservability}. */
+export interface ObservabilityOptions {
+  /** Attributes added to every run's `attributes`. @defaultValue `{}` */
+  attributes?: Record<string, unknown>;
+  /** Redaction settings, or `false` to turn redaction off completely. @defaultValue `{}` */
+  redact?: RedactOptions | false;
+  /** The global size caps applied once, before any sink sees data. */
+  limits?: SanitizeLimits;
+  /**
+   * Events held per sink while it works on a promise; beyond it events are dropped and
+   * counted. @defaultValue `10000`
+   */
+  maxQueueSize?: number;
+  /** How long one hook's promise may take before it counts as failed. @defaultValue `10000` */
+  callTimeoutMs?: number;
+  /** The deadline of the automatic flush when the process runs out of work. @defaultValue `5000` */
+  exitFlushTimeoutMs?: number;
+  /** Flush on `beforeExit` when events are undelivered. @defaultValue `true` */
+  flushOnExit?: boolean;
+  /**
+   * Opt-in: shut down (under `exitFlushTimeoutMs`) on these signals, then re-raise them.
+   * @defaultValue `[]` — the host's signals are left alone.
+   */
+  handleSignals?: readonly NodeJS.Signals[] | boolean;
+  /** Where rlm-obs's own warnings go; `false` silences them. @defaultValue stderr */
+  logger?: DiagnosticLogger | false;
+}
+
+/** Options of {@link RLMObservability.flush} and {@link RLMObservability.shutdown}. */
+export interface FlushOptions {
+  /** One deadline for all sinks together. @defaultValue `5000` */
+  timeoutMs?: number;
+}
+
+/** What `flush()`/`shutdown()` return. */
+export interface FlushReport {
+  /** Every sink finished in time and without error. */
+  ok: boolean;
+  durationMs: number;
+  sinks: SinkFlushResult[];
+}
+
+/** A sink's status with the coordinator's delivery counters. */
+export interface ObservedSinkStatus extends SinkStatus {
+  counters: SinkCounters;
+}
+
+/** Coordinator-level counters. */
+export interface CoordinatorStats {
+  /** Events accepted for fan-out. */
+  received: number;
+  /** Events refused before fan-out (no usable run id). */
+  rejected: number;
+  /** Events that arrived after `shutdown()` began. */
+  afterShutdown: number;
+}
+
+const MAX_RUN_ID_LENGTH = 512;
+const DEFAULT_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function finiteOr(value: unknown, fallback: number): number {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : fallback;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const n = Number(value);
+    return Number.isFinite(n) ? n : fallback;
+  }
+  return fallback;
+}
+
+function delay(ms: number): { promise: Promise<'deadline'>; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const promise = new Promise<'deadline'>((resolve) => {
+    // Not unref'ed: a caller awaiting flush()/shutdown() must get its answer even when a hung
+    // sink leaves nothing else on the event loop. It is cleared as soon as the work is done, so
+    // it never keeps the process alive past the deadline.
+    timer = setTimeout(() => resolve('deadline'), Math.max(0, ms));
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/**
+ * Fans run events out to sinks. It never blocks the caller and never throws into it.
+ *
+ * @example
+ * ```ts
+ * const obs = RLMObservability.withSinks([createJsonlSink()]);
+ * const run = obs.startRun({ task: 'Sum a list', environment: 'pure_rlm' });
+ * run.step({ action: { action: 'run_python', code: 'sum([1, 2])' },
+ *            observation: { success: true, output: '3' }, reward: 1 });
+ * run.end({ completed: true, finalAnswer: '3' });
+ * await obs.shutdown();
+ * ```
+ */
+export class RLMObservability implements ExitParticipant {
+  readonly name = 'rlm-observability';
+  readonly stats: CoordinatorStats = { received: 0, rejected: 0, afterShutdown: 0 };
+
+  #channels: SinkChannel[] = [];
+  readonly #redactor: Redactor;
+  readonly #sanitize: Sanitizer;
+  readonly #log: RateLimitedLogger;
+  readonly #attributes: Record<string, unknown> | undefined;
+  readonly #maxQueueSize: number;
+  readonly #callTimeoutMs: number;
+  readonly #exitTimeoutMs: number;
+  #dirty = false;
+  #closed = false;
+  #shutdown: Promise<FlushReport> | undefined;
+  #removeSignalHandlers: (() => void) | undefined;
+
+  constructor(options: ObservabilityOptions = {}) {
+    this.#redactor = createRedactor(options.redact === undefined ? {} : options.redact);
+    this.#sanitize = createSanitizer(options.limits, this.#redactor);
+    const logger = options.logger === false ? silentLogger : (options.logger ?? stderrLogger);
+    this.#log = new RateLimitedLogger(logger, this.#redactor.scrub);
+    this.#attributes =
+      options.attributes && Object.keys(options.attributes).length > 0
+        ? options.attributes
+        : undefined;
+    this.#maxQueueSize = Math.max(1, options.maxQueueSize ?? 10_000);
+    this.#callTimeoutMs = Math.max(1, options.callTimeoutMs ?? 10_000);
+    this.#exitTimeoutMs = Math.max(1, options.exitFlushTimeoutMs ?? 5_000);
+    if (options.flushOnExit !== false) registerForExit(this);
+    const signals = options.handleSignals === true ? DEFAULT_SIGNALS : options.handleSignals || [];
+    if (signals.length > 0) this.#removeSignalHandlers = installSignalHandlers(this, signals);
+  }
+
+  /**
+   * A coordinator with these sinks (the seed's `RLMObservability.with_sinks`).
+   *
+   * @example
+   * ```ts
+   * const obs = RLMObservability.withSinks([createJsonlSink({ dir: './obs' })]);
+   * ```
+   */
+  static withSinks(
+    sinks: Iterable<RLMObservabilitySink | null | undefined | false>,
+    options?: ObservabilityOptions,
+  ): RLMObservability {
+    const obs = new RLMObservability(options);
+    for (const sink of sinks) if (sink) obs.addSink(sink);
+    return obs;
+  }
+
+  /** The redactor of this coordinator, for sinks and tools that print diagnostics. */
+  get redactor(): Redactor {
+    return this.#redactor;
+  }
+
+  /** Adds a sink; events from now on reach it. A sink with a duplicate name is refused. */
+  addSink(sink: RLMObservabilitySink): boolean {
+    if (!isSinkLike(sink)) {
+      this.#log.warn('addSink:invalid', 'addSink: ignoring a value that is not a sink');
+      return false;
+    }
+    const channel = new SinkChannel(
+      sink,
+      { maxQueueSize: this.#maxQueueSize, callTimeoutMs: this.#callTimeoutMs },
+      this.#log,
+      this.#redactor.scrub,
+    );
+    if (this.#channels.some((c) => c.name === channel.name)) {
+      this.#log.warn(
+        `addSink:${channel.name}`,
+        `addSink: a sink named '${channel.name}' is already registered; ignoring the new one`,
+      );
+      return false;
+    }
+    this.#channels = [...this.#channels, channel];
+    return true;
+  }
+
+  /** Removes the sink with this name. Events already queued for it are still delivered. */
+  removeSink(name: string): boolean {
+    const before = this.#channels.length;
+    this.#channels = this.#channels.filter((c) => c.name !== name);
+    return this.#channels.length < before;
+  }
+
+  /** The sink with this name, if registered. */
+  getSink<T extends RLMObservabilitySink = RLMObservabilitySink>(name: string): T | undefined {
+    return this.#channels.find((c) => c.name === name)?.sink as T | undefined;
+  }
+
+  /** The registered sinks, in delivery order. */
+  get sinks(): RLMObservabilitySink[] {
+    return this.#channels.map((c) => c.sink);
+  }
+
+  /** True when events arrived since the last flush began. */
+  get needsFlush(): boolean {
+    return this.#dirty && !this.#closed;
+  }
+
+  /** Whether `shutdown()` has been called. */
+  get isShutdown(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Every sink's status (never throws, never does I/O, never shows a secret) with its
+   * delivery counters.
+   */
+  status(): ObservedSinkStatus[] {
+    return this.#channels.map((channel) => this.#sinkStatus(channel));
+  }
+
+  #sinkStatus(channel: SinkChannel): ObservedSinkStatus {
+    let raw: SinkStatus | undefined;
+    let failure: string | undefined;
+    try {
+      raw = channel.sink.status();
+    } catch (error) {
+      failure = error instanceof Error ? error.message : String(error);
+    }
+    const base: Record<string, unknown> = {};
+    if (isObject(raw)) {
+      for (const key of Object.keys(raw)) {
+        try {
+          const value = raw[key];
+          if (this.#redactor.isSecretKey(key) && typeof value === 'string') {
+            base[key] = this.#redactor.marker;
+          } else {
+            base[key] = typeof value === 'string' ? this.#redactor.scrub(value) : value;
+          }
+        } catch {
+          // a throwing getter in a status object: leave the key out
+        }
+      }
+    }
+    return {
+      ...base,
+      name: typeof base.name === 'string' ? base.name : channel.name,
+      enabled: typeof base.enabled === 'boolean' ? base.enabled : true,
+      available:
+        failure === undefined && typeof base.available === 'boolean' ? base.available : false,
+      detail:
+        failure !== undefined
+          ? this.#redactor.scrub(`status() failed: ${failure}`).slice(0, 500)
+          : typeof base.detail === 'string'
+            ? base.detail
+            : '',
+      counters: channel.counters(),
+    } as ObservedSinkStatus;
+  }
+
+  /** The seed hook: a run starts. */
+  onRunStart(runId: string, start: RunStart): void {
+    const id = this.#accept(runId, 'onRunStart');
+    if (id === undefined) return;
+    this.#fanOut('onRunStart', id, this.#prepareStart(start));
+  }
+
+  /** The seed hook: a step finished. */
+  onStep(runId: string, step: StepRecord): void {
+    const id = this.#accept(runId, 'onStep');
+    if (id === undefined) return;
+    let event: unknown;
+    let cumulative: unknown;
+    try {
+      event = step?.event;
+      cumulative = step?.cumulativeReward;
+    } catch {
+      // a throwing getter on the record itself
+    }
+    this.#fanOut('onStep', id, {
+      event: this.#prepareEvent(event, undefined),
+      cumulativeReward: finiteOr(cumulative, 0),
+    });
+  }
+
+  /** The seed hook: a run ended (completed or not). */
+  onRunEnd(runId: string, end: RunEnd): void {
+    const id = this.#accept(runId, 'onRunEnd');
+    if (id === undefined) return;
+    this.#fanOut('onRunEnd', id, this.#prepareEnd(end));
+  }
+
+  /**
+   * Starts a run and announces it to every sink. The run keeps the cumulative reward and the
+   * step count for you.
+   *
+   * @example
+   * ```ts
+   * const run = obs.startRun({ task: 'Fix the bug', environment: 'repo', params: { max_steps: 8 } });
+   * const child = run.child({ task: 'Read the failing test' });
+   * ```
+   */
+  startRun(options: StartRunOptions = {}): Run {
+    return new Run(this, options);
+  }
+
+  /** @internal the run API's step: a default step number and a known cumulative reward */
+  _runStep(runId: string, event: StepEvent, cumulativeReward: number, stepNumber: number): void {
+    const id = this.#accept(runId, 'onStep');
+    if (id === undefined) return;
+    this.#fanOut('onStep', id, {
+      event: this.#prepareEvent(event, stepNumber),
+      cumulativeReward,
+    });
+  }
+
+  /** @internal */
+  _warn(key: string, message: string): void {
+    this.#log.warn(key, message);
+  }
+
+  /**
+   * Drains every sink's queue and calls each sink's `forceFlush()`, all under one deadline.
+   * Never rejects.
+   */
+  flush(options: FlushOptions = {}): Promise<FlushReport> {
+    this.#dirty = false;
+    return this.#finish('flush', options.timeoutMs ?? 5_000);
+  }
+
+  /**
+   * Drains every queue and calls each sink's `shutdown()` (or `forceFlush()`), all under one
+   * deadline; a hung sink cannot stretch it. Idempotent: later calls return the first call's
+   * promise. Events after it are counted and dropped.
+   */
+  shutdown(options: FlushOptions = {}): Promise<FlushReport> {
+    if (this.#shutdown) return this.#shutdown;
+    this.#closed = true;
+    this.#dirty = false;
+    unregisterForExit(this);
+    this.#removeSignalHandlers?.();
+    this.#shutdown = this.#finish('shutdown', options.timeoutMs ?? 5_000);
+    return this.#shutdown;
+  }
+
+  /** @internal */
+  flushOnExit(): Promise<FlushReport> {
+    return this.flush({ timeoutMs: this.#exitTimeoutMs });
+  }
+
+  /** @internal */
+  shutdownOnSignal(): Promise<FlushReport> {
+    return this.shutdown({ timeoutMs: this.#exitTimeoutMs });
+  }
+
+  async #finish(mode: 'flush' | 'shutdown', timeoutMs: number): Promise<FlushReport> {
+    const started = performance.now();
+    const deadline = delay(timeoutMs);
+    const channels = this.#channels;
+    try {
+      const sinks = await Promise.all(
+        channels.map((channel) => this.#finishChannel(channel, mode, deadline.promise)),
+      );
+      return {
+        ok: sinks.every((s) => s.ok),
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        sinks,
+      };
+    } finally {
+      deadline.cancel();
+    }
+  }
+
+  async #finishChannel(
+    channel: SinkChannel,
+    mode: 'flush' | 'shutdown',
+    deadline: Promise<'deadline'>,
+  ): Promise<SinkFlushResult> {
+    let error: string | undefined;
+    const work = (async () => {
+      await channel.whenIdle();
+      const sink = channel.sink;
+      const fn = mode === 'shutdown' ? (sink.shutdown ?? sink.forceFlush) : sink.forceFlush;
+      if (typeof fn === 'function') await fn.call(sink);
+      return 'done' as const;
+    })().catch((e: unknown) => {
+      error = this.#redactor.scrub(e instanceof Error ? e.message : String(e)).slice(0, 500);
+      this.#log.warn(`${channel.name}:${mode}`, `sink '${channel.name}' ${mode} failed: ${error}`);
+      return 'failed' as const;
+    });
+    const outcome = await Promise.race([work, deadline]);
+    if (outcome === 'deadline') {
+      if (mode === 'shutdown') channel.abandon();
+      this.#log.warn(
+        `${channel.name}:${mode}:deadline`,
+        `sink '${channel.name}' did not finish ${mode} before the deadline`,
+      );
+    }
+    const result: SinkFlushResult = {
+      name: channel.name,
+      ok: outcome === 'done',
+      deadlineExceeded: outcome === 'deadline',
+      ...channel.counters(),
+    };
+    if (error !== undefined) result.error = error;
+    return result;
+  }
+
+  #accept(runId: unknown, hook: SinkHook): string | undefined {
+    this.#dirty = true;
+    if (this.#closed) {
+      this.stats.afterShutdown++;
+      for (const channel of this.#channels) channel.drop();
+      this.#log.warn('after-shutdown', `${hook} after shutdown(): event dropped`);
+      return undefined;
+    }
+    if (typeof runId === 'string' && runId.length > 0 && runId.length <= MAX_RUN_ID_LENGTH) {
+      this.stats.received++;
+      return runId;
+    }
+    const id = this.#normalizeRunId(runId);
+    if (id === undefined) {
+      this.stats.rejected++;
+      this.#log.warn('invalid-run-id', `${hook}: ignoring an event without a usable run id`);
+      return undefined;
+    }
+    this.stats.received++;
+    return id;
+  }
+
+  #normalizeRunId(runId: unknown): string | undefined {
+    let id: string;
+    if (typeof runId === 'string') id = runId;
+    else if (typeof runId === 'number' && Number.isFinite(runId)) id = String(runId);
+    else if (typeof runId === 'bigint') id = runId.toString();
+    else return undefined;
+    if (id.length === 0) return undefined;
+    if (id.length > MAX_RUN_ID_LENGTH) {
+      // Keep huge ids unique without carrying megabytes through every sink.
+      let hash = 0x811c9dc5;
+      for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+      id = `${id.slice(0, 200)}…${(hash >>> 0).toString(16).padStart(8, '0')}`;
+    }
+    return id;
+  }
+
+  #fanOut(hook: SinkHook, runId: string, payload: unknown): void {
+    const channels = this.#channels;
+    for (let i = 0; i < channels.length; i++) channels[i]!.deliver(hook, runId, payload);
+  }
+
+  #prepareStart(start: unknown): RunStart {
+    const s = isObject(start) ? start : {};
+    const read = (key: string): unknown => {
+      try {
+        return s[key];
+      } catch {
+        return undefined;
+      }
+    };
+    const task = read('task');
+    const environment = read('environment');
+    const params = this.#sanitize(read('params'));
+    let attributes = read('attributes');
+    if (this.#attributes)
+      attributes = { ...this.#attributes, ...(isObject(attributes) ? attributes : {}) };
+    const prepared: RunStart = {
+      task:
+        typeof task === 'string'
+          ? (this.#sanitize(task) as string)
+          : task == null
+            ? ''
+            : String(this.#sanitize(task)),
+      environment:
+        typeof environment === 'string' && environment.length > 0
+          ? (this.#sanitize(environment) as string)
+          : environment == null
+            ? 'default'
+            : String(this.#sanitize(environment)),
+      params: isObject(params) ? (params as JsonObject) : {},
+    };
+    const parent = read('parentRunId');
+    if (parent !== undefined && parent !== null) {
+      const parentId = this.#normalizeRunId(parent);
+      if (parentId !== undefined) prepared.parentRunId = parentId;
+    }
+    const traceparent = read('traceparent');
+    if (traceparent !== undefined && traceparent !== null) {
+      if (parseTraceparent(traceparent))
+        prepared.traceparent = (traceparent as string).trim().toLowerCase();
+      else this.#log.warn('invalid-traceparent', 'onRunStart: ignoring an invalid traceparent');
+    }
+    if (attributes !== undefined && attributes !== null) {
+      const clean = this.#sanitize(attributes);
+      if (isObject(clean) && Object.keys(clean).length > 0) prepared.attributes = clean;
+    }
+    const startedAt = read('startedAt');
+    prepared.startedAt = isoOrNow(startedAt);
+    return prepared;
+  }
+
+  #prepareEvent(event: unknown, stepNumber: number | undefined): StepEvent {
+    const clean = this.#sanitize(event);
+    const out: StepEvent = isObject(clean)
+      ? (clean as StepEvent)
+      : clean == null
+        ? {}
+        : { value: clean };
+    if (stepNumber !== undefined && typeof out.step !== 'number') out.step = stepNumber;
+    return out;
+  }
+
+  #prepareEnd(end: unknown): RunEnd {
+    const e = isObject(end) ? end : {};
+    let result: unknown;
+    let runPath: unknown;
+    try {
+      result = e.result;
+      runPath = e.runPath;
+    } catch {
+      // throwing getters: keep what we have
+    }
+    const clean = this.#sanitize(result);
+    const prepared: RunResult = isObject(clean) ? (clean as RunResult) : {};
+    if (typeof prepared.finishedAt !== 'string') prepared.finishedAt = new Date().toISOString();
+    const out: RunEnd = { result: prepared };
+    if (typeof runPath === 'string' && runPath.length > 0)
+      out.runPath = this.#sanitize(runPath) as string;
+    else if (runPath && typeof (runPath as { toString?: unknown }).toString === 'function') {
+      const text = this.#sanitize(String(runPath));
+      if (typeof text === 'string' && text.length > 0 && text !== '[object Object]')
+        out.runPath = text;
+    }
+    return out;
+  }
+}
+
+function isoOrNow(value: unknown): string {
+  if (typeof value === 'string') {
+    const time = Date.parse(value);
+    if (Number.isFinite(time)) return new Date(time).toISOString();
+  } else if (typeof value === 'number' && Number.isFinite(value)) {
+    return new Date(value).toISOString();
+  } else if (value instanceof Date && Number.isFinite(value.getTime())) {
+    return value.toISOString();
+  }
+  return new Date().toISOString();
+}
+
+/** Shape check (never `instanceof` across packages). */
+export function isSinkLike(value: unknown): value is RLMObservabilitySink {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  try {
+    const v = value as Record<string, unknown>;
+    return (
+      typeof v.name === 'string' &&
+      typeof v.status === 'function' &&
+      typeof v.onRunStart === 'function' &&
+      typeof v.onStep === 'function' &&
+      typeof v.onRunEnd === 'function'
+    );
+  } catch {
+    return false;
+  }
+}

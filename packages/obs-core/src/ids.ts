@@ -1,0 +1,92 @@
+/**
+ * Ids every sink needs: deterministic trace and span ids derived from a run id (so a replay
+ * of the same run lands on the same trace where the backend de-duplicates by id), W3C
+ * `traceparent` parsing and formatting, and time-ordered run ids.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+const HEX32 = /^[0-9a-f]{32}$/;
+const HEX16 = /^[0-9a-f]{16}$/;
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/;
+
+function digest(input: string): string {
+  return createHash('sha256').update(input).digest('hex');
+}
+
+function nonZero(hex: string, fallback: string): string {
+  return /^0+$/.test(hex) ? fallback : hex;
+}
+
+/**
+ * The 32-hex trace id of a run, derived from its id (the root run's id for nested runs).
+ *
+ * @example
+ * ```ts
+ * traceIdFromRunId('run-1') === traceIdFromRunId('run-1'); // true
+ * ```
+ */
+export function traceIdFromRunId(runId: string): string {
+  return nonZero(digest(`rlm-obs:trace:${runId}`).slice(0, 32), '00000000000000000000000000000001');
+}
+
+/**
+ * The 16-hex span id of a run's root span, or of one of its steps when `step` is given.
+ */
+export function spanIdFromRunId(runId: string, step?: number | string): string {
+  const key = step === undefined ? `rlm-obs:run:${runId}` : `rlm-obs:step:${runId}:${step}`;
+  return nonZero(digest(key).slice(0, 16), '0000000000000001');
+}
+
+/** A parsed W3C trace context. */
+export interface TraceContext {
+  traceId: string;
+  spanId: string;
+  /** Trace flags; bit 0 is "sampled". */
+  traceFlags: number;
+}
+
+/**
+ * Parses a W3C `traceparent` header. Returns `undefined` for anything invalid, including
+ * all-zero ids and version `ff`.
+ */
+export function parseTraceparent(header: unknown): TraceContext | undefined {
+  if (typeof header !== 'string') return undefined;
+  const match = TRACEPARENT.exec(header.trim().toLowerCase());
+  if (!match) return undefined;
+  const [, version, traceId, spanId, flags] = match;
+  if (version === 'ff') return undefined;
+  if (version === '00' && header.trim().length !== 55) return undefined;
+  if (/^0+$/.test(traceId!) || /^0+$/.test(spanId!)) return undefined;
+  return { traceId: traceId!, spanId: spanId!, traceFlags: Number.parseInt(flags!, 16) };
+}
+
+/**
+ * Formats a W3C `traceparent` header (version 00).
+ *
+ * @example
+ * ```ts
+ * formatTraceparent({ traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceFlags: 1 });
+ * // '00-abab…ab-cdcd…cd-01'
+ * ```
+ */
+export function formatTraceparent(context: TraceContext): string {
+  if (!HEX32.test(context.traceId) || !HEX16.test(context.spanId)) {
+    throw new TypeError('formatTraceparent: traceId must be 32 hex chars and spanId 16');
+  }
+  const flags = (context.traceFlags & 0xff).toString(16).padStart(2, '0');
+  return `00-${context.traceId}-${context.spanId}-${flags}`;
+}
+
+/**
+ * A new run id: a UUID version 7, so ids sort by creation time (file listings and
+ * `rlm-obs runs` read in order).
+ */
+export function newRunId(now: number = Date.now()): string {
+  const bytes = randomBytes(16);
+  const ms = BigInt(Math.max(0, Math.floor(now)));
+  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

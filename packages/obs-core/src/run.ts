@@ -1,0 +1,179 @@
+/**
+ * The run API agent code actually wants: `obs.startRun()` → `run.step()` … `run.end()`, with
+ * the cumulative reward and step count kept for you, nested runs through `run.child()` and a
+ * W3C `traceparent` for runs continued in another process.
+ */
+import type { RunResult, StepEvent } from './contract.js';
+import type { RLMObservability } from './coordinator.js';
+import {
+  formatTraceparent,
+  newRunId,
+  parseTraceparent,
+  spanIdFromRunId,
+  traceIdFromRunId,
+} from './ids.js';
+
+/** Options of `obs.startRun()`. */
+export interface StartRunOptions {
+  /** The run id. @defaultValue a new time-ordered UUID v7 */
+  runId?: string;
+  task?: string;
+  /** @defaultValue `'default'` */
+  environment?: string;
+  params?: Record<string, unknown>;
+  /** The run that spawned this one; `run.child()` sets it. */
+  parentRunId?: string;
+  /** A W3C `traceparent` from a parent in another process. */
+  traceparent?: string;
+  attributes?: Record<string, unknown>;
+  /** Where the run's artifacts live; passed to sinks at the end as `runPath`. */
+  runPath?: string;
+}
+
+/** What `run.end()` takes: the seed's result fields, all optional. */
+export interface EndRunOptions extends RunResult {
+  runPath?: string;
+}
+
+/**
+ * One RLM run. Never throws; calls after `end()` are ignored with a warning.
+ *
+ * @example
+ * ```ts
+ * const run = obs.startRun({ task: 'Sum a list', environment: 'pure_rlm' });
+ * run.step({ action: { action: 'run_python', code: 'sum([1,2])' }, observation: { success: true, output: '3' }, reward: 0.5 });
+ * run.end({ completed: true, finalAnswer: '3' }); // steps and totalReward are filled in
+ * ```
+ */
+export class Run {
+  /** The run id. */
+  readonly id: string;
+  /** The 32-hex trace id this run belongs to (shared with its parent and children). */
+  readonly traceId: string;
+  /** The 16-hex span id of this run's root span. */
+  readonly spanId: string;
+  readonly parentRunId: string | undefined;
+  /** ISO start time. */
+  readonly startedAt: string;
+
+  readonly #obs: RLMObservability;
+  readonly #runPath: string | undefined;
+  readonly #traceFlags: number;
+  #steps = 0;
+  #cumulativeReward = 0;
+  #ended = false;
+
+  /** @internal use `obs.startRun()` */
+  constructor(obs: RLMObservability, options: StartRunOptions) {
+    this.#obs = obs;
+    const opts = options ?? {};
+    this.id = typeof opts.runId === 'string' && opts.runId.length > 0 ? opts.runId : newRunId();
+    this.parentRunId = typeof opts.parentRunId === 'string' ? opts.parentRunId : undefined;
+    const remote = parseTraceparent(opts.traceparent);
+    this.traceId = remote?.traceId ?? traceIdFromRunId(this.id);
+    this.#traceFlags = remote?.traceFlags ?? 1;
+    this.spanId = spanIdFromRunId(this.id);
+    this.#runPath = typeof opts.runPath === 'string' ? opts.runPath : undefined;
+    this.startedAt = new Date().toISOString();
+    obs.onRunStart(this.id, {
+      task: opts.task ?? '',
+      environment: opts.environment ?? 'default',
+      params: opts.params ?? {},
+      ...(this.parentRunId !== undefined ? { parentRunId: this.parentRunId } : {}),
+      ...(remote ? { traceparent: opts.traceparent as string } : {}),
+      ...(opts.attributes !== undefined ? { attributes: opts.attributes } : {}),
+      startedAt: this.startedAt,
+    });
+  }
+
+  /** Steps recorded so far. */
+  get steps(): number {
+    return this.#steps;
+  }
+
+  /** The sum of the rewards recorded so far. */
+  get cumulativeReward(): number {
+    return this.#cumulativeReward;
+  }
+
+  /** Whether `end()` was called. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Records a step. `event.step` defaults to the next step number; the cumulative reward
+   * adds `event.reward` when it is a finite number. Returns the cumulative reward.
+   */
+  step(event: StepEvent): number {
+    if (this.#ended) {
+      this.#obs._warn(`run-ended:${this.id}`, `run '${this.id}': step() after end() ignored`);
+      return this.#cumulativeReward;
+    }
+    this.#steps++;
+    let reward: unknown;
+    try {
+      reward = event?.reward;
+    } catch {
+      reward = undefined;
+    }
+    if (typeof reward === 'number' && Number.isFinite(reward)) this.#cumulativeReward += reward;
+    this.#obs._runStep(this.id, event, this.#cumulativeReward, this.#steps);
+    return this.#cumulativeReward;
+  }
+
+  /** Starts a nested run whose parent is this one (same trace). */
+  child(options: Omit<StartRunOptions, 'parentRunId' | 'traceparent'> = {}): Run {
+    return this.#obs.startRun({
+      ...options,
+      parentRunId: this.id,
+      traceparent: this.traceparent(),
+    });
+  }
+
+  /** This run's W3C `traceparent`, to continue it in another process. */
+  traceparent(): string {
+    return formatTraceparent({
+      traceId: this.traceId,
+      spanId: this.spanId,
+      traceFlags: this.#traceFlags,
+    });
+  }
+
+  /**
+   * Ends the run. `steps` and `totalReward` default to what the run counted; `completed`
+   * defaults to true unless an `error` is given.
+   */
+  end(result: EndRunOptions = {}): void {
+    if (this.#ended) {
+      this.#obs._warn(`run-ended:${this.id}`, `run '${this.id}': end() called twice; ignored`);
+      return;
+    }
+    this.#ended = true;
+    const { runPath, ...rest } = result ?? {};
+    const full: RunResult = {
+      ...rest,
+      completed: rest.completed ?? rest.error === undefined,
+      steps: rest.steps ?? this.#steps,
+      totalReward: rest.totalReward ?? this.#cumulativeReward,
+      startedAt: rest.startedAt ?? this.startedAt,
+      finishedAt: rest.finishedAt ?? new Date().toISOString(),
+    };
+    const path = runPath ?? this.#runPath;
+    this.#obs.onRunEnd(
+      this.id,
+      path !== undefined ? { result: full, runPath: path } : { result: full },
+    );
+  }
+
+  /** Ends the run as not completed, with the error's message. */
+  fail(error: unknown, result: EndRunOptions = {}): void {
+    let message: string;
+    try {
+      message = error instanceof Error ? error.message : String(error);
+    } catch {
+      message = 'unknown error';
+    }
+    this.end({ ...result, completed: false, error: message });
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * Safe serialization (DESIGN.md section 4, item 7) fused with redaction and the global size
+ * cap (item 6): one walk turns any value into plain JSON data that every sink can use
+ * without another check. It never throws.
+ */
+import { types } from 'node:util';
+import type { JsonValue } from './contract.js';
+import { createRedactor, type Redactor } from './redact.js';
+
+/** Limits of the sanitizing pass. All are per value handed to the coordinator. */
+export interface SanitizeLimits {
+  /**
+   * Longest string kept, in UTF-16 code units; longer strings are cut and marked
+   * `…[truncated N chars]`.
+   * @defaultValue `262144`
+   */
+  maxStringLength?: number;
+  /** Deepest nesting kept; deeper values become `"[MaxDepth]"`. @defaultValue `32` */
+  maxDepth?: number;
+  /** Longest array kept; the rest is summarised in a last element. @defaultValue `10000` */
+  maxArrayLength?: number;
+  /** Most keys kept per object; the rest is summarised. @defaultValue `1000` */
+  maxObjectKeys?: number;
+}
+
+/** Turns any value into JSON data. */
+export type Sanitizer = (value: unknown) => JsonValue;
+
+const DEFAULT_LIMITS: Required<SanitizeLimits> = {
+  maxStringLength: 262_144,
+  maxDepth: 32,
+  maxArrayLength: 10_000,
+  maxObjectKeys: 1_000,
+};
+
+/** The marker suffix that ends a cut string. */
+export function truncationMarker(dropped: number): string {
+  return `…[truncated ${dropped} chars]`;
+}
+
+/**
+ * Cuts a string to at most `max` code units plus a marker, never splitting a surrogate pair.
+ *
+ * @example
+ * ```ts
+ * truncate('abcdef', 3); // 'abc…[truncated 3 chars]'
+ * ```
+ */
+export function truncate(value: string, max: number): string {
+  if (value.length <= max) return value;
+  let end = Math.max(0, Math.floor(max));
+  const code = value.charCodeAt(end - 1);
+  if (end > 0 && code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return value.slice(0, end) + truncationMarker(value.length - end);
+}
+
+type StringWithWellFormed = string & { isWellFormed?(): boolean; toWellFormed?(): string };
+
+function describeError(message: string, error: unknown): string {
+  let reason = '';
+  try {
+    reason = error instanceof Error ? error.message : String(error);
+  } catch {
+    reason = 'unknown';
+  }
+  return `[${message}: ${reason.slice(0, 200)}]`;
+}
+
+/**
+ * Builds the sanitizing pass: cycles, BigInt, Errors (with causes), Dates, Map and Set,
+ * Buffers and typed arrays, NaN and Infinity, functions, symbols, throwing getters and
+ * Proxies, huge strings, deep nesting and lone surrogates all become valid JSON data; keys
+ * that look like secrets are masked; URL credentials inside strings are masked.
+ *
+ * @example
+ * ```ts
+ * const sanitize = createSanitizer({ maxStringLength: 1000 });
+ * sanitize({ n: 10n, when: new Date(0), api_key: 'sk-1' });
+ * // { n: 10, when: '1970-01-01T00:00:00.000Z', api_key: '[REDACTED]' }
+ * ```
+ */
+export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor): Sanitizer {
+  const maxString = limits.maxStringLength ?? DEFAULT_LIMITS.maxStringLength;
+  const maxDepth = limits.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+  const maxArray = limits.maxArrayLength ?? DEFAULT_LIMITS.maxArrayLength;
+  const maxKeys = limits.maxObjectKeys ?? DEFAULT_LIMITS.maxObjectKeys;
+  const red = redactor ?? createRedactor();
+  const marker = red.marker;
+  const ancestors: object[] = [];
+
+  const str = (input: string): string => {
+    let s = input as StringWithWellFormed;
+    if (s.length > maxString) s = truncate(s, maxString);
+    // Lone surrogates are valid in JS strings but not in UTF-8 (protobuf, HTTP bodies).
+    if (s.isWellFormed !== undefined && !s.isWellFormed()) s = s.toWellFormed!();
+    return red.redactString(s);
+  };
+
+  // -0 becomes 0, as JSON would write it.
+  const num = (n: number): JsonValue => (Number.isFinite(n) ? n + 0 : String(n));
+
+  const walk = (value: unknown, depth: number): JsonValue | undefined => {
+    switch (typeof value) {
+      case 'string':
+        return str(value);
+      case 'number':
+        return num(value);
+      case 'boolean':
+        return value;
+      case 'undefined':
+        return undefined;
+      case 'bigint':
+        return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+      case 'symbol':
+        return str(value.toString());
+      case 'function':
+        return `[Function: ${(value as { name?: string }).name || 'anonymous'}]`;
+    }
+    if (value === null) return null;
+    const obj = value as object;
+    if (depth >= maxDepth) return '[MaxDepth]';
+    if (ancestors.includes(obj)) return '[Circular]';
+    ancestors.push(obj);
+    try {
+      // Hot path first: plain data objects, without the dispatch of walkObject.
+      if (Object.getPrototypeOf(obj) === Object.prototype && !('toJSON' in obj)) {
+        return walkPlain(obj, depth);
+      }
+      return walkObject(obj, depth);
+    } catch (error) {
+      return describeError('Unserializable', error);
+    } finally {
+      ancestors.pop();
+    }
+  };
+
+  const walkArray = (arr: ArrayLike<unknown>, depth: number): JsonValue[] => {
+    const length = arr.length;
+    const n = Math.min(length, maxArray);
+    const out: JsonValue[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      let item: unknown;
+      try {
+        item = arr[i];
+      } catch (error) {
+        out[i] = describeError('Thrown', error);
+        continue;
+      }
+      const v = walk(item, depth + 1);
+      out[i] = v === undefined ? null : v;
+    }
+    if (length > maxArray) out.push(`…[${length - maxArray} more items]`);
+    return out;
+  };
+
+  const walkEntries = (
+    source: object,
+    keys: string[],
+    depth: number,
+  ): { [key: string]: JsonValue } => {
+    const out: { [key: string]: JsonValue } = {};
+    const n = Math.min(keys.length, maxKeys);
+    for (let i = 0; i < n; i++) {
+      const key = keys[i]!;
+      let item: unknown;
+      try {
+        item = (source as Record<string, unknown>)[key];
+      } catch (error) {
+        out[key] = describeError('Thrown', error);
+        continue;
+      }
+      if (red.isSecretKey(key) && item !== null && item !== undefined) {
+        const t = typeof item;
+        if (t !== 'number' && t !== 'boolean' && t !== 'bigint') {
+          if (t === 'string') red.remember(item as string);
+          out[key] = marker;
+          continue;
+        }
+      }
+      const v = walk(item, depth + 1);
+      if (v !== undefined) out[key] = v;
+    }
+    if (keys.length > maxKeys) out['…'] = `[${keys.length - maxKeys} more keys]`;
+    return out;
+  };
+
+  /**
+   * Plain objects: `for…in` avoids allocating the `Object.keys` array on the hot path (a
+   * plain object inherits no enumerable keys unless `Object.prototype` was polluted).
+   */
+  const walkPlain = (obj: object, depth: number): { [key: string]: JsonValue } => {
+    const out: { [key: string]: JsonValue } = {};
+    let count = 0;
+    for (const key in obj) {
+      if (count >= maxKeys) {
+        const total = Object.keys(obj).length;
+        if (total > maxKeys) out['…'] = `[${total - maxKeys} more keys]`;
+        break;
+      }
+      let item: unknown;
+      try {
+        item = (obj as Record<string, unknown>)[key];
+      } catch (error) {
+        out[key] = describeError('Thrown', error);
+        count++;
+        continue;
+      }
+      count++;
+      if (item !== null && item !== undefined && red.isSecretKey(key)) {
+        const t = typeof item;
+        if (t !== 'number' && t !== 'boolean' && t !== 'bigint') {
+          if (t === 'string') red.remember(item as string);
+          out[key] = marker;
+          continue;
+        }
+      }
+      const v = walk(item, depth + 1);
+      if (v !== undefined) out[key] = v;
+    }
+    return out;
+  };
+
+  const walkObject = (obj: object, depth: number): JsonValue => {
+    // Fast path first: plain objects and arrays are almost everything agents send.
+    const proto = Object.getPrototypeOf(obj);
+    if (proto === Object.prototype || proto === null) {
+      if (typeof (obj as { toJSON?: unknown }).toJSON !== 'function') return walkPlain(obj, depth);
+    } else if (Array.isArray(obj)) {
+      return walkArray(obj, depth);
+    }
+    if (obj instanceof Date) {
+      const time = obj.getTime();
+      return Number.isFinite(time) ? obj.toISOString() : 'Invalid Date';
+    }
+    if (ArrayBuffer.isView(obj)) {
+      const kind =
+        types.isUint8Array(obj) && Buffer.isBuffer(obj) ? 'Buffer' : obj.constructor?.name;
+      return `[${kind || 'ArrayBufferView'}: ${obj.byteLength} bytes]`;
+    }
+    if (types.isAnyArrayBuffer(obj)) return `[ArrayBuffer: ${obj.byteLength} bytes]`;
+    if (obj instanceof Map) {
+      const out: { [key: string]: JsonValue } = {};
+      let count = 0;
+      for (const [k, v] of obj) {
+        if (count++ >= maxKeys) {
+          out['…'] = `[${obj.size - maxKeys} more entries]`;
+          break;
+        }
+        const key = typeof k === 'string' ? k : String(walk(k, depth + 1));
+        if (red.isSecretKey(key) && typeof v === 'string') {
+          red.remember(v);
+          out[key] = marker;
+          continue;
+        }
+        const sv = walk(v, depth + 1);
+        out[key] = sv === undefined ? null : sv;
+      }
+      return out;
+    }
+    if (obj instanceof Set) return walkArray(Array.from(obj), depth);
+    if (types.isNativeError(obj) || obj instanceof Error) {
+      const error = obj as Error & { cause?: unknown; code?: unknown };
+      const out: { [key: string]: JsonValue } = {
+        name: str(String(error.name)),
+        message: str(String(error.message)),
+      };
+      if (typeof error.stack === 'string') out.stack = str(error.stack);
+      if (error.code !== undefined) {
+        const code = walk(error.code, depth + 1);
+        if (code !== undefined) out.code = code;
+      }
+      if ('cause' in error) {
+        const cause = walk(error.cause, depth + 1);
+        if (cause !== undefined) out.cause = cause;
+      }
+      const rest = walkEntries(obj, Object.keys(obj), depth);
+      for (const key in rest) if (!(key in out)) out[key] = rest[key]!;
+      return out;
+    }
+    if (types.isPromise(obj)) return '[Promise]';
+    if (types.isWeakMap(obj) || types.isWeakSet(obj)) return `[${obj.constructor.name}]`;
+    const toJSON = (obj as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') {
+      const json = walk(toJSON.call(obj), depth);
+      return json === undefined ? null : json;
+    }
+    return walkEntries(obj, Object.keys(obj), depth);
+  };
+
+  return (value: unknown): JsonValue => {
+    ancestors.length = 0;
+    try {
+      const v = walk(value, 0);
+      return v === undefined ? null : v;
+    } catch (error) {
+      // Only reachable through a stack overflow inside the walk; keep the promise anyway.
+      return describeError('Unserializable', error);
+    }
+  };
+}
+
+/**
+ * `JSON.stringify` that never throws: sanitizes first when the value cannot be stringified
+ * as it is.
+ */
+export function safeStringify(value: unknown, sanitize: Sanitizer = defaultSanitizer()): string {
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
+  } catch {
+    // fall through: cycles, BigInt, throwing getters and toJSON
+  }
+  return JSON.stringify(sanitize(value));
+}
+
+let shared: Sanitizer | undefined;
+/** A sanitizer with the default limits and the default redaction. */
+export function defaultSanitizer(): Sanitizer {
+  shared ??= createSanitizer();
+  return shared;
+}

@@ -1,0 +1,289 @@
+import { describe, expect, it } from 'vitest';
+import { createRedactor } from '../src/redact.js';
+import { createSanitizer, safeStringify, truncate } from '../src/sanitize.js';
+
+const sanitize = createSanitizer();
+/** Every result must survive a JSON round trip unchanged. */
+function clean(value: unknown) {
+  const out = sanitize(value);
+  const text = JSON.stringify(out);
+  expect(typeof text).toBe('string');
+  expect(JSON.parse(text)).toEqual(out);
+  return out as any;
+}
+
+describe('createSanitizer: bad input becomes valid JSON, never an exception', () => {
+  it('cycles', () => {
+    const a: any = { name: 'a', list: [] };
+    a.self = a;
+    a.list.push(a, { back: a });
+    expect(clean(a)).toEqual({
+      name: 'a',
+      list: ['[Circular]', { back: '[Circular]' }],
+      self: '[Circular]',
+    });
+    const shared = { x: 1 };
+    expect(clean({ a: shared, b: shared })).toEqual({ a: { x: 1 }, b: { x: 1 } });
+  });
+
+  it('BigInt', () => {
+    expect(clean({ small: 42n, big: 2n ** 80n })).toEqual({
+      small: 42,
+      big: '1208925819614629174706176',
+    });
+  });
+
+  it('undefined, functions and symbols', () => {
+    expect(
+      clean({
+        u: undefined,
+        f: function named() {},
+        a: () => 1,
+        s: Symbol('tag'),
+        list: [undefined],
+      }),
+    ).toEqual({
+      f: '[Function: named]',
+      a: '[Function: a]',
+      s: 'Symbol(tag)',
+      list: [null],
+    });
+    expect(clean(undefined)).toBeNull();
+  });
+
+  it('NaN and Infinity', () => {
+    expect(
+      clean({ a: Number.NaN, b: Number.POSITIVE_INFINITY, c: Number.NEGATIVE_INFINITY, d: -0 }),
+    ).toEqual({
+      a: 'NaN',
+      b: 'Infinity',
+      c: '-Infinity',
+      d: 0,
+    });
+  });
+
+  it('Dates, valid and invalid', () => {
+    expect(clean({ d: new Date(0), bad: new Date(Number.NaN) })).toEqual({
+      d: '1970-01-01T00:00:00.000Z',
+      bad: 'Invalid Date',
+    });
+  });
+
+  it('Errors with a cause and extra fields', () => {
+    const error = Object.assign(new TypeError('outer', { cause: new Error('inner') }), {
+      code: 'E_OUTER',
+      status: 503,
+    });
+    const out = clean({ error });
+    expect(out.error).toMatchObject({
+      name: 'TypeError',
+      message: 'outer',
+      code: 'E_OUTER',
+      status: 503,
+    });
+    expect(out.error.cause).toMatchObject({ name: 'Error', message: 'inner' });
+    expect(typeof out.error.stack).toBe('string');
+  });
+
+  it('Map and Set', () => {
+    const out = clean({
+      m: new Map<unknown, unknown>([
+        ['a', 1],
+        [2, { b: true }],
+        ['token', 'secret-value'],
+      ]),
+      s: new Set([1, 'two']),
+    });
+    expect(out).toEqual({ m: { a: 1, '2': { b: true }, token: '[REDACTED]' }, s: [1, 'two'] });
+  });
+
+  it('Buffers and typed arrays', () => {
+    expect(
+      clean({
+        b: Buffer.from('hello'),
+        u: new Uint16Array(4),
+        ab: new ArrayBuffer(8),
+        dv: new DataView(new ArrayBuffer(2)),
+      }),
+    ).toEqual({
+      b: '[Buffer: 5 bytes]',
+      u: '[Uint16Array: 8 bytes]',
+      ab: '[ArrayBuffer: 8 bytes]',
+      dv: '[DataView: 2 bytes]',
+    });
+  });
+
+  it('getters and Proxies that throw', () => {
+    const getter = Object.defineProperty({ ok: 1 }, 'bad', {
+      enumerable: true,
+      get: () => {
+        throw new Error('nope');
+      },
+    });
+    const proxy = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('keys trap');
+        },
+        get: () => {
+          throw new Error('get trap');
+        },
+      },
+    );
+    const out = clean({ getter, proxy, list: [proxy] });
+    expect(out.getter).toEqual({ ok: 1, bad: '[Thrown: nope]' });
+    expect(out.proxy).toMatch(/^\[Unserializable: /);
+    expect(out.list[0]).toMatch(/^\[Unserializable: /);
+    const toJSONThrows = {
+      toJSON() {
+        throw new Error('toJSON broke');
+      },
+    };
+    expect(clean({ t: toJSONThrows }).t).toMatch(/Unserializable: toJSON broke/);
+  });
+
+  it('a 20 MB string is cut to the cap, with a marker', () => {
+    const out = clean({ s: 'a'.repeat(20 * 1024 * 1024) });
+    expect(out.s.length).toBeLessThan(262_144 + 40);
+    expect(out.s.endsWith(`…[truncated ${20 * 1024 * 1024 - 262_144} chars]`)).toBe(true);
+  });
+
+  it('10,000-deep nesting stops at maxDepth', () => {
+    let deep: any = { leaf: true };
+    for (let i = 0; i < 10_000; i++) deep = { next: deep };
+    let out = clean(deep);
+    let depth = 0;
+    while (typeof out === 'object' && out !== null) {
+      out = out.next;
+      depth++;
+    }
+    expect(out).toBe('[MaxDepth]');
+    expect(depth).toBe(32);
+    let arrays: any = [];
+    for (let i = 0; i < 10_000; i++) arrays = [arrays];
+    expect(() => clean(arrays)).not.toThrow();
+  });
+
+  it('lone surrogates become U+FFFD; cutting never splits a pair', () => {
+    expect(clean({ s: 'a\ud800b\udc00' }).s).toBe('a\ufffdb\ufffd');
+    const pair = '😀'.repeat(10);
+    const cut = truncate(pair, 5);
+    expect(cut.startsWith('😀😀')).toBe(true);
+    expect((cut as any).isWellFormed()).toBe(true);
+  });
+
+  it('huge arrays and objects are summarised', () => {
+    const s = createSanitizer({ maxArrayLength: 3, maxObjectKeys: 2 });
+    expect(s([1, 2, 3, 4, 5])).toEqual([1, 2, 3, '…[2 more items]']);
+    expect(s({ a: 1, b: 2, c: 3 })).toEqual({ a: 1, b: 2, '…': '[1 more keys]' });
+  });
+
+  it('class instances keep their own fields; toJSON is honoured', () => {
+    class Point {
+      constructor(
+        public x: number,
+        public y: number,
+      ) {}
+    }
+    expect(clean({ p: new Point(1, 2), j: { toJSON: () => ({ v: 1 }) } })).toEqual({
+      p: { x: 1, y: 2 },
+      j: { v: 1 },
+    });
+  });
+
+  it('safeStringify never throws', () => {
+    const a: any = {};
+    a.a = a;
+    expect(JSON.parse(safeStringify({ a, n: 1n }))).toEqual({ a: { a: '[Circular]' }, n: 1 });
+    expect(safeStringify(undefined)).toBe('null');
+  });
+});
+
+describe('redaction', () => {
+  const red = createRedactor({ env: {} });
+  it('matches secret words, not substrings', () => {
+    for (const key of [
+      'api_key',
+      'apiKey',
+      'X-Api-Key',
+      'password',
+      'db_passwd',
+      'client_secret',
+      'accessToken',
+      'refresh-token',
+      'Authorization',
+      'auth',
+      'cookie',
+      'private_key',
+      'AWS_SECRET_ACCESS_KEY',
+    ]) {
+      expect(red.isSecretKey(key), key).toBe(true);
+    }
+    for (const key of [
+      'input_tokens',
+      'max_tokens',
+      'outputTokens',
+      'author',
+      'keyboard',
+      'monkey',
+      'key',
+      'cache_key',
+      'session_id',
+      'tokenizer',
+    ]) {
+      expect(red.isSecretKey(key), key).toBe(false);
+    }
+  });
+
+  it('keeps numbers under secret-looking keys (counts, not credentials)', () => {
+    const s = createSanitizer({}, red);
+    expect(s({ token_count: 12, token: 'abc123xyz' })).toEqual({
+      token_count: 12,
+      token: '[REDACTED]',
+    });
+  });
+
+  it('masks URL credentials, secret query parameters and bearer tokens in strings', () => {
+    expect(red.redactString('postgres://admin:s3cret@db:5432/app')).toBe(
+      'postgres://[REDACTED]@db:5432/app',
+    );
+    expect(red.redactString('GET https://h/x?api_key=abc123&page=2')).toBe(
+      'GET https://h/x?api_key=[REDACTED]&page=2',
+    );
+    expect(red.redactString('Authorization: Bearer eyJ0eXAi.x.y')).toBe(
+      'Authorization: Bearer [REDACTED]',
+    );
+    expect(red.redactString('a basic approach')).toBe('a basic approach');
+    expect(red.redactString('ratio = 3 / 4')).toBe('ratio = 3 / 4');
+  });
+
+  it('custom keys and patterns; markers never contain the secret', () => {
+    const custom = createRedactor({
+      keys: ['customer_email', /^x-internal/i],
+      patterns: [/sk-[a-z0-9]{8,}/g],
+      env: {},
+    });
+    const s = createSanitizer({}, custom);
+    const out = s({
+      customerEmail: 'a@b.c',
+      'X-Internal-Id': 'id-1',
+      note: 'key sk-abcdefgh123 used',
+    });
+    expect(out).toEqual({
+      customerEmail: '[REDACTED]',
+      'X-Internal-Id': '[REDACTED]',
+      note: 'key [REDACTED] used',
+    });
+  });
+
+  it('scrubs remembered secrets and secret env values from diagnostics', () => {
+    const scrubber = createRedactor({
+      env: { LANGFUSE_SECRET_KEY: 'sk-lf-very-secret', HOME: '/root' },
+    });
+    createSanitizer({}, scrubber)({ password: 'remembered-pw' });
+    expect(scrubber.scrub('bad key sk-lf-very-secret and remembered-pw in /root')).toBe(
+      'bad key [REDACTED] and [REDACTED] in /root',
+    );
+  });
+});

@@ -1,0 +1,31 @@
+/**
+ * @rlm/sink-jsonl — local JSONL files: the embedded default sink (`local-jsonl`) and a reader
+ * for directories written by it or by the Python `rlm-code`.
+ */
+import type { JsonlSinkOptions, LocalJSONLSink } from './jsonl-sink.js';
+import { createJsonlSink, createJsonlSinkFromEnv } from './jsonl-sink.js';
+
+export { isPlainRunId, stepFileName } from './file-names.js';
+export type { JsonlSinkOptions } from './jsonl-sink.js';
+export {
+  createJsonlSink,
+  createJsonlSinkFromEnv,
+  DEFAULT_JSONL_DIR,
+  LocalJSONLSink,
+} from './jsonl-sink.js';
+export type { JsonlWriterStats } from './jsonl-writer.js';
+export type { RunSummary, StoredRun } from './reader.js';
+export { JsonlStore, openJsonlStore, readJsonLines } from './reader.js';
+export type { RunLine, StartLine, StepLine } from './records.js';
+
+/** The sink package contract: the factory the config loader calls. */
+export function createSink(options: JsonlSinkOptions = {}): LocalJSONLSink {
+  return createJsonlSink(options);
+}
+
+/** The sink package contract: activation from the seed's environment variables. */
+export function fromEnv(env: Record<string, string | undefined> = process.env): LocalJSONLSink {
+  return createJsonlSinkFromEnv(env);
+}
+
+export default createSink;

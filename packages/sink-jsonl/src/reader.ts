@@ -1,0 +1,294 @@
+/**
+ * Reading a JSONL directory back: the list of runs and each run's start, steps and end —
+ * rebuilt as the hook inputs they came from (what replay and the CLI use). Also reads
+ * directories written by the Python `rlm-code`, which have no `starts.jsonl` and no `event`
+ * in step lines.
+ */
+import { createReadStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { JsonObject, RunEnd, RunStart, StepEvent, StepRecord } from '@rlm/obs-core';
+import { isPlainRunId, stepFileName } from './file-names.js';
+import { DEFAULT_JSONL_DIR } from './jsonl-sink.js';
+import type { RunLine, StartLine, StepLine } from './records.js';
+
+/** One run as listed from a directory. */
+export interface RunSummary {
+  runId: string;
+  task: string;
+  environment: string;
+  params: JsonObject;
+  parentRunId?: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** `ended`: a `runs.jsonl` line exists; `open`: started (or stepped) but no end recorded. */
+  state: 'ended' | 'open';
+  completed: boolean | null;
+  /** Steps the run reported at its end (`null` while open). */
+  steps: number | null;
+  /** Step lines in its steps file, when counted (`readRun`), else the end line's count. */
+  stepCountObserved: number | null;
+  totalReward: number | null;
+  runPath: string | null;
+  /** The process that recorded the start (rlm-obs only). */
+  pid?: number;
+}
+
+/** One run read back in full. */
+export interface StoredRun {
+  runId: string;
+  summary: RunSummary;
+  /** The `onRunStart` input, when the start was recorded. */
+  start?: RunStart;
+  /** Every `onStep` input, in file order. */
+  steps: StepRecord[];
+  /** The `onRunEnd` input, when the run ended. */
+  end?: RunEnd;
+  /** Lines that were not valid JSON (a torn last line after a crash, for example). */
+  malformedLines: number;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+function numOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+/** Reads JSON lines, skipping blank and malformed ones. */
+export async function* readJsonLines(
+  file: string,
+  onMalformed?: () => void,
+): AsyncGenerator<Record<string, unknown>> {
+  let stream: ReturnType<typeof createReadStream>;
+  try {
+    await fsp.access(file);
+    stream = createReadStream(file, { encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  try {
+    for await (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        const value: unknown = JSON.parse(line);
+        if (isObject(value)) yield value;
+        else onMalformed?.();
+      } catch {
+        onMalformed?.();
+      }
+    }
+  } finally {
+    lines.close();
+    stream.destroy();
+  }
+}
+
+/**
+ * Opens a JSONL observability directory for reading.
+ *
+ * @example
+ * ```ts
+ * const store = openJsonlStore('.rlm_code/rlm/observability');
+ * for (const run of await store.listRuns()) console.log(run.runId, run.totalReward);
+ * const { start, steps, end } = await store.readRun(runId);
+ * ```
+ */
+export function openJsonlStore(dir: string = DEFAULT_JSONL_DIR): JsonlStore {
+  return new JsonlStore(dir);
+}
+
+/** A JSONL observability directory, read-only. */
+export class JsonlStore {
+  readonly dir: string;
+  readonly stepsDir: string;
+
+  constructor(dir: string = DEFAULT_JSONL_DIR) {
+    this.dir = path.resolve(dir);
+    this.stepsDir = path.join(this.dir, 'steps');
+  }
+
+  /** Every run in the directory: ended ones, started ones and (Python) step-only ones. */
+  async listRuns(): Promise<RunSummary[]> {
+    const runs = new Map<string, RunSummary>();
+    for await (const line of readJsonLines(path.join(this.dir, 'starts.jsonl'))) {
+      const runId = str(line.run_id);
+      if (!runId) continue;
+      runs.set(runId, summaryFromStart(line as unknown as StartLine));
+    }
+    for await (const line of readJsonLines(path.join(this.dir, 'runs.jsonl'))) {
+      const runId = str(line.run_id);
+      if (!runId) continue;
+      runs.set(runId, summaryFromEnd(line as unknown as RunLine, runs.get(runId)));
+    }
+    // Python directories (and crashes before any start line) only have step files.
+    let names: string[] = [];
+    try {
+      names = await fsp.readdir(this.stepsDir);
+    } catch {
+      names = [];
+    }
+    const known = new Set<string>();
+    for (const runId of runs.keys()) known.add(stepFileName(runId));
+    for (const name of names) {
+      if (!name.endsWith('.jsonl') || known.has(name)) continue;
+      const runId = await this.#firstRunId(path.join(this.stepsDir, name), name);
+      if (!runId || runs.has(runId)) continue;
+      runs.set(runId, emptySummary(runId));
+    }
+    return [...runs.values()].sort((a, b) => str(a.startedAt).localeCompare(str(b.startedAt)));
+  }
+
+  /** One run in full, rebuilt as hook inputs. Throws when the directory has no such run. */
+  async readRun(runId: string): Promise<StoredRun> {
+    let start: RunStart | undefined;
+    let startLine: StartLine | undefined;
+    let endLine: RunLine | undefined;
+    let malformed = 0;
+    const count = (): void => {
+      malformed++;
+    };
+    for await (const line of readJsonLines(path.join(this.dir, 'starts.jsonl'), count)) {
+      if (line.run_id === runId) {
+        startLine = line as unknown as StartLine;
+        start = startFromLine(startLine);
+      }
+    }
+    for await (const line of readJsonLines(path.join(this.dir, 'runs.jsonl'), count)) {
+      if (line.run_id === runId) endLine = line as unknown as RunLine;
+    }
+    const steps: StepRecord[] = [];
+    for await (const line of readJsonLines(this.stepFile(runId), count)) {
+      if (line.run_id !== undefined && line.run_id !== runId) continue;
+      steps.push(stepFromLine(line as unknown as StepLine));
+    }
+    if (!startLine && !endLine && steps.length === 0) {
+      throw new Error(`no run '${runId}' in ${this.dir}`);
+    }
+    let summary = startLine ? summaryFromStart(startLine) : emptySummary(runId);
+    if (endLine) summary = summaryFromEnd(endLine, summary);
+    summary.stepCountObserved = steps.length;
+    if (!start && endLine) {
+      start = {
+        task: str(endLine.task),
+        environment: str(endLine.environment),
+        params: isObject(endLine.params) ? endLine.params : {},
+        ...(endLine.started_at ? { startedAt: endLine.started_at } : {}),
+        ...(endLine.parent_run_id ? { parentRunId: endLine.parent_run_id } : {}),
+      };
+    }
+    const stored: StoredRun = { runId, summary, steps, malformedLines: malformed };
+    if (start) stored.start = start;
+    if (endLine) stored.end = endFromLine(endLine);
+    return stored;
+  }
+
+  /** The steps file of a run (`steps/<run_id>.jsonl` for plain ids, as in Python). */
+  stepFile(runId: string): string {
+    return path.join(this.stepsDir, stepFileName(runId));
+  }
+
+  async #firstRunId(file: string, name: string): Promise<string | undefined> {
+    for await (const line of readJsonLines(file)) {
+      if (typeof line.run_id === 'string') return line.run_id;
+    }
+    const base = name.slice(0, -'.jsonl'.length);
+    return isPlainRunId(base) ? base : undefined;
+  }
+}
+
+function emptySummary(runId: string): RunSummary {
+  return {
+    runId,
+    task: '',
+    environment: '',
+    params: {},
+    startedAt: null,
+    finishedAt: null,
+    state: 'open',
+    completed: null,
+    steps: null,
+    stepCountObserved: null,
+    totalReward: null,
+    runPath: null,
+  };
+}
+
+function summaryFromStart(line: StartLine): RunSummary {
+  const summary = emptySummary(str(line.run_id));
+  summary.task = str(line.task);
+  summary.environment = str(line.environment);
+  summary.params = isObject(line.params) ? line.params : {};
+  summary.startedAt = str(line.started_at) || str(line.timestamp) || null;
+  if (typeof line.parent_run_id === 'string') summary.parentRunId = line.parent_run_id;
+  if (typeof line.pid === 'number') summary.pid = line.pid;
+  return summary;
+}
+
+function summaryFromEnd(line: RunLine, previous: RunSummary | undefined): RunSummary {
+  const summary = previous ?? emptySummary(str(line.run_id));
+  summary.state = 'ended';
+  summary.task = str(line.task) || summary.task;
+  summary.environment = str(line.environment) || summary.environment;
+  if (isObject(line.params) && Object.keys(line.params).length > 0) summary.params = line.params;
+  summary.startedAt = str(line.started_at) || summary.startedAt;
+  summary.finishedAt = str(line.finished_at) || str(line.timestamp) || null;
+  summary.completed = line.completed === true;
+  summary.steps = numOrNull(line.steps);
+  summary.stepCountObserved = numOrNull(line.step_count_observed);
+  summary.totalReward = numOrNull(line.total_reward);
+  summary.runPath =
+    typeof line.run_path === 'string' && line.run_path !== '' ? line.run_path : null;
+  if (typeof line.parent_run_id === 'string') summary.parentRunId = line.parent_run_id;
+  return summary;
+}
+
+function startFromLine(line: StartLine): RunStart {
+  const start: RunStart = {
+    task: str(line.task),
+    environment: str(line.environment),
+    params: isObject(line.params) ? line.params : {},
+  };
+  if (typeof line.parent_run_id === 'string') start.parentRunId = line.parent_run_id;
+  if (typeof line.traceparent === 'string') start.traceparent = line.traceparent;
+  if (isObject(line.attributes)) start.attributes = line.attributes;
+  if (typeof line.started_at === 'string') start.startedAt = line.started_at;
+  return start;
+}
+
+function stepFromLine(line: StepLine): StepRecord {
+  if (isObject(line.event)) {
+    return {
+      event: line.event as StepEvent,
+      cumulativeReward: numOrNull(line.cumulative_reward) ?? 0,
+    };
+  }
+  // A Python line: rebuild what it kept.
+  const event: StepEvent = {};
+  if (typeof line.step === 'number') event.step = line.step;
+  if (typeof line.action === 'string') event.action = { action: line.action };
+  if (typeof line.success === 'boolean') event.observation = { success: line.success };
+  if (typeof line.reward === 'number') event.reward = line.reward;
+  return { event, cumulativeReward: numOrNull(line.cumulative_reward) ?? 0 };
+}
+
+function endFromLine(line: RunLine): RunEnd {
+  const result = isObject(line.result)
+    ? { ...line.result }
+    : {
+        completed: line.completed === true,
+        steps: numOrNull(line.steps) ?? 0,
+        totalReward: numOrNull(line.total_reward) ?? 0,
+        ...(typeof line.started_at === 'string' ? { startedAt: line.started_at } : {}),
+        ...(typeof line.finished_at === 'string' ? { finishedAt: line.finished_at } : {}),
+      };
+  const end: RunEnd = { result };
+  if (typeof line.run_path === 'string' && line.run_path !== '') end.runPath = line.run_path;
+  return end;
+}

@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string, entry = 'index.ts') =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${entry}`, import.meta.url));
+
+// Unit tests run against the sources; tests that spawn processes use the built dist/.
+const alias = {
+  '@rlm/obs-core/testing': src('obs-core', 'testing/index.ts'),
+  '@rlm/obs-core': src('obs-core'),
+  '@rlm/sink-jsonl': src('sink-jsonl'),
+};
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'obs-core',
+          root: './packages/obs-core',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'sink-jsonl',
+          root: './packages/sink-jsonl',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
