@@ -123,9 +123,7 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
     ancestors.push(obj);
     try {
       // Hot path first: plain data objects, without the dispatch of walkObject.
-      if (Object.getPrototypeOf(obj) === Object.prototype && !('toJSON' in obj)) {
-        return walkPlain(obj, depth);
-      }
+      if (Object.getPrototypeOf(obj) === Object.prototype) return walkPlain(obj, depth);
       return walkObject(obj, depth);
     } catch (error) {
       return describeError('Unserializable', error);
@@ -185,39 +183,56 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
   };
 
   /**
-   * Plain objects: `for…in` avoids allocating the `Object.keys` array on the hot path (a
-   * plain object inherits no enumerable keys unless `Object.prototype` was polluted).
+   * Plain objects, the hot path. `{...obj}` copies every property with V8's fast object
+   * clone; the loop then only writes the few values that change (nested objects, masked or
+   * cut strings). Anything unusual — a throwing getter, too many keys, `undefined` values —
+   * takes the careful path instead (where a throwing `ownKeys` becomes "[Unserializable]").
    */
   const walkPlain = (obj: object, depth: number): { [key: string]: JsonValue } => {
-    const out: { [key: string]: JsonValue } = {};
+    let out: Record<string, unknown>;
+    try {
+      out = { ...obj };
+    } catch {
+      return walkEntries(obj, Object.keys(obj), depth);
+    }
     let count = 0;
-    for (const key in obj) {
-      if (count >= maxKeys) {
-        const total = Object.keys(obj).length;
-        if (total > maxKeys) out['…'] = `[${total - maxKeys} more keys]`;
-        break;
-      }
-      let item: unknown;
-      try {
-        item = (obj as Record<string, unknown>)[key];
-      } catch (error) {
-        out[key] = describeError('Thrown', error);
-        count++;
-        continue;
-      }
-      count++;
-      if (item !== null && item !== undefined && red.isSecretKey(key)) {
-        const t = typeof item;
-        if (t !== 'number' && t !== 'boolean' && t !== 'bigint') {
-          if (t === 'string') red.remember(item as string);
-          out[key] = marker;
+    for (const key in out) {
+      if (++count > maxKeys) return walkEntries(obj, Object.keys(obj), depth);
+      const item = out[key];
+      switch (typeof item) {
+        case 'number':
+          if (!Number.isFinite(item) || item === 0)
+            out[key] = Number.isFinite(item) ? 0 : String(item);
+          continue;
+        case 'boolean':
+          continue;
+        case 'string': {
+          if (red.isSecretKey(key)) {
+            red.remember(item);
+            out[key] = marker;
+            continue;
+          }
+          const clean = str(item);
+          if (clean !== item) out[key] = clean;
           continue;
         }
+        case 'function':
+          // An own toJSON decides the object's JSON form.
+          if (key === 'toJSON') return walkObject(obj, depth);
+          return walkEntries(obj, Object.keys(obj), depth);
+        case 'undefined':
+        case 'symbol':
+        case 'bigint':
+          return walkEntries(obj, Object.keys(obj), depth);
       }
-      const v = walk(item, depth + 1);
-      if (v !== undefined) out[key] = v;
+      if (item === null) continue;
+      if (red.isSecretKey(key)) {
+        out[key] = marker;
+        continue;
+      }
+      out[key] = walk(item, depth + 1);
     }
-    return out;
+    return out as { [key: string]: JsonValue };
   };
 
   const walkObject = (obj: object, depth: number): JsonValue => {

@@ -47,12 +47,6 @@ interface RunState {
   steps: number;
 }
 
-interface Queued {
-  ts: number;
-  runId: string;
-  payload: unknown;
-}
-
 let lastMs = -1;
 let lastIso = '';
 /** ISO time, computed once per millisecond. */
@@ -100,34 +94,50 @@ function toRunId(runId: unknown): string {
   }
 }
 
-function formatStep(q: unknown, write: (part: string) => void): void {
-  const { ts, runId, payload } = q as Queued;
-  const event = read(payload, 'event');
-  const action = read(event, 'action');
-  const actionType = typeof action === 'string' ? action : read(action, 'action');
-  const success = read(read(event, 'observation'), 'success');
-  const step = num(read(event, 'step'));
-  const reward = num(read(event, 'reward'));
-  const cumulative = num(read(payload, 'cumulativeReward')) ?? 0;
-  // The Python fields first, then the whole event; the event's JSON is written as its own
-  // part (a flat string) rather than concatenated.
+function formatStep(
+  runId: string,
+  payload: unknown,
+  ts: number,
+  write: (part: string) => void,
+): void {
+  let event: unknown;
+  let actionType: unknown;
+  let success: unknown;
+  let step: unknown;
+  let reward: unknown;
+  let cumulative: unknown;
+  try {
+    // Fast path: the coordinator hands over plain sanitized data.
+    const p = payload as { event?: any; cumulativeReward?: unknown };
+    const e = p.event;
+    event = e;
+    cumulative = p.cumulativeReward;
+    const action = e?.action;
+    actionType = typeof action === 'string' ? action : action?.action;
+    success = e?.observation?.success;
+    step = e?.step;
+    reward = e?.reward;
+  } catch {
+    // Hostile input used without the coordinator (throwing getters, Proxies).
+    event = read(payload, 'event');
+    const action = read(event, 'action');
+    actionType = typeof action === 'string' ? action : read(action, 'action');
+    success = read(read(event, 'observation'), 'success');
+    step = read(event, 'step');
+    reward = read(event, 'reward');
+    cumulative = read(payload, 'cumulativeReward');
+  }
+  // The Python fields first, then the whole event.
   write(
-    '{"timestamp":"' +
-      iso(ts) +
-      '","run_id":' +
-      quoteRunId(runId) +
-      ',"step":' +
-      step +
-      ',"action":' +
-      (typeof actionType === 'string' ? quoteAction(actionType) : 'null') +
-      ',"reward":' +
-      reward +
+    linePrefix(ts, runId) +
+      num(step) +
+      actionPart(typeof actionType === 'string' ? actionType : undefined) +
+      num(reward) +
       ',"cumulative_reward":' +
-      cumulative +
-      ',"success":' +
-      (typeof success === 'boolean' ? success : 'null') +
-      ',"event":',
+      (num(cumulative) ?? 0) +
+      (success === true ? SUCCESS_TRUE : success === false ? SUCCESS_FALSE : SUCCESS_NULL),
   );
+  // The event's JSON goes out as its own (flat) part: no concatenation to flatten again.
   write(isObject(event) ? json(event) : '{}');
   write('}');
 }
@@ -145,10 +155,40 @@ function quoteCache(): (value: string) => string {
   };
 }
 const quoteRunId = quoteCache();
-const quoteAction = quoteCache();
 
-function formatStart(q: unknown, write: (part: string) => void): void {
-  const { ts, runId, payload } = q as Queued;
+const SUCCESS_TRUE = ',"success":true,"event":';
+const SUCCESS_FALSE = ',"success":false,"event":';
+const SUCCESS_NULL = ',"success":null,"event":';
+let lastAction: string | undefined;
+let lastActionPart = ',"action":null,"reward":';
+/** `,"action":"<type>","reward":` — fewer pieces to join per line (they cost allocations). */
+function actionPart(action: string | undefined): string {
+  if (action !== lastAction) {
+    lastAction = action;
+    lastActionPart = `,"action":${action === undefined ? 'null' : JSON.stringify(action)},"reward":`;
+  }
+  return lastActionPart;
+}
+
+let prefixTs = -1;
+let prefixRunId = '';
+let prefix = '';
+/** `{"timestamp":"…","run_id":…,"step":` — the same for every line of a run within 1 ms. */
+function linePrefix(ts: number, runId: string): string {
+  if (ts !== prefixTs || runId !== prefixRunId) {
+    prefixTs = ts;
+    prefixRunId = runId;
+    prefix = `{"timestamp":"${iso(ts)}","run_id":${quoteRunId(runId)},"step":`;
+  }
+  return prefix;
+}
+
+function formatStart(
+  runId: string,
+  payload: unknown,
+  ts: number,
+  write: (part: string) => void,
+): void {
   const str = (key: string, fallback: string): string => {
     const value = read(payload, key);
     return typeof value === 'string' ? value : value == null ? fallback : json(value);
@@ -199,6 +239,7 @@ export class LocalJSONLSink implements RLMObservabilitySink {
   #lastError: string | undefined;
   #lastRunId: string | undefined;
   #lastStepFile = '';
+  #lastState: RunState | undefined;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: JsonlSinkOptions = {}) {
@@ -255,8 +296,12 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     const parent = read(start, 'parentRunId');
     if (this.#runs.size >= this.#maxTrackedRuns) {
       const oldest = this.#runs.keys().next().value;
-      if (oldest !== undefined) this.#runs.delete(oldest);
+      if (oldest !== undefined) {
+        this.#runs.delete(oldest);
+        if (oldest === this.#lastRunId) this.#lastRunId = undefined;
+      }
     }
+    if (id === this.#lastRunId) this.#lastRunId = undefined;
     this.#runs.set(id, {
       startedAt: typeof startedAt === 'string' ? startedAt : iso(ts),
       task: typeof task === 'string' ? task : '',
@@ -265,23 +310,22 @@ export class LocalJSONLSink implements RLMObservabilitySink {
       parentRunId: typeof parent === 'string' ? parent : undefined,
       steps: 0,
     });
-    this.#writer.append(this.startsFile, { ts, runId: id, payload: start }, formatStart);
+    this.#writer.append(this.startsFile, formatStart, id, start, ts);
   }
 
   onStep(runId: string, step: StepRecord): void {
     if (!this.enabled) return;
     const id = typeof runId === 'string' ? runId : toRunId(runId);
-    let file: string;
-    if (id === this.#lastRunId) {
-      file = this.#lastStepFile;
-    } else {
-      file = path.join(this.stepsDir, stepFileName(id));
+    // Steps of one run usually come in a row: remember its file and state.
+    if (id !== this.#lastRunId) {
       this.#lastRunId = id;
-      this.#lastStepFile = file;
+      this.#lastStepFile = path.join(this.stepsDir, stepFileName(id));
+      this.#lastState = this.#runs.get(id);
     }
-    const state = this.#runs.get(id);
+    const file = this.#lastStepFile;
+    const state = this.#lastState;
     if (state !== undefined) state.steps++;
-    this.#writer.append(file, { ts: Date.now(), runId: id, payload: step }, formatStep);
+    this.#writer.append(file, formatStep, id, step, Date.now());
   }
 
   onRunEnd(runId: string, end: RunEnd): void {
@@ -290,6 +334,7 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     const ts = Date.now();
     const state = this.#runs.get(id);
     this.#runs.delete(id);
+    if (id === this.#lastRunId) this.#lastRunId = undefined;
     const result = read(end, 'result');
     const r = isObject(result) ? result : {};
     const field = (key: string): unknown => read(r, key);
@@ -316,7 +361,7 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     };
     if (state?.parentRunId !== undefined) line.parent_run_id = state.parentRunId;
     line.result = r;
-    this.#writer.append(this.runsFile, { ts, runId: id, payload: line }, formatRun);
+    this.#writer.append(this.runsFile, formatRun, id, line, ts);
   }
 
   forceFlush(): Promise<void> {
@@ -329,8 +374,12 @@ export class LocalJSONLSink implements RLMObservabilitySink {
   }
 }
 
-function formatRun(q: unknown, write: (part: string) => void): void {
-  const { ts, payload } = q as Queued;
+function formatRun(
+  _runId: string,
+  payload: unknown,
+  ts: number,
+  write: (part: string) => void,
+): void {
   (payload as { timestamp: string }).timestamp = iso(ts);
   write(json(payload));
 }
