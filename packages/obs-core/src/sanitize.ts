@@ -188,7 +188,7 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
    * cut strings). Anything unusual — a throwing getter, too many keys, `undefined` values —
    * takes the careful path instead (where a throwing `ownKeys` becomes "[Unserializable]").
    */
-  const walkPlain = (obj: object, depth: number): { [key: string]: JsonValue } => {
+  const walkPlain = (obj: object, depth: number): JsonValue => {
     let out: Record<string, unknown>;
     try {
       out = { ...obj };
