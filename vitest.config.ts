@@ -26,10 +26,27 @@ export default defineConfig({
       {
         resolve: { alias },
         test: {
+          name: 'custom-sink',
+          root: './examples/custom-sink',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
           name: 'sink-jsonl',
           root: './packages/sink-jsonl',
           include: ['test/**/*.test.ts'],
           testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'packaging',
+          root: './test/packaging',
+          include: ['**/*.test.ts'],
+          testTimeout: 300_000,
         },
       },
     ],

@@ -166,6 +166,12 @@ export interface RLMObservabilitySink {
   readonly name: string;
   /** The contract version this sink implements. @defaultValue `'rlm-obs-sink/v1'` */
   readonly specificationVersion?: SinkSpecificationVersion;
+  /**
+   * The share of runs this sink keeps when the config sets no rate for it by name; `1` makes
+   * a sink ignore the global sampling rate (the local files keep every run by default).
+   * @defaultValue the global rate
+   */
+  readonly defaultSamplingRate?: number;
   /** Never throws and never does I/O. */
   status(): SinkStatus;
   onRunStart(runId: string, start: RunStart): void | Promise<void>;

@@ -19,7 +19,7 @@ import {
   silentLogger,
   stderrLogger,
 } from './diagnostics.js';
-import { parseTraceparent } from './ids.js';
+import { parseTraceparent, traceIdFromRunId } from './ids.js';
 import {
   type ExitParticipant,
   installSignalHandlers,
@@ -57,6 +57,20 @@ export interface ObservabilityOptions {
   handleSignals?: readonly NodeJS.Signals[] | boolean;
   /** Where rlm-obs's own warnings go; `false` silences them. @defaultValue stderr */
   logger?: DiagnosticLogger | false;
+  /**
+   * Keep only a share of runs. The decision is made once per trace (from the root run's
+   * trace id, so children and runs continued in other processes follow their root) and is
+   * deterministic: a run kept at rate 0.1 is also kept at 0.5.
+   */
+  sampling?: SamplingOptions;
+}
+
+/** Sampling settings. */
+export interface SamplingOptions {
+  /** The share of runs every sink keeps (0..1). @defaultValue `1` */
+  rate?: number;
+  /** Per-sink rates by sink name, overriding `rate` and the sink's own default. */
+  sinks?: Record<string, number>;
 }
 
 /** Options of {@link RLMObservability.flush} and {@link RLMObservability.shutdown}. */
@@ -89,6 +103,12 @@ export interface CoordinatorStats {
 }
 
 const MAX_RUN_ID_LENGTH = 512;
+const MAX_SAMPLED_RUNS = 100_000;
+
+/** A trace id's place in [0, 1): its first 52 bits. */
+function samplePlace(traceId: string): number {
+  return Number.parseInt(traceId.slice(0, 13), 16) / 2 ** 52;
+}
 const DEFAULT_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -140,6 +160,10 @@ export class RLMObservability implements ExitParticipant {
   readonly #maxQueueSize: number;
   readonly #callTimeoutMs: number;
   readonly #exitTimeoutMs: number;
+  readonly #sampling: SamplingOptions | undefined;
+  /** Per run: its place in [0, 1) for sampling, while sampling is active. */
+  readonly #runSample = new Map<string, number>();
+  #samplingActive = false;
   #dirty = false;
   #closed = false;
   #shutdown: Promise<FlushReport> | undefined;
@@ -157,6 +181,7 @@ export class RLMObservability implements ExitParticipant {
     this.#maxQueueSize = Math.max(1, options.maxQueueSize ?? 10_000);
     this.#callTimeoutMs = Math.max(1, options.callTimeoutMs ?? 10_000);
     this.#exitTimeoutMs = Math.max(1, options.exitFlushTimeoutMs ?? 5_000);
+    this.#sampling = options.sampling;
     if (options.flushOnExit !== false) registerForExit(this);
     const signals = options.handleSignals === true ? DEFAULT_SIGNALS : options.handleSignals || [];
     if (signals.length > 0) this.#removeSignalHandlers = installSignalHandlers(this, signals);
@@ -177,6 +202,17 @@ export class RLMObservability implements ExitParticipant {
     const obs = new RLMObservability(options);
     for (const sink of sinks) if (sink) obs.addSink(sink);
     return obs;
+  }
+
+  /**
+   * The seed's `RLMObservability.default()`: the config file if one is found, else the seed's
+   * environment variables. Same as `loadObservability()`.
+   */
+  static async default(
+    options?: import('./config/load-observability.js').LoadObservabilityOptions,
+  ): Promise<RLMObservability> {
+    const { loadObservability } = await import('./config/load-observability.js');
+    return loadObservability(options);
   }
 
   /** The redactor of this coordinator, for sinks and tools that print diagnostics. */
@@ -203,14 +239,32 @@ export class RLMObservability implements ExitParticipant {
       );
       return false;
     }
+    channel.samplingRate = this.#rateFor(channel);
     this.#channels = [...this.#channels, channel];
+    this.#samplingActive = this.#channels.some((c) => c.samplingRate < 1);
     return true;
+  }
+
+  #rateFor(channel: SinkChannel): number {
+    const byName = this.#sampling?.sinks?.[channel.name];
+    let rate: unknown = byName;
+    if (rate === undefined) {
+      let own: unknown;
+      try {
+        own = channel.sink.defaultSamplingRate;
+      } catch {
+        own = undefined;
+      }
+      rate = typeof own === 'number' ? own : this.#sampling?.rate;
+    }
+    return typeof rate === 'number' && Number.isFinite(rate) ? Math.min(1, Math.max(0, rate)) : 1;
   }
 
   /** Removes the sink with this name. Events already queued for it are still delivered. */
   removeSink(name: string): boolean {
     const before = this.#channels.length;
     this.#channels = this.#channels.filter((c) => c.name !== name);
+    this.#samplingActive = this.#channels.some((c) => c.samplingRate < 1);
     return this.#channels.length < before;
   }
 
@@ -469,7 +523,39 @@ export class RLMObservability implements ExitParticipant {
 
   #fanOut(hook: SinkHook, runId: string, payload: unknown): void {
     const channels = this.#channels;
-    for (let i = 0; i < channels.length; i++) channels[i]!.deliver(hook, runId, payload);
+    if (!this.#samplingActive) {
+      for (let i = 0; i < channels.length; i++) channels[i]!.deliver(hook, runId, payload);
+      return;
+    }
+    const place = this.#samplePlace(hook, runId, payload);
+    for (let i = 0; i < channels.length; i++) {
+      const channel = channels[i]!;
+      if (place < channel.samplingRate) channel.deliver(hook, runId, payload);
+      else channel.sampledOut++;
+    }
+  }
+
+  /** Where a run falls in [0, 1): from its trace id, so a whole trace shares one decision. */
+  #samplePlace(hook: SinkHook, runId: string, payload: unknown): number {
+    let place = this.#runSample.get(runId);
+    if (place === undefined) {
+      let traceId: string | undefined;
+      if (hook === 'onRunStart') {
+        const start = payload as RunStart;
+        traceId = start.traceparent ? parseTraceparent(start.traceparent)?.traceId : undefined;
+        if (traceId === undefined && start.parentRunId !== undefined) {
+          place = this.#runSample.get(start.parentRunId);
+        }
+      }
+      if (place === undefined) place = samplePlace(traceId ?? traceIdFromRunId(runId));
+      if (this.#runSample.size >= MAX_SAMPLED_RUNS) {
+        const oldest = this.#runSample.keys().next().value;
+        if (oldest !== undefined) this.#runSample.delete(oldest);
+      }
+      this.#runSample.set(runId, place);
+    }
+    if (hook === 'onRunEnd') this.#runSample.delete(runId);
+    return place;
   }
 
   #prepareStart(start: unknown): RunStart {

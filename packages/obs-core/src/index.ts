@@ -5,6 +5,25 @@
 
 export type { CompositeChildStatus, CompositeSinkOptions } from './composite-sink.js';
 export { CompositeSink } from './composite-sink.js';
+export { RlmObsConfigError } from './config/config-error.js';
+export type { SeedSink } from './config/env-activation.js';
+export { envFlag, SEED_SINKS } from './config/env-activation.js';
+export type { LoadConfigOptions, LoadedConfig } from './config/load-config.js';
+export { CONFIG_KEYS, CONFIG_SEARCH_PLACES, loadConfig } from './config/load-config.js';
+export type { LoadedObservability, LoadObservabilityOptions } from './config/load-observability.js';
+export { loadObservability, loadObservabilityDetailed } from './config/load-observability.js';
+export { createPlaceholderSink } from './config/placeholder-sink.js';
+export { resolveSinkEntry, resolveSinkModule, sinkCandidates } from './config/resolve-sink.js';
+export type {
+  RlmObsConfig,
+  SinkContext,
+  SinkEntry,
+  SinkFactory,
+  SinkModule,
+  StandardSchemaResult,
+  StandardSchemaV1,
+} from './config/types.js';
+export { defineConfig } from './config/types.js';
 export type {
   JsonObject,
   JsonValue,
@@ -29,6 +48,7 @@ export type {
   FlushReport,
   ObservabilityOptions,
   ObservedSinkStatus,
+  SamplingOptions,
 } from './coordinator.js';
 export { isSinkLike, RLMObservability } from './coordinator.js';
 export type { DiagnosticLogger } from './diagnostics.js';

@@ -19,6 +19,8 @@ export interface SinkCounters {
   pending: number;
   /** Of `failed`, how many timed out. */
   timedOut: number;
+  /** Events not sent because their run was sampled out for this sink. */
+  sampledOut: number;
   /** The last error, secrets removed. */
   lastError?: string;
   /** When the last error happened (ISO). */
@@ -75,6 +77,9 @@ export class SinkChannel {
   failed = 0;
   dropped = 0;
   timedOut = 0;
+  sampledOut = 0;
+  /** The share of runs this sink keeps (1 = all). */
+  samplingRate = 1;
   lastError: string | undefined;
   lastErrorAt: string | undefined;
 
@@ -112,6 +117,7 @@ export class SinkChannel {
       dropped: this.dropped,
       pending: this.pending,
       timedOut: this.timedOut,
+      sampledOut: this.sampledOut,
     };
     if (this.lastError !== undefined) counters.lastError = this.lastError;
     if (this.lastErrorAt !== undefined) counters.lastErrorAt = this.lastErrorAt;

@@ -224,6 +224,8 @@ function formatStart(
 export class LocalJSONLSink implements RLMObservabilitySink {
   readonly name: string;
   readonly specificationVersion = SINK_SPECIFICATION_VERSION;
+  /** The local files keep every run unless the config sets a rate for this sink by name. */
+  readonly defaultSamplingRate = 1;
   /** The absolute base directory. */
   readonly dir: string;
   readonly enabled: boolean;

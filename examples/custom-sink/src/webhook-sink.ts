@@ -1,0 +1,201 @@
+/**
+ * An rlm-obs sink that POSTs run events to a webhook as JSON batches:
+ * `{ "events": [{ "type": "run_start" | "step" | "run_end", "run_id", "timestamp", "payload" }] }`.
+ *
+ * It follows the sink contract's rules: hooks only queue (cheap, never throw), a timer or a
+ * full batch sends, 429/5xx/network errors are retried with backoff (honouring Retry-After),
+ * memory is bounded, `forceFlush()` finishes the work, and `status()` shows counters but
+ * never the URL's credentials or the headers.
+ */
+import {
+  type RLMObservabilitySink,
+  type RunEnd,
+  type RunStart,
+  SINK_SPECIFICATION_VERSION,
+  type SinkStatus,
+  type StepRecord,
+  safeStringify,
+} from '@rlm/obs-core';
+import type { WebhookSinkOptions } from './options.js';
+
+/** One event as the webhook receives it. */
+export interface WebhookEvent {
+  type: 'run_start' | 'step' | 'run_end';
+  run_id: string;
+  /** Epoch milliseconds when the sink received the event. */
+  timestamp: number;
+  payload: unknown;
+}
+
+const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+const MAX_BACKOFF_MS = 10_000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Retry-After in seconds or as an HTTP date, capped. */
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.min(MAX_BACKOFF_MS, Math.max(0, seconds * 1000));
+  const date = Date.parse(header);
+  return Number.isFinite(date)
+    ? Math.min(MAX_BACKOFF_MS, Math.max(0, date - Date.now()))
+    : undefined;
+}
+
+/** The URL without credentials, query or fragment: safe to show. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'invalid url';
+  }
+}
+
+/** The webhook sink. Create it with `createSink(options)`. */
+export class WebhookSink implements RLMObservabilitySink {
+  readonly name: string;
+  readonly specificationVersion = SINK_SPECIFICATION_VERSION;
+  /** Counters, also in `status()`. */
+  readonly stats = { sent: 0, failed: 0, dropped: 0, requests: 0, retries: 0 };
+
+  readonly #url: string;
+  readonly #headers: Record<string, string>;
+  readonly #maxBatch: number;
+  readonly #delayMs: number;
+  readonly #maxQueue: number;
+  readonly #maxAttempts: number;
+  readonly #timeoutMs: number;
+  #queue: WebhookEvent[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #sending: Promise<void> | undefined;
+  #closed = false;
+  #lastError: string | undefined;
+
+  constructor(options: WebhookSinkOptions) {
+    this.name = options.name ?? 'webhook';
+    this.#url = options.url;
+    this.#headers = { ...options.headers };
+    this.#maxBatch = Math.max(1, Math.floor(options.maxBatchSize ?? 100));
+    this.#delayMs = Math.max(0, options.scheduledDelayMs ?? 1000);
+    this.#maxQueue = Math.max(1, options.maxQueueSize ?? 10_000);
+    this.#maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 5));
+    this.#timeoutMs = Math.max(1, options.exportTimeoutMs ?? 10_000);
+  }
+
+  status(): SinkStatus {
+    const status: SinkStatus = {
+      name: this.name,
+      enabled: true,
+      available: true,
+      detail: safeUrl(this.#url),
+      ...this.stats,
+      queued: this.#queue.length,
+    };
+    if (this.#lastError !== undefined) status.last_error = this.#lastError;
+    return status;
+  }
+
+  onRunStart(runId: string, start: RunStart): void {
+    this.#push('run_start', runId, start);
+  }
+
+  onStep(runId: string, step: StepRecord): void {
+    this.#push('step', runId, step);
+  }
+
+  onRunEnd(runId: string, end: RunEnd): void {
+    this.#push('run_end', runId, end);
+  }
+
+  /** Sends everything queued and resolves when the webhook has it (or gave up). */
+  async forceFlush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#queue.length > 0 || this.#sending) {
+      this.#kick();
+      await this.#sending;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    this.#closed = true;
+    await this.forceFlush();
+  }
+
+  #push(type: WebhookEvent['type'], runId: string, payload: unknown): void {
+    if (this.#closed || this.#queue.length >= this.#maxQueue) {
+      this.stats.dropped++;
+      return;
+    }
+    let id: string;
+    try {
+      id = String(runId);
+    } catch {
+      id = 'invalid-run-id';
+    }
+    this.#queue.push({ type, run_id: id, timestamp: Date.now(), payload });
+    if (this.#queue.length >= this.#maxBatch) {
+      this.#kick();
+    } else if (this.#timer === undefined) {
+      // Unref'd: a pending batch alone does not keep the host alive; the coordinator flushes
+      // on exit.
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#kick();
+      }, this.#delayMs);
+      this.#timer.unref?.();
+    }
+  }
+
+  #kick(): void {
+    if (this.#sending) return;
+    this.#sending = this.#drain().finally(() => {
+      this.#sending = undefined;
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      await this.#send(batch);
+    }
+  }
+
+  async #send(batch: WebhookEvent[]): Promise<void> {
+    const body = safeStringify({ events: batch });
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      let wait: number | undefined;
+      try {
+        this.stats.requests++;
+        const response = await fetch(this.#url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...this.#headers },
+          body,
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+        await response.arrayBuffer().catch(() => undefined);
+        if (response.ok) {
+          this.stats.sent += batch.length;
+          return;
+        }
+        this.#lastError = `HTTP ${response.status}`;
+        if (!RETRYABLE.has(response.status)) break;
+        wait = retryAfterMs(response.headers.get('retry-after'));
+      } catch (error) {
+        this.#lastError =
+          error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      }
+      if (attempt < this.#maxAttempts) {
+        this.stats.retries++;
+        await sleep(
+          wait ?? Math.min(MAX_BACKOFF_MS, 100 * 2 ** (attempt - 1) + Math.random() * 100),
+        );
+      }
+    }
+    this.stats.failed += batch.length;
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * Finding and reading the config file with lilconfig: `rlm-obs.config.{ts,mts,js,mjs,cjs,
+ * json,yaml,yml}`, `.rlm-obsrc` (JSON or YAML), `.rlm-obsrc.{json,yaml,yml,js,mjs,ts}`, or an
+ * `rlmObs` key in package.json, searched from the working directory upwards; an explicit
+ * path wins. TypeScript configs load through jiti and YAML through yaml — both optional peer
+ * dependencies, so `@rlm/obs-core` itself stays small.
+ */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Loader, lilconfig } from 'lilconfig';
+import { RlmObsConfigError, suggest } from './config-error.js';
+import { interpolateEnv } from './interpolate.js';
+import type { RlmObsConfig } from './types.js';
+
+/** Where the loader looks, in order, in each directory. */
+export const CONFIG_SEARCH_PLACES = [
+  'package.json',
+  'rlm-obs.config.ts',
+  'rlm-obs.config.mts',
+  'rlm-obs.config.js',
+  'rlm-obs.config.mjs',
+  'rlm-obs.config.cjs',
+  'rlm-obs.config.json',
+  'rlm-obs.config.yaml',
+  'rlm-obs.config.yml',
+  '.rlm-obsrc',
+  '.rlm-obsrc.json',
+  '.rlm-obsrc.yaml',
+  '.rlm-obsrc.yml',
+  '.rlm-obsrc.js',
+  '.rlm-obsrc.mjs',
+  '.rlm-obsrc.ts',
+] as const;
+
+/** The keys a config may have. */
+export const CONFIG_KEYS = [
+  'enabled',
+  'sinks',
+  'attributes',
+  'sampling',
+  'redact',
+  'truncate',
+  'queue',
+  'exit',
+] as const;
+
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Where the search starts. @defaultValue `process.cwd()` */
+  cwd?: string;
+  /** An explicit config file (wins over the search); `false` skips config files. */
+  configFile?: string | false;
+  /** For `${VAR}` interpolation. @defaultValue `process.env` */
+  env?: Record<string, string | undefined>;
+}
+
+/** A loaded, validated and interpolated config. */
+export interface LoadedConfig {
+  config: RlmObsConfig;
+  /** The file it came from. */
+  file: string;
+  /** The file's directory: sink names and paths resolve from here. */
+  dir: string;
+}
+
+let loads = 0;
+async function importModule(file: string): Promise<unknown> {
+  // A fresh URL per load: a config edited since the last load (tools, watchers, tests) is
+  // read again instead of coming from the ESM cache.
+  const url = `${pathToFileURL(file).href}?rlm-obs-load=${++loads}`;
+  const mod = (await import(url)) as { default?: unknown };
+  return mod.default !== undefined ? mod.default : mod;
+}
+
+const loadJs: Loader = async (file) => importModule(file);
+
+const loadTs: Loader = async (file) => {
+  let jiti: typeof import('jiti');
+  try {
+    jiti = await import('jiti');
+  } catch {
+    throw new RlmObsConfigError(
+      `loading a TypeScript config needs jiti: ${installCommand(path.dirname(file))} -D jiti (or use rlm-obs.config.mjs)`,
+      { file },
+    );
+  }
+  const loader = jiti.createJiti(pathToFileURL(file).href, {
+    interopDefault: true,
+    moduleCache: false,
+  });
+  return loader.import(file, { default: true });
+};
+
+const loadJson: Loader = (file, content) => {
+  try {
+    return JSON.parse(content);
+  } catch (error) {
+    throw new RlmObsConfigError(`malformed JSON: ${(error as Error).message}`, { file });
+  }
+};
+
+const loadYaml: Loader = async (file, content) => {
+  let yaml: typeof import('yaml');
+  try {
+    yaml = await import('yaml');
+  } catch {
+    throw new RlmObsConfigError(
+      `loading a YAML config needs yaml: ${installCommand(path.dirname(file))} -D yaml (or use JSON)`,
+      { file },
+    );
+  }
+  try {
+    return yaml.parse(content);
+  } catch (error) {
+    throw new RlmObsConfigError(`malformed YAML: ${(error as Error).message.split('\n')[0]}`, {
+      file,
+    });
+  }
+};
+
+/** `.rlm-obsrc` without an extension: JSON if it parses, else YAML. */
+const loadRc: Loader = async (file, content) => {
+  const text = content.trim();
+  if (text.startsWith('{')) return loadJson(file, content);
+  return loadYaml(file, content);
+};
+
+const LOADERS: Record<string, Loader> = {
+  '.ts': loadTs,
+  '.mts': loadTs,
+  '.js': loadJs,
+  '.mjs': loadJs,
+  '.cjs': loadJs,
+  '.json': loadJson,
+  '.yaml': loadYaml,
+  '.yml': loadYaml,
+  noExt: loadRc,
+};
+
+/**
+ * Finds, reads, checks and interpolates the config. Returns `undefined` when there is none.
+ * Throws {@link RlmObsConfigError} naming the file and the key when something is wrong.
+ */
+export async function loadConfig(
+  options: LoadConfigOptions = {},
+): Promise<LoadedConfig | undefined> {
+  if (options.configFile === false) return undefined;
+  const env = options.env ?? process.env;
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const explorer = lilconfig('rlm-obs', {
+    searchPlaces: [...CONFIG_SEARCH_PLACES],
+    packageProp: 'rlmObs',
+    loaders: LOADERS,
+  });
+  let result: { filepath: string; config: unknown; isEmpty?: boolean } | null;
+  const explicit = options.configFile ? path.resolve(cwd, options.configFile) : undefined;
+  try {
+    if (explicit) {
+      if (!existsSync(explicit))
+        throw new RlmObsConfigError('config file not found', { file: explicit });
+      result = await explorer.load(explicit);
+    } else {
+      result = await explorer.search(cwd);
+    }
+  } catch (error) {
+    if (error instanceof RlmObsConfigError) throw error;
+    const file = explicit ?? (error as { filepath?: string }).filepath;
+    throw new RlmObsConfigError(`could not read the config: ${(error as Error).message}`, {
+      file,
+      cause: error,
+    });
+  }
+  if (!result) return undefined;
+  const file = result.filepath;
+  const config = validate(result.config ?? {}, file);
+  return { config: interpolateEnv(config, env, file), file, dir: path.dirname(file) };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function validate(raw: unknown, file: string): RlmObsConfig {
+  const fail = (message: string, key?: string): never => {
+    throw new RlmObsConfigError(message, { file, key });
+  };
+  if (!isObject(raw))
+    fail(`the config must be an object (got ${Array.isArray(raw) ? 'an array' : typeof raw})`);
+  const config = raw as Record<string, unknown>;
+  for (const key of Object.keys(config)) {
+    if ((CONFIG_KEYS as readonly string[]).includes(key)) continue;
+    const hint = suggest(key, CONFIG_KEYS);
+    fail(
+      `unknown key '${key}'${hint ? `; did you mean '${hint}'?` : ''} Known keys: ${CONFIG_KEYS.join(', ')}`,
+      key,
+    );
+  }
+  if (config.enabled !== undefined && typeof config.enabled !== 'boolean')
+    fail('must be true or false', 'enabled');
+  if (config.sinks !== undefined && !Array.isArray(config.sinks))
+    fail('must be a list of sinks', 'sinks');
+  if (config.attributes !== undefined && !isObject(config.attributes))
+    fail('must be an object', 'attributes');
+  const rate = (value: unknown, key: string): void => {
+    if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+      fail(`must be a number from 0 to 1 (got ${JSON.stringify(value)})`, key);
+  };
+  if (config.sampling !== undefined) {
+    if (!isObject(config.sampling)) fail('must be an object like { rate: 0.1 }', 'sampling');
+    const sampling = config.sampling as Record<string, unknown>;
+    for (const key of Object.keys(sampling))
+      if (key !== 'rate' && key !== 'sinks')
+        fail(`unknown key '${key}'; use rate or sinks`, `sampling.${key}`);
+    if (sampling.rate !== undefined) rate(sampling.rate, 'sampling.rate');
+    if (sampling.sinks !== undefined) {
+      if (!isObject(sampling.sinks))
+        fail("must map sink names to rates, like { 'local-jsonl': 1 }", 'sampling.sinks');
+      for (const [name, value] of Object.entries(sampling.sinks as object))
+        rate(value, `sampling.sinks.${name}`);
+    }
+  }
+  if (config.redact !== undefined && config.redact !== false && !isObject(config.redact)) {
+    fail('must be false or an object like { keys: [...] }', 'redact');
+  }
+  const numbers = (key: string, allowed: string[]): void => {
+    const value = config[key];
+    if (value === undefined) return;
+    if (!isObject(value)) fail(`must be an object with ${allowed.join(', ')}`, key);
+    for (const [k, v] of Object.entries(value as object)) {
+      if (!allowed.includes(k))
+        fail(`unknown key '${k}'; use ${allowed.join(', ')}`, `${key}.${k}`);
+      if (typeof v !== 'number' || !(v > 0))
+        fail(`must be a positive number (got ${JSON.stringify(v)})`, `${key}.${k}`);
+    }
+  };
+  numbers('truncate', ['maxStringLength', 'maxDepth', 'maxArrayLength', 'maxObjectKeys']);
+  numbers('queue', ['maxQueueSize', 'callTimeoutMs']);
+  if (config.exit !== undefined) {
+    if (!isObject(config.exit))
+      fail('must be an object with flushOnExit, timeoutMs, handleSignals', 'exit');
+    const exit = config.exit as Record<string, unknown>;
+    for (const key of Object.keys(exit)) {
+      if (!['flushOnExit', 'timeoutMs', 'handleSignals'].includes(key))
+        fail(`unknown key '${key}'`, `exit.${key}`);
+    }
+    if (exit.timeoutMs !== undefined && !(typeof exit.timeoutMs === 'number' && exit.timeoutMs > 0))
+      fail('must be a positive number', 'exit.timeoutMs');
+  }
+  return config as RlmObsConfig;
+}
+
+/** `pnpm add`, `yarn add`, `bun add` or `npm install`, from the lockfile found upwards. */
+export function installCommand(dir: string): string {
+  let current = path.resolve(dir);
+  for (;;) {
+    for (const [lock, command] of [
+      ['pnpm-lock.yaml', 'pnpm add'],
+      ['yarn.lock', 'yarn add'],
+      ['bun.lockb', 'bun add'],
+      ['bun.lock', 'bun add'],
+      ['package-lock.json', 'npm install'],
+    ] as const) {
+      if (existsSync(path.join(current, lock))) return command;
+    }
+    const parent = path.dirname(current);
+    if (parent === current) return 'npm install';
+    current = parent;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The config file's shape (DESIGN.md section 5) and the sink package contract.
+ */
+import type { RLMObservabilitySink } from '../contract.js';
+import type { DiagnosticLogger } from '../diagnostics.js';
+import type { RedactOptions } from '../redact.js';
+import type { SanitizeLimits } from '../sanitize.js';
+
+/**
+ * The Standard Schema interface (https://standardschema.dev), copied as its authors intend,
+ * so sink authors can describe options with zod, valibot, arktype or by hand.
+ */
+export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  readonly '~standard': {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (
+      value: unknown,
+    ) => StandardSchemaResult<Output> | Promise<StandardSchemaResult<Output>>;
+    readonly types?: { readonly input: Input; readonly output: Output } | undefined;
+  };
+}
+
+/** The result of a Standard Schema validation. */
+export type StandardSchemaResult<Output> =
+  | { readonly value: Output; readonly issues?: undefined }
+  | {
+      readonly issues: ReadonlyArray<{
+        readonly message: string;
+        readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
+      }>;
+    };
+
+/** What a sink factory receives besides its options. */
+export interface SinkContext {
+  /** The directory of the config file (or the working directory without one). */
+  configDir: string;
+  /** The environment the config was loaded with. */
+  env: Record<string, string | undefined>;
+  /** For the sink's own warnings. */
+  logger: DiagnosticLogger;
+}
+
+/** A sink factory: may be async, may throw with a clear message. */
+export type SinkFactory<Options = any> = (
+  options: Options,
+  context: SinkContext,
+) => RLMObservabilitySink | Promise<RLMObservabilitySink>;
+
+/**
+ * What a sink package exports: `createSink` (also as the default export), optionally an
+ * `optionsSchema` and `fromEnv`. Its package.json carries the keyword `rlm-obs-sink`.
+ */
+export interface SinkModule<Options = any> {
+  createSink?: SinkFactory<Options>;
+  default?: SinkFactory<Options> | { createSink?: SinkFactory<Options> };
+  optionsSchema?: StandardSchemaV1<unknown, Options>;
+  fromEnv?: (
+    env: Record<string, string | undefined>,
+    context: SinkContext,
+  ) => RLMObservabilitySink | Promise<RLMObservabilitySink>;
+}
+
+/** One entry of `sinks`. Falsy entries are skipped, so a sink can be toggled inline. */
+export type SinkEntry =
+  | string
+  | readonly [string, Record<string, unknown>?]
+  | {
+      /** A package name, short name or path — or an imported factory, module or sink. */
+      use: string | SinkFactory | SinkModule | RLMObservabilitySink;
+      options?: Record<string, unknown>;
+    }
+  | SinkFactory
+  | RLMObservabilitySink
+  | false
+  | null
+  | undefined
+  | 0
+  | '';
+
+/** The config file. Every field is optional. */
+export interface RlmObsConfig {
+  /** The master switch. @defaultValue `true` (env `DSPY_RLM_OBS_ENABLED`) */
+  enabled?: boolean;
+  /** The sinks, in delivery order. @defaultValue `['jsonl']` */
+  sinks?: SinkEntry[];
+  /** Custom attributes added to every run. */
+  attributes?: Record<string, unknown>;
+  /**
+   * Keep a share of runs, decided once per root run and inherited by its children; per-sink
+   * rates by sink name. The local files keep every run unless named here.
+   */
+  sampling?: { rate?: number; sinks?: Record<string, number> };
+  /** Redaction before any sink sees data; `false` turns it off. */
+  redact?: RedactOptions | false;
+  /** The global size caps, applied once before any sink. */
+  truncate?: SanitizeLimits;
+  /** Per-sink queue bound and per-call timeout. */
+  queue?: { maxQueueSize?: number; callTimeoutMs?: number };
+  /** Exit behaviour: the automatic flush's deadline and opt-in signal handling. */
+  exit?: { flushOnExit?: boolean; timeoutMs?: number; handleSignals?: boolean | NodeJS.Signals[] };
+}
+
+/**
+ * Types a config file.
+ *
+ * @example
+ * ```ts
+ * // rlm-obs.config.ts
+ * import { defineConfig } from '@rlm/obs-core';
+ * export default defineConfig({
+ *   sinks: ['jsonl', ['otel', { endpoint: 'http://localhost:4317' }]],
+ *   attributes: { team: 'ml-platform' },
+ * });
+ * ```
+ */
+export function defineConfig(config: RlmObsConfig): RlmObsConfig {
+  return config;
+}

@@ -1,0 +1,283 @@
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RlmObsConfigError } from '../../src/config/config-error.js';
+import {
+  loadObservability,
+  loadObservabilityDetailed,
+} from '../../src/config/load-observability.js';
+import { sinkCandidates } from '../../src/config/resolve-sink.js';
+import { MemorySink } from '../../src/testing/memory-sink.js';
+import { fakeSinkPackage, makeProject } from './project.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+function project(files: Record<string, string>) {
+  const p = makeProject(files);
+  cleanups.push(p.remove);
+  return p;
+}
+const quiet = { overrides: { flushOnExit: false, logger: false as const }, env: {} };
+const calls = (): unknown[][] =>
+  ((globalThis as { __rlmObsFakeCalls?: unknown[][] }).__rlmObsFakeCalls ??= []);
+
+describe('sink name resolution', () => {
+  it('maps names to candidate packages', () => {
+    expect(sinkCandidates('otel')).toEqual(['@rlm/sink-otel', 'rlm-sink-otel']);
+    expect(sinkCandidates('@acme')).toEqual(['@acme/rlm-sink']);
+    expect(sinkCandidates('@acme/webhook')).toEqual(['@acme/webhook']);
+    expect(sinkCandidates('rlm-sink-webhook')).toEqual(['rlm-sink-webhook']);
+    expect(sinkCandidates('./sinks/mine.js')).toEqual(['./sinks/mine.js']);
+  });
+
+  it('a short name x resolves to @rlm/sink-x first', async () => {
+    const p = project({
+      ...fakeSinkPackage('@rlm/sink-fake', 'scoped-fake'),
+      ...fakeSinkPackage('rlm-sink-fake', 'unscoped-fake'),
+      'rlm-obs.config.mjs': `export default { sinks: ['fake'] };`,
+    });
+    const obs = await loadObservability({ ...quiet, cwd: p.dir });
+    expect(obs.status().map((s) => s.name)).toEqual(['scoped-fake']);
+  });
+
+  it('then rlm-sink-x', async () => {
+    const p = project({
+      ...fakeSinkPackage('rlm-sink-fake2', 'unscoped'),
+      'rlm-obs.config.mjs': `export default { sinks: ['fake2'] };`,
+    });
+    expect((await loadObservability({ ...quiet, cwd: p.dir })).status().map((s) => s.name)).toEqual(
+      ['unscoped'],
+    );
+  });
+
+  it('@scope resolves to @scope/rlm-sink, @scope/name as given', async () => {
+    const p = project({
+      ...fakeSinkPackage('@acme/rlm-sink', 'acme-default'),
+      ...fakeSinkPackage('@acme/custom', 'acme-custom'),
+      'rlm-obs.config.mjs': `export default { sinks: ['@acme', '@acme/custom'] };`,
+    });
+    expect((await loadObservability({ ...quiet, cwd: p.dir })).status().map((s) => s.name)).toEqual(
+      ['acme-default', 'acme-custom'],
+    );
+  });
+
+  it('paths resolve from the config file, names from its directory (not the cwd)', async () => {
+    const p = project({
+      ...Object.fromEntries(
+        Object.entries(fakeSinkPackage('rlm-sink-nested', 'nested')).map(([k, v]) => [
+          `app/${k}`,
+          v,
+        ]),
+      ),
+      'app/config/sinks/my-sink.mjs': `export function createSink(o) { return { name: 'my-' + o.suffix, status: () => ({ name: 'my-' + o.suffix, enabled: true, available: true, detail: '' }), onRunStart() {}, onStep() {}, onRunEnd() {} }; }`,
+      'app/config/rlm-obs.config.mjs': `export default { sinks: [{ use: './sinks/my-sink.mjs', options: { suffix: 'path' } }, 'nested'] };`,
+      'elsewhere/.keep': '',
+    });
+    const { obs, config } = await loadObservabilityDetailed({
+      ...quiet,
+      cwd: path.join(p.dir, 'elsewhere'),
+      configFile: path.join(p.dir, 'app/config/rlm-obs.config.mjs'),
+    });
+    expect(config?.dir).toBe(path.join(p.dir, 'app/config'));
+    expect(obs.status().map((s) => s.name)).toEqual(['my-path', 'nested']);
+    expect(obs.status()[1]!.configDir).toBe(path.join(p.dir, 'app/config'));
+  });
+
+  it('accepts [name, options], { use, options }, factories, modules and sink objects; skips falsy entries', async () => {
+    const p = project({ ...fakeSinkPackage('@rlm/sink-fake', 'fake') });
+    const memory = new MemorySink('imported-object');
+    const modUrl = pathToFileURL(path.join(p.dir, 'node_modules/@rlm/sink-fake/index.js')).href;
+    const mod = await import(modUrl);
+    p.write(
+      'rlm-obs.config.mjs',
+      `export default { sinks: [
+        ['fake', { name: 'tuple' }],
+        { use: 'fake', options: { name: 'use-object' } },
+        false, null, undefined, 0, '',
+      ] };`,
+    );
+    const fromFile = await loadObservability({ ...quiet, cwd: p.dir });
+    expect(fromFile.status().map((s) => [s.name, s.options])).toEqual([
+      ['tuple', JSON.stringify({ name: 'tuple' })],
+      ['use-object', JSON.stringify({ name: 'use-object' })],
+    ]);
+    // Already-imported values work from a TypeScript/JS config the same way.
+    (globalThis as Record<string, unknown>).__rlmObsTestValues = {
+      factory: mod.createSink,
+      module: mod,
+      memory,
+    };
+    p.write(
+      'rlm-obs.config.mjs',
+      `const v = globalThis.__rlmObsTestValues;
+       export default { sinks: [v.memory, v.factory, { use: v.module, options: { name: 'as-module' } }, { use: (o) => v.factory({ name: 'use-fn' }) }] };`,
+    );
+    const fromValues = await loadObservability({
+      ...quiet,
+      cwd: p.dir,
+      configFile: path.join(p.dir, 'rlm-obs.config.mjs'),
+    });
+    expect(fromValues.status().map((s) => s.name)).toEqual([
+      'imported-object',
+      'fake',
+      'as-module',
+      'use-fn',
+    ]);
+    expect(fromValues.getSink('imported-object')).toBe(memory);
+  });
+
+  it('without a sinks list, uses the local files', async () => {
+    const p = project({ 'rlm-obs.config.json': '{}' });
+    const link = path.join(p.dir, 'node_modules', '@rlm');
+    (await import('node:fs')).mkdirSync(link, { recursive: true });
+    (await import('node:fs')).symlinkSync(
+      path.resolve(__dirname, '../../../sink-jsonl'),
+      path.join(link, 'sink-jsonl'),
+    );
+    const obs = await loadObservability({ ...quiet, cwd: p.dir });
+    expect(obs.status().map((s) => s.name)).toEqual(['local-jsonl']);
+    await obs.shutdown();
+  });
+});
+
+describe('errors that say what to do', () => {
+  it('an uninstalled sink names the package and the install command', async () => {
+    const p = project({
+      'pnpm-lock.yaml': '',
+      'rlm-obs.config.mjs': `export default { sinks: ['otel'] };`,
+    });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      `sink 'otel' is not installed: pnpm add @rlm/sink-otel (looked for @rlm/sink-otel, rlm-sink-otel) (${path.join(p.dir, 'rlm-obs.config.mjs')}, sinks[0])`,
+    );
+    const q = project({
+      'rlm-obs.config.json': JSON.stringify({ sinks: ['jsonl', '@acme/webhook'] }),
+    });
+    const error = await loadObservability({ ...quiet, cwd: q.dir }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RlmObsConfigError);
+    expect((error as RlmObsConfigError).key).toBe('sinks[0]');
+    expect((error as Error).message).toMatch(
+      /^sink 'jsonl' is not installed: npm install @rlm\/sink-jsonl/,
+    );
+  });
+
+  it('a missing path names the file it looked for', async () => {
+    const p = project({ 'rlm-obs.config.mjs': `export default { sinks: ['./nope.mjs'] };` });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      `sink './nope.mjs' was not found: no file at ${path.join(p.dir, 'nope.mjs')}`,
+    );
+  });
+
+  it('invalid options give the schema message and the key path', async () => {
+    const schema = `export const optionsSchema = { '~standard': { version: 1, vendor: 'test', validate(v) {
+      if (typeof v.url !== 'string') return { issues: [{ message: 'Expected a URL string', path: ['url'] }] };
+      return { value: { ...v, validated: true } };
+    } } };`;
+    const p = project({
+      ...fakeSinkPackage('rlm-sink-hook', 'hook', schema),
+      'rlm-obs.config.mjs': `export default { sinks: ['jsonl-off' && false, ['hook', { url: 42 }]] };`,
+    });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      `invalid options for sink 'hook': Expected a URL string (${path.join(p.dir, 'rlm-obs.config.mjs')}, sinks[1].options.url)`,
+    );
+    p.write(
+      'rlm-obs.config.mjs',
+      `export default { sinks: [['hook', { url: 'http://127.0.0.1:9' }]] };`,
+    );
+    const obs = await loadObservability({
+      ...quiet,
+      cwd: p.dir,
+      configFile: path.join(p.dir, 'rlm-obs.config.mjs'),
+    });
+    expect(JSON.parse(obs.status()[0]!.options as string)).toEqual({
+      url: 'http://127.0.0.1:9',
+      validated: true,
+    });
+  });
+
+  it('malformed JSON and YAML files name the file', async () => {
+    const p = project({ 'rlm-obs.config.json': '{ "sinks": [ }' });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      /^malformed JSON: .*rlm-obs\.config\.json\)$/,
+    );
+    const q = project({ 'rlm-obs.config.yaml': 'sinks: [jsonl\n  bad: : :' });
+    await expect(loadObservability({ ...quiet, cwd: q.dir })).rejects.toThrow(
+      /^malformed YAML: .*rlm-obs\.config\.yaml\)$/,
+    );
+  });
+
+  it('an unknown top-level key suggests the right one', async () => {
+    const p = project({ 'rlm-obs.config.json': JSON.stringify({ sink: ['jsonl'] }) });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      /^unknown key 'sink'; did you mean 'sinks'\? Known keys: enabled, sinks, attributes, sampling, redact, truncate, queue, exit \(.*, sink\)$/,
+    );
+  });
+
+  it('wrong field types are reported with their key', async () => {
+    for (const [config, message] of [
+      [
+        { sampling: { rate: 2 } },
+        /^must be a number from 0 to 1 \(got 2\) \(.*, sampling\.rate\)$/,
+      ],
+      [{ enabled: 'yes' }, /must be true or false .*enabled\)$/],
+      [{ sinks: 'jsonl' }, /must be a list of sinks/],
+      [{ queue: { maxQueueSize: -1 } }, /queue\.maxQueueSize\)$/],
+      [
+        { sinks: [42] },
+        /^expected a sink name, \[name, options\], \{ use, options \}, a factory or a sink object .*sinks\[0\]\)$/,
+      ],
+    ] as const) {
+      const p = project({ 'rlm-obs.config.json': JSON.stringify(config) });
+      await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(message);
+    }
+  });
+
+  it('a module without createSink, and a factory that throws', async () => {
+    const p = project({
+      'no-factory.mjs': 'export const nothing = 1;',
+      'throws.mjs': "export function createSink() { throw new Error('missing url'); }",
+      'rlm-obs.config.mjs': `export default { sinks: ['./no-factory.mjs'] };`,
+    });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      /^sink '\.\/no-factory\.mjs' exports no createSink/,
+    );
+    p.write('rlm-obs.config.mjs', `export default { sinks: ['./throws.mjs'] };`);
+    await expect(
+      loadObservability({
+        ...quiet,
+        cwd: p.dir,
+        configFile: path.join(p.dir, 'rlm-obs.config.mjs'),
+      }),
+    ).rejects.toThrow(/^sink '\.\/throws\.mjs' could not be created: missing url/);
+  });
+
+  it('never half-starts: sinks created before an error are shut down', async () => {
+    calls().length = 0;
+    const p = project({
+      ...fakeSinkPackage('@rlm/sink-fake', 'first'),
+      'rlm-obs.config.mjs': `export default { sinks: ['fake', 'missing-one'] };`,
+    });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      /sink 'missing-one' is not installed/,
+    );
+    expect(calls()).toContainEqual(['first', 'shutdown']);
+  });
+
+  it('two sinks with one name are refused', async () => {
+    const p = project({
+      ...fakeSinkPackage('@rlm/sink-fake', 'same'),
+      'rlm-obs.config.mjs': `export default { sinks: ['fake', 'fake'] };`,
+    });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      /two sinks are named 'same' \(sinks\[0\] and sinks\[1\]\)/,
+    );
+  });
+
+  it('a missing explicit config file is an error', async () => {
+    const p = project({});
+    await expect(
+      loadObservability({ ...quiet, cwd: p.dir, configFile: 'nope.json' }),
+    ).rejects.toThrow(`config file not found (${path.join(p.dir, 'nope.json')})`);
+  });
+});
