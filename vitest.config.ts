@@ -9,6 +9,7 @@ const alias = {
   '@rlm/obs-core/testing': src('obs-core', 'testing/index.ts'),
   '@rlm/obs-core': src('obs-core'),
   '@rlm/sink-jsonl': src('sink-jsonl'),
+  '@rlm/obs-cli': src('obs-cli'),
 };
 
 export default defineConfig({
@@ -37,6 +38,15 @@ export default defineConfig({
         test: {
           name: 'sink-jsonl',
           root: './packages/sink-jsonl',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'obs-cli',
+          root: './packages/obs-cli',
           include: ['test/**/*.test.ts'],
           testTimeout: 60_000,
         },

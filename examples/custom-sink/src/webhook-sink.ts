@@ -12,6 +12,7 @@ import {
   type RunEnd,
   type RunStart,
   SINK_SPECIFICATION_VERSION,
+  type SinkCheckResult,
   type SinkStatus,
   type StepRecord,
   safeStringify,
@@ -111,19 +112,76 @@ export class WebhookSink implements RLMObservabilitySink {
     this.#push('run_end', runId, end);
   }
 
-  /** Sends everything queued and resolves when the webhook has it (or gave up). */
+  /** `rlm-obs doctor`: POSTs an empty batch and expects a 2xx answer. */
+  async check(): Promise<SinkCheckResult> {
+    const where = safeUrl(this.#url);
+    try {
+      const response = await fetch(this.#url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...this.#headers },
+        body: '{"events":[]}',
+        signal: AbortSignal.timeout(Math.min(this.#timeoutMs, 5000)),
+      });
+      await response.arrayBuffer().catch(() => undefined);
+      if (response.ok)
+        return { ok: true, problems: [], detail: `${where} answered ${response.status}` };
+      const auth = response.status === 401 || response.status === 403;
+      return {
+        ok: false,
+        detail: where,
+        problems: [
+          {
+            problem: `${where} answered HTTP ${response.status}`,
+            fix: auth
+              ? 'check the credentials in the headers option'
+              : 'check the url option and that the receiver accepts POST',
+          },
+        ],
+      };
+    } catch (error) {
+      const reason =
+        error instanceof Error
+          ? error.cause instanceof Error
+            ? error.cause.message
+            : error.message
+          : String(error);
+      return {
+        ok: false,
+        detail: where,
+        problems: [
+          {
+            problem: `cannot reach ${where}: ${reason}`,
+            fix: 'start the receiver or fix the url option',
+          },
+        ],
+      };
+    }
+  }
+
+  /**
+   * Sends everything queued and resolves when the webhook has it; rejects when batches were
+   * given up on during this flush, so the coordinator's flush report shows it.
+   */
   async forceFlush(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    const failedBefore = this.stats.failed;
     while (this.#queue.length > 0 || this.#sending) {
       this.#kick();
       await this.#sending;
     }
+    const lost = this.stats.failed - failedBefore;
+    if (lost > 0)
+      throw new Error(
+        `${lost} events could not be delivered to ${safeUrl(this.#url)} (${this.#lastError ?? 'unknown error'})`,
+      );
   }
 
-  async shutdown(): Promise<void> {
+  #shutdown: Promise<void> | undefined;
+  shutdown(): Promise<void> {
     this.#closed = true;
-    await this.forceFlush();
+    this.#shutdown ??= this.forceFlush();
+    return this.#shutdown;
   }
 
   #push(type: WebhookEvent['type'], runId: string, payload: unknown): void {

@@ -1,5 +1,5 @@
 import { RLMObservability } from '@rlm/obs-core';
-import { describeSinkConformance } from '@rlm/obs-core/testing';
+import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSink, fromEnv, WebhookSink } from '../src/index.js';
 import { type Receiver, startReceiver } from './receiver.js';
@@ -50,19 +50,21 @@ describe('rlm-sink-webhook', () => {
     receiver.failNext([503, 503]);
     const sink = new WebhookSink({ url: receiver.url, maxAttempts: 2 });
     sink.onStep('lost-run', { event: { step: 1 }, cumulativeReward: 0 });
-    await sink.forceFlush();
+    await expect(sink.forceFlush()).rejects.toThrow(
+      /1 events could not be delivered to http:\/\/127\.0\.0\.1:\d+\/hook \(HTTP 503\)/,
+    );
     expect(sink.stats).toMatchObject({ sent: 0, failed: 1, retries: 1 });
     receiver.failNext([400]);
     const other = new WebhookSink({ url: receiver.url });
     other.onStep('bad-request', { event: {}, cumulativeReward: 0 });
-    await other.forceFlush();
+    await expect(other.forceFlush()).rejects.toThrow('HTTP 400');
     expect(other.stats).toMatchObject({ failed: 1, retries: 0 });
     expect(other.status().last_error).toBe('HTTP 400');
   });
 
   it('an unreachable webhook never throws into the caller; the queue is bounded', async () => {
     const sink = new WebhookSink({
-      url: 'http://127.0.0.1:9/unreachable',
+      url: `http://127.0.0.1:${await closedPort()}/unreachable`,
       maxAttempts: 1,
       maxQueueSize: 5,
       scheduledDelayMs: 60_000,
@@ -70,7 +72,7 @@ describe('rlm-sink-webhook', () => {
     });
     for (let i = 0; i < 8; i++)
       expect(() => sink.onStep('r', { event: { step: i }, cumulativeReward: 0 })).not.toThrow();
-    await sink.forceFlush();
+    await expect(sink.forceFlush()).rejects.toThrow('5 events could not be delivered');
     expect(sink.stats).toMatchObject({ dropped: 3, failed: 5, sent: 0 });
   });
 

@@ -177,10 +177,30 @@ export interface RLMObservabilitySink {
   onRunStart(runId: string, start: RunStart): void | Promise<void>;
   onStep(runId: string, step: StepRecord): void | Promise<void>;
   onRunEnd(runId: string, end: RunEnd): void | Promise<void>;
+  /**
+   * Actively checks the backend (reachable, authenticated, writable) for `rlm-obs doctor`.
+   * May do I/O; must not throw; problems come with the fix to print.
+   */
+  check?(): Promise<SinkCheckResult>;
   /** Finish all buffered work. */
   forceFlush?(): Promise<void>;
   /** Finish all buffered work and release resources. Called once. */
   shutdown?(): Promise<void>;
+}
+
+/** One problem an active check found, with the fix to print. */
+export interface SinkProblem {
+  problem: string;
+  fix: string;
+}
+
+/** What a sink's active `check()` found (`rlm-obs doctor`). */
+export interface SinkCheckResult {
+  /** The backend is usable: reachable, authenticated, writable. */
+  ok: boolean;
+  problems: SinkProblem[];
+  /** What was checked, for display (no secrets). */
+  detail?: string;
 }
 
 /** The three event hooks, by name. */

@@ -46,6 +46,7 @@ it('the export surface of @rlm/obs-core/testing', async () => {
       "FaultySink",
       "MemorySink",
       "badPayloads",
+      "closedPort",
       "describeSinkConformance",
     ]
   `);

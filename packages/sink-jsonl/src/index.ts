@@ -2,6 +2,7 @@
  * @rlm/sink-jsonl — local JSONL files: the embedded default sink (`local-jsonl`) and a reader
  * for directories written by it or by the Python `rlm-code`.
  */
+import type { SinkContext } from '@rlm/obs-core';
 import type { JsonlSinkOptions, LocalJSONLSink } from './jsonl-sink.js';
 import { createJsonlSink, createJsonlSinkFromEnv } from './jsonl-sink.js';
 
@@ -19,8 +20,11 @@ export { JsonlStore, openJsonlStore, readJsonLines } from './reader.js';
 export type { RunLine, StartLine, StepLine } from './records.js';
 
 /** The sink package contract: the factory the config loader calls. */
-export function createSink(options: JsonlSinkOptions = {}): LocalJSONLSink {
-  return createJsonlSink(options);
+export function createSink(
+  options: JsonlSinkOptions = {},
+  context?: Partial<SinkContext>,
+): LocalJSONLSink {
+  return createJsonlSink(options, context);
 }
 
 /** The sink package contract: activation from the seed's environment variables. */

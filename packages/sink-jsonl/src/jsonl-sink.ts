@@ -9,6 +9,8 @@ import {
   type RunEnd,
   type RunStart,
   SINK_SPECIFICATION_VERSION,
+  type SinkCheckResult,
+  type SinkContext,
   type SinkStatus,
   type StepRecord,
   safeStringify,
@@ -366,6 +368,30 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     this.#writer.append(this.runsFile, formatRun, id, line, ts);
   }
 
+  /** `rlm-obs doctor`: the directory exists (or can be made) and takes writes. */
+  async check(): Promise<SinkCheckResult> {
+    if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
+    const probe = path.join(this.stepsDir, `.rlm-obs-doctor-${process.pid}-${Date.now()}`);
+    try {
+      await fs.promises.mkdir(this.stepsDir, { recursive: true });
+      await fs.promises.writeFile(probe, 'ok\n');
+      await fs.promises.rm(probe, { force: true });
+      return { ok: true, problems: [], detail: `${this.dir} is writable` };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return {
+        ok: false,
+        detail: this.dir,
+        problems: [
+          {
+            problem: `cannot write to ${this.dir}: ${reason}`,
+            fix: 'point the sink at a writable directory (option dir, env RLM_OBS_JSONL_DIR, or rlm-obs --dir)',
+          },
+        ],
+      };
+    }
+  }
+
   forceFlush(): Promise<void> {
     return this.#writer.flush();
   }
@@ -394,7 +420,14 @@ function formatRun(
  * const obs = RLMObservability.withSinks([createJsonlSink({ dir: './obs' })]);
  * ```
  */
-export function createJsonlSink(options: JsonlSinkOptions = {}): LocalJSONLSink {
+export function createJsonlSink(
+  options: JsonlSinkOptions = {},
+  context?: Partial<SinkContext>,
+): LocalJSONLSink {
+  // From a config file, a relative dir is relative to the config file, like every other path.
+  if (options.dir !== undefined && context?.configDir) {
+    return new LocalJSONLSink({ ...options, dir: path.resolve(context.configDir, options.dir) });
+  }
   return new LocalJSONLSink(options);
 }
 

@@ -97,7 +97,7 @@ export async function sinksFromEnv(context: SinkContext): Promise<RLMObservabili
     const enabled = master && envFlag(env[seed.flag], seed.defaultOn);
     // With the master switch off, the Python original keeps only a disabled local sink.
     if (!master && seed.sinkName !== 'local-jsonl') continue;
-    const found = resolveSinkModule(seed.packageName, context.configDir);
+    const found = resolveSinkModule(seed.packageName, context.configDir, context.fallbackDirs);
     if (!found) {
       sinks.push(
         createPlaceholderSink(seed.sinkName, {

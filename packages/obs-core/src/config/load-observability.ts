@@ -17,6 +17,8 @@ export interface LoadObservabilityOptions extends LoadConfigOptions {
   logger?: DiagnosticLogger;
   /** Coordinator options that win over the config (for tests and tools). */
   overrides?: ObservabilityOptions;
+  /** Where else to look for sink packages (a tool passes its own directory). */
+  fallbackDirs?: string[];
 }
 
 /** What {@link loadObservability} found, for tools like `rlm-obs status`. */
@@ -74,7 +76,12 @@ export async function loadObservabilityDetailed(
   const logger = options.logger ?? stderrLogger;
   const loaded = await loadConfig({ ...options, env });
   const cwd = options.cwd ?? process.cwd();
-  const context: SinkContext = { configDir: loaded?.dir ?? cwd, env, logger };
+  const context: SinkContext = {
+    configDir: loaded?.dir ?? cwd,
+    env,
+    logger,
+    ...(options.fallbackDirs ? { fallbackDirs: options.fallbackDirs } : {}),
+  };
   const config: RlmObsConfig = loaded?.config ?? {};
   const sinks: RLMObservabilitySink[] = [];
   const enabled = envFlag(env.DSPY_RLM_OBS_ENABLED, true) && config.enabled !== false;

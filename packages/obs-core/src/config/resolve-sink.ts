@@ -42,10 +42,14 @@ function isPath(name: string): boolean {
   );
 }
 
-/** Resolves a sink name to a module URL, or `undefined` when nothing is installed under it. */
+/**
+ * Resolves a sink name to a module URL, or `undefined` when nothing is installed under it.
+ * Looks from `fromDir` first, then from each of `fallbackDirs`.
+ */
 export function resolveSinkModule(
   name: string,
   fromDir: string,
+  fallbackDirs: readonly string[] = [],
 ): { url: string; specifier: string } | undefined {
   if (isPath(name)) {
     const file = name.startsWith('file:') ? name : pathToFileURL(path.resolve(fromDir, name)).href;
@@ -56,9 +60,11 @@ export function resolveSinkModule(
     });
     return url ? { url, specifier: name } : undefined;
   }
-  for (const specifier of sinkCandidates(name)) {
-    const url = resolveModuleURL(specifier, { try: true, from: pathToFileURL(`${fromDir}/`).href });
-    if (url) return { url, specifier };
+  for (const dir of [fromDir, ...fallbackDirs]) {
+    for (const specifier of sinkCandidates(name)) {
+      const url = resolveModuleURL(specifier, { try: true, from: pathToFileURL(`${dir}/`).href });
+      if (url) return { url, specifier };
+    }
   }
   return undefined;
 }
@@ -75,9 +81,10 @@ export function notInstalledMessage(name: string, fromDir: string): string {
 async function importSinkModule(
   name: string,
   location: EntryLocation,
-  fromDir: string,
+  context: SinkContext,
 ): Promise<SinkModule> {
-  const found = resolveSinkModule(name, fromDir);
+  const fromDir = context.configDir;
+  const found = resolveSinkModule(name, fromDir, context.fallbackDirs);
   if (!found) throw new RlmObsConfigError(notInstalledMessage(name, fromDir), location);
   try {
     if (/\.(m?ts)$/.test(found.url)) {
@@ -206,7 +213,7 @@ export async function resolveSinkEntry(
   const opts = options as Record<string, unknown>;
   if (typeof use === 'string') {
     if (use.trim() === '') throw new RlmObsConfigError('the sink name is empty', location);
-    const mod = await importSinkModule(use, location, context.configDir);
+    const mod = await importSinkModule(use, location, context);
     const target = factoryOf(mod);
     if (!target) {
       throw new RlmObsConfigError(

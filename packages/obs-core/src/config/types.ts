@@ -39,6 +39,11 @@ export interface SinkContext {
   env: Record<string, string | undefined>;
   /** For the sink's own warnings. */
   logger: DiagnosticLogger;
+  /**
+   * Directories to resolve sink packages from when `configDir` has none (a tool such as the
+   * CLI passes its own, so the packages it ships with are always found).
+   */
+  fallbackDirs?: string[];
 }
 
 /** A sink factory: may be async, may throw with a clear message. */

@@ -9,3 +9,4 @@ export type { FaultMode, FaultySinkOptions } from './faulty-sink.js';
 export { FaultySink } from './faulty-sink.js';
 export type { RecordedEvent } from './memory-sink.js';
 export { MemorySink } from './memory-sink.js';
+export { closedPort } from './ports.js';

@@ -2,8 +2,8 @@
 /**
  * A simulated RLM agent recorded by rlm-obs to local JSONL files (the default sink).
  *
- *   pnpm demo                    # records 3 runs under ./.rlm_code/rlm/observability
- *   pnpm demo --dir /tmp/obs     # somewhere else
+ *   pnpm --filter @rlm/example-basic start                  # under ./.rlm_code/rlm/observability
+ *   pnpm --filter @rlm/example-basic start --dir /tmp/obs   # somewhere else
  *
  * It exercises the run API: steps with rewards and LLM usage, a failing step, a nested
  * (child) run, a run continued from a W3C traceparent, and a run that errors out. Then it
@@ -32,7 +32,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('usage: pnpm demo [--dir <directory>] [--steps <n>]');
+  console.log('usage: node index.mjs [--dir <directory>] [--steps <n>]');
   process.exit(0);
 }
 

@@ -1,0 +1,120 @@
+import type { SinkCheckResult } from '@rlm/obs-core';
+import { EXIT, type GlobalOptions, loadContext } from '../context.js';
+import { type Io, printJson } from '../output.js';
+
+const CHECK_TIMEOUT_MS = 15_000;
+
+interface Finding {
+  name: string;
+  enabled: boolean;
+  ok: boolean;
+  detail: string;
+  problems: Array<{ problem: string; fix: string }>;
+}
+
+/**
+ * `rlm-obs doctor`: actively checks each enabled sink's backend (reachable, authenticated,
+ * writable) and prints one fix per problem. Exits 1 when an enabled sink is unusable.
+ */
+export async function doctorCommand(options: GlobalOptions, io: Io): Promise<number> {
+  const { obs, config } = await loadContext(options);
+  const findings: Finding[] = [];
+  for (const status of obs.status()) {
+    const sink = obs.getSink(status.name);
+    if (!status.enabled) {
+      findings.push({
+        name: status.name,
+        enabled: false,
+        ok: true,
+        detail: 'disabled',
+        problems: [],
+      });
+      continue;
+    }
+    let result: SinkCheckResult;
+    if (sink && typeof sink.check === 'function') {
+      const timeout = new Promise<SinkCheckResult>((resolve) => {
+        setTimeout(
+          () =>
+            resolve({
+              ok: false,
+              problems: [
+                {
+                  problem: `no answer within ${CHECK_TIMEOUT_MS / 1000}s`,
+                  fix: 'check that the backend is up and reachable from here',
+                },
+              ],
+            }),
+          CHECK_TIMEOUT_MS,
+        ).unref();
+      });
+      result = await Promise.race([
+        sink.check().catch((e: unknown) => ({
+          ok: false,
+          problems: [
+            {
+              problem: `check failed: ${(e as Error).message}`,
+              fix: 'see the sink package README',
+            },
+          ],
+        })),
+        timeout,
+      ]);
+    } else if (status.available) {
+      result = {
+        ok: true,
+        problems: [],
+        detail: `${status.detail} (no active check; setup succeeded)`,
+      };
+    } else {
+      const install = /(pnpm add|npm install|yarn add|bun add) \S+/.exec(status.detail)?.[0];
+      result = {
+        ok: false,
+        problems: [
+          {
+            problem: status.detail || 'unavailable',
+            fix: install ? `run: ${install}` : 'see the sink package README for its settings',
+          },
+        ],
+      };
+    }
+    findings.push({
+      name: status.name,
+      enabled: true,
+      ok: result.ok,
+      detail: obs.redactor.scrub(result.detail ?? status.detail),
+      problems: result.problems.map((p) => ({
+        problem: obs.redactor.scrub(p.problem),
+        fix: obs.redactor.scrub(p.fix),
+      })),
+    });
+  }
+  await obs.shutdown({ timeoutMs: 2000 });
+  const unusable = findings.filter((f) => f.enabled && !f.ok);
+  if (options.json) {
+    printJson(io, { config: config?.file ?? null, ok: unusable.length === 0, sinks: findings });
+    return unusable.length === 0 ? EXIT.ok : EXIT.problem;
+  }
+  const c = io.colors;
+  io.out(c.dim(config ? `config: ${config.file}` : 'config: none (seed environment variables)'));
+  for (const f of findings) {
+    if (!f.enabled) {
+      io.out(`${c.dim('-')} ${f.name}: ${c.dim('disabled')}`);
+    } else if (f.ok) {
+      io.out(`${c.green('✓')} ${f.name}: ${f.detail}`);
+    } else {
+      io.out(`${c.red('✗')} ${f.name}`);
+      for (const p of f.problems) {
+        io.out(`    problem: ${p.problem}`);
+        io.out(`    fix:     ${c.cyan(p.fix)}`);
+      }
+    }
+  }
+  if (findings.length === 0) io.out('no sinks configured');
+  io.out(
+    unusable.length === 0
+      ? c.green('\nall enabled sinks are usable')
+      : c.red(`\n${unusable.length} enabled sink(s) unusable`),
+  );
+  return unusable.length === 0 ? EXIT.ok : EXIT.problem;
+}

@@ -1,0 +1,91 @@
+import type { RunSummary } from '@rlm/sink-jsonl';
+import { CliError, EXIT, type GlobalOptions, openStore } from '../context.js';
+import {
+  formatCost,
+  formatDuration,
+  formatNumber,
+  formatTime,
+  type Io,
+  printJson,
+  table,
+} from '../output.js';
+import { parseSince, type RunStats, runStats } from '../run-stats.js';
+
+/** Filters of `rlm-obs runs`. */
+export interface RunsOptions extends GlobalOptions {
+  environment?: string;
+  completed?: boolean;
+  failed?: boolean;
+  since?: string;
+  parent?: string;
+  limit?: string;
+}
+
+/** `rlm-obs runs`: recorded runs as a table, with filters; reads Python directories too. */
+export async function runsCommand(options: RunsOptions, io: Io): Promise<number> {
+  const store = await openStore(options);
+  let runs: RunSummary[] = await store.listRuns();
+  if (options.environment) runs = runs.filter((r) => r.environment === options.environment);
+  if (options.completed) runs = runs.filter((r) => r.completed === true);
+  if (options.failed) runs = runs.filter((r) => r.state === 'ended' && r.completed === false);
+  if (options.parent) runs = runs.filter((r) => r.parentRunId?.startsWith(options.parent!));
+  if (options.since) {
+    const since = parseSince(options.since);
+    if (!Number.isFinite(since))
+      throw new CliError(
+        `--since: '${options.since}' is neither a date nor a span like 30m, 2h, 7d`,
+        EXIT.usage,
+      );
+    runs = runs.filter((r) => Date.parse(r.startedAt ?? r.finishedAt ?? '') >= since);
+  }
+  const limit = options.limit ? Number(options.limit) : 50;
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new CliError('--limit must be a positive whole number', EXIT.usage);
+  const shown = runs.slice(-limit);
+  const rows: Array<RunSummary & RunStats> = [];
+  for (const summary of shown) {
+    const stats = runStats(await store.readRun(summary.runId));
+    rows.push({ ...summary, ...stats, steps: summary.steps ?? summary.stepCountObserved });
+  }
+  if (options.json) {
+    printJson(io, { dir: store.dir, total: runs.length, runs: rows });
+    return EXIT.ok;
+  }
+  const c = io.colors;
+  if (rows.length === 0) {
+    io.out(
+      `no runs in ${store.dir}${runs.length === 0 ? '' : ' match the filters'} (record some with: rlm-obs demo)`,
+    );
+    return EXIT.ok;
+  }
+  const state = (r: (typeof rows)[number]) =>
+    r.state === 'open' ? c.yellow('open') : r.completed ? c.green('yes') : c.red('no');
+  io.out(
+    table(
+      [
+        'run',
+        'started',
+        'duration',
+        'steps',
+        'reward',
+        'completed',
+        'tokens',
+        'cost',
+        'environment',
+      ],
+      rows.map((r) => [
+        `${r.parentRunId ? '↳ ' : ''}${r.runId}`,
+        formatTime(r.startedAt),
+        formatDuration(r.durationMs),
+        r.steps ?? '-',
+        formatNumber(r.totalReward),
+        state(r),
+        r.inputTokens + r.outputTokens > 0 ? String(r.inputTokens + r.outputTokens) : '-',
+        formatCost(r.costUsd),
+        r.environment || '-',
+      ]),
+    ),
+  );
+  io.out(c.dim(`${rows.length} of ${runs.length} runs in ${store.dir}`));
+  return EXIT.ok;
+}

@@ -1,0 +1,160 @@
+import { parseTraceparent, type StepEvent, traceIdFromRunId } from '@rlm/obs-core';
+import type { JsonlStore, RunSummary, StoredRun } from '@rlm/sink-jsonl';
+import { EXIT, findRunId, type GlobalOptions, openStore } from '../context.js';
+import {
+  formatCost,
+  formatDuration,
+  formatNumber,
+  type Io,
+  oneLine,
+  printJson,
+} from '../output.js';
+import { runStats, usagesOf } from '../run-stats.js';
+
+/** Options of `rlm-obs show`. */
+export interface ShowOptions extends GlobalOptions {
+  code?: boolean;
+}
+
+interface TreeNode {
+  run: StoredRun;
+  children: TreeNode[];
+}
+
+async function buildTree(
+  store: JsonlStore,
+  runId: string,
+  all: RunSummary[],
+  depth = 0,
+): Promise<TreeNode> {
+  const run = await store.readRun(runId);
+  const children: TreeNode[] = [];
+  if (depth < 16) {
+    for (const child of all.filter((r) => r.parentRunId === runId))
+      children.push(await buildTree(store, child.runId, all, depth + 1));
+  }
+  return { run, children };
+}
+
+function startTime(event: StepEvent): number {
+  if (typeof event.startedAt === 'number') return event.startedAt;
+  const t = Date.parse(String(event.startedAt ?? ''));
+  return Number.isFinite(t) ? t : Number.NaN;
+}
+
+/**
+ * `rlm-obs show <run>`: the run as a trace tree like seed 004's "Trace Structure Example":
+ * steps with timing, reward and success, nested runs indented, failed steps marked.
+ */
+export async function showCommand(id: string, options: ShowOptions, io: Io): Promise<number> {
+  const store = await openStore(options);
+  const runId = await findRunId(store, id);
+  const all = await store.listRuns();
+  const tree = await buildTree(store, runId, all);
+  if (options.json) {
+    const plain = (node: TreeNode): unknown => ({
+      ...node.run,
+      stats: runStats(node.run),
+      children: node.children.map(plain),
+    });
+    printJson(io, plain(tree));
+    return EXIT.ok;
+  }
+  const c = io.colors;
+  const root = tree.run;
+  const traceId = parseTraceparent(root.start?.traceparent)?.traceId ?? traceIdFromRunId(runId);
+  io.out(`Trace: ${traceId}`);
+  io.out('|');
+
+  const render = (node: TreeNode, indent: string): void => {
+    const run = node.run;
+    const s = run.summary;
+    const stats = runStats(run);
+    const mark =
+      s.state === 'open'
+        ? c.yellow('… open')
+        : s.completed
+          ? c.green('✓')
+          : c.red('✗ did not complete');
+    io.out(`${indent}+-- ${c.bold('rlm.run')} [${formatDuration(stats.durationMs)}] ${mark}`);
+    const attr = (key: string, value: unknown) =>
+      io.out(
+        `${indent}|     ${c.dim(key)} = ${JSON.stringify(typeof value === 'number' ? Math.round(value * 1e6) / 1e6 : value)}`,
+      );
+    attr('rlm.run_id', run.runId);
+    if (s.task) attr('rlm.task', oneLine(s.task, 100));
+    attr('rlm.environment', s.environment);
+    if (s.parentRunId) attr('rlm.parent_run_id', s.parentRunId);
+    if (s.state === 'ended') {
+      attr('rlm.completed', s.completed);
+      attr('rlm.total_steps', s.steps);
+      attr('rlm.total_reward', s.totalReward);
+    }
+    if (stats.inputTokens + stats.outputTokens > 0) {
+      attr('tokens', `${stats.inputTokens} in / ${stats.outputTokens} out`);
+      if (stats.costUsd > 0) attr('cost', formatCost(stats.costUsd));
+    }
+    // Steps and child runs in time order (children without a known start go last).
+    type Item =
+      | { at: number; kind: 'step'; index: number }
+      | { at: number; kind: 'child'; node: TreeNode };
+    const items: Item[] = run.steps.map((st, index) => ({
+      at: startTime(st.event),
+      kind: 'step' as const,
+      index,
+    }));
+    for (const child of node.children)
+      items.push({ at: Date.parse(child.run.summary.startedAt ?? ''), kind: 'child', node: child });
+    const stable = items.map((item, order) => ({ item, order }));
+    stable.sort((a, b) => {
+      const x = a.item.at;
+      const y = b.item.at;
+      if (Number.isFinite(x) && Number.isFinite(y) && x !== y) return x - y;
+      return a.order - b.order;
+    });
+    const inner = `${indent}|  `;
+    for (const { item } of stable) {
+      if (item.kind === 'child') {
+        render(item.node, inner);
+        continue;
+      }
+      const { event } = run.steps[item.index]!;
+      const action = (event.action ?? {}) as { action?: string; code?: string };
+      const observation = (event.observation ?? {}) as {
+        success?: boolean;
+        output?: string;
+        error?: string;
+      };
+      const failed = observation.success === false;
+      const duration = typeof event.durationMs === 'number' ? event.durationMs : undefined;
+      const head = `${inner}+-- ${failed ? c.red('rlm.step') : 'rlm.step'} [${formatDuration(duration)}]`;
+      io.out(
+        `${head} ${c.dim('step')} ${event.step ?? '?'} ${c.dim('action')} ${action.action ?? '-'} ${c.dim('reward')} ${formatNumber(event.reward as number)} ${failed ? c.red('✗ failed') : observation.success === true ? c.green('✓') : ''}`.trimEnd(),
+      );
+      const detail = (label: string, value: unknown, max: number) =>
+        io.out(`${inner}|     ${c.dim(label)}: ${oneLine(value, max)}`);
+      if (failed && observation.error) detail('error', observation.error, 200);
+      for (const usage of usagesOf(event)) {
+        const model = typeof usage.model === 'string' ? usage.model : 'llm';
+        detail(
+          'llm',
+          `${model} ${usage.inputTokens ?? '?'} in / ${usage.outputTokens ?? '?'} out${typeof usage.costUsd === 'number' ? ` ${formatCost(usage.costUsd)}` : ''}`,
+          120,
+        );
+      }
+      if (options.code) {
+        if (action.code) detail('code', action.code, 1000);
+        if (observation.output) detail('output', observation.output, 1000);
+      }
+    }
+    const answer = run.end?.result.finalAnswer;
+    if (typeof answer === 'string' && answer)
+      io.out(`${inner}Event: final_answer { answer: ${JSON.stringify(oneLine(answer, 100))} }`);
+    const error = run.end?.result.error;
+    if (typeof error === 'string' && error)
+      io.out(`${inner}${c.red(`error: ${oneLine(error, 200)}`)}`);
+  };
+  render(tree, '');
+  if (!options.code) io.out(c.dim("\n(add --code to see each step's code and output)"));
+  return EXIT.ok;
+}

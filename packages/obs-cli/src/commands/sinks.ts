@@ -1,0 +1,129 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { envFlag, loadConfig, RlmObsConfigError, SEED_SINKS, sinkCandidates } from '@rlm/obs-core';
+import { CliError, EXIT, type GlobalOptions } from '../context.js';
+import { type Io, oneLine, printJson, table } from '../output.js';
+
+interface InstalledSink {
+  package: string;
+  version: string;
+  description: string;
+  path: string;
+  configured: boolean;
+}
+
+function readPackage(
+  dir: string,
+): { name?: string; version?: string; description?: string; keywords?: unknown } | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Packages with the `rlm-obs-sink` keyword in every node_modules from `start` upwards. */
+export function findInstalledSinks(start: string): Array<Omit<InstalledSink, 'configured'>> {
+  const found = new Map<string, Omit<InstalledSink, 'configured'>>();
+  let dir = path.resolve(start);
+  for (;;) {
+    const modules = path.join(dir, 'node_modules');
+    if (existsSync(modules)) {
+      for (const entry of readdirSync(modules)) {
+        if (entry.startsWith('.')) continue;
+        const dirs = entry.startsWith('@')
+          ? readdirSync(path.join(modules, entry)).map((sub) => path.join(modules, entry, sub))
+          : [path.join(modules, entry)];
+        for (const pkgDir of dirs) {
+          const pkg = readPackage(pkgDir);
+          if (!pkg?.name || found.has(pkg.name)) continue;
+          if (Array.isArray(pkg.keywords) && pkg.keywords.includes('rlm-obs-sink')) {
+            found.set(pkg.name, {
+              package: pkg.name,
+              version: pkg.version ?? '?',
+              description: pkg.description ?? '',
+              path: pkgDir,
+            });
+          }
+        }
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return [...found.values()].sort((a, b) => a.package.localeCompare(b.package));
+}
+
+/** `rlm-obs sinks`: the sink packages installed and which of them are configured. */
+export async function sinksCommand(options: GlobalOptions, io: Io): Promise<number> {
+  let configured: Set<string>;
+  let source: string;
+  try {
+    const loaded = await loadConfig(options.config ? { configFile: options.config } : {});
+    if (loaded) {
+      source = `config: ${loaded.file}`;
+      configured = new Set(
+        (loaded.config.sinks ?? ['jsonl']).flatMap((entry) => {
+          const name =
+            typeof entry === 'string'
+              ? entry
+              : Array.isArray(entry)
+                ? entry[0]
+                : entry &&
+                    typeof entry === 'object' &&
+                    'use' in entry &&
+                    typeof entry.use === 'string'
+                  ? entry.use
+                  : undefined;
+          return typeof name === 'string' ? sinkCandidates(name) : [];
+        }),
+      );
+    } else {
+      source = 'config: none (seed environment variables)';
+      const master = envFlag(process.env.DSPY_RLM_OBS_ENABLED, true);
+      configured = new Set(
+        SEED_SINKS.filter((s) => master && envFlag(process.env[s.flag], s.defaultOn)).map(
+          (s) => s.packageName,
+        ),
+      );
+    }
+  } catch (error) {
+    if (error instanceof RlmObsConfigError)
+      throw new CliError(`config error: ${error.message}`, EXIT.usage);
+    throw error;
+  }
+  const installed = findInstalledSinks(process.cwd()).map((s) => ({
+    ...s,
+    configured: configured.has(s.package),
+  }));
+  if (options.json) {
+    printJson(io, {
+      installed,
+      configuredButMissing: [...configured].filter(
+        (n) => !installed.some((s) => s.package === n) && n.startsWith('@rlm/'),
+      ),
+    });
+    return EXIT.ok;
+  }
+  const c = io.colors;
+  io.out(c.dim(source));
+  if (installed.length === 0) {
+    io.out(
+      'no sink packages installed here (packages with the "rlm-obs-sink" keyword); try: pnpm add @rlm/sink-jsonl',
+    );
+    return EXIT.ok;
+  }
+  io.out(
+    table(
+      ['package', 'version', 'configured', 'description'],
+      installed.map((s) => [
+        s.package,
+        s.version,
+        s.configured ? c.green('yes') : c.dim('no'),
+        oneLine(s.description, 60),
+      ]),
+    ),
+  );
+  return EXIT.ok;
+}

@@ -1,0 +1,164 @@
+/**
+ * The `rlm-obs` command line (commander). Every command reads the same config and
+ * environment as `loadObservability()`; `--config` and `--dir` override; `--json` is for
+ * scripts. Exit codes: 0 done, 1 a problem was found, 2 bad usage or a broken config.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { demoCommand } from './commands/demo.js';
+import { doctorCommand } from './commands/doctor.js';
+import { replayCommand } from './commands/replay.js';
+import { runsCommand } from './commands/runs.js';
+import { showCommand } from './commands/show.js';
+import { sinksCommand } from './commands/sinks.js';
+import { statusCommand } from './commands/status.js';
+import { tailCommand } from './commands/tail.js';
+import { CliError, EXIT } from './context.js';
+import { type Io, processIo } from './output.js';
+
+const EXIT_HELP = `
+Exit codes:
+  0  done
+  1  the command found a problem (an unusable sink, a missing run, failed deliveries)
+  2  bad usage or a broken config
+
+Environment:
+  DSPY_RLM_OBS_ENABLED, DSPY_RLM_*_ENABLED and the sinks' settings (seed 001), used when no
+  config file is found; RLM_OBS_JSONL_DIR for the local files; NO_COLOR turns colours off.`;
+
+function withGlobals(command: Command): Command {
+  return command
+    .option('-c, --config <file>', 'the config file (default: searched from the working directory)')
+    .option(
+      '-d, --dir <dir>',
+      'the local JSONL directory (default: from the config, RLM_OBS_JSONL_DIR or .rlm_code/rlm/observability)',
+    )
+    .option('--json', 'machine-readable output');
+}
+
+/** Builds the program. `run` receives each command's exit code. */
+export function buildProgram(io: Io, setExit: (code: number) => void, version: string): Command {
+  const program = new Command('rlm-obs')
+    .description('Observability for RLM agent runs: check sinks, browse and replay recorded runs.')
+    .version(version, '-v, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .addHelpText('after', `${EXIT_HELP}\n\nStart with:\n  rlm-obs demo && rlm-obs runs`)
+    .exitOverride();
+
+  const wrap =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A): Promise<void> => {
+      setExit(await fn(...args));
+    };
+
+  withGlobals(program.command('status'))
+    .description("the sinks that would load, as in the seed's status table, with their counters")
+    .addHelpText('after', '\nExample:\n  rlm-obs status --config rlm-obs.config.ts')
+    .action(wrap((options) => statusCommand(options, io)));
+
+  withGlobals(program.command('doctor'))
+    .description("actively check each enabled sink's backend and print one fix per problem")
+    .addHelpText(
+      'after',
+      '\nExits 1 when an enabled sink is unusable.\n\nExample:\n  DSPY_RLM_OTEL_ENABLED=true rlm-obs doctor',
+    )
+    .action(wrap((options) => doctorCommand(options, io)));
+
+  withGlobals(program.command('sinks'))
+    .description('the sink packages installed here (keyword rlm-obs-sink) and which are configured')
+    .addHelpText('after', '\nExample:\n  rlm-obs sinks --json')
+    .action(wrap((options) => sinksCommand(options, io)));
+
+  withGlobals(program.command('runs'))
+    .description('recorded runs: id, start, duration, steps, reward, completed, tokens, cost')
+    .option('-e, --environment <name>', 'only runs of this environment')
+    .option('--completed', 'only completed runs')
+    .option('--failed', 'only runs that ended without completing')
+    .option('--since <time>', 'only runs started since: a date, or 30m, 2h, 7d')
+    .option('--parent <run>', 'only child runs of this run')
+    .option('-n, --limit <n>', 'show the latest n runs', '50')
+    .addHelpText('after', '\nExample:\n  rlm-obs runs --environment dspy --since 2h')
+    .action(wrap((options) => runsCommand(options, io)));
+
+  withGlobals(program.command('show'))
+    .description(
+      'a run as a trace tree: steps with timing, reward and success, nested runs indented',
+    )
+    .argument('<run>', 'a run id or a unique prefix of one')
+    .option('--code', "also show each step's code and output")
+    .addHelpText('after', '\nExample:\n  rlm-obs show 01a2 --code')
+    .action(wrap((run: string, options) => showCommand(run, options, io)));
+
+  withGlobals(program.command('tail'))
+    .description('the latest records, and with -f new ones as they are written')
+    .option('-f, --follow', 'keep printing new records (Ctrl-C to stop)')
+    .option('-n, --lines <n>', 'how many records to show first', '20')
+    .addOption(
+      new Option('--interval <ms>', 'how often to look for new records').default('250').hideHelp(),
+    )
+    .addHelpText('after', '\nExample:\n  rlm-obs tail -f')
+    .action(wrap((options) => tailCommand(options, io)));
+
+  withGlobals(program.command('replay'))
+    .description(
+      're-deliver recorded runs through a sink, with their original timestamps (backfill after an outage)',
+    )
+    .argument('[runs...]', 'run ids or unique prefixes')
+    .option('--all', 'every recorded run')
+    .option('--since <time>', 'runs started since: a date, or 30m, 2h, 7d')
+    .option(
+      '--to <sink>',
+      'a configured sink name (opentelemetry, webhook) or a sink entry (otel, ./my-sink.js)',
+    )
+    .addHelpText(
+      'after',
+      '\nReplaying twice creates no duplicates where the backend de-duplicates by id.\n\nExample:\n  rlm-obs replay --since 2h --to opentelemetry',
+    )
+    .action(wrap((runs: string[], options) => replayCommand(runs, options, io)));
+
+  withGlobals(program.command('demo'))
+    .description(
+      'record a simulated RLM agent (seeded, deterministic) through the configured sinks',
+    )
+    .option('--seed <n>', 'the random seed', '42')
+    .option('--runs <n>', 'top-level runs', '3')
+    .option('--steps <n>', 'steps per run', '6')
+    .addHelpText(
+      'after',
+      '\nExample:\n  rlm-obs demo --dir /tmp/obs && rlm-obs runs --dir /tmp/obs',
+    )
+    .action(wrap((options) => demoCommand(options, io)));
+
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code (never calls process.exit itself). */
+export async function main(
+  argv: string[],
+  io: Io = processIo(),
+  version = '0.0.0',
+): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(
+    io,
+    (c) => {
+      code = c;
+    },
+    version,
+  );
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with exit code 0.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      io.err(`rlm-obs: ${error.message}`);
+      return error.exitCode;
+    }
+    io.err(`rlm-obs: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT.problem;
+  }
+}

@@ -1,0 +1,370 @@
+/**
+ * Every command through the built binary in a child process: on a fresh directory, on a
+ * directory with runs (a failing and a nested one), on a Python-written directory, with a
+ * broken config and with an unreachable backend. `pnpm test` builds first.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { closedPort } from '@rlm/obs-core/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO, rlmObs, spawnRlmObs, tempDir } from './cli-helpers.js';
+
+const ANSI = /\u001b\[/;
+let fresh: ReturnType<typeof tempDir>;
+let recorded: ReturnType<typeof tempDir>;
+let demo: { runIds: string[]; failedRunId: string; nestedRunIds: string[] };
+
+beforeAll(async () => {
+  fresh = tempDir();
+  recorded = tempDir();
+  const out = await rlmObs(['demo', '--dir', 'obs', '--json'], { cwd: recorded.dir });
+  expect(out.code).toBe(0);
+  demo = JSON.parse(out.stdout);
+}, 60_000);
+afterAll(() => {
+  fresh.remove();
+  recorded.remove();
+});
+
+describe('rlm-obs on a fresh directory', () => {
+  it('--help lists the commands, the exit codes and an example; each command has --help with an example', async () => {
+    const top = await rlmObs(['--help'], { cwd: fresh.dir });
+    expect(top.code).toBe(0);
+    for (const word of [
+      'status',
+      'doctor',
+      'sinks',
+      'runs',
+      'show',
+      'tail',
+      'replay',
+      'demo',
+      'Exit codes:',
+    ])
+      expect(top.stdout).toContain(word);
+    for (const command of ['status', 'doctor', 'sinks', 'runs', 'show', 'tail', 'replay', 'demo']) {
+      const help = await rlmObs([command, '--help'], { cwd: fresh.dir });
+      expect(help.code, command).toBe(0);
+      expect(help.stdout, command).toContain('Example:');
+      expect(help.stdout, command).toContain('--json');
+    }
+    expect((await rlmObs(['--version'], { cwd: fresh.dir })).stdout.trim()).toMatch(
+      /^\d+\.\d+\.\d+$/,
+    );
+  });
+
+  it('bad usage exits 2', async () => {
+    const unknown = await rlmObs(['frobnicate'], { cwd: fresh.dir });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+    expect((await rlmObs(['replay', 'x'], { cwd: fresh.dir })).code).toBe(2);
+    expect((await rlmObs(['runs', '--since', 'yesterday-ish'], { cwd: fresh.dir })).code).toBe(2);
+  });
+
+  it('status shows the seed table from the environment', async () => {
+    const out = await rlmObs(['status'], {
+      cwd: fresh.dir,
+      env: { DSPY_RLM_OTEL_ENABLED: 'true' },
+    });
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain('config: none (seed environment variables)');
+    for (const name of [
+      'local-jsonl',
+      'mlflow',
+      'opentelemetry',
+      'langsmith',
+      'langfuse',
+      'logfire',
+    ])
+      expect(out.stdout).toContain(name);
+    expect(out.stdout).toContain("sink 'otel' is not installed");
+    expect(out.stdout).not.toMatch(ANSI);
+    const json = JSON.parse((await rlmObs(['status', '--json'], { cwd: fresh.dir })).stdout);
+    expect(json.sinks[0]).toMatchObject({
+      name: 'local-jsonl',
+      enabled: true,
+      available: true,
+      counters: { delivered: 0 },
+    });
+  });
+
+  it('doctor passes with writable local files, and fails with a fix for an enabled sink that is missing', async () => {
+    const ok = await rlmObs(['doctor'], { cwd: fresh.dir });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/✓ local-jsonl: .* is writable/);
+    const missing = await rlmObs(['doctor'], {
+      cwd: fresh.dir,
+      env: { DSPY_RLM_LANGFUSE_ENABLED: 'true' },
+    });
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain('✗ langfuse');
+    expect(missing.stdout).toMatch(/fix: +run: npm install @rlm\/sink-langfuse/);
+  });
+
+  it('runs, show, tail and sinks say there is nothing yet', async () => {
+    const runs = await rlmObs(['runs'], { cwd: fresh.dir });
+    expect(runs.code).toBe(0);
+    expect(runs.stdout).toContain('no runs in');
+    const show = await rlmObs(['show', 'nope'], { cwd: fresh.dir });
+    expect(show.code).toBe(1);
+    expect(show.stderr).toContain("no run 'nope'");
+    expect((await rlmObs(['tail'], { cwd: fresh.dir })).stdout).toContain('no records yet');
+    expect((await rlmObs(['sinks'], { cwd: fresh.dir })).stdout).toContain(
+      'no sink packages installed here',
+    );
+  });
+});
+
+describe('rlm-obs on a directory with runs', () => {
+  it('runs: a table with failing and nested runs, filters and --json', async () => {
+    const out = await rlmObs(['runs', '--dir', 'obs'], { cwd: recorded.dir });
+    expect(out.code).toBe(0);
+    for (const id of [...demo.runIds, ...demo.nestedRunIds]) expect(out.stdout).toContain(id);
+    expect(out.stdout).toContain('↳');
+    for (const column of ['started', 'duration', 'steps', 'reward', 'completed', 'tokens', 'cost'])
+      expect(out.stdout).toContain(column);
+    const failed = JSON.parse(
+      (await rlmObs(['runs', '--dir', 'obs', '--failed', '--json'], { cwd: recorded.dir })).stdout,
+    );
+    expect(failed.runs.map((r: { runId: string }) => r.runId)).toEqual([demo.failedRunId]);
+    const dspy = JSON.parse(
+      (
+        await rlmObs(['runs', '--dir', 'obs', '--environment', 'dspy', '--json'], {
+          cwd: recorded.dir,
+        })
+      ).stdout,
+    );
+    expect(dspy.runs.length).toBeGreaterThan(0);
+    expect(dspy.runs.every((r: { environment: string }) => r.environment === 'dspy')).toBe(true);
+    const recent = JSON.parse(
+      (await rlmObs(['runs', '--dir', 'obs', '--since', '1h', '--json'], { cwd: recorded.dir }))
+        .stdout,
+    );
+    expect(recent.total).toBe(demo.runIds.length + demo.nestedRunIds.length);
+    expect(recent.runs[0].inputTokens).toBeGreaterThan(0);
+    expect(recent.runs[0].costUsd).toBeGreaterThan(0);
+    const none = JSON.parse(
+      (
+        await rlmObs(['runs', '--dir', 'obs', '--since', '2030-01-01', '--json'], {
+          cwd: recorded.dir,
+        })
+      ).stdout,
+    );
+    expect(none.runs).toEqual([]);
+  });
+
+  it('show: a trace tree with nested runs indented and failed steps marked; --code shows code', async () => {
+    const root = await rlmObs(['show', demo.runIds[0]!.slice(0, 20), '--dir', 'obs'], {
+      cwd: recorded.dir,
+    });
+    expect(root.code).toBe(0);
+    expect(root.stdout).toMatch(/^Trace: [0-9a-f]{32}$/m);
+    expect(root.stdout).toContain('+-- rlm.run [');
+    expect(root.stdout).toMatch(/^\| {2}\+-- rlm\.step \[\d+ms\] step 1 action run_python reward/m);
+    expect(root.stdout).toMatch(/^\| {2}\| {2}\+-- rlm\.run/m);
+    expect(root.stdout).toContain(`rlm.parent_run_id = "${demo.runIds[0]}"`);
+    expect(root.stdout).toContain('Event: final_answer');
+    const failed = await rlmObs(['show', demo.failedRunId, '--dir', 'obs', '--code'], {
+      cwd: recorded.dir,
+    });
+    expect(failed.stdout).toContain('✗ did not complete');
+    expect(failed.stdout).toContain('✗ failed');
+    expect(failed.stdout).toContain("error: NameError: name 'valeus' is not defined");
+    expect(failed.stdout).toContain('code: values = [i * i for i in range(');
+    const json = JSON.parse(
+      (await rlmObs(['show', demo.runIds[0]!, '--dir', 'obs', '--json'], { cwd: recorded.dir }))
+        .stdout,
+    );
+    expect(json.children).toHaveLength(1);
+    expect(json.children[0].children).toHaveLength(1);
+  });
+
+  it('tail prints the latest records; tail -f prints new ones as they are written', async () => {
+    const out = await rlmObs(['tail', '--dir', 'obs', '-n', '5'], { cwd: recorded.dir });
+    expect(out.stdout.trim().split('\n')).toHaveLength(5);
+    const child = spawnRlmObs(
+      ['tail', '-f', '--dir', 'obs', '-n', '0', '--interval', '50'],
+      recorded.dir,
+    );
+    let seen = '';
+    child.stdout.on('data', (d: Buffer) => {
+      seen += d.toString();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const more = await rlmObs(['demo', '--dir', 'obs', '--runs', '1', '--steps', '2', '--json'], {
+      cwd: recorded.dir,
+    });
+    const newId = JSON.parse(more.stdout).runIds[0] as string;
+    const deadline = Date.now() + 10_000;
+    while (!seen.includes(`${newId} end`) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(seen).toContain(`${newId} start`);
+    expect(seen).toContain(`${newId} step 1`);
+    expect(seen).toContain(`${newId} end completed`);
+    expect(code).toBe(0);
+  });
+
+  it('replay re-delivers every event to a sink given as a path, with a summary', async () => {
+    const recorder = path.join(recorded.dir, 'recorder.mjs');
+    fs.writeFileSync(
+      recorder,
+      `import { appendFileSync } from 'node:fs';
+const file = process.env.RECORD_TO;
+const log = (hook, runId, payload) => appendFileSync(file, JSON.stringify([hook, runId, payload]) + '\\n');
+export function createSink() {
+  return { name: 'recorder', status: () => ({ name: 'recorder', enabled: true, available: true, detail: file }),
+    onRunStart: (id, p) => log('onRunStart', id, p), onStep: (id, p) => log('onStep', id, p), onRunEnd: (id, p) => log('onRunEnd', id, p) };
+}`,
+    );
+    const target = path.join(recorded.dir, 'replayed.jsonl');
+    const out = await rlmObs(
+      ['replay', demo.runIds[0]!, demo.failedRunId, '--dir', 'obs', '--to', './recorder.mjs'],
+      { cwd: recorded.dir, env: { RECORD_TO: target } },
+    );
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(
+      /replayed 2 run\(s\) from .* to recorder: (\d+) events, \1 delivered, 0 failed, 0 dropped/,
+    );
+    const lines = fs
+      .readFileSync(target, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines[0][0]).toBe('onRunStart');
+    expect(lines.filter((l) => l[0] === 'onRunEnd').map((l) => l[1])).toEqual([
+      demo.runIds[0],
+      demo.failedRunId,
+    ]);
+    const all = await rlmObs(
+      ['replay', '--all', '--dir', 'obs', '--to', './recorder.mjs', '--json'],
+      { cwd: recorded.dir, env: { RECORD_TO: target } },
+    );
+    expect(JSON.parse(all.stdout)).toMatchObject({ ok: true, failed: 0 });
+    const missing = await rlmObs(['replay', '--all', '--dir', 'obs', '--to', 'otel'], {
+      cwd: recorded.dir,
+    });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("sink 'otel' is not installed");
+  });
+});
+
+describe('rlm-obs on a Python-written directory', () => {
+  it('lists and shows runs written by rlm-code', async () => {
+    const t = tempDir();
+    try {
+      const base = path.join(t.dir, '.rlm_code', 'rlm', 'observability');
+      fs.mkdirSync(path.join(base, 'steps'), { recursive: true });
+      const line = (o: unknown) => `${JSON.stringify(o)}\n`;
+      fs.writeFileSync(
+        path.join(base, 'steps', 'py-1.jsonl'),
+        line({
+          timestamp: '2026-01-02T03:04:05.5+00:00',
+          run_id: 'py-1',
+          step: 1,
+          action: 'run_python',
+          reward: 0.5,
+          cumulative_reward: 0.5,
+          success: true,
+        }) +
+          line({
+            timestamp: '2026-01-02T03:04:06+00:00',
+            run_id: 'py-1',
+            step: 2,
+            action: 'submit',
+            reward: 1,
+            cumulative_reward: 1.5,
+            success: false,
+          }),
+      );
+      fs.writeFileSync(
+        path.join(base, 'runs.jsonl'),
+        line({
+          timestamp: '2026-01-02T03:04:07+00:00',
+          run_id: 'py-1',
+          started_at: '2026-01-02T03:04:00+00:00',
+          finished_at: '2026-01-02T03:04:07+00:00',
+          task: 'python task',
+          environment: 'dspy',
+          params: {},
+          completed: true,
+          steps: 2,
+          step_count_observed: 2,
+          total_reward: 1.5,
+          run_path: '/tmp/x',
+        }),
+      );
+      const runs = await rlmObs(['runs'], { cwd: t.dir });
+      expect(runs.code).toBe(0);
+      expect(runs.stdout).toMatch(/py-1 .*7\.0s.*2.*1\.50.*yes/);
+      const show = await rlmObs(['show', 'py-1'], { cwd: t.dir });
+      expect(show.stdout).toContain('rlm.task = "python task"');
+      expect(show.stdout).toMatch(/rlm\.step \[-\] step 2 action submit reward 1 ✗ failed/);
+    } finally {
+      t.remove();
+    }
+  });
+});
+
+describe('configs and backends', () => {
+  it('a broken config exits 2 and names the file and key', async () => {
+    const t = tempDir();
+    try {
+      fs.writeFileSync(
+        path.join(t.dir, 'rlm-obs.config.json'),
+        JSON.stringify({ sinks: ['jsonl'], sampling: { rate: 7 } }),
+      );
+      for (const command of ['status', 'doctor', 'runs', 'demo']) {
+        const out = await rlmObs([command], { cwd: t.dir });
+        expect(out.code, command).toBe(2);
+        expect(out.stderr, command).toMatch(
+          /config error: must be a number from 0 to 1 \(got 7\) \(.*rlm-obs\.config\.json, sampling\.rate\)/,
+        );
+      }
+    } finally {
+      t.remove();
+    }
+  });
+
+  it('an unreachable backend: doctor exits 1 with the problem and a fix; demo still records locally', async () => {
+    const t = tempDir();
+    try {
+      fs.mkdirSync(path.join(t.dir, 'node_modules'));
+      fs.symlinkSync(
+        path.join(REPO, 'examples', 'custom-sink'),
+        path.join(t.dir, 'node_modules', 'rlm-sink-webhook'),
+      );
+      const port = await closedPort();
+      fs.writeFileSync(
+        path.join(t.dir, 'rlm-obs.config.json'),
+        JSON.stringify({
+          sinks: ['jsonl', ['webhook', { url: `http://127.0.0.1:${port}/hook`, maxAttempts: 1 }]],
+        }),
+      );
+      const doctor = await rlmObs(['doctor'], { cwd: t.dir });
+      expect(doctor.code).toBe(1);
+      expect(doctor.stdout).toContain('✓ local-jsonl');
+      expect(doctor.stdout).toMatch(
+        /✗ webhook\n +problem: cannot reach http:\/\/127\.0\.0\.1:\d+\/hook: .*ECONNREFUSED.*\n +fix: +start the receiver or fix the url option/,
+      );
+      const sinks = await rlmObs(['sinks'], { cwd: t.dir });
+      expect(sinks.stdout).toMatch(/rlm-sink-webhook .*yes/);
+      const demoOut = await rlmObs(['demo', '--runs', '1', '--json'], { cwd: t.dir });
+      const report = JSON.parse(demoOut.stdout);
+      expect(demoOut.code).toBe(1);
+      expect(report.sinks.find((s: { name: string }) => s.name === 'local-jsonl')).toMatchObject({
+        ok: true,
+        failed: 0,
+      });
+      expect(report.sinks.find((s: { name: string }) => s.name === 'webhook')).toMatchObject({
+        ok: false,
+        error: expect.stringContaining('events could not be delivered'),
+      });
+      const runs = await rlmObs(['runs', '--json'], { cwd: t.dir });
+      expect(JSON.parse(runs.stdout).runs.length).toBeGreaterThan(0);
+    } finally {
+      t.remove();
+    }
+  });
+});

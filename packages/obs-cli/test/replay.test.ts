@@ -1,0 +1,63 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { RLMObservability } from '@rlm/obs-core';
+import { MemorySink } from '@rlm/obs-core/testing';
+import { createJsonlSink, openJsonlStore } from '@rlm/sink-jsonl';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runDemoAgent } from '../src/demo-agent.js';
+import { replayRuns } from '../src/replay.js';
+
+let dir: string;
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('replay', () => {
+  it('into the in-memory test sink reproduces every hook call of the original run', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-replay-'));
+    const original = new MemorySink('original');
+    const obs = RLMObservability.withSinks([original, createJsonlSink({ dir })], {
+      flushOnExit: false,
+      logger: false,
+    });
+    const demo = await runDemoAgent(obs, { seed: 7, runs: 3, steps: 4, stepDelayMs: 0 });
+    await obs.shutdown();
+    const runIds = [...demo.runIds, ...demo.nestedRunIds];
+    const replayed = new MemorySink('replayed');
+    const report = await replayRuns(openJsonlStore(dir), runIds, replayed);
+    expect(report).toMatchObject({ ok: true, failed: 0, dropped: 0, runs: runIds.length });
+    expect(report.events).toBe(original.events.length);
+    for (const runId of runIds) expect(replayed.eventsOf(runId)).toEqual(original.eventsOf(runId));
+  });
+
+  it('the demo is deterministic for a seed', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-demo-'));
+    const strip = (m: MemorySink) =>
+      m.events.map((e) => {
+        const p = JSON.parse(JSON.stringify(e.payload));
+        delete p.startedAt;
+        delete p.traceparent;
+        delete p.parentRunId;
+        if (p.event) {
+          delete p.event.startedAt;
+          delete p.event.durationMs;
+        }
+        if (p.result) {
+          delete p.result.startedAt;
+          delete p.result.finishedAt;
+        }
+        return [e.hook, p];
+      });
+    const a = new MemorySink('a');
+    const b = new MemorySink('b');
+    await runDemoAgent(RLMObservability.withSinks([a], { flushOnExit: false }), {
+      seed: 3,
+      stepDelayMs: 0,
+    });
+    await runDemoAgent(RLMObservability.withSinks([b], { flushOnExit: false }), {
+      seed: 3,
+      stepDelayMs: 0,
+    });
+    expect(strip(a)).toEqual(strip(b));
+    expect(a.count('onRunEnd')).toBe(3 + 4);
+  });
+});
