@@ -1,11 +1,4 @@
 import { defineConfig } from 'tsup';
+import { base } from '../../tsup.base.js';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts' },
-  format: ['esm'],
-  target: 'node20',
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  tsconfig: 'tsconfig.build.json',
-});
+export default defineConfig({ ...base, entry: { index: 'src/index.ts' } });

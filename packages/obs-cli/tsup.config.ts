@@ -1,11 +1,8 @@
 import { defineConfig } from 'tsup';
+import { base } from '../../tsup.base.js';
 
 export default defineConfig({
+  ...base,
   entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
-  format: ['esm'],
-  target: 'node20',
   dts: { entry: { index: 'src/index.ts' } },
-  clean: true,
-  sourcemap: true,
-  tsconfig: 'tsconfig.build.json',
 });

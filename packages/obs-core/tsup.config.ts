@@ -1,12 +1,8 @@
 import { defineConfig } from 'tsup';
+import { base } from '../../tsup.base.js';
 
 export default defineConfig({
+  ...base,
   entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
-  format: ['esm'],
-  target: 'node20',
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  tsconfig: 'tsconfig.build.json',
-  external: ['vitest'],
+  external: ['vitest', 'jiti', 'yaml'],
 });

@@ -17,6 +17,7 @@ import {
   type JsonlStore,
   openJsonlStore,
 } from '@rlm/sink-jsonl';
+import { parseSince } from './run-stats.js';
 
 const CLI_DIR = path.dirname(fileURLToPath(import.meta.url));
 
@@ -125,6 +126,21 @@ export async function resolveJsonlDir(options: GlobalOptions): Promise<string> {
 /** The store to read, and a clear error when a run is not in it. */
 export async function openStore(options: GlobalOptions): Promise<JsonlStore> {
   return openJsonlStore(await resolveJsonlDir(options));
+}
+
+/** Runs started since `--since` (a date or a span like 30m, 2h, 7d); a bad value is a usage error. */
+export function runsSince<T extends { startedAt: string | null; finishedAt: string | null }>(
+  runs: T[],
+  since: string,
+): T[] {
+  const from = parseSince(since);
+  if (!Number.isFinite(from)) {
+    throw new CliError(
+      `--since: '${since}' is neither a date nor a span like 30m, 2h, 7d`,
+      EXIT.usage,
+    );
+  }
+  return runs.filter((r) => Date.parse(r.startedAt ?? r.finishedAt ?? '') >= from);
 }
 
 /** Finds a run by id or unique prefix. */

@@ -9,10 +9,10 @@ import {
   type GlobalOptions,
   loadContext,
   openStore,
+  runsSince,
 } from '../context.js';
 import { type Io, printJson } from '../output.js';
 import { replayRuns } from '../replay.js';
-import { parseSince } from '../run-stats.js';
 
 /** Options of `rlm-obs replay`. */
 export interface ReplayOptions extends GlobalOptions {
@@ -48,19 +48,7 @@ export async function replayCommand(
   let runIds: string[];
   if (options.all || options.since) {
     const all = await store.listRuns();
-    if (options.since) {
-      const since = parseSince(options.since);
-      if (!Number.isFinite(since))
-        throw new CliError(
-          `--since: '${options.since}' is neither a date nor a span like 30m, 2h, 7d`,
-          EXIT.usage,
-        );
-      runIds = all
-        .filter((r) => Date.parse(r.startedAt ?? r.finishedAt ?? '') >= since)
-        .map((r) => r.runId);
-    } else {
-      runIds = all.map((r) => r.runId);
-    }
+    runIds = (options.since ? runsSince(all, options.since) : all).map((r) => r.runId);
   } else {
     runIds = [];
     for (const id of ids) runIds.push(await findRunId(store, id));

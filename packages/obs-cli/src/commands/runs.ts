@@ -1,5 +1,5 @@
 import type { RunSummary } from '@rlm/sink-jsonl';
-import { CliError, EXIT, type GlobalOptions, openStore } from '../context.js';
+import { CliError, EXIT, type GlobalOptions, openStore, runsSince } from '../context.js';
 import {
   formatCost,
   formatDuration,
@@ -9,7 +9,7 @@ import {
   printJson,
   table,
 } from '../output.js';
-import { parseSince, type RunStats, runStats } from '../run-stats.js';
+import { type RunStats, runStats } from '../run-stats.js';
 
 /** Filters of `rlm-obs runs`. */
 export interface RunsOptions extends GlobalOptions {
@@ -29,15 +29,7 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
   if (options.completed) runs = runs.filter((r) => r.completed === true);
   if (options.failed) runs = runs.filter((r) => r.state === 'ended' && r.completed === false);
   if (options.parent) runs = runs.filter((r) => r.parentRunId?.startsWith(options.parent!));
-  if (options.since) {
-    const since = parseSince(options.since);
-    if (!Number.isFinite(since))
-      throw new CliError(
-        `--since: '${options.since}' is neither a date nor a span like 30m, 2h, 7d`,
-        EXIT.usage,
-      );
-    runs = runs.filter((r) => Date.parse(r.startedAt ?? r.finishedAt ?? '') >= since);
-  }
+  if (options.since) runs = runsSince(runs, options.since);
   const limit = options.limit ? Number(options.limit) : 50;
   if (!Number.isInteger(limit) || limit < 1)
     throw new CliError('--limit must be a positive whole number', EXIT.usage);
