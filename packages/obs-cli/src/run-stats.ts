@@ -1,5 +1,5 @@
 /** What `runs` and `show` compute from a stored run: duration, tokens, cost, failures. */
-import type { StepEvent } from '@rlm/obs-core';
+import { stepUsages } from '@rlm/obs-core';
 import type { StoredRun } from '@rlm/sink-jsonl';
 
 /** Totals of one run. */
@@ -14,18 +14,6 @@ export interface RunStats {
     string,
     { inputTokens: number; outputTokens: number; costUsd: number; calls: number }
   >;
-}
-
-function num(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
-}
-
-/** The usage entries of a step: `usage` may be one object or a list (several LLM calls). */
-export function usagesOf(event: StepEvent): Array<Record<string, unknown>> {
-  const usage = event.usage as unknown;
-  if (Array.isArray(usage))
-    return usage.filter((u): u is Record<string, unknown> => typeof u === 'object' && u !== null);
-  return typeof usage === 'object' && usage !== null ? [usage as Record<string, unknown>] : [];
 }
 
 export function runStats(run: StoredRun): RunStats {
@@ -43,21 +31,19 @@ export function runStats(run: StoredRun): RunStats {
   for (const { event } of run.steps) {
     const observation = event.observation as { success?: unknown } | undefined;
     if (observation?.success === false) stats.failedSteps++;
-    for (const usage of usagesOf(event)) {
-      const input = num(usage.inputTokens ?? usage.input_tokens);
-      const output = num(usage.outputTokens ?? usage.output_tokens);
-      const cost = num(usage.costUsd ?? usage.cost_usd ?? usage.cost);
-      stats.inputTokens += input;
-      stats.outputTokens += output;
+    for (const usage of stepUsages(event)) {
+      const cost = usage.costUsd ?? 0;
+      stats.inputTokens += usage.inputTokens;
+      stats.outputTokens += usage.outputTokens;
       stats.costUsd += cost;
-      const model = typeof usage.model === 'string' ? usage.model : 'unknown';
+      const model = usage.model ?? 'unknown';
       let m = stats.byModel[model];
       if (m === undefined) {
         m = { inputTokens: 0, outputTokens: 0, costUsd: 0, calls: 0 };
         stats.byModel[model] = m;
       }
-      m.inputTokens += input;
-      m.outputTokens += output;
+      m.inputTokens += usage.inputTokens;
+      m.outputTokens += usage.outputTokens;
       m.costUsd += cost;
       m.calls++;
     }

@@ -76,3 +76,5 @@ export {
   truncationMarker,
 } from './sanitize.js';
 export type { SinkCounters, SinkFlushResult } from './sink-channel.js';
+export type { NormalizedUsage } from './usage.js';
+export { normalizeUsage, stepUsages } from './usage.js';

@@ -1,4 +1,4 @@
-import { parseTraceparent, type StepEvent, traceIdFromRunId } from '@rlm/obs-core';
+import { parseTraceparent, type StepEvent, stepUsages, traceIdFromRunId } from '@rlm/obs-core';
 import type { JsonlStore, RunSummary, StoredRun } from '@rlm/sink-jsonl';
 import { EXIT, findRunId, type GlobalOptions, openStore } from '../context.js';
 import {
@@ -9,7 +9,7 @@ import {
   oneLine,
   printJson,
 } from '../output.js';
-import { runStats, usagesOf } from '../run-stats.js';
+import { runStats } from '../run-stats.js';
 
 /** Options of `rlm-obs show`. */
 export interface ShowOptions extends GlobalOptions {
@@ -134,11 +134,11 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
       const detail = (label: string, value: unknown, max: number) =>
         io.out(`${inner}|     ${c.dim(label)}: ${oneLine(value, max)}`);
       if (failed && observation.error) detail('error', observation.error, 200);
-      for (const usage of usagesOf(event)) {
-        const model = typeof usage.model === 'string' ? usage.model : 'llm';
+      for (const usage of stepUsages(event)) {
+        const cost = usage.costUsd !== undefined ? ` ${formatCost(usage.costUsd)}` : '';
         detail(
           'llm',
-          `${model} ${usage.inputTokens ?? '?'} in / ${usage.outputTokens ?? '?'} out${typeof usage.costUsd === 'number' ? ` ${formatCost(usage.costUsd)}` : ''}`,
+          `${usage.model ?? 'llm'} ${usage.inputTokens} in / ${usage.outputTokens} out${cost}`,
           120,
         );
       }

@@ -73,7 +73,16 @@ async function importModule(file: string): Promise<unknown> {
   return mod.default !== undefined ? mod.default : mod;
 }
 
-const loadJs: Loader = async (file) => importModule(file);
+const loadJs: Loader = async (file) => {
+  try {
+    return await importModule(file);
+  } catch (error) {
+    throw new RlmObsConfigError(`could not load the config: ${(error as Error).message}`, {
+      file,
+      cause: error,
+    });
+  }
+};
 
 const loadTs: Loader = async (file) => {
   let jiti: typeof import('jiti');
@@ -89,7 +98,14 @@ const loadTs: Loader = async (file) => {
     interopDefault: true,
     moduleCache: false,
   });
-  return loader.import(file, { default: true });
+  try {
+    return await loader.import(file, { default: true });
+  } catch (error) {
+    throw new RlmObsConfigError(`could not load the config: ${(error as Error).message}`, {
+      file,
+      cause: error,
+    });
+  }
 };
 
 const loadJson: Loader = (file, content) => {

@@ -224,3 +224,41 @@ describe('sampling', () => {
     expect(new Set(half.events.map((e) => e.runId))).toEqual(keptRoots);
   });
 });
+
+describe('the seed API and paths', () => {
+  it('RLMObservability.default() is loadObservability()', async () => {
+    const { RLMObservability } = await import('../../src/coordinator.js');
+    const p = project({ 'rlm-obs.config.json': JSON.stringify({ enabled: false }) });
+    const obs = await RLMObservability.default({
+      cwd: p.dir,
+      env: {},
+      overrides: { flushOnExit: false },
+    });
+    expect(obs).toBeInstanceOf(RLMObservability);
+    expect(obs.status()).toEqual([]);
+  });
+
+  it('a relative jsonl dir in a config file is relative to that file', async () => {
+    const fs = await import('node:fs');
+    const p = project({
+      'conf/rlm-obs.config.json': JSON.stringify({ sinks: [['jsonl', { dir: 'records' }]] }),
+      'elsewhere/.keep': '',
+    });
+    fs.mkdirSync(path.join(p.dir, 'conf/node_modules/@rlm'), { recursive: true });
+    fs.symlinkSync(
+      path.resolve(__dirname, '../../../sink-jsonl'),
+      path.join(p.dir, 'conf/node_modules/@rlm/sink-jsonl'),
+    );
+    const obs = await loadObservability({
+      cwd: path.join(p.dir, 'elsewhere'),
+      configFile: path.join(p.dir, 'conf/rlm-obs.config.json'),
+      env: {},
+      overrides: { flushOnExit: false, logger: false },
+    });
+    expect(obs.status()[0]).toMatchObject({
+      name: 'local-jsonl',
+      detail: path.join(p.dir, 'conf', 'records'),
+    });
+    await obs.shutdown();
+  });
+});

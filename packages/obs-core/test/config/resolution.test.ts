@@ -280,4 +280,12 @@ describe('errors that say what to do', () => {
       loadObservability({ ...quiet, cwd: p.dir, configFile: 'nope.json' }),
     ).rejects.toThrow(`config file not found (${path.join(p.dir, 'nope.json')})`);
   });
+
+  it('a config file with a syntax error names the file', async () => {
+    const p = project({ 'rlm-obs.config.mjs': 'export default { sinks: [ };' });
+    const error = await loadObservability({ ...quiet, cwd: p.dir }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RlmObsConfigError);
+    expect((error as RlmObsConfigError).file).toBe(path.join(p.dir, 'rlm-obs.config.mjs'));
+    expect((error as Error).message).toMatch(/^could not load the config: /);
+  });
 });
