@@ -9,6 +9,7 @@ const alias = {
   '@rlm/obs-core/testing': src('obs-core', 'testing/index.ts'),
   '@rlm/obs-core': src('obs-core'),
   '@rlm/sink-jsonl': src('sink-jsonl'),
+  '@rlm/sink-otel': src('sink-otel'),
   '@rlm/obs-cli': src('obs-cli'),
 };
 
@@ -31,6 +32,15 @@ export default defineConfig({
           root: './examples/custom-sink',
           include: ['test/**/*.test.ts'],
           testTimeout: 30_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'sink-otel',
+          root: './packages/sink-otel',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 120_000,
         },
       },
       {

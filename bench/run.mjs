@@ -10,8 +10,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { RLMObservability } from '@rlm/obs-core';
 import { createJsonlSink } from '@rlm/sink-jsonl';
+import { OpenTelemetrySink } from '@rlm/sink-otel';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
@@ -162,6 +165,75 @@ async function benchCoordinator(round) {
   };
 }
 
+/** An exporter that accepts everything: the bench measures the caller's cost, not the wire. */
+const nullExporter = {
+  export: (_spans, done) => done({ code: 0 }),
+  shutdown: async () => {},
+  forceFlush: async () => {},
+};
+const OTEL_N = quick ? 20_000 : 100_000;
+
+/** Caller-blocked time of one step span: the raw SDK vs onStep through the otel sink. */
+async function benchOtel() {
+  const events = Array.from({ length: CHUNK }, (_, i) => makeEvent(i));
+  const measure = async (call) => {
+    const perCall = new Float64Array(OTEL_N);
+    for (let i = 0; i < OTEL_N; i++) {
+      const t0 = process.hrtime.bigint();
+      call(i, events[i % CHUNK]);
+      perCall[i] = Number(process.hrtime.bigint() - t0);
+      if (i % CHUNK === CHUNK - 1) await yieldLoop();
+    }
+    perCall.sort();
+    return { p50: percentile(perCall, 50), p99: percentile(perCall, 99) };
+  };
+  // The raw SDK: the same span the sink makes for this event (the seed's six attributes and
+  // three gen_ai ones, two events, a status).
+  const provider = new BasicTracerProvider({
+    spanProcessors: [new BatchSpanProcessor(nullExporter, { maxQueueSize: 1_000_000 })],
+  });
+  const tracer = provider.getTracer('bench');
+  const runSpan = tracer.startSpan('rlm.run');
+  const ctx = trace.setSpan(ROOT_CONTEXT, runSpan);
+  const raw = await measure((i, event) => {
+    const span = tracer.startSpan(
+      'rlm.step',
+      {
+        startTime: event.startedAt,
+        attributes: {
+          'rlm.run_id': 'bench',
+          'rlm.step': i,
+          'rlm.action_type': event.action.action,
+          'rlm.reward': event.reward,
+          'rlm.cumulative_reward': i * 0.5,
+          'rlm.success': true,
+          'gen_ai.request.model': event.usage.model,
+          'gen_ai.usage.input_tokens': event.usage.inputTokens,
+          'gen_ai.usage.output_tokens': event.usage.outputTokens,
+        },
+      },
+      ctx,
+    );
+    span.addEvent('code_execution', { code: event.action.code });
+    span.addEvent('output', { output: event.observation.output });
+    span.setStatus({ code: SpanStatusCode.OK });
+    span.end(event.startedAt + event.durationMs);
+  });
+  await provider.shutdown();
+  const sink = new OpenTelemetrySink({
+    spanExporter: nullExporter,
+    metricsEnabled: false,
+    maxQueueSize: 1_000_000,
+  });
+  const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+  obs.onRunStart('bench-otel', { task: 'bench', environment: 'bench', params: {} });
+  const ours = await measure((i, event) =>
+    obs.onStep('bench-otel', { event, cumulativeReward: i * 0.5 }),
+  );
+  await obs.shutdown({ timeoutMs: 60_000 });
+  return { raw, ours };
+}
+
 function best(results) {
   // The best of the rounds: the machine's noise only ever makes a round slower.
   return results.reduce((a, b) => ({
@@ -183,6 +255,18 @@ async function main() {
   const floor = best(floorRounds);
   const coord = best(coordRounds);
   const naive = await benchNaive();
+  const otelRounds = [];
+  for (let round = 0; round < ROUNDS; round++) otelRounds.push(await benchOtel());
+  const otel = {
+    raw: {
+      p50: Math.min(...otelRounds.map((r) => r.raw.p50)),
+      p99: Math.min(...otelRounds.map((r) => r.raw.p99)),
+    },
+    ours: {
+      p50: Math.min(...otelRounds.map((r) => r.ours.p50)),
+      p99: Math.min(...otelRounds.map((r) => r.ours.p99)),
+    },
+  };
   const rows = [floor, naive, coord];
   const us = (ns) => (ns / 1000).toFixed(2);
   console.log(
@@ -202,8 +286,13 @@ async function main() {
     row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(fmt(header));
   for (const row of table) console.log(fmt(row));
+  const otelRatio = otel.ours.p50 / otel.raw.p50;
+  console.log(
+    `\nopentelemetry step span, caller-blocked: raw SDK p50 ${us(otel.raw.p50)} us (p99 ${us(otel.raw.p99)}), onStep through @rlm/sink-otel p50 ${us(otel.ours.p50)} us (p99 ${us(otel.ours.p99)}) = ${otelRatio.toFixed(2)}x`,
+  );
   const targets = {
     'onStep p50 <= 2 us': coord.p50 <= 2000,
+    'otel onStep p50 <= 1.3x the raw SDK span': otelRatio <= 1.3,
     'sustained >= 300k steps/s': coord.stepsPerSec >= 300_000,
     'sustained >= 65% of the JSON.stringify floor': coord.stepsPerSec >= 0.65 * floor.stepsPerSec,
   };
@@ -226,6 +315,7 @@ async function main() {
     eventBytes: sampleBytes,
     timerOverheadNs: overhead,
     rows: rows.map((r) => ({ ...r, ratioToFloor: r.stepsPerSec / floor.stepsPerSec })),
+    otel: { ...otel, ratio: otelRatio },
     targets,
   };
   fs.writeFileSync(path.join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -29,12 +29,61 @@ export function traceIdFromRunId(runId: string): string {
   return nonZero(digest(`rlm-obs:trace:${runId}`).slice(0, 32), '00000000000000000000000000000001');
 }
 
+/** SHA-256 of each run id seen lately: a step's span id mixes the step into it cheaply. */
+const runHashes = new Map<string, [number, number]>();
+
+function runHash(runId: string): [number, number] {
+  let hash = runHashes.get(runId);
+  if (hash === undefined) {
+    const hex = digest(`rlm-obs:run:${runId}`);
+    hash = [Number.parseInt(hex.slice(0, 8), 16), Number.parseInt(hex.slice(8, 16), 16)];
+    if (runHashes.size >= 4096) runHashes.clear();
+    runHashes.set(runId, hash);
+  }
+  return hash;
+}
+
+/** A 32-bit finaliser (murmur3's fmix32): every input bit reaches every output bit. */
+function fmix32(input: number): number {
+  let h = input | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const BYTE_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** 8 hex digits; a table beats `toString(16)` on the hot path. */
+function hex8(n: number): string {
+  return (
+    BYTE_HEX[n >>> 24]! +
+    BYTE_HEX[(n >>> 16) & 255]! +
+    BYTE_HEX[(n >>> 8) & 255]! +
+    BYTE_HEX[n & 255]!
+  );
+}
+
 /**
- * The 16-hex span id of a run's root span, or of one of its steps when `step` is given.
+ * The 16-hex span id of a run's root span, or of one of its steps when `step` is given. The
+ * run's id is hashed once (SHA-256); a step's id mixes the step number into that hash, so it
+ * costs nanoseconds on the hot path and is the same in every process.
  */
 export function spanIdFromRunId(runId: string, step?: number | string): string {
-  const key = step === undefined ? `rlm-obs:run:${runId}` : `rlm-obs:step:${runId}:${step}`;
-  return nonZero(digest(key).slice(0, 16), '0000000000000001');
+  const [hi, lo] = runHash(runId);
+  if (step === undefined) return hi === 0 && lo === 0 ? '0000000000000001' : hex8(hi) + hex8(lo);
+  const n =
+    typeof step === 'number' && Number.isSafeInteger(step) ? step : stringHash(String(step));
+  const a = fmix32(hi ^ fmix32(n + 0x9e3779b9));
+  const b = fmix32(lo ^ fmix32(a + n + 0x7f4a7c15) ^ (Math.floor(n / 0x100000000) | 0));
+  return a === 0 && b === 0 ? '0000000000000001' : hex8(a) + hex8(b);
+}
+
+function stringHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /** A parsed W3C trace context. */

@@ -41,6 +41,27 @@ function count(value: unknown): number {
  * ```
  */
 export function normalizeUsage(usage: Record<string, unknown>): NormalizedUsage {
+  // Fast path: our own field names, as the run API documents them.
+  if (
+    typeof usage.inputTokens === 'number' &&
+    typeof usage.outputTokens === 'number' &&
+    usage.input_tokens === undefined
+  ) {
+    const inputTokens = count(usage.inputTokens);
+    const outputTokens = count(usage.outputTokens);
+    const cost = usage.costUsd;
+    return {
+      model: typeof usage.model === 'string' ? usage.model : undefined,
+      provider: typeof usage.provider === 'string' ? usage.provider : undefined,
+      inputTokens,
+      outputTokens,
+      totalTokens: count(usage.totalTokens) || inputTokens + outputTokens,
+      cacheReadTokens: count(usage.cacheReadTokens),
+      cacheWriteTokens: count(usage.cacheWriteTokens),
+      reasoningTokens: count(usage.reasoningTokens),
+      costUsd: typeof cost === 'number' && Number.isFinite(cost) && cost >= 0 ? cost : undefined,
+    };
+  }
   const inputTokens = count(
     pick(usage, [
       'inputTokens',

@@ -1,0 +1,131 @@
+import { type Span, trace } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import {
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
+import { RLMObservability } from '@rlm/obs-core';
+import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
+import { describe, expect, it } from 'vitest';
+import { OpenTelemetrySink } from '../src/index.js';
+import { startHttpReceiver } from './receivers.js';
+
+describe('never the global OpenTelemetry', () => {
+  it('coexists with an application NodeSDK registered globally: neither leaks into the other', async () => {
+    // The host's exporter keeps what it gets (an InMemorySpanExporter forgets on shutdown).
+    const appSpans: ReadableSpan[] = [];
+    const appExporter: SpanExporter = {
+      export: (spans, done) => {
+        appSpans.push(...spans);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: async () => {},
+    };
+    const sdk = new NodeSDK({
+      spanProcessors: [new SimpleSpanProcessor(appExporter)],
+      instrumentations: [],
+      serviceName: 'host-app',
+    });
+    sdk.start();
+    const globalBefore = (
+      trace.getTracerProvider() as unknown as { getDelegate(): unknown }
+    ).getDelegate();
+    const ours = new InMemorySpanExporter();
+    const sink = new OpenTelemetrySink({ spanExporter: ours, metricsEnabled: false });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+    // The app's own active span around our run: our spans must not become its children.
+    await trace.getTracer('host').startActiveSpan('app.request', async (appSpan: Span) => {
+      const run = obs.startRun({ task: 'inside the app span' });
+      run.step({ observation: { success: true }, reward: 1 });
+      run.end();
+      appSpan.end();
+    });
+    await obs.flush();
+    const ourSpans = [...ours.getFinishedSpans()];
+    expect((trace.getTracerProvider() as unknown as { getDelegate(): unknown }).getDelegate()).toBe(
+      globalBefore,
+    );
+    await sdk.shutdown();
+    await obs.shutdown();
+    expect(appSpans.map((s) => s.name)).toEqual(['app.request']);
+    expect(ourSpans.map((s) => s.name).sort()).toEqual(['rlm.run', 'rlm.step']);
+    const appTrace = appSpans[0]!.spanContext().traceId;
+    expect(ourSpans.every((s) => s.spanContext().traceId !== appTrace)).toBe(true);
+    expect(ourSpans.find((s) => s.name === 'rlm.run')!.parentSpanContext).toBeUndefined();
+    expect(ourSpans[0]!.resource.attributes['service.name']).toBe('rlm-code');
+    expect(appSpans[0]!.resource.attributes['service.name']).toBe('host-app');
+  });
+});
+
+describe('a backend that is down, failing or hanging', () => {
+  for (const mode of ['down', '503', 'hang'] as const) {
+    it(`${mode}: a 10k-step run never waits, memory stays bounded, drops and failures are counted`, async () => {
+      const receiver = await startHttpReceiver();
+      const endpoint = mode === 'down' ? `http://127.0.0.1:${await closedPort()}` : receiver.url;
+      if (mode !== 'down') receiver.mode = mode;
+      try {
+        const sink = new OpenTelemetrySink({
+          protocol: 'http/protobuf',
+          endpoint,
+          exportTimeoutMs: 300,
+          maxQueueSize: 1000,
+          metricsEnabled: false,
+          scheduledDelayMs: 50,
+        });
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+        const before = process.memoryUsage().heapUsed;
+        const run = obs.startRun({ task: 'outage' });
+        for (let i = 0; i < 10_000; i++)
+          run.step({
+            action: { action: 'run_python', code: 'x = 1' },
+            observation: { success: true, output: 'ok' },
+            reward: 1,
+          });
+        run.end();
+        // Every hook returned synchronously: all events are delivered to the sink already.
+        expect(obs.status()[0]!.counters).toMatchObject({
+          delivered: 10_002,
+          failed: 0,
+          pending: 0,
+        });
+        const report = await obs.shutdown({ timeoutMs: 20_000 });
+        const status = sink.status();
+        expect(status.spans_ended).toBe(10_001);
+        expect(status.spans_exported).toBe(0);
+        expect((status.spans_failed as number) + (status.spans_dropped as number)).toBe(10_001);
+        expect(status.spans_dropped as number).toBeGreaterThan(8_000);
+        expect(report.sinks[0]!.ok).toBe(false);
+        expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+      } finally {
+        await receiver.close();
+      }
+    });
+  }
+});
+
+const exporters = new WeakMap<OpenTelemetrySink, InMemorySpanExporter>();
+describeSinkConformance(
+  () => {
+    const exporter = new InMemorySpanExporter();
+    const sink = new OpenTelemetrySink({ spanExporter: exporter, metricsEnabled: false });
+    exporters.set(sink, exporter);
+    return sink;
+  },
+  {
+    title: 'opentelemetry conformance',
+    readBack: (sink, runId) => {
+      const mine = (exporters.get(sink)?.getFinishedSpans() ?? []).filter(
+        (s) => s.attributes['rlm.run_id'] === runId,
+      );
+      return {
+        steps: mine
+          .filter((s) => s.name === 'rlm.step')
+          .map((s) => Number(s.attributes['rlm.step'])),
+        ended: mine.some((s) => s.name === 'rlm.run'),
+      };
+    },
+  },
+);

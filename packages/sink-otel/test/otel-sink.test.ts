@@ -1,0 +1,274 @@
+import { RLMObservability, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
+import { describe, expect, it } from 'vitest';
+import { createOtelSinkFromEnv, OpenTelemetrySink, parseOtlpHeaders } from '../src/index.js';
+import { type Received, startGrpcReceiver, startHttpReceiver } from './receivers.js';
+
+const OK = 1;
+const ERROR = 2;
+
+async function recordSeedExample(sink: OpenTelemetrySink) {
+  const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+  const run = obs.startRun({
+    runId: 'abc12345',
+    task: `Build a DSPy signature ${'x'.repeat(600)}`,
+    environment: 'dspy',
+    params: { max_steps: 5, model: 'gpt-4.1-mini' },
+    attributes: { team: 'ml' },
+    runPath: '/runs/abc12345',
+  });
+  const t0 = Date.now() - 1000;
+  run.step({
+    action: { action: 'run_python', code: `import dspy\n${'#'.repeat(1200)}` },
+    observation: { success: true, output: 'Signature created' },
+    reward: 0.5,
+    startedAt: t0,
+    durationMs: 150,
+    usage: {
+      model: 'gpt-4.1-mini',
+      provider: 'openai',
+      inputTokens: 100,
+      outputTokens: 20,
+      costUsd: 0.001,
+    },
+    cache: { status: 'hit' },
+  });
+  run.step({
+    action: { action: 'run_python', code: 'x' },
+    observation: { success: false, output: '', error: `NameError: ${'e'.repeat(300)}` },
+    reward: 0.5,
+    startedAt: t0 + 150,
+    durationMs: 200,
+  });
+  run.step({ action: { action: 'submit' }, observation: { success: true }, reward: 0.5 });
+  const child = run.child({ runId: 'child-1', task: 'nested', environment: 'dspy' });
+  child.step({ action: { action: 'run_python' }, observation: { success: true }, reward: 1 });
+  child.end();
+  run.end({ finalAnswer: 'The signature works.' });
+  const failed = obs.startRun({ runId: 'failed-1', task: 'fails', environment: 'pure_rlm' });
+  failed.fail(new Error('budget'));
+  const report = await obs.shutdown({ timeoutMs: 20_000 });
+  return { run, report };
+}
+
+function checkSeedStructure(received: Received) {
+  const traceId = traceIdFromRunId('abc12345');
+  const spans = received.spans.filter((s) => s.traceId === traceId);
+  const root = spans.find(
+    (s) => s.name === 'rlm.run' && s.attributes['rlm.run_id'] === 'abc12345',
+  )!;
+  expect(root).toBeDefined();
+  expect(root.parentSpanId).toBe('');
+  expect(root.spanId).toBe(spanIdFromRunId('abc12345'));
+  expect(root.resource['service.name']).toBe('rlm-code');
+  expect(root.attributes).toMatchObject({
+    'rlm.run_id': 'abc12345',
+    'rlm.environment': 'dspy',
+    'rlm.max_steps': 5,
+    'rlm.model': 'gpt-4.1-mini',
+    'rlm.completed': true,
+    'rlm.total_steps': 3,
+    'rlm.total_reward': 1.5,
+    'rlm.run_path': '/runs/abc12345',
+    team: 'ml',
+    'gen_ai.usage.input_tokens': 100,
+  });
+  expect(String(root.attributes['rlm.task'])).toMatch(
+    /^Build a DSPy signature x+…\[truncated \d+ chars\]$/,
+  );
+  expect(String(root.attributes['rlm.task']).indexOf('…')).toBe(500);
+  expect(root.events).toEqual([
+    { name: 'final_answer', attributes: { answer: 'The signature works.' } },
+  ]);
+  expect(root.status.code).toBe(OK);
+
+  const steps = spans
+    .filter((s) => s.name === 'rlm.step' && s.parentSpanId === root.spanId)
+    .sort((a, b) => Number(a.attributes['rlm.step']) - Number(b.attributes['rlm.step']));
+  expect(steps.map((s) => s.attributes['rlm.step'])).toEqual([1, 2, 3]);
+  expect(steps.map((s) => s.spanId)).toEqual([1, 2, 3].map((n) => spanIdFromRunId('abc12345', n)));
+  expect(steps[0]!.attributes).toMatchObject({
+    'rlm.run_id': 'abc12345',
+    'rlm.action_type': 'run_python',
+    'rlm.reward': 0.5,
+    'rlm.cumulative_reward': 0.5,
+    'rlm.success': true,
+    'gen_ai.request.model': 'gpt-4.1-mini',
+    'gen_ai.system': 'openai',
+    'gen_ai.usage.input_tokens': 100,
+    'gen_ai.usage.output_tokens': 20,
+    'rlm.cache.status': 'hit',
+  });
+  expect(steps[0]!.events.map((e) => e.name)).toEqual(['code_execution', 'output']);
+  expect(String(steps[0]!.events[0]!.attributes.code).indexOf('…')).toBe(1000);
+  expect(steps[0]!.events[1]!.attributes).toEqual({ output: 'Signature created' });
+  // Real timing, not zero-length spans.
+  expect((steps[0]!.endNs - steps[0]!.startNs) / 1e6).toBeCloseTo(150, 0);
+  expect((steps[1]!.endNs - steps[1]!.startNs) / 1e6).toBeCloseTo(200, 0);
+  expect(steps[0]!.status.code).toBe(OK);
+  expect(steps[1]!.status).toEqual({ code: ERROR, message: `NameError: ${'e'.repeat(189)}` });
+  expect(steps[1]!.attributes['rlm.cumulative_reward']).toBe(1);
+  expect(steps[2]!.attributes['rlm.action_type']).toBe('submit');
+
+  const child = spans.find(
+    (s) => s.name === 'rlm.run' && s.attributes['rlm.run_id'] === 'child-1',
+  )!;
+  expect(child.parentSpanId).toBe(root.spanId);
+  expect(
+    spans.find((s) => s.name === 'rlm.step' && s.attributes['rlm.run_id'] === 'child-1')!
+      .parentSpanId,
+  ).toBe(child.spanId);
+
+  const failed = received.spans.find(
+    (s) => s.name === 'rlm.run' && s.attributes['rlm.run_id'] === 'failed-1',
+  )!;
+  expect(failed.status).toEqual({ code: ERROR, message: 'Run did not complete' });
+  expect(failed.attributes['rlm.completed']).toBe(false);
+}
+
+function checkMetrics(received: Received) {
+  const byName = (name: string) => received.metrics.filter((m) => m.name === name);
+  const runs = byName('rlm.runs');
+  expect(runs[0]).toMatchObject({ kind: 'sum', unit: '1' });
+  const envs = Object.fromEntries(
+    runs.flatMap((m) => m.points).map((p) => [p.attributes.environment, p.value]),
+  );
+  expect(envs).toEqual({ dspy: 2, pure_rlm: 1 });
+  const steps = byName('rlm.steps').flatMap((m) => m.points);
+  expect(steps.find((p) => p.attributes.run_id === 'abc12345')?.value).toBe(3);
+  const reward = byName('rlm.reward').flatMap((m) => m.points);
+  expect(byName('rlm.reward')[0]!.kind).toBe('histogram');
+  expect(reward.reduce((n, p) => n + (p.count ?? 0), 0)).toBe(4);
+  const duration = byName('rlm.run_duration');
+  expect(duration[0]).toMatchObject({ kind: 'histogram', unit: 's' });
+  expect(duration.flatMap((m) => m.points).reduce((n, p) => n + (p.count ?? 0), 0)).toBe(3);
+}
+
+describe('opentelemetry sink: seed 004 to the letter', () => {
+  it('over OTLP gRPC (the default): the trace structure and the four metrics', async () => {
+    const receiver = await startGrpcReceiver();
+    try {
+      const sink = new OpenTelemetrySink({
+        endpoint: receiver.url,
+        headers: { 'x-api-key': 'grpc-secret' },
+      });
+      expect(sink.status()).toMatchObject({
+        name: 'opentelemetry',
+        enabled: true,
+        available: true,
+        detail: receiver.url,
+        service_name: 'rlm-code',
+        metrics_enabled: true,
+      });
+      const { run, report } = await recordSeedExample(sink);
+      expect(report.ok).toBe(true);
+      expect(sink.getTraceId(run.id)).toBe(run.traceId);
+      checkSeedStructure(receiver);
+      checkMetrics(receiver);
+      expect(receiver.headers[0]!['x-api-key']).toBe('grpc-secret');
+      expect(JSON.stringify(sink.status())).not.toContain('grpc-secret');
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('over OTLP http/protobuf', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      const sink = new OpenTelemetrySink({
+        protocol: 'http/protobuf',
+        endpoint: receiver.url,
+        headers: { authorization: 'Bearer http-secret' },
+      });
+      const { report } = await recordSeedExample(sink);
+      expect(report.ok).toBe(true);
+      checkSeedStructure(receiver);
+      checkMetrics(receiver);
+      expect(receiver.headers[0]!.authorization).toBe('Bearer http-secret');
+      expect(receiver.headers[0]!['content-type']).toBe('application/x-protobuf');
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('metricsEnabled: false exports no metrics', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      const sink = new OpenTelemetrySink({
+        protocol: 'http/protobuf',
+        endpoint: receiver.url,
+        metricsEnabled: false,
+      });
+      await recordSeedExample(sink);
+      expect(receiver.spans.length).toBeGreaterThan(0);
+      expect(receiver.metrics).toEqual([]);
+      expect(sink.status().metrics_enabled).toBe(false);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('replaying a run yields the same trace and span ids', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const obs = RLMObservability.withSinks(
+          [
+            new OpenTelemetrySink({
+              protocol: 'http/protobuf',
+              endpoint: receiver.url,
+              metricsEnabled: false,
+            }),
+          ],
+          { flushOnExit: false },
+        );
+        obs.onRunStart('replayed', { task: 't', environment: 'e', params: {} });
+        obs.onStep('replayed', {
+          event: { step: 1, observation: { success: true } },
+          cumulativeReward: 0,
+        });
+        obs.onRunEnd('replayed', { result: { completed: true } });
+        await obs.shutdown();
+      }
+      const ids = receiver.spans.map((s) => `${s.traceId}/${s.spanId}`);
+      expect(ids).toHaveLength(4);
+      expect(new Set(ids).size).toBe(2);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('environment and status', () => {
+  it('createOtelSinkFromEnv reads the seed variables', () => {
+    const off = createOtelSinkFromEnv({});
+    expect(off.status()).toEqual({
+      name: 'opentelemetry',
+      enabled: false,
+      available: false,
+      detail: 'disabled',
+      service_name: 'rlm-code',
+      metrics_enabled: true,
+      spans_ended: 0,
+      spans_exported: 0,
+      spans_failed: 0,
+      spans_dropped: 0,
+      open_runs: 0,
+    });
+    const on = createOtelSinkFromEnv({
+      DSPY_RLM_OTEL_ENABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://user:pw@otel-collector.internal:4317',
+      OTEL_SERVICE_NAME: 'my-rlm-service',
+      DSPY_RLM_OTEL_METRICS_ENABLED: 'false',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-token=abc%20def',
+    });
+    expect(on.status()).toMatchObject({
+      enabled: true,
+      available: true,
+      detail: 'http://otel-collector.internal:4317',
+      service_name: 'my-rlm-service',
+      metrics_enabled: false,
+    });
+    expect(parseOtlpHeaders('a=1, b = x%3Dy ,bad')).toEqual({ a: '1', b: 'x=y' });
+    void on.shutdown();
+  });
+});
