@@ -10,6 +10,7 @@ const alias = {
   '@rlm/obs-core': src('obs-core'),
   '@rlm/sink-jsonl': src('sink-jsonl'),
   '@rlm/sink-otel': src('sink-otel'),
+  '@rlm/otel-common': src('otel-common'),
   '@rlm/obs-cli': src('obs-cli'),
 };
 

@@ -3,11 +3,11 @@
  * private providers that never touch the host's global OpenTelemetry.
  */
 import type { SinkContext } from '@rlm/obs-core';
-import type { OtlpProtocol } from './exporters.js';
+import type { OtlpProtocol } from '@rlm/otel-common';
 import { OpenTelemetrySink, type OtelSinkOptions } from './otel-sink.js';
 
-export type { OtlpProtocol } from './exporters.js';
-export { signalUrl } from './exporters.js';
+export type { OtlpProtocol } from '@rlm/otel-common';
+export { signalUrl } from '@rlm/otel-common';
 export type { OtelSinkOptions } from './otel-sink.js';
 export { OpenTelemetrySink } from './otel-sink.js';
 

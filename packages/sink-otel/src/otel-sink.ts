@@ -13,11 +13,9 @@ import {
   type Context,
   type Counter,
   type Histogram,
-  ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
-  TraceFlags,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
@@ -27,15 +25,8 @@ import {
   PeriodicExportingMetricReader,
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  type IdGenerator,
-  type SpanExporter,
-} from '@opentelemetry/sdk-trace-base';
-import {
-  parseTraceparent,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
@@ -51,11 +42,19 @@ import {
 } from '@rlm/obs-core';
 import {
   CountingMetricExporter,
-  CountingSpanExporter,
   createMetricExporter,
   createSpanExporter,
+  customAttributes,
+  derivedRunContext,
+  isObject,
+  num,
   type OtlpProtocol,
-} from './exporters.js';
+  PrivateTracing,
+  runParentContext,
+  safeEndpoint,
+  str,
+  timeOf,
+} from '@rlm/otel-common';
 
 /** Options of the `opentelemetry` sink. */
 export interface OtelSinkOptions {
@@ -101,30 +100,6 @@ const TASK_LIMIT = 500;
 const TEXT_LIMIT = 1000;
 const ERROR_LIMIT = 200;
 
-/** Ids chosen by the sink for the next span it starts; random otherwise. */
-class RunIdGenerator implements IdGenerator {
-  nextTraceId: string | undefined;
-  nextSpanId: string | undefined;
-
-  generateTraceId(): string {
-    const id = this.nextTraceId;
-    this.nextTraceId = undefined;
-    return id ?? randomHex(32);
-  }
-
-  generateSpanId(): string {
-    const id = this.nextSpanId;
-    this.nextSpanId = undefined;
-    return id ?? randomHex(16);
-  }
-}
-
-function randomHex(length: number): string {
-  let out = '';
-  for (let i = 0; i < length; i++) out += Math.floor(Math.random() * 16).toString(16);
-  return /^0+$/.test(out) ? `${out.slice(0, -1)}1` : out;
-}
-
 interface OpenRun {
   span: Span;
   context: Context;
@@ -134,55 +109,6 @@ interface OpenRun {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function timeOf(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string') {
-    const t = Date.parse(value);
-    if (Number.isFinite(t)) return t;
-  }
-  return undefined;
-}
-
-function num(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-/** Custom attributes as OTel attribute values (primitives and arrays of one primitive type). */
-function customAttributes(source: unknown, prefix = ''): Attributes {
-  const out: Attributes = {};
-  if (!isObject(source)) return out;
-  for (const [key, value] of Object.entries(source)) {
-    if (
-      typeof value === 'string' ||
-      typeof value === 'boolean' ||
-      (typeof value === 'number' && Number.isFinite(value))
-    ) {
-      out[prefix + key] = value;
-    } else if (value !== null && value !== undefined) {
-      out[prefix + key] = JSON.stringify(value);
-    }
-  }
-  return out;
-}
-
-/** Endpoint without credentials or query: safe for `detail`. */
-function safeEndpoint(endpoint: string): string {
-  try {
-    const u = new URL(endpoint);
-    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
-  } catch {
-    return endpoint.replace(/\/\/[^@/]*@/, '//');
-  }
 }
 
 /**
@@ -206,17 +132,13 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
 
   #available = false;
   #detail: string;
-  #tracerProvider: BasicTracerProvider | undefined;
+  #tracing: PrivateTracing | undefined;
   #meterProvider: MeterProvider | undefined;
   #tracer: Tracer | undefined;
-  #ids = new RunIdGenerator();
-  #spanExporter: CountingSpanExporter | undefined;
   #metricExporter: CountingMetricExporter | undefined;
   #runs = new Map<string, OpenRun>();
   #traceIds = new Map<string, string>();
   #maxOpenRuns: number;
-  #spansEnded = 0;
-  #spansDropped = 0;
   #hookErrors = 0;
   #lastHookError: string | undefined;
   #instruments:
@@ -243,30 +165,27 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         headers: options.headers ?? {},
         timeoutMs: options.exportTimeoutMs ?? 10_000,
       };
-      const resource = resourceFromAttributes({
+      const resourceAttributes = {
         'service.name': this.serviceName,
         'telemetry.sdk.name': 'rlm-obs',
         ...options.resourceAttributes,
-      });
-      this.#spanExporter = new CountingSpanExporter(
-        options.spanExporter ?? createSpanExporter(settings),
-      );
+      };
       // A private provider: never registered, so the host's global OpenTelemetry is untouched.
-      this.#tracerProvider = new BasicTracerProvider({
-        resource,
-        idGenerator: this.#ids,
-        // The coordinator samples per root run; everything that reaches this sink is kept.
-        sampler: new AlwaysOnSampler(),
-        spanProcessors: [
-          new BatchSpanProcessor(this.#spanExporter, {
-            maxQueueSize: options.maxQueueSize ?? 2048,
-            maxExportBatchSize: options.maxExportBatchSize ?? 512,
-            scheduledDelayMillis: options.scheduledDelayMs ?? 1000,
-            exportTimeoutMillis: settings.timeoutMs,
-          }),
-        ],
+      this.#tracing = new PrivateTracing({
+        resource: resourceAttributes,
+        exporter: options.spanExporter ?? createSpanExporter(settings),
+        endpoint: this.endpoint,
+        ...(options.maxQueueSize !== undefined ? { maxQueueSize: options.maxQueueSize } : {}),
+        ...(options.maxExportBatchSize !== undefined
+          ? { maxExportBatchSize: options.maxExportBatchSize }
+          : {}),
+        ...(options.scheduledDelayMs !== undefined
+          ? { scheduledDelayMs: options.scheduledDelayMs }
+          : {}),
+        exportTimeoutMs: settings.timeoutMs,
       });
-      this.#tracer = this.#tracerProvider.getTracer('rlm-obs', '0.1.0');
+      this.#tracer = this.#tracing.tracer;
+      const resource = resourceFromAttributes(resourceAttributes);
       if (this.metricsEnabled) {
         this.#metricExporter = new CountingMetricExporter(
           options.metricExporter ?? createMetricExporter(settings),
@@ -310,9 +229,6 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
 
   /** The seed's status, plus export counters. */
   status(): SinkStatus {
-    const counters = this.#spanExporter?.counters;
-    const exported = counters?.exported ?? 0;
-    const failed = counters?.failed ?? 0;
     const status: SinkStatus = {
       name: this.name,
       enabled: this.enabled,
@@ -320,13 +236,16 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       detail: this.#detail,
       service_name: this.serviceName,
       metrics_enabled: this.metricsEnabled,
-      spans_ended: this.#spansEnded,
-      spans_exported: exported,
-      spans_failed: failed,
-      spans_dropped: this.#spansDropped,
+      ...(this.#tracing?.counters() ?? {
+        spans_ended: 0,
+        spans_exported: 0,
+        spans_failed: 0,
+        spans_dropped: 0,
+      }),
       open_runs: this.#runs.size,
     };
-    if (counters?.lastError) status.last_error = counters.lastError;
+    const lastError = this.#tracing?.lastError;
+    if (lastError) status.last_error = lastError;
     if (this.#hookErrors > 0) {
       status.bad_events = this.#hookErrors;
       status.last_bad_event = this.#lastHookError;
@@ -349,18 +268,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const id = String(runId);
     const s = isObject(start) ? start : ({} as RunStart);
     const params = isObject(s.params) ? s.params : {};
-    let parent: Context = ROOT_CONTEXT;
-    const remote = parseTraceparent(s.traceparent);
-    if (remote) {
-      parent = trace.setSpanContext(ROOT_CONTEXT, {
-        traceId: remote.traceId,
-        spanId: remote.spanId,
-        traceFlags: remote.traceFlags,
-        isRemote: true,
-      });
-    } else if (typeof s.parentRunId === 'string' && this.#runs.has(s.parentRunId)) {
-      parent = this.#runs.get(s.parentRunId)!.context;
-    }
+    const parentRun = typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
+    const parent = runParentContext(s.traceparent, parentRun?.context);
     const startMs = timeOf(s.startedAt) ?? Date.now();
     const environment = str(s.environment) ?? '';
     const attributes: Attributes = {
@@ -372,15 +281,15 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       ...customAttributes(s.attributes),
     };
     if (typeof s.parentRunId === 'string') attributes['rlm.parent_run_id'] = s.parentRunId;
-    this.#ids.nextTraceId = traceIdFromRunId(id);
-    this.#ids.nextSpanId = spanIdFromRunId(id);
+    this.#tracing!.ids.nextTraceId = traceIdFromRunId(id);
+    this.#tracing!.ids.nextSpanId = spanIdFromRunId(id);
     const span = tracer.startSpan(
       'rlm.run',
       { kind: SpanKind.INTERNAL, startTime: startMs, attributes },
       parent,
     );
-    this.#ids.nextTraceId = undefined;
-    this.#ids.nextSpanId = undefined;
+    this.#tracing!.ids.nextTraceId = undefined;
+    this.#tracing!.ids.nextSpanId = undefined;
     if (this.#runs.size >= this.#maxOpenRuns) this.#evictOldest();
     this.#runs.set(id, {
       span,
@@ -409,7 +318,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const run = this.#runs.get(id);
     // A step of a run this process never saw start (a replay of a partial run) still lands in
     // the run's trace, under the run's derived span id.
-    const parent = run?.context ?? this.#syntheticRunContext(id);
+    const parent = run?.context ?? derivedRunContext(id, this.#traceIds.get(id));
     const action = isObject(event.action) ? event.action : {};
     const observation = isObject(event.observation) ? event.observation : {};
     const step = num(event.step) ?? 0;
@@ -451,13 +360,13 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     if (isObject(event.cache) && typeof event.cache.status === 'string')
       attributes['rlm.cache.status'] = event.cache.status;
     if (isObject(event.attributes)) Object.assign(attributes, customAttributes(event.attributes));
-    this.#ids.nextSpanId = spanIdFromRunId(id, step);
+    this.#tracing!.ids.nextSpanId = spanIdFromRunId(id, step);
     const span = tracer.startSpan(
       'rlm.step',
       { kind: SpanKind.INTERNAL, startTime: startMs, attributes },
       parent,
     );
-    this.#ids.nextSpanId = undefined;
+    this.#tracing!.ids.nextSpanId = undefined;
     const code = str(action.code);
     if (code) span.addEvent('code_execution', { code: truncate(code, TEXT_LIMIT) }, startMs);
     const output = str(observation.output);
@@ -471,7 +380,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       });
     }
     span.end(endMs);
-    this.#spansEnded++;
+    this.#tracing!.ended();
     if (run) run.lastStepEnd = endMs;
     this.#instruments?.steps.add(1, { run_id: id });
     this.#instruments?.reward.record(reward);
@@ -521,7 +430,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     if (completed) span.setStatus({ code: SpanStatusCode.OK });
     else span.setStatus({ code: SpanStatusCode.ERROR, message: 'Run did not complete' });
     span.end(Math.max(endMs, run.startMs));
-    this.#spansEnded++;
+    this.#tracing!.ended();
     this.#instruments?.duration.record(Math.max(0, endMs - run.startMs) / 1000, {
       environment: run.environment,
     });
@@ -579,11 +488,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
 
   /** Exports everything ended so far; rejects when spans failed to export since the last flush. */
   async forceFlush(): Promise<void> {
-    const before = this.#spanExporter?.counters.failed ?? 0;
-    await this.#settle(
-      [this.#tracerProvider?.forceFlush(), this.#meterProvider?.forceFlush()],
-      before,
-    );
+    await this.#tracing?.flush([this.#meterProvider?.forceFlush()]);
   }
 
   /**
@@ -595,14 +500,10 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       for (const [, run] of this.#runs) {
         run.span.setAttribute('rlm.incomplete', true);
         run.span.end();
-        this.#spansEnded++;
+        this.#tracing?.ended();
       }
       this.#runs.clear();
-      const before = this.#spanExporter?.counters.failed ?? 0;
-      await this.#settle(
-        [this.#tracerProvider?.shutdown(), this.#meterProvider?.shutdown()],
-        before,
-      );
+      await this.#tracing?.shutdown([this.#meterProvider?.shutdown()]);
     })();
     return this.#shutdown;
   }
@@ -613,47 +514,10 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       fn();
     } catch (error) {
       // A half-done hook must not leave its ids to the next span.
-      this.#ids.nextTraceId = undefined;
-      this.#ids.nextSpanId = undefined;
+      this.#tracing?.ids.reset();
       this.#hookErrors++;
       this.#lastHookError = error instanceof Error ? error.message : String(error);
     }
-  }
-
-  /** Waits for the providers, counts drops, and reports lost spans in one error. */
-  async #settle(work: Array<Promise<void> | undefined>, failedBefore: number): Promise<void> {
-    const results = await Promise.allSettled(work);
-    this.#countDropped();
-    const lost = (this.#spanExporter?.counters.failed ?? 0) - failedBefore;
-    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (lost > 0 || rejected) {
-      const reason =
-        this.#spanExporter?.counters.lastError ??
-        (rejected?.reason instanceof Error ? rejected.reason.message : String(rejected?.reason));
-      const dropped = this.#spansDropped > 0 ? `, ${this.#spansDropped} dropped` : '';
-      throw new Error(
-        `${lost} spans could not be exported to ${safeEndpoint(this.endpoint)}${dropped} (${reason})`,
-      );
-    }
-  }
-
-  /**
-   * After a flush every ended span was exported or failed — unless the batch processor's
-   * queue was full and it dropped the span (it keeps no count of its own).
-   */
-  #countDropped(): void {
-    const c = this.#spanExporter?.counters;
-    if (c)
-      this.#spansDropped = Math.max(this.#spansDropped, this.#spansEnded - c.exported - c.failed);
-  }
-
-  #syntheticRunContext(runId: string): Context {
-    return trace.setSpanContext(ROOT_CONTEXT, {
-      traceId: this.#traceIds.get(runId) ?? traceIdFromRunId(runId),
-      spanId: spanIdFromRunId(runId),
-      traceFlags: TraceFlags.SAMPLED,
-      isRemote: true,
-    });
   }
 
   #rememberTraceId(runId: string, traceId: string): void {
@@ -671,6 +535,6 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     this.#runs.delete(oldest);
     run.span.setAttribute('rlm.evicted', true);
     run.span.end();
-    this.#spansEnded++;
+    this.#tracing!.ended();
   }
 }

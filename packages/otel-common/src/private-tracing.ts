@@ -1,0 +1,114 @@
+/**
+ * A private tracer: its own BasicTracerProvider with a batch processor and a counting
+ * exporter — never registered globally, so the host's OpenTelemetry is left alone — plus the
+ * bookkeeping every OTLP sink reports: spans ended, exported, failed and dropped.
+ */
+import type { Attributes, Tracer } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
+import { CountingSpanExporter } from './exporters.js';
+import { RunIdGenerator } from './ids.js';
+import { safeEndpoint } from './values.js';
+
+/** Options of {@link PrivateTracing}. */
+export interface PrivateTracingOptions {
+  resource: Attributes;
+  exporter: SpanExporter;
+  /** Where spans go, for error messages (no credentials). */
+  endpoint: string;
+  tracerName?: string;
+  maxQueueSize?: number;
+  maxExportBatchSize?: number;
+  scheduledDelayMs?: number;
+  exportTimeoutMs?: number;
+}
+
+/** Span counters, as sinks show them in `status()`. */
+export interface SpanCounters {
+  spans_ended: number;
+  spans_exported: number;
+  spans_failed: number;
+  spans_dropped: number;
+}
+
+export class PrivateTracing {
+  readonly provider: BasicTracerProvider;
+  readonly tracer: Tracer;
+  readonly ids = new RunIdGenerator();
+  readonly exporter: CountingSpanExporter;
+  #ended = 0;
+  #dropped = 0;
+  readonly #endpoint: string;
+
+  constructor(options: PrivateTracingOptions) {
+    this.#endpoint = safeEndpoint(options.endpoint);
+    this.exporter = new CountingSpanExporter(options.exporter);
+    this.provider = new BasicTracerProvider({
+      resource: resourceFromAttributes(options.resource),
+      idGenerator: this.ids,
+      // The coordinator samples per root run; everything that reaches a sink is kept.
+      sampler: new AlwaysOnSampler(),
+      spanProcessors: [
+        new BatchSpanProcessor(this.exporter, {
+          maxQueueSize: options.maxQueueSize ?? 2048,
+          maxExportBatchSize: options.maxExportBatchSize ?? 512,
+          scheduledDelayMillis: options.scheduledDelayMs ?? 1000,
+          exportTimeoutMillis: options.exportTimeoutMs ?? 10_000,
+        }),
+      ],
+    });
+    this.tracer = this.provider.getTracer(options.tracerName ?? 'rlm-obs', '0.1.0');
+  }
+
+  /** Call once per span ended. */
+  ended(count = 1): void {
+    this.#ended += count;
+  }
+
+  counters(): SpanCounters {
+    return {
+      spans_ended: this.#ended,
+      spans_exported: this.exporter.counters.exported,
+      spans_failed: this.exporter.counters.failed,
+      spans_dropped: this.#dropped,
+    };
+  }
+
+  get lastError(): string | undefined {
+    return this.exporter.counters.lastError;
+  }
+
+  /** Exports everything ended; rejects when spans failed or were dropped since `failedBefore`. */
+  flush(extra: Array<Promise<void> | undefined> = []): Promise<void> {
+    return this.#settle([this.provider.forceFlush(), ...extra]);
+  }
+
+  shutdown(extra: Array<Promise<void> | undefined> = []): Promise<void> {
+    return this.#settle([this.provider.shutdown(), ...extra]);
+  }
+
+  async #settle(work: Array<Promise<void> | undefined>): Promise<void> {
+    const failedBefore = this.exporter.counters.failed;
+    const results = await Promise.allSettled(work);
+    // After a flush every ended span was exported or failed — unless the batch processor's
+    // queue was full and it dropped the span (it keeps no count of its own).
+    const c = this.exporter.counters;
+    this.#dropped = Math.max(this.#dropped, this.#ended - c.exported - c.failed);
+    const lost = c.failed - failedBefore;
+    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (lost > 0 || rejected) {
+      const reason =
+        c.lastError ??
+        (rejected?.reason instanceof Error ? rejected.reason.message : String(rejected?.reason));
+      const dropped = this.#dropped > 0 ? `, ${this.#dropped} dropped` : '';
+      throw new Error(
+        `${lost} spans could not be exported to ${this.#endpoint}${dropped} (${reason})`,
+      );
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/** Reading sanitized (or hostile) payloads into OpenTelemetry attribute values. */
+import { type Attributes, type Context, ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
+import { parseTraceparent, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Epoch milliseconds from a number or an ISO string. */
+export function timeOf(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string') {
+    const t = Date.parse(value);
+    if (Number.isFinite(t)) return t;
+  }
+  return undefined;
+}
+
+export function num(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+export function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Custom attributes as OTel values: primitives as they are, anything else as JSON. */
+export function customAttributes(source: unknown, prefix = ''): Attributes {
+  const out: Attributes = {};
+  if (!isObject(source)) return out;
+  for (const [key, value] of Object.entries(source)) {
+    if (
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      (typeof value === 'number' && Number.isFinite(value))
+    ) {
+      out[prefix + key] = value;
+    } else if (value !== null && value !== undefined) {
+      out[prefix + key] = JSON.stringify(value);
+    }
+  }
+  return out;
+}
+
+/** An endpoint without credentials, query or fragment: safe for `detail`. */
+export function safeEndpoint(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return endpoint.replace(/\/\/[^@/]*@/, '//');
+  }
+}
+
+/**
+ * The parent of a run's span: a remote `traceparent` (another process, or `run.child()`),
+ * else the live span of `parentRunId`, else none.
+ */
+export function runParentContext(
+  traceparent: unknown,
+  parentContext: Context | undefined,
+): Context {
+  const remote = parseTraceparent(traceparent);
+  if (remote) {
+    return trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: remote.traceId,
+      spanId: remote.spanId,
+      traceFlags: remote.traceFlags,
+      isRemote: true,
+    });
+  }
+  return parentContext ?? ROOT_CONTEXT;
+}
+
+/**
+ * The context of a run this process never saw start (a replay of part of a run): its
+ * derived trace and span ids, so its children still land under it.
+ */
+export function derivedRunContext(runId: string, traceId?: string): Context {
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: traceId ?? traceIdFromRunId(runId),
+    spanId: spanIdFromRunId(runId),
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+  });
+}
