@@ -11,6 +11,7 @@ const alias = {
   '@rlm/sink-jsonl': src('sink-jsonl'),
   '@rlm/sink-otel': src('sink-otel'),
   '@rlm/otel-common': src('otel-common'),
+  '@rlm/sink-logfire': src('sink-logfire'),
   '@rlm/obs-cli': src('obs-cli'),
 };
 
@@ -42,6 +43,15 @@ export default defineConfig({
           root: './packages/sink-otel',
           include: ['test/**/*.test.ts'],
           testTimeout: 120_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'sink-logfire',
+          root: './packages/sink-logfire',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 60_000,
         },
       },
       {

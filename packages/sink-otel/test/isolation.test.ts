@@ -10,8 +10,8 @@ import {
 import { RLMObservability } from '@rlm/obs-core';
 import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
 import { describe, expect, it } from 'vitest';
+import { startHttpReceiver } from '../../otel-common/test/receivers.js';
 import { OpenTelemetrySink } from '../src/index.js';
-import { startHttpReceiver } from './receivers.js';
 
 describe('never the global OpenTelemetry', () => {
   it('coexists with an application NodeSDK registered globally: neither leaks into the other', async () => {

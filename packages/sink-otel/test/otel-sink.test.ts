@@ -1,7 +1,11 @@
 import { RLMObservability, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
 import { describe, expect, it } from 'vitest';
+import {
+  type Received,
+  startGrpcReceiver,
+  startHttpReceiver,
+} from '../../otel-common/test/receivers.js';
 import { createOtelSinkFromEnv, OpenTelemetrySink, parseOtlpHeaders } from '../src/index.js';
-import { type Received, startGrpcReceiver, startHttpReceiver } from './receivers.js';
 
 const OK = 1;
 const ERROR = 2;

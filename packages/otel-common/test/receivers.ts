@@ -135,22 +135,27 @@ export interface Received {
 }
 
 /** An OTLP/HTTP protobuf receiver on 127.0.0.1; `mode` makes it fail on purpose. */
-export async function startHttpReceiver(): Promise<
-  Received & { url: string; mode: 'ok' | '503' | 'hang'; close(): Promise<void> }
-> {
-  const received = { spans: [], metrics: [], headers: [] } as unknown as Received & {
-    url: string;
-    mode: 'ok' | '503' | 'hang';
-    close(): Promise<void>;
-  };
+export type ReceiverMode = 'ok' | 'hang' | '401' | '429' | '503';
+
+export interface HttpReceiver extends Received {
+  url: string;
+  mode: ReceiverMode;
+  /** The request paths, in order. */
+  paths: string[];
+  close(): Promise<void>;
+}
+
+export async function startHttpReceiver(): Promise<HttpReceiver> {
+  const received = { spans: [], metrics: [], headers: [], paths: [] } as unknown as HttpReceiver;
   received.mode = 'ok';
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      received.paths.push(req.url ?? '');
       if (received.mode === 'hang') return;
-      if (received.mode === '503') {
-        res.writeHead(503);
+      if (received.mode !== 'ok') {
+        res.writeHead(Number(received.mode));
         res.end();
         return;
       }

@@ -1,0 +1,515 @@
+/**
+ * `logfire`: seed 000's LogfireSink — a span `rlm.run {run_id}` per run with the seed's five
+ * structured logs as its children — sent to Pydantic Logfire over OTLP/HTTP protobuf with
+ * Logfire's own conventions, on a private provider.
+ *
+ * Why not `@pydantic/logfire-node`: its `configure()` starts a global NodeSDK with
+ * auto-instrumentations and process listeners (and ~243 MB of packages); a sink must not do
+ * that to its host. The `logfire` API package can only be pointed at another provider through
+ * an undocumented mutable export. So this sink writes Logfire's conventions itself — the span
+ * name is the message template, with `logfire.msg_template`, `logfire.msg`,
+ * `logfire.level_num`, `logfire.span_type`, `logfire.tags` and `logfire.json_schema` — and
+ * exports like any OTLP client Logfire accepts.
+ */
+import { type Attributes, type Context, type Span, type Tracer, trace } from '@opentelemetry/api';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  type RLMObservabilitySink,
+  type RunEnd,
+  type RunStart,
+  SINK_SPECIFICATION_VERSION,
+  type SinkCheckResult,
+  type SinkStatus,
+  type StepEvent,
+  type StepRecord,
+  spanIdFromRunId,
+  stepUsages,
+  traceIdFromRunId,
+  truncate,
+} from '@rlm/obs-core';
+import {
+  createSpanExporter,
+  customAttributes,
+  derivedRunContext,
+  isObject,
+  num,
+  PrivateTracing,
+  runParentContext,
+  type SpanCounters,
+  str,
+  timeOf,
+} from '@rlm/otel-common';
+
+/** Logfire's level numbers. */
+export const LEVELS = {
+  trace: 1,
+  debug: 5,
+  info: 9,
+  notice: 10,
+  warning: 13,
+  error: 17,
+  fatal: 21,
+} as const;
+
+/** Options of the `logfire` sink. */
+export interface LogfireSinkOptions {
+  /** @defaultValue `true` (env `DSPY_RLM_LOGFIRE_ENABLED` with `createLogfireSinkFromEnv`) */
+  enabled?: boolean;
+  /** The write token (env `LOGFIRE_TOKEN`). Without one nothing is sent. */
+  token?: string;
+  /** @defaultValue `'rlm-code'` (env `LOGFIRE_PROJECT_NAME`) */
+  projectName?: string;
+  /** The Logfire API. @defaultValue from the token's region (env `LOGFIRE_BASE_URL`) */
+  baseUrl?: string;
+  /** `service.name`. @defaultValue the project name (env `LOGFIRE_SERVICE_NAME`) */
+  serviceName?: string;
+  /** `deployment.environment.name` (env `LOGFIRE_ENVIRONMENT`). */
+  environment?: string;
+  /**
+   * Opt-in for applications that configured Logfire (or OpenTelemetry) themselves: emit
+   * through their global tracer provider instead of a private one. No token needed; ids are
+   * then the application's.
+   * @defaultValue `false`
+   */
+  useGlobalProvider?: boolean;
+  /** Extra `logfire.tags`. @defaultValue `['rlm']` */
+  tags?: string[];
+  /** @defaultValue `10000` */
+  exportTimeoutMs?: number;
+  /** @defaultValue `2048` */
+  maxQueueSize?: number;
+  /** @defaultValue `1000` */
+  scheduledDelayMs?: number;
+  /** Replace the OTLP exporter (tests). */
+  spanExporter?: SpanExporter;
+  /** @defaultValue `'logfire'` */
+  name?: string;
+}
+
+const TASK_LIMIT = 200;
+const ERROR_LIMIT = 200;
+
+/**
+ * The Logfire API for a token: `pylf_v<N>_<region>_…` → `https://logfire-<region>.pydantic.dev`
+ * (the US region otherwise).
+ */
+export function baseUrlForToken(token: string | undefined): string {
+  const region = /^pylf_v\d+_([a-z]+)_/.exec(token ?? '')?.[1] ?? 'us';
+  return `https://logfire-${region}.pydantic.dev`;
+}
+
+type Primitive = string | number | boolean;
+
+/** Logfire's attributes for a message template and its values. */
+function conventions(
+  template: string,
+  values: Record<string, Primitive>,
+  level: number,
+  spanType: 'span' | 'log',
+  tags: string[],
+): Attributes {
+  const message = template.replace(/\{(\w+)\}/g, (match, key: string) =>
+    key in values ? String(values[key]) : match,
+  );
+  const properties: Record<string, object> = {};
+  for (const key of Object.keys(values)) properties[key] = {};
+  return {
+    ...values,
+    'logfire.msg_template': template,
+    'logfire.msg': message,
+    'logfire.level_num': level,
+    'logfire.span_type': spanType,
+    'logfire.json_schema': JSON.stringify({ type: 'object', properties }),
+    'logfire.tags': tags,
+  };
+}
+
+interface OpenRun {
+  span: Span;
+  context: Context;
+  startMs: number;
+  lastStepEnd: number;
+}
+
+/**
+ * The `logfire` sink.
+ *
+ * @example
+ * ```ts
+ * const sink = new LogfireSink({ token: process.env.LOGFIRE_TOKEN, projectName: 'my-rlm-project' });
+ * sink.status(); // { name: 'logfire', enabled: true, available: true, detail: 'project: my-rlm-project', project_name: 'my-rlm-project' }
+ * ```
+ */
+export class LogfireSink implements RLMObservabilitySink {
+  readonly name: string;
+  readonly specificationVersion = SINK_SPECIFICATION_VERSION;
+  readonly enabled: boolean;
+  readonly projectName: string;
+  /** Where spans go (without the token). */
+  readonly baseUrl: string;
+
+  readonly #tags: string[];
+  #tracing: PrivateTracing | undefined;
+  #tracer: Tracer | undefined;
+  #available = false;
+  #detail: string;
+  #runs = new Map<string, OpenRun>();
+  #hookErrors = 0;
+  #lastHookError: string | undefined;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(options: LogfireSinkOptions = {}) {
+    this.name = options.name ?? 'logfire';
+    this.enabled = options.enabled !== false;
+    this.projectName = options.projectName ?? 'rlm-code';
+    this.baseUrl = (options.baseUrl ?? baseUrlForToken(options.token)).replace(/\/+$/, '');
+    this.#tags = options.tags ?? ['rlm'];
+    this.#detail = 'disabled';
+    if (!this.enabled) return;
+    if (options.useGlobalProvider) {
+      // The application's own Logfire/OpenTelemetry configuration exports for us.
+      this.#tracer = trace.getTracer('rlm-obs', '0.1.0');
+      this.#available = true;
+      this.#detail = `project: ${this.projectName}`;
+      return;
+    }
+    if (!options.token && !options.spanExporter) {
+      this.#detail =
+        'unavailable: no token (set LOGFIRE_TOKEN, or useGlobalProvider when the application configured Logfire itself)';
+      return;
+    }
+    try {
+      this.#tracing = new PrivateTracing({
+        resource: {
+          'service.name': options.serviceName ?? this.projectName,
+          'telemetry.sdk.name': 'rlm-obs',
+          ...(options.environment ? { 'deployment.environment.name': options.environment } : {}),
+        },
+        exporter:
+          options.spanExporter ??
+          createSpanExporter({
+            endpoint: this.baseUrl,
+            protocol: 'http/protobuf',
+            // Logfire takes the bare token, no "Bearer".
+            headers: { Authorization: options.token! },
+            timeoutMs: options.exportTimeoutMs ?? 10_000,
+          }),
+        endpoint: this.baseUrl,
+        tracerName: 'rlm-obs',
+        ...(options.maxQueueSize !== undefined ? { maxQueueSize: options.maxQueueSize } : {}),
+        ...(options.scheduledDelayMs !== undefined
+          ? { scheduledDelayMs: options.scheduledDelayMs }
+          : {}),
+        exportTimeoutMs: options.exportTimeoutMs ?? 10_000,
+      });
+      this.#tracer = this.#tracing.tracer;
+      this.#available = true;
+      this.#detail = `project: ${this.projectName}`;
+    } catch (error) {
+      this.#detail = `setup failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+
+  /** Exactly the seed's status: `{name, enabled, available, detail, project_name}`. */
+  status(): SinkStatus {
+    return {
+      name: this.name,
+      enabled: this.enabled,
+      available: this.#available,
+      detail: this.#detail,
+      project_name: this.projectName,
+    };
+  }
+
+  /** Export counters (the status keeps the seed's shape). */
+  stats(): SpanCounters & { bad_events: number; last_error?: string } {
+    const counters = this.#tracing?.counters() ?? {
+      spans_ended: 0,
+      spans_exported: 0,
+      spans_failed: 0,
+      spans_dropped: 0,
+    };
+    const stats: SpanCounters & { bad_events: number; last_error?: string } = {
+      ...counters,
+      bad_events: this.#hookErrors,
+    };
+    const lastError = this.#tracing?.lastError ?? this.#lastHookError;
+    if (lastError) stats.last_error = lastError;
+    return stats;
+  }
+
+  onRunStart(runId: string, start: RunStart): void {
+    this.#guard(() => this.#onRunStart(runId, start));
+  }
+
+  onStep(runId: string, record: StepRecord): void {
+    this.#guard(() => this.#onStep(runId, record));
+  }
+
+  onRunEnd(runId: string, end: RunEnd): void {
+    this.#guard(() => this.#onRunEnd(runId, end));
+  }
+
+  #onRunStart(runId: string, start: RunStart): void {
+    if (!this.#tracer || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const s = isObject(start) ? start : ({} as RunStart);
+    const params = isObject(s.params) ? s.params : {};
+    const parentRun = typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
+    const parent = runParentContext(s.traceparent, parentRun?.context);
+    const startMs = timeOf(s.startedAt) ?? Date.now();
+    const environment = str(s.environment) ?? '';
+    const values: Record<string, Primitive> = {
+      run_id: id,
+      task: truncate(str(s.task) ?? '', TASK_LIMIT),
+      environment,
+      max_steps: num(params.max_steps) ?? 0,
+    };
+    const attributes = {
+      ...conventions('rlm.run {run_id}', values, LEVELS.info, 'span', this.#tags),
+      ...customAttributes(s.attributes),
+    };
+    if (typeof s.parentRunId === 'string') attributes.parent_run_id = s.parentRunId;
+    const span = this.#startSpan(
+      'rlm.run {run_id}',
+      attributes,
+      parent,
+      startMs,
+      traceIdFromRunId(id),
+      spanIdFromRunId(id),
+    );
+    const context = trace.setSpan(parent, span);
+    this.#runs.set(id, { span, context, startMs, lastStepEnd: startMs });
+    this.#log(
+      context,
+      'RLM run started',
+      { run_id: id, environment },
+      LEVELS.info,
+      startMs,
+      spanIdFromRunId(id, 'start'),
+    );
+  }
+
+  #onStep(runId: string, record: StepRecord): void {
+    if (!this.#tracer || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const r = isObject(record) ? record : ({} as StepRecord);
+    const event: StepEvent = isObject(r.event) ? r.event : {};
+    const run = this.#runs.get(id);
+    const context = run?.context ?? derivedRunContext(id);
+    const action = isObject(event.action) ? event.action : {};
+    const observation = isObject(event.observation) ? event.observation : {};
+    const step = num(event.step) ?? 0;
+    const reward = num(event.reward) ?? 0;
+    const duration = num(event.durationMs);
+    const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? Date.now();
+    const at =
+      duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, Date.now());
+    const actionType = str(action.action) ?? 'unknown';
+    const extra: Record<string, Primitive> = {};
+    const usages = stepUsages(event);
+    if (usages.length > 0) {
+      let input = 0;
+      let output = 0;
+      for (const u of usages) {
+        input += u.inputTokens;
+        output += u.outputTokens;
+      }
+      if (usages[0]!.model) extra['gen_ai.request.model'] = usages[0]!.model;
+      extra['gen_ai.usage.input_tokens'] = input;
+      extra['gen_ai.usage.output_tokens'] = output;
+    }
+    if (isObject(event.cache) && typeof event.cache.status === 'string')
+      extra['rlm.cache.status'] = event.cache.status;
+    if (observation.success === false) {
+      this.#log(
+        context,
+        'RLM step {step} failed',
+        {
+          step,
+          run_id: id,
+          action: actionType,
+          error: (str(observation.error) ?? '').slice(0, ERROR_LIMIT),
+          reward,
+        },
+        LEVELS.warning,
+        at,
+        spanIdFromRunId(id, step),
+        { ...extra, ...customAttributes(event.attributes) },
+      );
+    } else {
+      this.#log(
+        context,
+        'RLM step {step} completed',
+        {
+          step,
+          run_id: id,
+          action: actionType,
+          reward,
+          cumulative_reward: num(r.cumulativeReward) ?? 0,
+        },
+        LEVELS.info,
+        at,
+        spanIdFromRunId(id, step),
+        { ...extra, ...customAttributes(event.attributes) },
+      );
+    }
+    if (run) run.lastStepEnd = at;
+  }
+
+  #onRunEnd(runId: string, end: RunEnd): void {
+    if (!this.#tracer || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const e = isObject(end) ? end : ({} as RunEnd);
+    const result = isObject(e.result) ? e.result : {};
+    let run = this.#runs.get(id);
+    if (!run) {
+      this.#onRunStart(id, {
+        task: '',
+        environment: '',
+        params: {},
+        ...(typeof result.startedAt === 'string' ? { startedAt: result.startedAt } : {}),
+      });
+      run = this.#runs.get(id);
+      if (!run) return;
+    }
+    this.#runs.delete(id);
+    const completed = result.completed === true;
+    const endMs = Math.max(timeOf(result.finishedAt) ?? Date.now(), run.startMs);
+    const values = {
+      run_id: id,
+      steps: num(result.steps) ?? 0,
+      total_reward: num(result.totalReward) ?? 0,
+    };
+    if (completed)
+      this.#log(
+        run.context,
+        'RLM run completed',
+        values,
+        LEVELS.info,
+        endMs,
+        spanIdFromRunId(id, 'end'),
+      );
+    else
+      this.#log(
+        run.context,
+        'RLM run did not complete',
+        values,
+        LEVELS.warning,
+        endMs,
+        spanIdFromRunId(id, 'end'),
+      );
+    if (!completed) run.span.setAttribute('logfire.level_num', LEVELS.warning);
+    run.span.end(endMs);
+    this.#tracing?.ended();
+  }
+
+  /** `rlm-obs doctor`: a token is set and the Logfire API accepts it. */
+  async check(): Promise<SinkCheckResult> {
+    if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
+    if (!this.#available)
+      return {
+        ok: false,
+        problems: [
+          {
+            problem: this.#detail,
+            fix: 'set LOGFIRE_TOKEN to a write token of your project (logfire.pydantic.dev → project settings → write tokens)',
+          },
+        ],
+      };
+    if (!this.#tracing)
+      return {
+        ok: true,
+        problems: [],
+        detail: 'using the application’s own Logfire configuration',
+      };
+    try {
+      await this.#tracing.flush();
+      return { ok: true, problems: [], detail: `project: ${this.projectName} at ${this.baseUrl}` };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const auth = /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(reason);
+      return {
+        ok: false,
+        detail: this.baseUrl,
+        problems: [
+          {
+            problem: reason,
+            fix: auth
+              ? 'the token was refused: create a new write token and set LOGFIRE_TOKEN'
+              : 'check the network to the Logfire API, or LOGFIRE_BASE_URL',
+          },
+        ],
+      };
+    }
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.#tracing?.flush();
+  }
+
+  /** Ends runs still open (so their logs keep a parent), exports everything. Idempotent. */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= (async () => {
+      for (const [, run] of this.#runs) {
+        run.span.setAttribute('rlm.incomplete', true);
+        run.span.end();
+        this.#tracing?.ended();
+      }
+      this.#runs.clear();
+      await this.#tracing?.shutdown();
+    })();
+    return this.#shutdown;
+  }
+
+  #startSpan(
+    name: string,
+    attributes: Attributes,
+    parent: Context,
+    startMs: number,
+    traceId?: string,
+    spanId?: string,
+  ): Span {
+    const ids = this.#tracing?.ids;
+    if (ids) {
+      ids.nextTraceId = traceId;
+      ids.nextSpanId = spanId;
+    }
+    const span = this.#tracer!.startSpan(name, { startTime: startMs, attributes }, parent);
+    ids?.reset();
+    return span;
+  }
+
+  /** A Logfire log: a zero-length span of type `log`. */
+  #log(
+    parent: Context,
+    template: string,
+    values: Record<string, Primitive>,
+    level: number,
+    at: number,
+    spanId: string,
+    extra: Attributes = {},
+  ): void {
+    const span = this.#startSpan(
+      template,
+      { ...conventions(template, values, level, 'log', this.#tags), ...extra },
+      parent,
+      at,
+      undefined,
+      spanId,
+    );
+    span.end(at);
+    this.#tracing?.ended();
+  }
+
+  /** A hook never throws into the coordinator, whatever the input. */
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.#tracing?.ids.reset();
+      this.#hookErrors++;
+      this.#lastHookError = error instanceof Error ? error.message : String(error);
+    }
+  }
+}
