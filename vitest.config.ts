@@ -12,6 +12,7 @@ const alias = {
   '@rlm/sink-otel': src('sink-otel'),
   '@rlm/otel-common': src('otel-common'),
   '@rlm/sink-logfire': src('sink-logfire'),
+  '@rlm/sink-langfuse': src('sink-langfuse'),
   '@rlm/obs-cli': src('obs-cli'),
 };
 
@@ -50,6 +51,15 @@ export default defineConfig({
         test: {
           name: 'sink-logfire',
           root: './packages/sink-logfire',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'sink-langfuse',
+          root: './packages/sink-langfuse',
           include: ['test/**/*.test.ts'],
           testTimeout: 60_000,
         },

@@ -10,6 +10,7 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   type SpanExporter,
+  type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { CountingSpanExporter } from './exporters.js';
 import { RunIdGenerator } from './ids.js';
@@ -26,6 +27,8 @@ export interface PrivateTracingOptions {
   maxExportBatchSize?: number;
   scheduledDelayMs?: number;
   exportTimeoutMs?: number;
+  /** Another span processor around the counting exporter (a vendor's batching processor). */
+  processor?: (exporter: SpanExporter) => SpanProcessor;
 }
 
 /** Span counters, as sinks show them in `status()`. */
@@ -54,12 +57,14 @@ export class PrivateTracing {
       // The coordinator samples per root run; everything that reaches a sink is kept.
       sampler: new AlwaysOnSampler(),
       spanProcessors: [
-        new BatchSpanProcessor(this.exporter, {
-          maxQueueSize: options.maxQueueSize ?? 2048,
-          maxExportBatchSize: options.maxExportBatchSize ?? 512,
-          scheduledDelayMillis: options.scheduledDelayMs ?? 1000,
-          exportTimeoutMillis: options.exportTimeoutMs ?? 10_000,
-        }),
+        options.processor
+          ? options.processor(this.exporter)
+          : new BatchSpanProcessor(this.exporter, {
+              maxQueueSize: options.maxQueueSize ?? 2048,
+              maxExportBatchSize: options.maxExportBatchSize ?? 512,
+              scheduledDelayMillis: options.scheduledDelayMs ?? 1000,
+              exportTimeoutMillis: options.exportTimeoutMs ?? 10_000,
+            }),
       ],
     });
     this.tracer = this.provider.getTracer(options.tracerName ?? 'rlm-obs', '0.1.0');

@@ -1,0 +1,65 @@
+/**
+ * @rlm/sink-langfuse — Langfuse for rlm-obs on the current SDK (`@langfuse/otel`,
+ * `@langfuse/client`), on a private OpenTelemetry provider.
+ */
+import type { SinkContext } from '@rlm/obs-core';
+import { LangfuseSink, type LangfuseSinkOptions } from './langfuse-sink.js';
+
+export type { LangfuseSinkOptions } from './langfuse-sink.js';
+export { LangfuseSink } from './langfuse-sink.js';
+
+function flag(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value.trim() === '') return fallback;
+  return ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
+}
+
+function fromEnvironment(env: Record<string, string | undefined>): LangfuseSinkOptions {
+  // The seed names LANGFUSE_HOST; the v5 SDK reads LANGFUSE_BASE_URL: accept both.
+  const baseUrl = env.LANGFUSE_HOST || env.LANGFUSE_BASE_URL;
+  return {
+    ...(env.LANGFUSE_PUBLIC_KEY ? { publicKey: env.LANGFUSE_PUBLIC_KEY } : {}),
+    ...(env.LANGFUSE_SECRET_KEY ? { secretKey: env.LANGFUSE_SECRET_KEY } : {}),
+    ...(baseUrl ? { baseUrl } : {}),
+    ...(env.LANGFUSE_TRACING_ENVIRONMENT ? { environment: env.LANGFUSE_TRACING_ENVIRONMENT } : {}),
+  };
+}
+
+/**
+ * The sink as the seed's environment configures it: `DSPY_RLM_LANGFUSE_ENABLED` (default
+ * false), `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`, `LANGFUSE_HOST` (or `LANGFUSE_BASE_URL`;
+ * default `https://cloud.langfuse.com`). Await `sink.ready` for the auth check.
+ */
+export function createLangfuseSinkFromEnv(
+  env: Record<string, string | undefined> = process.env,
+  options: LangfuseSinkOptions = {},
+): LangfuseSink {
+  return new LangfuseSink({
+    enabled: flag(env.DSPY_RLM_OBS_ENABLED, true) && flag(env.DSPY_RLM_LANGFUSE_ENABLED, false),
+    ...fromEnvironment(env),
+    ...options,
+  });
+}
+
+/**
+ * The sink package contract: listed in a config as `'langfuse'`. Keys not given come from the
+ * environment. Resolves after the auth check, so `status()` tells whether the keys work.
+ */
+export async function createSink(
+  options: LangfuseSinkOptions = {},
+  context?: Partial<SinkContext>,
+): Promise<LangfuseSink> {
+  const sink = new LangfuseSink({ ...fromEnvironment(context?.env ?? process.env), ...options });
+  await sink.ready;
+  return sink;
+}
+
+/** The sink package contract: activation from the seed's environment variables. */
+export async function fromEnv(
+  env: Record<string, string | undefined> = process.env,
+): Promise<LangfuseSink> {
+  const sink = createLangfuseSinkFromEnv(env);
+  await sink.ready;
+  return sink;
+}
+
+export default createSink;

@@ -1,0 +1,523 @@
+/**
+ * `langfuse`: the Python original's LangFuseSink on the current Langfuse SDK — a trace
+ * `rlm-run` per run, a span `step-<n>` per step, output and the scores `reward` and
+ * `completed` at the end.
+ *
+ * The deprecated `langfuse` v3 package and its ingestion path are not used: spans go through
+ * the official `LangfuseSpanProcessor` (`@langfuse/otel`) on a private tracer provider — not
+ * the global one, and not `setLangfuseTracerProvider()` (a process-wide slot the host's own
+ * Langfuse may use) — with Langfuse's attribute conventions; scores and the auth check use
+ * `@langfuse/client`'s API client (scores are batched here, so failures are counted).
+ */
+
+import { LangfuseClient } from '@langfuse/client';
+import { LangfuseSpanProcessor } from '@langfuse/otel';
+import {
+  type Attributes,
+  type Context,
+  type Span,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  type RLMObservabilitySink,
+  type RunEnd,
+  type RunStart,
+  SINK_SPECIFICATION_VERSION,
+  type SinkCheckResult,
+  type SinkStatus,
+  type StepEvent,
+  type StepRecord,
+  spanIdFromRunId,
+  stepUsages,
+  traceIdFromRunId,
+  truncate,
+} from '@rlm/obs-core';
+import {
+  customAttributes,
+  derivedRunContext,
+  isObject,
+  num,
+  PrivateTracing,
+  runParentContext,
+  type SpanCounters,
+  safeEndpoint,
+  str,
+  timeOf,
+} from '@rlm/otel-common';
+
+/** Options of the `langfuse` sink. */
+export interface LangfuseSinkOptions {
+  /** @defaultValue `true` (env `DSPY_RLM_LANGFUSE_ENABLED` with `createLangfuseSinkFromEnv`) */
+  enabled?: boolean;
+  /** env `LANGFUSE_PUBLIC_KEY` */
+  publicKey?: string;
+  /** env `LANGFUSE_SECRET_KEY` */
+  secretKey?: string;
+  /** @defaultValue `https://cloud.langfuse.com` (env `LANGFUSE_HOST`, or the SDK's `LANGFUSE_BASE_URL`) */
+  baseUrl?: string;
+  /** Langfuse's `environment` of the traces (env `LANGFUSE_TRACING_ENVIRONMENT`). */
+  environment?: string;
+  /** Check the keys at setup (the original calls `auth_check()`). @defaultValue `true` */
+  authCheck?: boolean;
+  /** Spans per export. @defaultValue `512` */
+  flushAt?: number;
+  /** Seconds between exports. @defaultValue `1` */
+  flushIntervalSeconds?: number;
+  /** Request timeout in seconds. @defaultValue `10` */
+  timeoutSeconds?: number;
+  /** Replace the OTLP exporter (tests). */
+  spanExporter?: SpanExporter;
+  /** @defaultValue `'langfuse'` */
+  name?: string;
+}
+
+const TEXT_LIMIT = 500;
+/** Scores held for the next flush; beyond it they are counted as failed. */
+const MAX_QUEUED_SCORES = 10_000;
+
+interface OpenRun {
+  span: Span;
+  context: Context;
+  traceId: string;
+  startMs: number;
+  lastStepEnd: number;
+  root: boolean;
+}
+
+function json(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch {
+    return '"[unserializable]"';
+  }
+}
+
+/** Metadata attributes: `<prefix>.<key>`, strings as they are, anything else as JSON. */
+function metadata(prefix: string, values: Record<string, unknown>): Attributes {
+  const out: Attributes = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    out[`${prefix}.${key}`] = typeof value === 'string' ? value : json(value);
+  }
+  return out;
+}
+
+/**
+ * The `langfuse` sink.
+ *
+ * @example
+ * ```ts
+ * const sink = await createSink({ publicKey: 'pk-lf-…', secretKey: 'sk-lf-…' });
+ * ```
+ */
+export class LangfuseSink implements RLMObservabilitySink {
+  readonly name: string;
+  readonly specificationVersion = SINK_SPECIFICATION_VERSION;
+  readonly enabled: boolean;
+  readonly baseUrl: string;
+  /** Resolves when the setup (and the auth check) is done. */
+  readonly ready: Promise<void>;
+
+  #tracing: PrivateTracing | undefined;
+  #client: LangfuseClient | undefined;
+  #available = false;
+  #detail: string;
+  #runs = new Map<string, OpenRun>();
+  #hookErrors = 0;
+  #lastHookError: string | undefined;
+  #scoreErrors = 0;
+  #scores: Array<{
+    id: string;
+    traceId: string;
+    observationId?: string;
+    name: string;
+    value: number;
+    dataType: 'NUMERIC';
+  }> = [];
+  #shutdown: Promise<void> | undefined;
+
+  constructor(options: LangfuseSinkOptions = {}) {
+    this.name = options.name ?? 'langfuse';
+    this.enabled = options.enabled !== false;
+    this.baseUrl = (options.baseUrl ?? 'https://cloud.langfuse.com').replace(/\/+$/, '');
+    this.#detail = 'disabled';
+    this.ready = Promise.resolve();
+    if (!this.enabled) return;
+    const { publicKey, secretKey } = options;
+    if (!publicKey || !secretKey) {
+      this.#detail = `unavailable: set ${!publicKey ? 'LANGFUSE_PUBLIC_KEY' : ''}${!publicKey && !secretKey ? ' and ' : ''}${!secretKey ? 'LANGFUSE_SECRET_KEY' : ''}`;
+      return;
+    }
+    try {
+      const timeoutMs = (options.timeoutSeconds ?? 10) * 1000;
+      const exporter =
+        options.spanExporter ??
+        new OTLPTraceExporter({
+          url: `${this.baseUrl}/api/public/otel/v1/traces`,
+          headers: {
+            Authorization: `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}`,
+            'x-langfuse-sdk-name': 'javascript',
+            'x-langfuse-public-key': publicKey,
+            'x-langfuse-ingestion-version': '4',
+          },
+          timeoutMillis: timeoutMs,
+        });
+      this.#tracing = new PrivateTracing({
+        resource: { 'service.name': 'rlm-obs', 'telemetry.sdk.name': 'rlm-obs' },
+        exporter,
+        endpoint: this.baseUrl,
+        tracerName: 'langfuse-sdk',
+        processor: (counting) =>
+          new LangfuseSpanProcessor({
+            exporter: counting,
+            publicKey,
+            secretKey,
+            baseUrl: this.baseUrl,
+            flushAt: options.flushAt ?? 512,
+            flushInterval: options.flushIntervalSeconds ?? 1,
+            timeout: options.timeoutSeconds ?? 10,
+            // Only this sink's spans are on this provider: export them all.
+            shouldExportSpan: () => true,
+            mediaUploadEnabled: false,
+            ...(options.environment ? { environment: options.environment } : {}),
+          }),
+      });
+      this.#client = new LangfuseClient({ publicKey, secretKey, baseUrl: this.baseUrl });
+      this.#available = true;
+      this.#detail = safeEndpoint(this.baseUrl);
+      if (options.authCheck !== false) {
+        this.#detail = `${safeEndpoint(this.baseUrl)} (checking the keys)`;
+        this.ready = this.#authCheck(publicKey);
+      }
+    } catch (error) {
+      this.#available = false;
+      this.#detail = `setup failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+
+  async #authCheck(publicKey: string): Promise<void> {
+    try {
+      await this.#client!.api.projects.get();
+      this.#detail = safeEndpoint(this.baseUrl);
+    } catch (error) {
+      this.#available = false;
+      const status = (error as { statusCode?: number }).statusCode;
+      const hint =
+        status === 401 || status === 403
+          ? `the keys were refused (HTTP ${status}) for public key ${publicKey.slice(0, 10)}…`
+          : `cannot reach ${safeEndpoint(this.baseUrl)}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+      this.#detail = `unavailable: ${hint}`;
+    }
+  }
+
+  status(): SinkStatus {
+    return {
+      name: this.name,
+      enabled: this.enabled,
+      available: this.#available,
+      detail: this.#detail,
+    };
+  }
+
+  /** Export counters. */
+  stats(): SpanCounters & { score_errors: number; bad_events: number; last_error?: string } {
+    const counters = this.#tracing?.counters() ?? {
+      spans_ended: 0,
+      spans_exported: 0,
+      spans_failed: 0,
+      spans_dropped: 0,
+    };
+    const stats: SpanCounters & { score_errors: number; bad_events: number; last_error?: string } =
+      {
+        ...counters,
+        score_errors: this.#scoreErrors,
+        bad_events: this.#hookErrors,
+      };
+    const lastError = this.#tracing?.lastError ?? this.#lastHookError;
+    if (lastError) stats.last_error = lastError;
+    return stats;
+  }
+
+  /** The Langfuse trace id of a run (a 32-hex OpenTelemetry id derived from the run id). */
+  getTraceId(runId: string): string | undefined {
+    return this.#runs.get(runId)?.traceId;
+  }
+
+  onRunStart(runId: string, start: RunStart): void {
+    this.#guard(() => this.#onRunStart(runId, start));
+  }
+
+  onStep(runId: string, record: StepRecord): void {
+    this.#guard(() => this.#onStep(runId, record));
+  }
+
+  onRunEnd(runId: string, end: RunEnd): void {
+    this.#guard(() => this.#onRunEnd(runId, end));
+  }
+
+  #onRunStart(runId: string, start: RunStart): void {
+    const tracing = this.#tracing;
+    if (!tracing || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const s = isObject(start) ? start : ({} as RunStart);
+    const parentRun = typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
+    const parent = runParentContext(s.traceparent, parentRun?.context);
+    const isRoot = trace.getSpanContext(parent) === undefined;
+    const environment = str(s.environment) ?? '';
+    const task = str(s.task) ?? '';
+    const params = isObject(s.params) ? s.params : {};
+    const attributes: Attributes = {
+      'langfuse.observation.type': 'agent',
+      'langfuse.observation.input': json(task),
+      ...metadata('langfuse.observation.metadata', { run_id: id, environment, params }),
+      ...customAttributes(s.attributes, 'langfuse.observation.metadata.'),
+    };
+    if (isRoot) {
+      // Trace-level fields only for the root run: a nested run is a child observation.
+      Object.assign(attributes, {
+        'langfuse.trace.name': 'rlm-run',
+        'langfuse.trace.input': json(task),
+        'langfuse.trace.tags': ['rlm', environment],
+        ...metadata('langfuse.trace.metadata', { run_id: id, environment, params }),
+      });
+    }
+    const startMs = timeOf(s.startedAt) ?? Date.now();
+    tracing.ids.nextTraceId = traceIdFromRunId(id);
+    tracing.ids.nextSpanId = spanIdFromRunId(id);
+    const span = tracing.tracer.startSpan(
+      isRoot ? 'rlm-run' : `rlm-run ${id}`,
+      { startTime: startMs, attributes },
+      parent,
+    );
+    tracing.ids.reset();
+    this.#runs.set(id, {
+      span,
+      context: trace.setSpan(parent, span),
+      traceId: span.spanContext().traceId,
+      startMs,
+      lastStepEnd: startMs,
+      root: isRoot,
+    });
+  }
+
+  #onStep(runId: string, record: StepRecord): void {
+    const tracing = this.#tracing;
+    if (!tracing || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const r = isObject(record) ? record : ({} as StepRecord);
+    const event: StepEvent = isObject(r.event) ? r.event : {};
+    const run = this.#runs.get(id);
+    const parent = run?.context ?? derivedRunContext(id);
+    const action = isObject(event.action) ? event.action : {};
+    const observation = isObject(event.observation) ? event.observation : {};
+    const step = num(event.step) ?? 0;
+    const reward = num(event.reward) ?? 0;
+    const duration = num(event.durationMs);
+    const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? Date.now();
+    const endMs =
+      duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, Date.now());
+    const failed = observation.success !== true;
+    const input: Record<string, unknown> = { action: str(action.action) ?? 'unknown' };
+    const code = str(action.code);
+    if (code) input.code = truncate(code, TEXT_LIMIT);
+    const output: Record<string, unknown> = { success: observation.success === true };
+    const out = str(observation.output);
+    if (out) output.output = truncate(out, TEXT_LIMIT);
+    const attributes: Attributes = {
+      'langfuse.observation.type': 'span',
+      'langfuse.observation.input': json(input),
+      'langfuse.observation.output': json(output),
+      ...metadata('langfuse.observation.metadata', {
+        step,
+        reward,
+        cumulative_reward: num(r.cumulativeReward) ?? 0,
+      }),
+      'langfuse.observation.level': failed ? 'ERROR' : 'DEFAULT',
+      ...customAttributes(event.attributes, 'langfuse.observation.metadata.'),
+    };
+    if (failed)
+      attributes['langfuse.observation.status_message'] = str(observation.error) ?? 'step failed';
+    tracing.ids.nextSpanId = spanIdFromRunId(id, step);
+    const span = tracing.tracer.startSpan(
+      `step-${step}`,
+      { startTime: startMs, attributes },
+      parent,
+    );
+    tracing.ids.reset();
+    // LLM usage: a generation per call, a child of the step.
+    const usages = stepUsages(event);
+    const stepContext = trace.setSpan(parent, span);
+    usages.forEach((usage, i) => {
+      const details: Record<string, number> = {
+        input: usage.inputTokens,
+        output: usage.outputTokens,
+        total: usage.totalTokens,
+      };
+      if (usage.cacheReadTokens) details.input_cache_read = usage.cacheReadTokens;
+      if (usage.cacheWriteTokens) details.input_cache_creation = usage.cacheWriteTokens;
+      if (usage.reasoningTokens) details.output_reasoning = usage.reasoningTokens;
+      const genAttributes: Attributes = {
+        'langfuse.observation.type': 'generation',
+        'langfuse.observation.usage_details': json(details),
+      };
+      if (usage.model) genAttributes['langfuse.observation.model.name'] = usage.model;
+      if (usage.costUsd !== undefined)
+        genAttributes['langfuse.observation.cost_details'] = json({ total: usage.costUsd });
+      tracing.ids.nextSpanId = spanIdFromRunId(id, `${step}:llm:${i}`);
+      const generation = tracing.tracer.startSpan(
+        usage.model ?? 'llm',
+        { startTime: startMs, attributes: genAttributes },
+        stepContext,
+      );
+      tracing.ids.reset();
+      generation.end(endMs);
+      tracing.ended();
+    });
+    if (failed)
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: (str(observation.error) ?? '').slice(0, 200),
+      });
+    span.end(endMs);
+    tracing.ended();
+    if (run) run.lastStepEnd = endMs;
+  }
+
+  #onRunEnd(runId: string, end: RunEnd): void {
+    const tracing = this.#tracing;
+    if (!tracing || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const e = isObject(end) ? end : ({} as RunEnd);
+    const result = isObject(e.result) ? e.result : {};
+    let run = this.#runs.get(id);
+    if (!run) {
+      this.#onRunStart(id, {
+        task: '',
+        environment: '',
+        params: {},
+        ...(typeof result.startedAt === 'string' ? { startedAt: result.startedAt } : {}),
+      });
+      run = this.#runs.get(id);
+      if (!run) return;
+    }
+    this.#runs.delete(id);
+    const completed = result.completed === true;
+    const totalReward = num(result.totalReward) ?? 0;
+    const output: Record<string, unknown> = {
+      completed,
+      steps: num(result.steps) ?? 0,
+      total_reward: totalReward,
+    };
+    const answer = str(result.finalAnswer);
+    if (answer) output.final_answer = truncate(answer, TEXT_LIMIT);
+    run.span.setAttribute('langfuse.observation.output', json(output));
+    if (run.root) run.span.setAttribute('langfuse.trace.output', json(output));
+    if (!completed) {
+      run.span.setAttribute('langfuse.observation.level', 'WARNING');
+      run.span.setAttribute(
+        'langfuse.observation.status_message',
+        str(result.error) ?? 'Run did not complete',
+      );
+    }
+    run.span.end(Math.max(timeOf(result.finishedAt) ?? Date.now(), run.startMs));
+    tracing.ended();
+    // Scores with ids derived from the trace, so a replay updates instead of duplicating.
+    const observationId = run.root ? undefined : run.span.spanContext().spanId;
+    for (const [name, value] of [
+      ['reward', totalReward],
+      ['completed', completed ? 1 : 0],
+    ] as const) {
+      if (this.#scores.length >= MAX_QUEUED_SCORES) {
+        this.#scoreErrors++;
+        continue;
+      }
+      this.#scores.push({
+        id: `${run.traceId}-${observationId ?? 'trace'}-${name}`,
+        traceId: run.traceId,
+        ...(observationId ? { observationId } : {}),
+        name,
+        value,
+        dataType: 'NUMERIC',
+      });
+    }
+  }
+
+  /** `rlm-obs doctor`: the keys are accepted. */
+  async check(): Promise<SinkCheckResult> {
+    if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
+    await this.ready;
+    if (this.#available)
+      return { ok: true, problems: [], detail: `${safeEndpoint(this.baseUrl)}: keys accepted` };
+    const refused = /refused/.test(this.#detail);
+    return {
+      ok: false,
+      detail: safeEndpoint(this.baseUrl),
+      problems: [
+        {
+          problem: this.#detail.replace(/^unavailable: /, ''),
+          fix: refused
+            ? 'check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY (project settings → API keys) and that they belong to LANGFUSE_HOST'
+            : 'set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_HOST (or LANGFUSE_BASE_URL)',
+        },
+      ],
+    };
+  }
+
+  /** Exports the spans and sends the scores; rejects when spans were lost. */
+  async forceFlush(): Promise<void> {
+    await this.#tracing?.flush([this.#flushScores()]);
+  }
+
+  shutdown(): Promise<void> {
+    this.#shutdown ??= (async () => {
+      for (const [, run] of this.#runs) {
+        run.span.setAttribute('langfuse.observation.metadata.incomplete', 'true');
+        run.span.end();
+        this.#tracing?.ended();
+      }
+      this.#runs.clear();
+      await this.#tracing?.shutdown([this.#flushScores()]);
+    })();
+    return this.#shutdown;
+  }
+
+  /**
+   * Sends the queued scores in one ingestion batch through the official API client, counting
+   * what fails (the SDK's own score queue only logs failures).
+   */
+  async #flushScores(): Promise<void> {
+    const client = this.#client;
+    const scores = this.#scores.splice(0);
+    if (!client || scores.length === 0) return;
+    const timestamp = new Date().toISOString();
+    try {
+      const response = await client.api.ingestion.batch({
+        batch: scores.map((body) => ({
+          id: `${body.id}-event`,
+          type: 'score-create' as const,
+          timestamp,
+          body,
+        })),
+      });
+      this.#scoreErrors += response.errors?.length ?? 0;
+    } catch (error) {
+      this.#scoreErrors += scores.length;
+      throw new Error(
+        `${scores.length} scores could not be sent: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+      );
+    }
+  }
+
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.#tracing?.ids.reset();
+      this.#hookErrors++;
+      this.#lastHookError = error instanceof Error ? error.message : String(error);
+    }
+  }
+}

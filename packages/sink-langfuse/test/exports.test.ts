@@ -1,0 +1,14 @@
+import { expect, it } from 'vitest';
+
+// A change to the public surface must be deliberate: update this snapshot on purpose.
+it('the export surface of @rlm/sink-langfuse', async () => {
+  expect(Object.keys(await import('../src/index.js')).sort()).toMatchInlineSnapshot(`
+    [
+      "LangfuseSink",
+      "createLangfuseSinkFromEnv",
+      "createSink",
+      "default",
+      "fromEnv",
+    ]
+  `);
+});

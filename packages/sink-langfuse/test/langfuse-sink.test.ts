@@ -1,0 +1,282 @@
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { RLMObservability, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
+import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLangfuseSinkFromEnv, createSink, LangfuseSink } from '../src/index.js';
+import { startLangfuseReceiver } from './langfuse-receiver.js';
+
+describe('langfuse sink', () => {
+  it('sends the exact observations, attributes, levels and scores of a run with a failing step and a nested run', async () => {
+    const receiver = await startLangfuseReceiver();
+    try {
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+      });
+      expect(receiver.authChecks).toBe(1);
+      expect(sink.status()).toEqual({
+        name: 'langfuse',
+        enabled: true,
+        available: true,
+        detail: receiver.url,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const run = obs.startRun({
+        runId: 'lf-1',
+        task: 'Summarise the repo',
+        environment: 'repo',
+        params: { max_steps: 3 },
+      });
+      run.step({
+        action: { action: 'run_python', code: `print(1)${'#'.repeat(600)}` },
+        observation: { success: true, output: 'ok' },
+        reward: 0.5,
+        usage: {
+          model: 'gpt-4.1-mini',
+          inputTokens: 100,
+          outputTokens: 20,
+          cacheReadTokens: 50,
+          costUsd: 0.0007,
+        },
+      });
+      run.step({
+        action: { action: 'run_python', code: 'boom()' },
+        observation: { success: false, error: 'NameError: boom' },
+        reward: -0.1,
+      });
+      const child = run.child({ runId: 'lf-child', task: 'nested', environment: 'repo' });
+      child.step({ action: { action: 'submit' }, observation: { success: true }, reward: 1 });
+      child.end({ finalAnswer: 'n' });
+      run.end({ finalAnswer: `answer ${'x'.repeat(600)}` });
+      const report = await obs.shutdown();
+      expect(report.ok).toBe(true);
+
+      const traceId = traceIdFromRunId('lf-1');
+      expect(new Set(receiver.spans.map((s) => s.traceId))).toEqual(new Set([traceId]));
+      expect(receiver.headers[0]).toMatchObject({
+        'x-langfuse-public-key': receiver.publicKey,
+        'content-type': 'application/json',
+      });
+      const root = receiver.spans.find((s) => s.spanId === spanIdFromRunId('lf-1'))!;
+      expect(root.name).toBe('rlm-run');
+      expect(root.parentSpanId).toBe('');
+      expect(root.scope).toBe('langfuse-sdk');
+      expect(root.attributes).toMatchObject({
+        'langfuse.trace.name': 'rlm-run',
+        'langfuse.trace.input': '"Summarise the repo"',
+        'langfuse.trace.tags': ['rlm', 'repo'],
+        'langfuse.trace.metadata.run_id': 'lf-1',
+        'langfuse.trace.metadata.environment': 'repo',
+        'langfuse.trace.metadata.params': '{"max_steps":3}',
+        'langfuse.observation.type': 'agent',
+      });
+      const output = JSON.parse(String(root.attributes['langfuse.trace.output']));
+      expect(output).toMatchObject({ completed: true, steps: 2, total_reward: 0.4 });
+      expect(output.final_answer.indexOf('…')).toBe(500);
+
+      const steps = receiver.spans.filter(
+        (s) => s.parentSpanId === root.spanId && s.name.startsWith('step-'),
+      );
+      expect(steps.map((s) => s.name).sort()).toEqual(['step-1', 'step-2']);
+      const [s1, s2] = [
+        steps.find((s) => s.name === 'step-1')!,
+        steps.find((s) => s.name === 'step-2')!,
+      ];
+      expect(
+        JSON.parse(String(s1.attributes['langfuse.observation.input'])).code.indexOf('…'),
+      ).toBe(500);
+      expect(JSON.parse(String(s1.attributes['langfuse.observation.output']))).toEqual({
+        success: true,
+        output: 'ok',
+      });
+      expect(s1.attributes).toMatchObject({
+        'langfuse.observation.level': 'DEFAULT',
+        'langfuse.observation.metadata.step': '1',
+        'langfuse.observation.metadata.reward': '0.5',
+        'langfuse.observation.metadata.cumulative_reward': '0.5',
+      });
+      expect(s2.attributes).toMatchObject({
+        'langfuse.observation.level': 'ERROR',
+        'langfuse.observation.status_message': 'NameError: boom',
+      });
+      const generation = receiver.spans.find((s) => s.parentSpanId === s1.spanId)!;
+      expect(generation.attributes).toMatchObject({
+        'langfuse.observation.type': 'generation',
+        'langfuse.observation.model.name': 'gpt-4.1-mini',
+      });
+      expect(
+        JSON.parse(String(generation.attributes['langfuse.observation.usage_details'])),
+      ).toEqual({ input: 100, output: 20, total: 120, input_cache_read: 50 });
+      expect(
+        JSON.parse(String(generation.attributes['langfuse.observation.cost_details'])),
+      ).toEqual({ total: 0.0007 });
+
+      const childSpan = receiver.spans.find((s) => s.spanId === spanIdFromRunId('lf-child'))!;
+      expect(childSpan.parentSpanId).toBe(root.spanId);
+      expect(childSpan.attributes['langfuse.trace.name']).toBeUndefined();
+      expect(receiver.spans.find((s) => s.parentSpanId === childSpan.spanId)!.name).toBe('step-1');
+
+      const scores = receiver.scores.map((s) => [
+        s.name,
+        s.value,
+        s.traceId,
+        s.observationId ?? null,
+      ]);
+      expect(scores).toEqual(
+        expect.arrayContaining([
+          ['reward', 0.4, traceId, null],
+          ['completed', 1, traceId, null],
+          ['reward', 1, traceId, childSpan.spanId],
+          ['completed', 1, traceId, childSpan.spanId],
+        ]),
+      );
+      expect(receiver.scores).toHaveLength(4);
+      expect(sink.stats()).toMatchObject({ spans_failed: 0, spans_dropped: 0, score_errors: 0 });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('wrong keys: available false, the detail names the problem without the secret', async () => {
+    const receiver = await startLangfuseReceiver();
+    try {
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: 'sk-lf-WRONG-secret-value',
+        baseUrl: receiver.url,
+      });
+      expect(sink.status()).toMatchObject({ available: false });
+      expect(sink.status().detail).toMatch(
+        /^unavailable: the keys were refused \(HTTP 401\) for public key pk-lf-test…$/,
+      );
+      expect(JSON.stringify(sink.status())).not.toContain('WRONG');
+      const check = await sink.check();
+      expect(check.ok).toBe(false);
+      expect(check.problems[0]!.fix).toContain('LANGFUSE_SECRET_KEY');
+      await sink.shutdown();
+      const down = await createSink({
+        publicKey: 'pk',
+        secretKey: 'sk',
+        baseUrl: `http://127.0.0.1:${await closedPort()}`,
+      });
+      expect(down.status().detail).toMatch(/^unavailable: cannot reach http:\/\/127\.0\.0\.1:\d+/);
+      await down.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('reads the seed variables, LANGFUSE_HOST or LANGFUSE_BASE_URL', async () => {
+    expect(createLangfuseSinkFromEnv({}).status()).toEqual({
+      name: 'langfuse',
+      enabled: false,
+      available: false,
+      detail: 'disabled',
+    });
+    const missing = createLangfuseSinkFromEnv({ DSPY_RLM_LANGFUSE_ENABLED: 'true' });
+    expect(missing.status().detail).toBe(
+      'unavailable: set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY',
+    );
+    const host = createLangfuseSinkFromEnv(
+      {
+        DSPY_RLM_LANGFUSE_ENABLED: 'true',
+        LANGFUSE_PUBLIC_KEY: 'pk',
+        LANGFUSE_SECRET_KEY: 'sk',
+        LANGFUSE_HOST: 'http://127.0.0.1:1/',
+      },
+      { authCheck: false },
+    );
+    expect(host.baseUrl).toBe('http://127.0.0.1:1');
+    const base = createLangfuseSinkFromEnv(
+      {
+        DSPY_RLM_LANGFUSE_ENABLED: 'true',
+        LANGFUSE_PUBLIC_KEY: 'pk',
+        LANGFUSE_SECRET_KEY: 'sk',
+        LANGFUSE_BASE_URL: 'http://127.0.0.1:2',
+      },
+      { authCheck: false },
+    );
+    expect(base.baseUrl).toBe('http://127.0.0.1:2');
+    expect(new LangfuseSink({ publicKey: 'pk', secretKey: 'sk', authCheck: false }).baseUrl).toBe(
+      'https://cloud.langfuse.com',
+    );
+    await Promise.all([host.shutdown(), base.shutdown()]);
+  });
+});
+
+describe('a Langfuse that refuses, throttles, fails or hangs', () => {
+  for (const mode of ['401', '429', '503', 'hang'] as const) {
+    it(`${mode}: counted, the caller unaffected, memory bounded`, async () => {
+      const receiver = await startLangfuseReceiver();
+      try {
+        const sink = await createSink({
+          publicKey: receiver.publicKey,
+          secretKey: receiver.secretKey,
+          baseUrl: receiver.url,
+          timeoutSeconds: 0.3,
+          flushIntervalSeconds: 0.05,
+        });
+        receiver.mode = mode;
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+        const before = process.memoryUsage().heapUsed;
+        const run = obs.startRun({ task: 'outage' });
+        for (let i = 0; i < 5_000; i++)
+          run.step({ action: { action: 'a' }, observation: { success: true }, reward: 1 });
+        run.end();
+        expect(obs.status()[0]!.counters).toMatchObject({
+          delivered: 5_002,
+          failed: 0,
+          pending: 0,
+        });
+        const report = await obs.shutdown({ timeoutMs: 30_000 });
+        expect(report.sinks[0]!.ok).toBe(false);
+        const stats = sink.stats();
+        expect(stats.spans_ended).toBe(5_001);
+        expect(stats.spans_exported).toBe(0);
+        expect(stats.spans_failed + stats.spans_dropped).toBe(5_001);
+        expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+      } finally {
+        await receiver.close();
+      }
+    });
+  }
+});
+
+// Spans into memory (to read them back), scores to a receiver that answers like Langfuse.
+const scoreReceiver = await startLangfuseReceiver('pk-lf-c', 'sk-lf-conformance-secret');
+afterAll(() => scoreReceiver.close());
+const exporters = new WeakMap<LangfuseSink, InMemorySpanExporter>();
+describeSinkConformance(
+  () => {
+    const exporter = new InMemorySpanExporter();
+    const sink = new LangfuseSink({
+      publicKey: 'pk-lf-c',
+      secretKey: 'sk-lf-conformance-secret',
+      baseUrl: scoreReceiver.url,
+      authCheck: false,
+      spanExporter: exporter,
+      flushIntervalSeconds: 0.01,
+    });
+    exporters.set(sink, exporter);
+    return sink;
+  },
+  {
+    title: 'langfuse conformance',
+    secrets: ['sk-lf-conformance-secret'],
+    readBack: (sink, runId) => {
+      const spans = exporters.get(sink)?.getFinishedSpans() ?? [];
+      const run = spans.find((s) => s.spanContext().spanId === spanIdFromRunId(runId));
+      const steps = spans.filter(
+        (s) =>
+          run &&
+          s.parentSpanContext?.spanId === run.spanContext().spanId &&
+          s.name.startsWith('step-'),
+      );
+      return {
+        steps: steps.map((s) => Number(s.attributes['langfuse.observation.metadata.step'])),
+        ended: Boolean(run),
+      };
+    },
+  },
+);
