@@ -443,6 +443,21 @@ export class LangfuseSink implements RLMObservabilitySink {
         dataType: 'NUMERIC',
       });
     }
+    // "Then flush", as the original does at the end of a run: the scores go out within a
+    // second (one batch for runs ending together); the spans follow the processor's interval.
+    this.#scheduleScoreFlush();
+  }
+
+  #scoreTimer: ReturnType<typeof setTimeout> | undefined;
+  #scheduleScoreFlush(): void {
+    if (this.#scoreTimer) return;
+    this.#scoreTimer = setTimeout(() => {
+      this.#scoreTimer = undefined;
+      this.#flushScores().catch(() => {
+        // counted in #flushScores; the next forceFlush reports it
+      });
+    }, 1000);
+    this.#scoreTimer.unref?.();
   }
 
   /** `rlm-obs doctor`: the keys are accepted. */
