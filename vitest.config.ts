@@ -13,6 +13,7 @@ const alias = {
   '@rlm/otel-common': src('otel-common'),
   '@rlm/sink-logfire': src('sink-logfire'),
   '@rlm/sink-langfuse': src('sink-langfuse'),
+  '@rlm/sink-langsmith': src('sink-langsmith'),
   '@rlm/obs-cli': src('obs-cli'),
 };
 
@@ -60,6 +61,15 @@ export default defineConfig({
         test: {
           name: 'sink-langfuse',
           root: './packages/sink-langfuse',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'sink-langsmith',
+          root: './packages/sink-langsmith',
           include: ['test/**/*.test.ts'],
           testTimeout: 60_000,
         },

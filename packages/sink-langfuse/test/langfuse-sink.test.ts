@@ -285,11 +285,16 @@ describe('scores without an explicit flush', () => {
   it('go out within about a second of the run end, as the original flushes at the end', async () => {
     const receiver = await startLangfuseReceiver();
     try {
-      const sink = await createSink({ publicKey: receiver.publicKey, secretKey: receiver.secretKey, baseUrl: receiver.url });
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+      });
       sink.onRunStart('timer-run', { task: 't', environment: 'e', params: {} });
       sink.onRunEnd('timer-run', { result: { completed: true, totalReward: 2 } });
       const deadline = Date.now() + 5000;
-      while (receiver.scores.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      while (receiver.scores.length < 2 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       expect(receiver.scores.map((s) => [s.name, s.value])).toEqual([
         ['reward', 2],
         ['completed', 1],

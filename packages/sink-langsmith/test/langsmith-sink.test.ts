@@ -1,0 +1,266 @@
+import { RLMObservability } from '@rlm/obs-core';
+import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  createLangSmithSinkFromEnv,
+  createSink,
+  LangSmithSink,
+  langsmithRunId,
+} from '../src/index.js';
+import { type LangSmithReceiver, startLangSmithReceiver } from './langsmith-receiver.js';
+
+async function recordRun(receiver: LangSmithReceiver, runId = 'ls-run-0001') {
+  const sink = await createSink({
+    apiKey: receiver.apiKey,
+    apiUrl: receiver.url,
+    projectName: 'rlm-tests',
+  });
+  const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+  const run = obs.startRun({
+    runId,
+    task: 'Build a signature',
+    environment: 'dspy',
+    params: { max_steps: 3 },
+  });
+  run.step({
+    action: { action: 'run_python', code: `print(1)${'#'.repeat(600)}` },
+    observation: { success: true, output: 'ok' },
+    reward: 0.5,
+    usage: { model: 'gpt-4.1-mini', provider: 'openai', inputTokens: 100, outputTokens: 20 },
+  });
+  run.step({
+    action: { action: 'run_python', code: 'x' },
+    observation: { success: false, error: 'NameError: x' },
+    reward: -0.1,
+  });
+  const child = run.child({ runId: `${runId}-child`, task: 'nested', environment: 'dspy' });
+  child.step({ action: { action: 'submit' }, observation: { success: true }, reward: 1 });
+  child.end({ finalAnswer: 'n' });
+  run.end({ finalAnswer: 'answer' });
+  const report = await obs.shutdown({ timeoutMs: 30_000 });
+  return { sink, report, run, child };
+}
+
+function checkTree(receiver: LangSmithReceiver, runId: string, startMs: number) {
+  const rootId = langsmithRunId(runId, startMs);
+  const runs = [...receiver.runs.values()];
+  const root = receiver.runs.get(rootId)!;
+  expect(root).toMatchObject({
+    name: `rlm-run-${runId.slice(0, 8)}`,
+    run_type: 'chain',
+    session_name: 'rlm-tests',
+  });
+  expect(root.inputs).toEqual({
+    task: 'Build a signature',
+    environment: 'dspy',
+    params: { max_steps: 3 },
+  });
+  expect(root.extra?.metadata).toMatchObject({ run_id: runId, environment: 'dspy' });
+  expect(root.outputs).toEqual({
+    completed: true,
+    steps: 2,
+    total_reward: 0.4,
+    final_answer: 'answer',
+  });
+  expect(root.end_time).toBeDefined();
+  const children = runs.filter((r) => r.parent_run_id === rootId);
+  const steps = children
+    .filter((r) => r.run_type === 'tool')
+    .sort((a, b) => String(a.name).localeCompare(String(b.name)));
+  expect(steps.map((s) => s.name)).toEqual(['step-1', 'step-2']);
+  expect(steps[0]!.id).toBe(langsmithRunId(runId, startMs, 1));
+  expect(String(steps[0]!.inputs?.code).indexOf('…')).toBe(500);
+  expect(steps[0]!.outputs).toEqual({
+    success: true,
+    reward: 0.5,
+    cumulative_reward: 0.5,
+    output: 'ok',
+  });
+  expect(steps[0]!.error).toBeUndefined();
+  expect(steps[1]!.error).toBe('NameError: x');
+  const llm = runs.find((r) => r.parent_run_id === steps[0]!.id)!;
+  expect(llm).toMatchObject({ run_type: 'llm', name: 'gpt-4.1-mini' });
+  expect(llm.extra?.metadata).toMatchObject({
+    ls_model_name: 'gpt-4.1-mini',
+    ls_provider: 'openai',
+    usage_metadata: { input_tokens: 100, output_tokens: 20, total_tokens: 120 },
+  });
+  const nested = children.find((r) => r.run_type === 'chain')!;
+  expect(nested.extra?.metadata).toMatchObject({ run_id: `${runId}-child` });
+  expect(runs.find((r) => r.parent_run_id === nested.id)!.name).toBe('step-1');
+  expect(new Set(runs.map((r) => r.trace_id))).toEqual(new Set([rootId]));
+}
+
+describe('langsmith sink', () => {
+  for (const transport of ['multipart', 'json batch'] as const) {
+    it(`sends the exact run tree of a run with a failing step and a nested run (${transport})`, async () => {
+      const receiver = await startLangSmithReceiver();
+      receiver.jsonBatch = transport === 'json batch';
+      try {
+        const { sink, report, run } = await recordRun(receiver);
+        expect(report.ok).toBe(true);
+        expect(sink.status()).toEqual({
+          name: 'langsmith',
+          enabled: true,
+          available: true,
+          detail: `${receiver.url} project: rlm-tests`,
+          project_name: 'rlm-tests',
+        });
+        expect(receiver.routes).toContain(
+          transport === 'multipart' ? 'POST /runs/multipart' : 'POST /runs/batch',
+        );
+        checkTree(receiver, run.id, Date.parse(run.startedAt));
+        expect(sink.stats().failed_requests).toBe(0);
+      } finally {
+        await receiver.close();
+      }
+    });
+  }
+
+  it('a replay of the run reuses its ids (no duplicates)', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+        obs.onRunStart('replayed', {
+          task: 't',
+          environment: 'e',
+          params: {},
+          startedAt: '2026-11-21T10:00:00.000Z',
+        });
+        obs.onStep('replayed', {
+          event: { step: 1, observation: { success: true } },
+          cumulativeReward: 0,
+        });
+        obs.onRunEnd('replayed', {
+          result: { completed: true, finishedAt: '2026-11-21T10:00:01.000Z' },
+        });
+        await obs.shutdown();
+      }
+      expect(receiver.runs.size).toBe(2);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a refused key or an unreachable LangSmith gives available: false without the key', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const refused = await createSink({ apiKey: 'lsv2_WRONG_key_value', apiUrl: receiver.url });
+      expect(refused.status()).toMatchObject({
+        available: false,
+        detail: `unavailable: the API key was refused by ${receiver.url}`,
+      });
+      expect(JSON.stringify(refused.status())).not.toContain('WRONG');
+      expect((await refused.check()).problems[0]!.fix).toContain('LANGSMITH_API_KEY');
+      const down = await createSink({
+        apiKey: 'k',
+        apiUrl: `http://127.0.0.1:${await closedPort()}`,
+        maxRetries: 0,
+      });
+      expect(down.status().detail).toMatch(/^unavailable: cannot reach http:\/\/127\.0\.0\.1:\d+/);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('reads the seed variables', () => {
+    expect(createLangSmithSinkFromEnv({}).status()).toEqual({
+      name: 'langsmith',
+      enabled: false,
+      available: false,
+      detail: 'disabled',
+      project_name: 'rlm-code',
+    });
+    const on = createLangSmithSinkFromEnv(
+      {
+        DSPY_RLM_LANGSMITH_ENABLED: 'true',
+        LANGCHAIN_API_KEY: 'k',
+        LANGCHAIN_PROJECT: 'p',
+        LANGSMITH_ENDPOINT: 'http://127.0.0.1:1/',
+      },
+      { connectionCheck: false },
+    );
+    expect(on.status()).toMatchObject({
+      enabled: true,
+      available: true,
+      project_name: 'p',
+      detail: 'http://127.0.0.1:1 project: p',
+    });
+    const smith = createLangSmithSinkFromEnv(
+      { DSPY_RLM_LANGSMITH_ENABLED: 'true', LANGSMITH_API_KEY: 'k2', LANGSMITH_PROJECT: 'q' },
+      { connectionCheck: false },
+    );
+    expect(smith.status().project_name).toBe('q');
+    expect(createLangSmithSinkFromEnv({ DSPY_RLM_LANGSMITH_ENABLED: 'true' }).status().detail).toBe(
+      'unavailable: set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY)',
+    );
+  });
+});
+
+describe('a LangSmith that refuses, throttles, fails or hangs', () => {
+  for (const mode of ['401', '429', '503', 'hang'] as const) {
+    it(`${mode}: counted, the caller unaffected, memory bounded`, async () => {
+      const receiver = await startLangSmithReceiver();
+      try {
+        const sink = await createSink({
+          apiKey: receiver.apiKey,
+          apiUrl: receiver.url,
+          timeoutMs: 500,
+          maxRetries: 1,
+          maxIngestMemoryBytes: 4 * 1024 * 1024,
+        });
+        receiver.mode = mode;
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+        const before = process.memoryUsage().heapUsed;
+        const run = obs.startRun({ task: 'outage' });
+        for (let i = 0; i < 2_000; i++)
+          run.step({
+            action: { action: 'a', code: 'x'.repeat(200) },
+            observation: { success: true },
+            reward: 1,
+          });
+        run.end();
+        expect(obs.status()[0]!.counters).toMatchObject({
+          delivered: 2_002,
+          failed: 0,
+          pending: 0,
+        });
+        const report = await obs.shutdown({ timeoutMs: 30_000 });
+        expect(report.sinks[0]!.ok).toBe(false);
+        expect(sink.stats().failed_requests).toBeGreaterThan(0);
+        expect(process.memoryUsage().heapUsed - before).toBeLessThan(96 * 1024 * 1024);
+      } finally {
+        await receiver.close();
+      }
+    }, 60_000);
+  }
+});
+
+const conformanceReceiver = await startLangSmithReceiver('lsv2_conformance_secret');
+afterAll(() => conformanceReceiver.close());
+describeSinkConformance(
+  () =>
+    new LangSmithSink({
+      apiKey: 'lsv2_conformance_secret',
+      apiUrl: conformanceReceiver.url,
+      connectionCheck: false,
+    }),
+  {
+    title: 'langsmith conformance',
+    secrets: ['lsv2_conformance_secret'],
+    readBack: async (sink, runId) => {
+      await sink.forceFlush();
+      const runs = [...conformanceReceiver.runs.values()];
+      const root = runs.find((r) => r.extra?.metadata?.run_id === runId && r.run_type === 'chain');
+      const steps = runs.filter(
+        (r) => root && r.parent_run_id === root.id && r.run_type === 'tool',
+      );
+      return {
+        steps: steps.map((s) => Number(String(s.name).slice(5))).sort((a, b) => a - b),
+        ended: Boolean(root?.end_time),
+      };
+    },
+  },
+);
