@@ -31,6 +31,10 @@ export interface LangSmithReceiver {
   routes: string[];
   /** Answer `/info` so the client falls back to JSON `/runs/batch`. */
   jsonBatch: boolean;
+  /** Answer `/info` so the client gzips its multipart bodies. */
+  gzip: boolean;
+  /** The content-encoding of each upload ('' for none). */
+  encodings: string[];
   mode: 'ok' | 'hang' | '401' | '429' | '503';
   close(): Promise<void>;
 }
@@ -50,6 +54,8 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
     posts: 0,
     routes: [],
     jsonBatch: false,
+    gzip: false,
+    encodings: [],
     mode: 'ok',
   } as unknown as LangSmithReceiver;
   const server: Server = createServer((req, res) => {
@@ -64,15 +70,16 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
       receiver.routes.push(`${req.method} ${path}`);
       if (req.headers['x-api-key'] !== receiver.apiKey)
         return send(401, { detail: 'Invalid token' });
-      if (path === '/info')
-        return send(
-          200,
-          receiver.jsonBatch ? { batch_ingest_config: { use_multipart_endpoint: false } } : {},
-        );
+      if (path === '/info') {
+        if (receiver.jsonBatch)
+          return send(200, { batch_ingest_config: { use_multipart_endpoint: false } });
+        return send(200, receiver.gzip ? { instance_flags: { gzip_body_enabled: true } } : {});
+      }
       if (path === '/sessions') return send(200, []);
       if (receiver.mode === 'hang') return;
       if (receiver.mode !== 'ok') return send(Number(receiver.mode), { detail: 'nope' });
       let body = Buffer.concat(chunks);
+      receiver.encodings.push(String(req.headers['content-encoding'] ?? ''));
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
       if (path === '/runs/batch') {
         const batch = JSON.parse(body.toString('utf8')) as {

@@ -92,10 +92,11 @@ function checkTree(receiver: LangSmithReceiver, runId: string, startMs: number) 
 }
 
 describe('langsmith sink', () => {
-  for (const transport of ['multipart', 'json batch'] as const) {
+  for (const transport of ['multipart', 'gzip multipart', 'json batch'] as const) {
     it(`sends the exact run tree of a run with a failing step and a nested run (${transport})`, async () => {
       const receiver = await startLangSmithReceiver();
       receiver.jsonBatch = transport === 'json batch';
+      receiver.gzip = transport === 'gzip multipart';
       try {
         const { sink, report, run } = await recordRun(receiver);
         expect(report.ok).toBe(true);
@@ -107,8 +108,10 @@ describe('langsmith sink', () => {
           project_name: 'rlm-tests',
         });
         expect(receiver.routes).toContain(
-          transport === 'multipart' ? 'POST /runs/multipart' : 'POST /runs/batch',
+          transport === 'json batch' ? 'POST /runs/batch' : 'POST /runs/multipart',
         );
+        if (transport === 'gzip multipart') expect(receiver.encodings).toContain('gzip');
+        else expect(receiver.encodings).not.toContain('gzip');
         checkTree(receiver, run.id, Date.parse(run.startedAt));
         expect(sink.stats().failed_requests).toBe(0);
       } finally {
