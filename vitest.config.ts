@@ -14,6 +14,7 @@ const alias = {
   '@rlm/sink-logfire': src('sink-logfire'),
   '@rlm/sink-langfuse': src('sink-langfuse'),
   '@rlm/sink-langsmith': src('sink-langsmith'),
+  '@rlm/sink-mlflow': src('sink-mlflow'),
   '@rlm/obs-cli': src('obs-cli'),
 };
 
@@ -72,6 +73,16 @@ export default defineConfig({
           root: './packages/sink-langsmith',
           include: ['test/**/*.test.ts'],
           testTimeout: 60_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'sink-mlflow',
+          root: './packages/sink-mlflow',
+          include: ['test/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 150_000,
         },
       },
       {

@@ -1,0 +1,67 @@
+/**
+ * @rlm/sink-mlflow — MLflow experiment tracking for rlm-obs over a small typed REST client.
+ */
+import type { SinkContext } from '@rlm/obs-core';
+import { MlflowSink, type MlflowSinkOptions } from './mlflow-sink.js';
+
+export type {
+  MlflowClientOptions,
+  MlflowMetric,
+  MlflowRun,
+  MlflowRunInfo,
+} from './mlflow-client.js';
+export { LIMITS, MlflowClient, MlflowError, validKey } from './mlflow-client.js';
+export type { MlflowSinkOptions } from './mlflow-sink.js';
+export { MlflowSink, maskUri } from './mlflow-sink.js';
+
+function flag(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value.trim() === '') return fallback;
+  return ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
+}
+
+function fromEnvironment(env: Record<string, string | undefined>): MlflowSinkOptions {
+  return {
+    ...(env.MLFLOW_TRACKING_URI ? { trackingUri: env.MLFLOW_TRACKING_URI } : {}),
+    ...(env.DSPY_RLM_MLFLOW_EXPERIMENT ? { experiment: env.DSPY_RLM_MLFLOW_EXPERIMENT } : {}),
+    ...(env.MLFLOW_TRACKING_USERNAME ? { username: env.MLFLOW_TRACKING_USERNAME } : {}),
+    ...(env.MLFLOW_TRACKING_PASSWORD ? { password: env.MLFLOW_TRACKING_PASSWORD } : {}),
+    ...(env.MLFLOW_TRACKING_TOKEN ? { token: env.MLFLOW_TRACKING_TOKEN } : {}),
+  };
+}
+
+/**
+ * The sink as the seed's environment configures it: `DSPY_RLM_MLFLOW_ENABLED` (default false),
+ * `DSPY_RLM_MLFLOW_EXPERIMENT` (default `rlm-code-rlm`), `MLFLOW_TRACKING_URI`, and
+ * `MLFLOW_TRACKING_USERNAME`/`PASSWORD` or `MLFLOW_TRACKING_TOKEN`.
+ */
+export function createMlflowSinkFromEnv(
+  env: Record<string, string | undefined> = process.env,
+  options: MlflowSinkOptions = {},
+): MlflowSink {
+  return new MlflowSink({
+    enabled: flag(env.DSPY_RLM_OBS_ENABLED, true) && flag(env.DSPY_RLM_MLFLOW_ENABLED, false),
+    ...fromEnvironment(env),
+    ...options,
+  });
+}
+
+/** The sink package contract: listed in a config as `'mlflow'`; resolves once the experiment exists. */
+export async function createSink(
+  options: MlflowSinkOptions = {},
+  context?: Partial<SinkContext>,
+): Promise<MlflowSink> {
+  const sink = new MlflowSink({ ...fromEnvironment(context?.env ?? process.env), ...options });
+  await sink.ready;
+  return sink;
+}
+
+/** The sink package contract: activation from the seed's environment variables. */
+export async function fromEnv(
+  env: Record<string, string | undefined> = process.env,
+): Promise<MlflowSink> {
+  const sink = createMlflowSinkFromEnv(env);
+  await sink.ready;
+  return sink;
+}
+
+export default createSink;

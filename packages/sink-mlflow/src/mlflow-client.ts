@@ -1,0 +1,364 @@
+/**
+ * A small typed client for the MLflow tracking server's REST API (`/api/2.0/mlflow`). No
+ * maintained TypeScript tracking client exists: the npm `mlflow` 2.0.7 calls removed
+ * endpoints and logs request bodies, and `mlflow-tracing` covers traces only.
+ *
+ * - `log-batch` is split within MLflow's limits (1000 metrics, 100 params, 100 tags, 1000
+ *   items, 1 MB); keys and values are made valid (long values cut, never rejected).
+ * - 429, 503 (and other 5xx) and network errors are retried with backoff, honouring
+ *   Retry-After; other errors surface as {@link MlflowError} with MLflow's `error_code`.
+ * - Basic auth from username/password, else a bearer token.
+ */
+
+/** An MLflow API error. */
+export class MlflowError extends Error {
+  override readonly name = 'MlflowError';
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** Options of {@link MlflowClient}. */
+export interface MlflowClientOptions {
+  trackingUri: string;
+  username?: string;
+  password?: string;
+  token?: string;
+  /** Per request. @defaultValue `10000` */
+  timeoutMs?: number;
+  /** Retries on 429/5xx/network errors. @defaultValue `3` */
+  maxRetries?: number;
+  /** First backoff; doubles per retry (capped at 5 s). @defaultValue `200` */
+  backoffMs?: number;
+  /** For tests. */
+  fetch?: typeof fetch;
+}
+
+export interface MlflowMetric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+export interface MlflowRunInfo {
+  run_id: string;
+  experiment_id: string;
+  run_name?: string;
+  status: string;
+  artifact_uri: string;
+  start_time?: number;
+  end_time?: number;
+}
+
+export interface MlflowRun {
+  info: MlflowRunInfo;
+  data: {
+    metrics?: Array<{ key: string; value: number; step?: number }>;
+    params?: Array<{ key: string; value: string }>;
+    tags?: Array<{ key: string; value: string }>;
+  };
+}
+
+export const LIMITS = {
+  metricsPerBatch: 1000,
+  paramsPerBatch: 100,
+  tagsPerBatch: 100,
+  itemsPerBatch: 1000,
+  bytesPerBatch: 1_000_000,
+  keyLength: 250,
+  paramValueLength: 6000,
+  tagValueLength: 5000,
+} as const;
+
+/** A valid MLflow key: `[/\w.\- :]` only, at most 250 characters. */
+export function validKey(key: string): string {
+  const clean = String(key).replace(/[^/\w.\- :]/g, '_');
+  return (clean || '_').slice(0, LIMITS.keyLength);
+}
+
+function cut(value: string, max: number): string {
+  return value.length <= max ? value : `${value.slice(0, max - 16)}…[truncated]`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class MlflowClient {
+  readonly trackingUri: string;
+  readonly #auth: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #maxRetries: number;
+  readonly #backoffMs: number;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: MlflowClientOptions) {
+    this.trackingUri = options.trackingUri.replace(/\/+$/, '');
+    if (options.username !== undefined && options.password !== undefined) {
+      this.#auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
+    } else if (options.token) {
+      this.#auth = `Bearer ${options.token}`;
+    }
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#maxRetries = Math.max(0, options.maxRetries ?? 3);
+    this.#backoffMs = options.backoffMs ?? 200;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  /** One REST call with retries; returns the parsed JSON body. */
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const url = `${this.trackingUri}/api/2.0/mlflow/${path}`;
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= this.#maxRetries; attempt++) {
+      let retryAfter: number | undefined;
+      try {
+        const headers: Record<string, string> = {};
+        if (body !== undefined) headers['content-type'] = 'application/json';
+        if (this.#auth) headers.authorization = this.#auth;
+        const response = await this.#fetch(url, {
+          method,
+          headers,
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+        const text = await response.text();
+        if (response.ok) return (text ? JSON.parse(text) : {}) as T;
+        let code: string | undefined;
+        let message = `HTTP ${response.status}`;
+        try {
+          const parsed = JSON.parse(text) as { error_code?: string; message?: string };
+          code = parsed.error_code;
+          if (parsed.message)
+            message = `${parsed.error_code ?? response.status}: ${parsed.message}`;
+        } catch {
+          // not JSON
+        }
+        const error = new MlflowError(message, response.status, code);
+        if (response.status !== 429 && response.status < 500) throw error;
+        lastError = error;
+        const header = response.headers.get('retry-after');
+        if (header && Number.isFinite(Number(header)))
+          retryAfter = Math.min(5000, Number(header) * 1000);
+      } catch (error) {
+        if (error instanceof MlflowError && error.status !== 429 && error.status < 500) throw error;
+        lastError = error;
+      }
+      if (attempt < this.#maxRetries)
+        await sleep(retryAfter ?? Math.min(5000, this.#backoffMs * 2 ** attempt));
+    }
+    if (lastError instanceof Error) throw lastError;
+    throw new Error(String(lastError));
+  }
+
+  async getExperimentByName(
+    name: string,
+  ): Promise<{ experiment_id: string; name: string } | undefined> {
+    try {
+      const { experiment } = await this.request<{
+        experiment: { experiment_id: string; name: string };
+      }>('GET', `experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`);
+      return experiment;
+    } catch (error) {
+      if (error instanceof MlflowError && error.code === 'RESOURCE_DOES_NOT_EXIST')
+        return undefined;
+      throw error;
+    }
+  }
+
+  /** The experiment's id, creating it if missing — safe when two processes race. */
+  async ensureExperiment(name: string): Promise<string> {
+    const existing = await this.getExperimentByName(name);
+    if (existing) return existing.experiment_id;
+    try {
+      const { experiment_id } = await this.request<{ experiment_id: string }>(
+        'POST',
+        'experiments/create',
+        { name },
+      );
+      return experiment_id;
+    } catch (error) {
+      if (error instanceof MlflowError && error.code === 'RESOURCE_ALREADY_EXISTS') {
+        const raced = await this.getExperimentByName(name);
+        if (raced) return raced.experiment_id;
+      }
+      throw error;
+    }
+  }
+
+  async createRun(params: {
+    experimentId: string;
+    runName: string;
+    startTime: number;
+    tags: Record<string, string>;
+  }): Promise<MlflowRun> {
+    const { run } = await this.request<{ run: MlflowRun }>('POST', 'runs/create', {
+      experiment_id: params.experimentId,
+      run_name: params.runName,
+      start_time: Math.floor(params.startTime),
+      tags: Object.entries(params.tags).map(([key, value]) => ({
+        key: validKey(key),
+        value: cut(value, LIMITS.tagValueLength),
+      })),
+    });
+    return run;
+  }
+
+  /** Runs of an experiment whose tag `key` equals `value`. */
+  async findRunsByTag(experimentId: string, key: string, value: string): Promise<MlflowRun[]> {
+    const { runs } = await this.request<{ runs?: MlflowRun[] }>('POST', 'runs/search', {
+      experiment_ids: [experimentId],
+      filter: `tags.\`${validKey(key)}\` = '${value.replace(/'/g, "\\'")}'`,
+      max_results: 10,
+    });
+    return runs ?? [];
+  }
+
+  async getRun(runId: string): Promise<MlflowRun> {
+    const { run } = await this.request<{ run: MlflowRun }>(
+      'GET',
+      `runs/get?run_id=${encodeURIComponent(runId)}`,
+    );
+    return run;
+  }
+
+  async getMetricHistory(
+    runId: string,
+    key: string,
+  ): Promise<Array<{ key: string; value: number; step: number; timestamp: number }>> {
+    const { metrics } = await this.request<{
+      metrics?: Array<{ key: string; value: number; step: number; timestamp: number }>;
+    }>(
+      'GET',
+      `metrics/get-history?run_id=${encodeURIComponent(runId)}&metric_key=${encodeURIComponent(key)}&max_results=10000`,
+    );
+    return metrics ?? [];
+  }
+
+  async listArtifacts(
+    runId: string,
+    path = '',
+  ): Promise<Array<{ path: string; is_dir: boolean; file_size?: number }>> {
+    const { files } = await this.request<{
+      files?: Array<{ path: string; is_dir: boolean; file_size?: number }>;
+    }>(
+      'GET',
+      `artifacts/list?run_id=${encodeURIComponent(runId)}${path ? `&path=${encodeURIComponent(path)}` : ''}`,
+    );
+    return files ?? [];
+  }
+
+  /**
+   * Logs metrics, params and tags, split into as many `log-batch` calls as MLflow's limits
+   * need. Keys are made valid; long values are cut; non-finite metrics are skipped.
+   */
+  async logBatch(
+    runId: string,
+    data: {
+      metrics?: MlflowMetric[];
+      params?: Record<string, string>;
+      tags?: Record<string, string>;
+    },
+  ): Promise<void> {
+    const metrics = (data.metrics ?? [])
+      .filter((m) => Number.isFinite(m.value))
+      .map((m) => ({
+        key: validKey(m.key),
+        value: m.value,
+        timestamp: Math.floor(m.timestamp),
+        step: Math.floor(m.step),
+      }));
+    const params = Object.entries(data.params ?? {}).map(([key, value]) => ({
+      key: validKey(key),
+      value: cut(String(value), LIMITS.paramValueLength),
+    }));
+    const tags = Object.entries(data.tags ?? {}).map(([key, value]) => ({
+      key: validKey(key),
+      value: cut(String(value), LIMITS.tagValueLength),
+    }));
+    while (metrics.length > 0 || params.length > 0 || tags.length > 0) {
+      const batch = {
+        metrics: [] as typeof metrics,
+        params: [] as typeof params,
+        tags: [] as typeof tags,
+      };
+      let bytes = 100;
+      let items = 0;
+      const take = <T>(source: T[], target: T[], max: number) => {
+        while (source.length > 0 && target.length < max && items < LIMITS.itemsPerBatch) {
+          const size = JSON.stringify(source[0]).length + 1;
+          if (bytes + size > LIMITS.bytesPerBatch && items > 0) break;
+          target.push(source.shift()!);
+          bytes += size;
+          items++;
+        }
+      };
+      take(params, batch.params, LIMITS.paramsPerBatch);
+      take(tags, batch.tags, LIMITS.tagsPerBatch);
+      take(metrics, batch.metrics, LIMITS.metricsPerBatch);
+      await this.request('POST', 'runs/log-batch', { run_id: runId, ...batch });
+    }
+  }
+
+  async updateRun(
+    runId: string,
+    status: 'FINISHED' | 'FAILED' | 'KILLED',
+    endTime: number,
+  ): Promise<void> {
+    await this.request('POST', 'runs/update', {
+      run_id: runId,
+      status,
+      end_time: Math.floor(endTime),
+    });
+  }
+
+  /**
+   * Uploads one file through the server's artifact proxy:
+   * `PUT /api/2.0/mlflow-artifacts/artifacts/<path under mlflow-artifacts:>/<file>`.
+   */
+  async uploadArtifact(
+    artifactUri: string,
+    relativePath: string,
+    bytes: Uint8Array,
+  ): Promise<void> {
+    // mlflow-artifacts:/<exp>/<run>/artifacts, or mlflow-artifacts://<host>/<exp>/<run>/artifacts
+    const base = artifactUri.startsWith('mlflow-artifacts://')
+      ? artifactUri.slice('mlflow-artifacts://'.length).replace(/^[^/]*\/?/, '')
+      : artifactUri.replace(/^mlflow-artifacts:\/*/, '');
+    const path = [base, ...relativePath.split('/').map(encodeURIComponent)]
+      .filter(Boolean)
+      .join('/');
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (this.#auth) headers.authorization = this.#auth;
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= this.#maxRetries; attempt++) {
+      try {
+        const response = await this.#fetch(
+          `${this.trackingUri}/api/2.0/mlflow-artifacts/artifacts/${path}`,
+          {
+            method: 'PUT',
+            headers,
+            body: bytes,
+            signal: AbortSignal.timeout(this.#timeoutMs),
+          },
+        );
+        await response.arrayBuffer().catch(() => undefined);
+        if (response.ok) return;
+        lastError = new MlflowError(
+          `artifact upload: HTTP ${response.status}`,
+          response.status,
+          undefined,
+        );
+        if (response.status !== 429 && response.status < 500) break;
+      } catch (error) {
+        lastError = error;
+      }
+      if (attempt < this.#maxRetries) await sleep(Math.min(5000, this.#backoffMs * 2 ** attempt));
+    }
+    throw lastError instanceof Error ? lastError : new Error(String(lastError));
+  }
+}
