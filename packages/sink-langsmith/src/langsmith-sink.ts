@@ -46,6 +46,14 @@ export interface LangSmithSinkOptions {
 const TEXT_LIMIT = 500;
 const MAX_OPEN_RUNS = 10_000;
 const CHECK_TIMEOUT_MS = 5_000;
+/** A LangSmith dotted order: `<stamp>Z<uuid>` segments joined by dots. */
+const DOTTED = /^(\d{8}T\d{12}Z[0-9a-f-]{36})(\.\d{8}T\d{12}Z[0-9a-f-]{36})*$/;
+
+/** `YYYYMMDDTHHMMSSffffffZ`, the time part of a dotted-order segment. */
+function dottedStamp(ms: number): string {
+  const iso = new Date(ms).toISOString(); // 2026-11-22T00:51:01.478Z
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}${iso.slice(20, 23)}000Z`;
+}
 
 /**
  * A UUID v7-shaped id derived from the run id (and a step): the run's start time in the
@@ -290,9 +298,24 @@ export class LangSmithSink implements RLMObservabilitySink {
       : undefined;
     let tree: RunTree;
     if (parent) tree = parent.tree.createChild(config);
-    else if (remote && RunTree.fromHeaders(remote))
-      tree = RunTree.fromHeaders(remote)!.createChild(config);
-    else tree = new RunTree(config);
+    else if (
+      remote &&
+      typeof remote['langsmith-trace'] === 'string' &&
+      DOTTED.test(remote['langsmith-trace'])
+    ) {
+      // A parent in another process: continue its dotted order. (RunTree.fromHeaders(…)
+      // .createChild() would post through a default client read from the environment.)
+      const parentDotted = remote['langsmith-trace'];
+      const segments = parentDotted.split('.');
+      const traceId = segments[0]!.slice(-36);
+      const parentId = segments.at(-1)!.slice(-36);
+      tree = new RunTree({
+        ...config,
+        parent_run_id: parentId,
+        trace_id: traceId,
+        dotted_order: `${parentDotted}.${dottedStamp(startMs)}${config.id}`,
+      });
+    } else tree = new RunTree(config);
     if (this.#runs.size >= MAX_OPEN_RUNS) {
       const oldest = this.#runs.keys().next().value;
       if (oldest !== undefined) this.#runs.delete(oldest);

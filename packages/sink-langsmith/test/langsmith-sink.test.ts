@@ -202,6 +202,43 @@ describe('langsmith sink', () => {
   });
 });
 
+describe('cross-process runs', () => {
+  it("a run in another process joins the parent's trace through LangSmith's headers", async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      // Process A: the parent run; its headers travel with the sub-task.
+      const parentSink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+      const a = RLMObservability.withSinks([parentSink], { flushOnExit: false });
+      const parent = a.startRun({ runId: 'xp-parent', task: 'delegate' });
+      const headers = parentSink.headers('xp-parent')!;
+      expect(headers['langsmith-trace']).toBeDefined();
+      // Process B: a separate sink and coordinator.
+      const childSink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+      const b = RLMObservability.withSinks([childSink], { flushOnExit: false });
+      const remote = b.startRun({
+        runId: 'xp-remote',
+        task: 'remote part',
+        parentRunId: parent.id,
+        traceparent: parent.traceparent(),
+        attributes: { 'langsmith.headers': headers },
+      });
+      remote.step({ observation: { success: true }, reward: 1 });
+      remote.end();
+      await b.shutdown();
+      parent.end();
+      await a.shutdown();
+      const runs = [...receiver.runs.values()];
+      const root = runs.find((r) => r.extra?.metadata?.run_id === 'xp-parent')!;
+      const child = runs.find((r) => r.extra?.metadata?.run_id === 'xp-remote')!;
+      expect(child.parent_run_id).toBe(root.id);
+      expect(child.trace_id).toBe(root.id);
+      expect(String(child.dotted_order).startsWith(String(root.dotted_order))).toBe(true);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('a LangSmith that refuses, throttles, fails or hangs', () => {
   for (const mode of ['401', '429', '503', 'hang'] as const) {
     it(`${mode}: counted, the caller unaffected, memory bounded`, async () => {
