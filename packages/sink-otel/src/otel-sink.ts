@@ -335,19 +335,36 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       'rlm.cumulative_reward': num(r.cumulativeReward) ?? 0,
       'rlm.success': observation.success === true,
     };
-    const usages = stepUsages(event);
-    if (usages.length > 0) {
-      const first = usages[0]!;
+    const usage = event.usage as Record<string, unknown> | undefined;
+    if (usage !== undefined && usage !== null) {
+      let model: unknown;
+      let provider: unknown;
       let input = 0;
       let output = 0;
       let cost = 0;
-      for (const u of usages) {
-        input += u.inputTokens;
-        output += u.outputTokens;
-        cost += u.costUsd ?? 0;
+      if (
+        !Array.isArray(usage) &&
+        typeof usage.inputTokens === 'number' &&
+        typeof usage.outputTokens === 'number'
+      ) {
+        // Fast path: one LLM call in our own field names.
+        model = usage.model;
+        provider = usage.provider;
+        input = usage.inputTokens > 0 ? usage.inputTokens : 0;
+        output = usage.outputTokens > 0 ? usage.outputTokens : 0;
+        cost = typeof usage.costUsd === 'number' && usage.costUsd > 0 ? usage.costUsd : 0;
+      } else {
+        const usages = stepUsages(event);
+        model = usages[0]?.model;
+        provider = usages[0]?.provider;
+        for (const u of usages) {
+          input += u.inputTokens;
+          output += u.outputTokens;
+          cost += u.costUsd ?? 0;
+        }
       }
-      if (first.model) attributes['gen_ai.request.model'] = first.model;
-      if (first.provider) attributes['gen_ai.system'] = first.provider;
+      if (typeof model === 'string') attributes['gen_ai.request.model'] = model;
+      if (typeof provider === 'string') attributes['gen_ai.system'] = provider;
       attributes['gen_ai.usage.input_tokens'] = input;
       attributes['gen_ai.usage.output_tokens'] = output;
       if (cost > 0) attributes['rlm.cost_usd'] = cost;
