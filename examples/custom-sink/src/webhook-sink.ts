@@ -16,6 +16,7 @@ import {
   type SinkStatus,
   type StepRecord,
   safeStringify,
+  safeUrl,
 } from '@rlm/obs-core';
 import type { WebhookSinkOptions } from './options.js';
 
@@ -44,16 +45,6 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isFinite(date)
     ? Math.min(MAX_BACKOFF_MS, Math.max(0, date - Date.now()))
     : undefined;
-}
-
-/** The URL without credentials, query or fragment: safe to show. */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return 'invalid url';
-  }
 }
 
 /** The webhook sink. Create it with `createSink(options)`. */

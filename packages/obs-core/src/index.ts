@@ -63,6 +63,7 @@ export {
   spanIdFromRunId,
   traceIdFromRunId,
 } from './ids.js';
+export { epochMs, finiteNumber, isRecord, safeUrl, stringValue } from './payload.js';
 export type { RedactOptions, Redactor } from './redact.js';
 export { createRedactor } from './redact.js';
 export type { EndRunOptions, StartRunOptions } from './run.js';

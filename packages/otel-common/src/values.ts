@@ -1,28 +1,22 @@
 /** Reading sanitized (or hostile) payloads into OpenTelemetry attribute values. */
 import { type Attributes, type Context, ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
-import { parseTraceparent, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
+import {
+  epochMs,
+  finiteNumber,
+  isRecord,
+  parseTraceparent,
+  safeUrl,
+  spanIdFromRunId,
+  stringValue,
+  traceIdFromRunId,
+} from '@rlm/obs-core';
 
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Epoch milliseconds from a number or an ISO string. */
-export function timeOf(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string') {
-    const t = Date.parse(value);
-    if (Number.isFinite(t)) return t;
-  }
-  return undefined;
-}
-
-export function num(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-export function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
+// The generic payload readers live in core; these names are what the OTLP sinks use.
+export const isObject = isRecord;
+export const timeOf = epochMs;
+export const num = finiteNumber;
+export const str = stringValue;
+export const safeEndpoint = safeUrl;
 
 /** Custom attributes as OTel values: primitives as they are, anything else as JSON. */
 export function customAttributes(source: unknown, prefix = ''): Attributes {
@@ -40,16 +34,6 @@ export function customAttributes(source: unknown, prefix = ''): Attributes {
     }
   }
   return out;
-}
-
-/** An endpoint without credentials, query or fragment: safe for `detail`. */
-export function safeEndpoint(endpoint: string): string {
-  try {
-    const u = new URL(endpoint);
-    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
-  } catch {
-    return endpoint.replace(/\/\/[^@/]*@/, '//');
-  }
 }
 
 /**

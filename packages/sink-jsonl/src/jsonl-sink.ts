@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  envFlag,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
@@ -431,11 +432,6 @@ export function createJsonlSink(
   return new LocalJSONLSink(options);
 }
 
-function envBool(value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  return ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
-}
-
 /**
  * The sink as the seed's environment variables configure it: enabled unless
  * `DSPY_RLM_OBS_ENABLED` or `DSPY_RLM_OBS_LOCAL_JSONL` is false; directory from
@@ -446,7 +442,7 @@ export function createJsonlSinkFromEnv(
   options: JsonlSinkOptions = {},
 ): LocalJSONLSink {
   const enabled =
-    envBool(env.DSPY_RLM_OBS_ENABLED, true) && envBool(env.DSPY_RLM_OBS_LOCAL_JSONL, true);
+    envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_OBS_LOCAL_JSONL, true);
   const dir = options.dir ?? (env.RLM_OBS_JSONL_DIR || undefined);
   return new LocalJSONLSink({ ...options, enabled, ...(dir !== undefined ? { dir } : {}) });
 }

@@ -2,16 +2,11 @@
  * @rlm/sink-langfuse — Langfuse for rlm-obs on the current SDK (`@langfuse/otel`,
  * `@langfuse/client`), on a private OpenTelemetry provider.
  */
-import type { SinkContext } from '@rlm/obs-core';
+import { envFlag, type SinkContext } from '@rlm/obs-core';
 import { LangfuseSink, type LangfuseSinkOptions } from './langfuse-sink.js';
 
 export type { LangfuseSinkOptions } from './langfuse-sink.js';
 export { LangfuseSink } from './langfuse-sink.js';
-
-function flag(value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  return ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
-}
 
 function fromEnvironment(env: Record<string, string | undefined>): LangfuseSinkOptions {
   // The seed names LANGFUSE_HOST; the v5 SDK reads LANGFUSE_BASE_URL: accept both.
@@ -34,7 +29,8 @@ export function createLangfuseSinkFromEnv(
   options: LangfuseSinkOptions = {},
 ): LangfuseSink {
   return new LangfuseSink({
-    enabled: flag(env.DSPY_RLM_OBS_ENABLED, true) && flag(env.DSPY_RLM_LANGFUSE_ENABLED, false),
+    enabled:
+      envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_LANGFUSE_ENABLED, false),
     ...fromEnvironment(env),
     ...options,
   });

@@ -1,16 +1,11 @@
 /**
  * @rlm/sink-langsmith — LangSmith for rlm-obs through the official `langsmith` client.
  */
-import type { SinkContext } from '@rlm/obs-core';
+import { envFlag, type SinkContext } from '@rlm/obs-core';
 import { LangSmithSink, type LangSmithSinkOptions } from './langsmith-sink.js';
 
 export type { LangSmithSinkOptions } from './langsmith-sink.js';
 export { LangSmithSink, langsmithRunId } from './langsmith-sink.js';
-
-function flag(value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  return ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
-}
 
 function fromEnvironment(env: Record<string, string | undefined>): LangSmithSinkOptions {
   const apiKey = env.LANGSMITH_API_KEY || env.LANGCHAIN_API_KEY;
@@ -34,7 +29,8 @@ export function createLangSmithSinkFromEnv(
   options: LangSmithSinkOptions = {},
 ): LangSmithSink {
   return new LangSmithSink({
-    enabled: flag(env.DSPY_RLM_OBS_ENABLED, true) && flag(env.DSPY_RLM_LANGSMITH_ENABLED, false),
+    enabled:
+      envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_LANGSMITH_ENABLED, false),
     ...fromEnvironment(env),
     ...options,
   });

@@ -7,6 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  isRecord as isObject,
+  finiteNumber as num,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
@@ -15,7 +17,10 @@ import {
   type SinkStatus,
   type StepEvent,
   type StepRecord,
+  safeUrl,
   stepUsages,
+  stringValue as str,
+  epochMs as timeOf,
   truncate,
 } from '@rlm/obs-core';
 import { Client } from 'langsmith';
@@ -69,36 +74,6 @@ export function langsmithRunId(runId: string, startMs: number, part?: string | n
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const hex = bytes.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function num(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function timeOf(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string') {
-    const t = Date.parse(value);
-    if (Number.isFinite(t)) return t;
-  }
-  return undefined;
-}
-
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
-  } catch {
-    return 'invalid url';
-  }
 }
 
 interface OpenRun {

@@ -4,16 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { SinkContext } from '@rlm/obs-core';
+import { envFlag, type SinkContext } from '@rlm/obs-core';
 import { LogfireSink, type LogfireSinkOptions } from './logfire-sink.js';
 
 export type { LogfireSinkOptions } from './logfire-sink.js';
 export { baseUrlForToken, LEVELS, LogfireSink } from './logfire-sink.js';
-
-function flag(value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  return ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
-}
 
 /**
  * Reads the credentials `logfire auth`/`logfire projects use` leave in
@@ -51,7 +46,8 @@ export function createLogfireSinkFromEnv(
   options: LogfireSinkOptions = {},
 ): LogfireSink {
   return new LogfireSink({
-    enabled: flag(env.DSPY_RLM_OBS_ENABLED, true) && flag(env.DSPY_RLM_LOGFIRE_ENABLED, false),
+    enabled:
+      envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_LOGFIRE_ENABLED, false),
     projectName: env.LOGFIRE_PROJECT_NAME || 'rlm-code',
     ...(env.LOGFIRE_TOKEN ? { token: env.LOGFIRE_TOKEN } : {}),
     ...(env.LOGFIRE_BASE_URL ? { baseUrl: env.LOGFIRE_BASE_URL } : {}),

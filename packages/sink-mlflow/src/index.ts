@@ -1,7 +1,7 @@
 /**
  * @rlm/sink-mlflow — MLflow experiment tracking for rlm-obs over a small typed REST client.
  */
-import type { SinkContext } from '@rlm/obs-core';
+import { envFlag, type SinkContext } from '@rlm/obs-core';
 import { MlflowSink, type MlflowSinkOptions } from './mlflow-sink.js';
 
 export type {
@@ -13,11 +13,6 @@ export type {
 export { LIMITS, MlflowClient, MlflowError, validKey } from './mlflow-client.js';
 export type { MlflowSinkOptions } from './mlflow-sink.js';
 export { MlflowSink, maskUri } from './mlflow-sink.js';
-
-function flag(value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  return ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
-}
 
 function fromEnvironment(env: Record<string, string | undefined>): MlflowSinkOptions {
   return {
@@ -39,7 +34,7 @@ export function createMlflowSinkFromEnv(
   options: MlflowSinkOptions = {},
 ): MlflowSink {
   return new MlflowSink({
-    enabled: flag(env.DSPY_RLM_OBS_ENABLED, true) && flag(env.DSPY_RLM_MLFLOW_ENABLED, false),
+    enabled: envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_MLFLOW_ENABLED, false),
     ...fromEnvironment(env),
     ...options,
   });

@@ -10,6 +10,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import {
+  isRecord as isObject,
+  finiteNumber as num,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
@@ -19,6 +21,7 @@ import {
   type StepEvent,
   type StepRecord,
   stepUsages,
+  epochMs as timeOf,
 } from '@rlm/obs-core';
 import { MlflowClient, type MlflowMetric } from './mlflow-client.js';
 
@@ -63,23 +66,6 @@ type Operation = () => Promise<void>;
 
 /** Run ids that can be quoted in an MLflow filter string as they are. */
 const SEARCHABLE_ID = /^[\w .:/@+-]{1,250}$/;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function num(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-function timeOf(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string') {
-    const t = Date.parse(value);
-    if (Number.isFinite(t)) return t;
-  }
-  return undefined;
-}
 
 /** The tracking URI with credentials removed: safe for `detail`. */
 export function maskUri(uri: string): string {

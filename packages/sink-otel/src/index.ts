@@ -2,7 +2,7 @@
  * @rlm/sink-otel — OpenTelemetry traces and metrics over OTLP for rlm-obs (seed 004), on
  * private providers that never touch the host's global OpenTelemetry.
  */
-import type { SinkContext } from '@rlm/obs-core';
+import { envFlag, type SinkContext } from '@rlm/obs-core';
 import type { OtlpProtocol } from '@rlm/otel-common';
 import { OpenTelemetrySink, type OtelSinkOptions } from './otel-sink.js';
 
@@ -10,11 +10,6 @@ export type { OtlpProtocol } from '@rlm/otel-common';
 export { signalUrl } from '@rlm/otel-common';
 export type { OtelSinkOptions } from './otel-sink.js';
 export { OpenTelemetrySink } from './otel-sink.js';
-
-function flag(value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  return ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
-}
 
 /** `OTEL_EXPORTER_OTLP_HEADERS`: `key=value,key2=value2` (values URL-decoded). */
 export function parseOtlpHeaders(value: string | undefined): Record<string, string> {
@@ -46,9 +41,9 @@ export function createOtelSinkFromEnv(
   const protocol = env.OTEL_EXPORTER_OTLP_PROTOCOL === 'http/protobuf' ? 'http/protobuf' : 'grpc';
   const headers = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
   return new OpenTelemetrySink({
-    enabled: flag(env.DSPY_RLM_OBS_ENABLED, true) && flag(env.DSPY_RLM_OTEL_ENABLED, false),
+    enabled: envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_OTEL_ENABLED, false),
     serviceName: env.OTEL_SERVICE_NAME || 'rlm-code',
-    metricsEnabled: flag(env.DSPY_RLM_OTEL_METRICS_ENABLED, true),
+    metricsEnabled: envFlag(env.DSPY_RLM_OTEL_METRICS_ENABLED, true),
     protocol: protocol as OtlpProtocol,
     ...(env.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     ...(Object.keys(headers).length > 0 ? { headers } : {}),

@@ -350,8 +350,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         // Fast path: one LLM call in our own field names.
         model = usage.model;
         provider = usage.provider;
-        input = usage.inputTokens > 0 ? usage.inputTokens : 0;
-        output = usage.outputTokens > 0 ? usage.outputTokens : 0;
+        input = Math.max(usage.inputTokens, 0);
+        output = Math.max(usage.outputTokens, 0);
         cost = typeof usage.costUsd === 'number' && usage.costUsd > 0 ? usage.costUsd : 0;
       } else {
         const usages = stepUsages(event);
