@@ -17,6 +17,8 @@ export { PrivateTracing } from './private-tracing.js';
 export {
   customAttributes,
   derivedRunContext,
+  HookGuard,
+  impliedStart,
   isObject,
   num,
   runParentContext,

@@ -5,6 +5,7 @@ import {
   finiteNumber,
   isRecord,
   parseTraceparent,
+  type RunStart,
   safeUrl,
   spanIdFromRunId,
   stringValue,
@@ -67,4 +68,39 @@ export function derivedRunContext(runId: string, traceId?: string): Context {
     traceFlags: TraceFlags.SAMPLED,
     isRemote: true,
   });
+}
+
+/** The start to assume for a run whose end arrives without its start (a replay of its end). */
+export function impliedStart(result: Record<string, unknown>): RunStart {
+  return {
+    task: '',
+    environment: '',
+    params: {},
+    ...(typeof result.startedAt === 'string' ? { startedAt: result.startedAt } : {}),
+  };
+}
+
+/**
+ * Runs a hook so that it never throws into the coordinator, whatever the input (throwing
+ * getters, Proxies), counting what it caught.
+ */
+export class HookGuard {
+  errors = 0;
+  lastError: string | undefined;
+  readonly #onError: (() => void) | undefined;
+
+  /** `onError` undoes half-done work (for example ids chosen for a span never started). */
+  constructor(onError?: () => void) {
+    this.#onError = onError;
+  }
+
+  run(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.#onError?.();
+      this.errors++;
+      this.lastError = error instanceof Error ? error.message : String(error);
+    }
+  }
 }

@@ -38,6 +38,8 @@ import {
 import {
   customAttributes,
   derivedRunContext,
+  HookGuard,
+  impliedStart,
   isObject,
   num,
   PrivateTracing,
@@ -126,8 +128,7 @@ export class LangfuseSink implements RLMObservabilitySink {
   #available = false;
   #detail: string;
   #runs = new Map<string, OpenRun>();
-  #hookErrors = 0;
-  #lastHookError: string | undefined;
+  readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   #scoreErrors = 0;
   #scores: Array<{
     id: string;
@@ -234,9 +235,9 @@ export class LangfuseSink implements RLMObservabilitySink {
       {
         ...counters,
         score_errors: this.#scoreErrors,
-        bad_events: this.#hookErrors,
+        bad_events: this.#hooks.errors,
       };
-    const lastError = this.#tracing?.lastError ?? this.#lastHookError;
+    const lastError = this.#tracing?.lastError ?? this.#hooks.lastError;
     if (lastError) stats.last_error = lastError;
     return stats;
   }
@@ -247,15 +248,15 @@ export class LangfuseSink implements RLMObservabilitySink {
   }
 
   onRunStart(runId: string, start: RunStart): void {
-    this.#guard(() => this.#onRunStart(runId, start));
+    this.#hooks.run(() => this.#onRunStart(runId, start));
   }
 
   onStep(runId: string, record: StepRecord): void {
-    this.#guard(() => this.#onStep(runId, record));
+    this.#hooks.run(() => this.#onStep(runId, record));
   }
 
   onRunEnd(runId: string, end: RunEnd): void {
-    this.#guard(() => this.#onRunEnd(runId, end));
+    this.#hooks.run(() => this.#onRunEnd(runId, end));
   }
 
   #onRunStart(runId: string, start: RunStart): void {
@@ -394,12 +395,7 @@ export class LangfuseSink implements RLMObservabilitySink {
     const result = isObject(e.result) ? e.result : {};
     let run = this.#runs.get(id);
     if (!run) {
-      this.#onRunStart(id, {
-        task: '',
-        environment: '',
-        params: {},
-        ...(typeof result.startedAt === 'string' ? { startedAt: result.startedAt } : {}),
-      });
+      this.#onRunStart(id, impliedStart(result));
       run = this.#runs.get(id);
       if (!run) return;
     }
@@ -523,16 +519,6 @@ export class LangfuseSink implements RLMObservabilitySink {
       throw new Error(
         `${scores.length} scores could not be sent: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
       );
-    }
-  }
-
-  #guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      this.#tracing?.ids.reset();
-      this.#hookErrors++;
-      this.#lastHookError = error instanceof Error ? error.message : String(error);
     }
   }
 }

@@ -31,6 +31,8 @@ import {
   createSpanExporter,
   customAttributes,
   derivedRunContext,
+  HookGuard,
+  impliedStart,
   isObject,
   num,
   PrivateTracing,
@@ -154,8 +156,7 @@ export class LogfireSink implements RLMObservabilitySink {
   #available = false;
   #detail: string;
   #runs = new Map<string, OpenRun>();
-  #hookErrors = 0;
-  #lastHookError: string | undefined;
+  readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   #shutdown: Promise<void> | undefined;
 
   constructor(options: LogfireSinkOptions = {}) {
@@ -231,23 +232,23 @@ export class LogfireSink implements RLMObservabilitySink {
     };
     const stats: SpanCounters & { bad_events: number; last_error?: string } = {
       ...counters,
-      bad_events: this.#hookErrors,
+      bad_events: this.#hooks.errors,
     };
-    const lastError = this.#tracing?.lastError ?? this.#lastHookError;
+    const lastError = this.#tracing?.lastError ?? this.#hooks.lastError;
     if (lastError) stats.last_error = lastError;
     return stats;
   }
 
   onRunStart(runId: string, start: RunStart): void {
-    this.#guard(() => this.#onRunStart(runId, start));
+    this.#hooks.run(() => this.#onRunStart(runId, start));
   }
 
   onStep(runId: string, record: StepRecord): void {
-    this.#guard(() => this.#onStep(runId, record));
+    this.#hooks.run(() => this.#onStep(runId, record));
   }
 
   onRunEnd(runId: string, end: RunEnd): void {
-    this.#guard(() => this.#onRunEnd(runId, end));
+    this.#hooks.run(() => this.#onRunEnd(runId, end));
   }
 
   #onRunStart(runId: string, start: RunStart): void {
@@ -364,12 +365,7 @@ export class LogfireSink implements RLMObservabilitySink {
     const result = isObject(e.result) ? e.result : {};
     let run = this.#runs.get(id);
     if (!run) {
-      this.#onRunStart(id, {
-        task: '',
-        environment: '',
-        params: {},
-        ...(typeof result.startedAt === 'string' ? { startedAt: result.startedAt } : {}),
-      });
+      this.#onRunStart(id, impliedStart(result));
       run = this.#runs.get(id);
       if (!run) return;
     }
@@ -503,13 +499,4 @@ export class LogfireSink implements RLMObservabilitySink {
   }
 
   /** A hook never throws into the coordinator, whatever the input. */
-  #guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      this.#tracing?.ids.reset();
-      this.#hookErrors++;
-      this.#lastHookError = error instanceof Error ? error.message : String(error);
-    }
-  }
 }

@@ -46,6 +46,8 @@ import {
   createSpanExporter,
   customAttributes,
   derivedRunContext,
+  HookGuard,
+  impliedStart,
   isObject,
   num,
   type OtlpProtocol,
@@ -139,8 +141,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   #runs = new Map<string, OpenRun>();
   #traceIds = new Map<string, string>();
   #maxOpenRuns: number;
-  #hookErrors = 0;
-  #lastHookError: string | undefined;
+  readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   #instruments:
     | { runs: Counter; steps: Counter; reward: Histogram; duration: Histogram }
     | undefined;
@@ -246,9 +247,9 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     };
     const lastError = this.#tracing?.lastError;
     if (lastError) status.last_error = lastError;
-    if (this.#hookErrors > 0) {
-      status.bad_events = this.#hookErrors;
-      status.last_bad_event = this.#lastHookError;
+    if (this.#hooks.errors > 0) {
+      status.bad_events = this.#hooks.errors;
+      status.last_bad_event = this.#hooks.lastError;
     }
     return status;
   }
@@ -259,7 +260,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   }
 
   onRunStart(runId: string, start: RunStart): void {
-    this.#guard(() => this.#onRunStart(runId, start));
+    this.#hooks.run(() => this.#onRunStart(runId, start));
   }
 
   #onRunStart(runId: string, start: RunStart): void {
@@ -306,7 +307,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   }
 
   onStep(runId: string, record: StepRecord): void {
-    this.#guard(() => this.#onStep(runId, record));
+    this.#hooks.run(() => this.#onStep(runId, record));
   }
 
   #onStep(runId: string, record: StepRecord): void {
@@ -404,7 +405,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   }
 
   onRunEnd(runId: string, end: RunEnd): void {
-    this.#guard(() => this.#onRunEnd(runId, end));
+    this.#hooks.run(() => this.#onRunEnd(runId, end));
   }
 
   #onRunEnd(runId: string, end: RunEnd): void {
@@ -416,12 +417,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     let run = this.#runs.get(id);
     if (!run) {
       // An end without a start (a replay of a run that started elsewhere): a run span anyway.
-      this.#onRunStart(id, {
-        task: '',
-        environment: '',
-        params: {},
-        ...(typeof result.startedAt === 'string' ? { startedAt: result.startedAt } : {}),
-      });
+      this.#onRunStart(id, impliedStart(result));
       run = this.#runs.get(id);
       if (!run) return;
     }
@@ -526,16 +522,6 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   }
 
   /** A hook never throws into the coordinator, whatever the input (throwing getters, Proxies). */
-  #guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      // A half-done hook must not leave its ids to the next span.
-      this.#tracing?.ids.reset();
-      this.#hookErrors++;
-      this.#lastHookError = error instanceof Error ? error.message : String(error);
-    }
-  }
 
   #rememberTraceId(runId: string, traceId: string): void {
     if (this.#traceIds.size >= this.#maxOpenRuns * 2) {
