@@ -8,6 +8,9 @@
  * - @rlm/obs-core is a PEER dependency (and a devDependency) of every sink, never a normal
  *   one; core depends on no sink; a sink never depends on another sink.
  * - Sinks carry the `rlm-obs-sink` keyword; src/index.ts has no `export *`.
+ * - The peer range on @rlm/obs-core spans the 0.x minors (`>=0.1.0 <1.0.0`), so a core minor
+ *   does not force a major bump of every sink through changesets.
+ * - Every `.changeset/*.md` has front matter naming published packages and a bump, and a body.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,6 +20,31 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const packagesDir = path.join(root, 'packages');
 const problems = [];
 const skipTools = process.argv.includes('--no-tools');
+
+const published = new Set();
+for (const name of fs.readdirSync(packagesDir)) {
+  const file = path.join(packagesDir, name, 'package.json');
+  if (!fs.existsSync(file)) continue;
+  const pkg = JSON.parse(fs.readFileSync(file, 'utf8'));
+  if (!pkg.private) published.add(pkg.name);
+}
+
+const changesetDir = path.join(root, '.changeset');
+for (const name of fs.readdirSync(changesetDir).sort()) {
+  if (!name.endsWith('.md') || name === 'README.md') continue;
+  const text = fs.readFileSync(path.join(changesetDir, name), 'utf8');
+  const fail = (message) => problems.push(`.changeset/${name}: ${message}`);
+  const match = /^---\n((?:"[^"\n]+": (?:major|minor|patch)\n)+)---\n([\s\S]*)$/.exec(text);
+  if (!match) {
+    fail('front matter must be `---`, one `"<package>": <bump>` line per package, `---`');
+    continue;
+  }
+  for (const line of match[1].trim().split('\n')) {
+    const pkgName = line.slice(1, line.indexOf('"', 1));
+    if (!published.has(pkgName)) fail(`"${pkgName}" is not a published package`);
+  }
+  if (match[2].trim() === '') fail('the summary is empty');
+}
 
 for (const name of fs.readdirSync(packagesDir).sort()) {
   const dir = path.join(packagesDir, name);
@@ -41,6 +69,8 @@ for (const name of fs.readdirSync(packagesDir).sort()) {
   const isSink = pkg.name.startsWith('@rlm/sink-');
   if (isSink) {
     if (!pkg.peerDependencies?.['@rlm/obs-core']) fail('@rlm/obs-core must be a peerDependency');
+    else if (pkg.peerDependencies['@rlm/obs-core'] !== 'workspace:>=0.1.0 <1.0.0')
+      fail('the @rlm/obs-core peer range must be "workspace:>=0.1.0 <1.0.0"');
     if (!pkg.devDependencies?.['@rlm/obs-core']) fail('@rlm/obs-core must also be a devDependency');
     if (deps.includes('@rlm/obs-core')) fail('@rlm/obs-core must not be a normal dependency');
     if (!pkg.keywords?.includes('rlm-obs-sink')) fail('the "rlm-obs-sink" keyword is missing');
