@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { otlpAttributes as attrs } from './otlp-values.js';
 
 const require = createRequire(import.meta.url);
 const transformer = require.resolve('@opentelemetry/otlp-transformer');
@@ -48,27 +49,6 @@ export interface ReceivedMetric {
 
 function b64hex(value: unknown): string {
   return typeof value === 'string' && value ? Buffer.from(value, 'base64').toString('hex') : '';
-}
-
-function anyValue(v: Record<string, unknown> | undefined): unknown {
-  if (!v) return undefined;
-  if ('stringValue' in v) return v.stringValue;
-  if ('boolValue' in v) return v.boolValue;
-  if ('intValue' in v) return Number(v.intValue);
-  if ('doubleValue' in v) return v.doubleValue;
-  if ('arrayValue' in v)
-    return ((v.arrayValue as { values?: Array<Record<string, unknown>> }).values ?? []).map(
-      anyValue,
-    );
-  return undefined;
-}
-
-function attrs(
-  list: Array<{ key: string; value: Record<string, unknown> }> | undefined,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const kv of list ?? []) out[kv.key] = anyValue(kv.value);
-  return out;
 }
 
 /** Decodes an OTLP trace export request. */

@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { otlpAttributes } from '../../otel-common/test/otlp-values.js';
 
 export interface LangfuseSpan {
   traceId: string;
@@ -28,19 +29,6 @@ export interface LangfuseReceiver {
   /** What the OTLP endpoint answers. */
   mode: 'ok' | 'hang' | '401' | '429' | '503';
   close(): Promise<void>;
-}
-
-function anyValue(v: Record<string, unknown> | undefined): unknown {
-  if (!v) return undefined;
-  if ('stringValue' in v) return v.stringValue;
-  if ('boolValue' in v) return v.boolValue;
-  if ('intValue' in v) return Number(v.intValue);
-  if ('doubleValue' in v) return v.doubleValue;
-  if ('arrayValue' in v)
-    return ((v.arrayValue as { values?: Array<Record<string, unknown>> }).values ?? []).map(
-      anyValue,
-    );
-  return undefined;
 }
 
 export async function startLangfuseReceiver(
@@ -80,15 +68,13 @@ export async function startLangfuseReceiver(
         for (const rs of body.resourceSpans ?? []) {
           for (const ss of rs.scopeSpans ?? []) {
             for (const s of ss.spans ?? []) {
-              const attributes: Record<string, unknown> = {};
-              for (const kv of s.attributes ?? []) attributes[kv.key] = anyValue(kv.value);
               receiver.spans.push({
                 traceId: s.traceId,
                 spanId: s.spanId,
                 parentSpanId: s.parentSpanId ?? '',
                 name: s.name,
                 scope: ss.scope?.name ?? '',
-                attributes,
+                attributes: otlpAttributes(s.attributes),
                 status: s.status ?? {},
                 startNs: Number(s.startTimeUnixNano),
                 endNs: Number(s.endTimeUnixNano),
