@@ -16,8 +16,10 @@ export type { PrivateTracingOptions, SpanCounters } from './private-tracing.js';
 export { PrivateTracing } from './private-tracing.js';
 export {
   customAttributes,
+  DEFAULT_MAX_OPEN_RUNS,
   derivedRunContext,
   HookGuard,
+  holdRun,
   impliedStart,
   isObject,
   num,

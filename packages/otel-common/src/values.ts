@@ -1,5 +1,12 @@
 /** Reading sanitized (or hostile) payloads into OpenTelemetry attribute values. */
-import { type Attributes, type Context, ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  ROOT_CONTEXT,
+  type Span,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api';
 import {
   epochMs,
   finiteNumber,
@@ -11,6 +18,7 @@ import {
   stringValue,
   traceIdFromRunId,
 } from '@rlm/obs-core';
+import type { PrivateTracing } from './private-tracing.js';
 
 // The generic payload readers live in core; these names are what the OTLP sinks use.
 export const isObject = isRecord;
@@ -103,4 +111,32 @@ export class HookGuard {
       this.lastError = error instanceof Error ? error.message : String(error);
     }
   }
+}
+
+/** The default bound on runs whose span a sink holds open at once. */
+export const DEFAULT_MAX_OPEN_RUNS = 10_000;
+
+/**
+ * Holds a run's open span under a bound: when `runs` already holds `limit` other runs, the
+ * oldest one's span is ended with `rlm.evicted = true` (and counted as ended) to make room, so
+ * runs that never end cannot grow a long-lived host's memory.
+ */
+export function holdRun<T extends { span: Span }>(
+  runs: Map<string, T>,
+  id: string,
+  run: T,
+  limit: number,
+  tracing: PrivateTracing | undefined,
+): void {
+  if (!runs.has(id) && runs.size >= limit) {
+    const oldest = runs.keys().next().value;
+    if (oldest !== undefined) {
+      const evicted = runs.get(oldest)!;
+      runs.delete(oldest);
+      evicted.span.setAttribute('rlm.evicted', true);
+      evicted.span.end();
+      tracing?.ended();
+    }
+  }
+  runs.set(id, run);
 }

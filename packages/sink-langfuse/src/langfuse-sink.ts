@@ -37,8 +37,10 @@ import {
 } from '@rlm/obs-core';
 import {
   customAttributes,
+  DEFAULT_MAX_OPEN_RUNS,
   derivedRunContext,
   HookGuard,
+  holdRun,
   impliedStart,
   isObject,
   num,
@@ -72,6 +74,8 @@ export interface LangfuseSinkOptions {
   timeoutSeconds?: number;
   /** Replace the OTLP exporter (tests). */
   spanExporter?: SpanExporter;
+  /** Runs held open at once; the oldest is ended (`rlm.evicted`) beyond it. @defaultValue `10000` */
+  maxOpenRuns?: number;
   /** @defaultValue `'langfuse'` */
   name?: string;
 }
@@ -128,6 +132,7 @@ export class LangfuseSink implements RLMObservabilitySink {
   #available = false;
   #detail: string;
   #runs = new Map<string, OpenRun>();
+  readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   #scoreErrors = 0;
   #scores: Array<{
@@ -142,6 +147,7 @@ export class LangfuseSink implements RLMObservabilitySink {
 
   constructor(options: LangfuseSinkOptions = {}) {
     this.name = options.name ?? 'langfuse';
+    this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.enabled = options.enabled !== false;
     this.baseUrl = (options.baseUrl ?? 'https://cloud.langfuse.com').replace(/\/+$/, '');
     this.#detail = 'disabled';
@@ -294,14 +300,20 @@ export class LangfuseSink implements RLMObservabilitySink {
       parent,
     );
     tracing.ids.reset();
-    this.#runs.set(id, {
-      span,
-      context: trace.setSpan(parent, span),
-      traceId: span.spanContext().traceId,
-      startMs,
-      lastStepEnd: startMs,
-      root: isRoot,
-    });
+    holdRun(
+      this.#runs,
+      id,
+      {
+        span,
+        context: trace.setSpan(parent, span),
+        traceId: span.spanContext().traceId,
+        startMs,
+        lastStepEnd: startMs,
+        root: isRoot,
+      },
+      this.#maxOpenRuns,
+      tracing,
+    );
   }
 
   #onStep(runId: string, record: StepRecord): void {

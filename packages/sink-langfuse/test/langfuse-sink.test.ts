@@ -305,3 +305,32 @@ describe('scores without an explicit flush', () => {
     }
   });
 });
+
+describe('langfuse open runs', () => {
+  it('ends the oldest run (rlm.evicted) beyond maxOpenRuns and keeps the others open', async () => {
+    const exporter = new InMemorySpanExporter();
+    const sink = new LangfuseSink({
+      publicKey: 'pk-lf-c',
+      secretKey: 'sk-lf-conformance-secret',
+      baseUrl: scoreReceiver.url,
+      authCheck: false,
+      spanExporter: exporter,
+      maxOpenRuns: 2,
+    });
+    await sink.ready;
+    for (const id of ['a', 'b', 'c']) sink.onRunStart(id, { task: id });
+    await sink.forceFlush();
+    const ended = () =>
+      ['a', 'b', 'c'].filter((id) =>
+        exporter.getFinishedSpans().some((s) => s.spanContext().spanId === spanIdFromRunId(id)),
+      );
+    const evicted = exporter.getFinishedSpans().filter((s) => s.attributes['rlm.evicted'] === true);
+    expect(ended()).toEqual(['a']);
+    expect(evicted.map((s) => s.spanContext().spanId)).toEqual([spanIdFromRunId('a')]);
+    sink.onRunEnd('b', { result: { completed: true } });
+    sink.onRunEnd('c', { result: { completed: true } });
+    await sink.forceFlush();
+    expect(ended()).toEqual(['a', 'b', 'c']);
+    await sink.shutdown();
+  });
+});

@@ -30,8 +30,10 @@ import {
 import {
   createSpanExporter,
   customAttributes,
+  DEFAULT_MAX_OPEN_RUNS,
   derivedRunContext,
   HookGuard,
+  holdRun,
   impliedStart,
   isObject,
   num,
@@ -84,6 +86,8 @@ export interface LogfireSinkOptions {
   scheduledDelayMs?: number;
   /** Replace the OTLP exporter (tests). */
   spanExporter?: SpanExporter;
+  /** Runs held open at once; the oldest is ended (`rlm.evicted`) beyond it. @defaultValue `10000` */
+  maxOpenRuns?: number;
   /** @defaultValue `'logfire'` */
   name?: string;
 }
@@ -156,11 +160,13 @@ export class LogfireSink implements RLMObservabilitySink {
   #available = false;
   #detail: string;
   #runs = new Map<string, OpenRun>();
+  readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   #shutdown: Promise<void> | undefined;
 
   constructor(options: LogfireSinkOptions = {}) {
     this.name = options.name ?? 'logfire';
+    this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.enabled = options.enabled !== false;
     this.projectName = options.projectName ?? 'rlm-code';
     this.baseUrl = (options.baseUrl ?? baseUrlForToken(options.token)).replace(/\/+$/, '');
@@ -280,7 +286,13 @@ export class LogfireSink implements RLMObservabilitySink {
       spanIdFromRunId(id),
     );
     const context = trace.setSpan(parent, span);
-    this.#runs.set(id, { span, context, startMs, lastStepEnd: startMs });
+    holdRun(
+      this.#runs,
+      id,
+      { span, context, startMs, lastStepEnd: startMs },
+      this.#maxOpenRuns,
+      this.#tracing,
+    );
     this.#log(
       context,
       'RLM run started',

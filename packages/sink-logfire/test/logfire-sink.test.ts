@@ -240,3 +240,26 @@ describeSinkConformance(
     },
   },
 );
+
+describe('logfire open runs', () => {
+  it('ends the oldest run (rlm.evicted) beyond maxOpenRuns and keeps the others open', async () => {
+    const exporter = new InMemorySpanExporter();
+    const sink = new LogfireSink({ spanExporter: exporter, token: TOKEN, maxOpenRuns: 2 });
+    for (const id of ['a', 'b', 'c']) sink.onRunStart(id, { task: id });
+    await sink.forceFlush();
+    const runSpans = () => exporter.getFinishedSpans().filter((s) => s.name === 'rlm.run {run_id}');
+    expect(runSpans().map((s) => [s.attributes.run_id, s.attributes['rlm.evicted']])).toEqual([
+      ['a', true],
+    ]);
+    sink.onRunEnd('b', { result: { completed: true } });
+    sink.onRunEnd('c', { result: { completed: true } });
+    await sink.forceFlush();
+    expect(
+      runSpans()
+        .map((s) => s.attributes.run_id)
+        .sort(),
+    ).toEqual(['a', 'b', 'c']);
+    expect(sink.stats().spans_ended).toBe(sink.stats().spans_exported);
+    await sink.shutdown();
+  });
+});

@@ -45,8 +45,10 @@ import {
   createMetricExporter,
   createSpanExporter,
   customAttributes,
+  DEFAULT_MAX_OPEN_RUNS,
   derivedRunContext,
   HookGuard,
+  holdRun,
   impliedStart,
   isObject,
   num,
@@ -156,7 +158,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       options.endpoint ??
       (this.protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318');
     this.metricsEnabled = options.metricsEnabled !== false;
-    this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? 10_000);
+    this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#detail = this.enabled ? safeEndpoint(this.endpoint) : 'disabled';
     if (!this.enabled) return;
     try {
@@ -291,17 +293,22 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     );
     this.#tracing!.ids.nextTraceId = undefined;
     this.#tracing!.ids.nextSpanId = undefined;
-    if (this.#runs.size >= this.#maxOpenRuns) this.#evictOldest();
-    this.#runs.set(id, {
-      span,
-      context: trace.setSpan(parent, span),
-      environment,
-      startMs,
-      lastStepEnd: startMs,
-      inputTokens: 0,
-      outputTokens: 0,
-      costUsd: 0,
-    });
+    holdRun(
+      this.#runs,
+      id,
+      {
+        span,
+        context: trace.setSpan(parent, span),
+        environment,
+        startMs,
+        lastStepEnd: startMs,
+        inputTokens: 0,
+        outputTokens: 0,
+        costUsd: 0,
+      },
+      this.#maxOpenRuns,
+      this.#tracing!,
+    );
     this.#rememberTraceId(id, span.spanContext().traceId);
     this.#instruments?.runs.add(1, { environment });
   }
@@ -529,15 +536,5 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       if (oldest !== undefined) this.#traceIds.delete(oldest);
     }
     this.#traceIds.set(runId, traceId);
-  }
-
-  #evictOldest(): void {
-    const oldest = this.#runs.keys().next().value;
-    if (oldest === undefined) return;
-    const run = this.#runs.get(oldest)!;
-    this.#runs.delete(oldest);
-    run.span.setAttribute('rlm.evicted', true);
-    run.span.end();
-    this.#tracing!.ended();
   }
 }

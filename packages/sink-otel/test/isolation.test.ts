@@ -129,3 +129,28 @@ describeSinkConformance(
     },
   },
 );
+
+describe('open runs', () => {
+  it('ends the oldest run (rlm.evicted) beyond maxOpenRuns and keeps the others open', async () => {
+    const exporter = new InMemorySpanExporter();
+    const sink = new OpenTelemetrySink({
+      spanExporter: exporter,
+      metricsEnabled: false,
+      maxOpenRuns: 2,
+    });
+    for (const id of ['a', 'b', 'c']) sink.onRunStart(id, { task: id });
+    await sink.forceFlush();
+    const early = exporter.getFinishedSpans().filter((s) => s.name === 'rlm.run');
+    expect(early.map((s) => [s.attributes['rlm.run_id'], s.attributes['rlm.evicted']])).toEqual([
+      ['a', true],
+    ]);
+    sink.onRunStart('b', { task: 'b again' }); // a known run: nothing evicted
+    sink.onRunEnd('b', { result: { completed: true } });
+    sink.onRunEnd('c', { result: { completed: true } });
+    await sink.forceFlush();
+    const runs = exporter.getFinishedSpans().filter((s) => s.name === 'rlm.run');
+    expect(runs.filter((s) => s.attributes['rlm.evicted'] === true)).toHaveLength(1);
+    expect(runs.map((s) => s.attributes['rlm.run_id']).sort()).toEqual(['a', 'b', 'c']);
+    await sink.shutdown();
+  });
+});
