@@ -318,7 +318,8 @@ describe('langfuse open runs', () => {
       maxOpenRuns: 2,
     });
     await sink.ready;
-    for (const id of ['a', 'b', 'c']) sink.onRunStart(id, { task: id });
+    for (const id of ['a', 'b', 'c'])
+      sink.onRunStart(id, { task: id, environment: 'test', params: {} });
     await sink.forceFlush();
     const ended = () =>
       ['a', 'b', 'c'].filter((id) =>

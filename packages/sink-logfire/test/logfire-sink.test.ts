@@ -245,7 +245,8 @@ describe('logfire open runs', () => {
   it('ends the oldest run (rlm.evicted) beyond maxOpenRuns and keeps the others open', async () => {
     const exporter = new InMemorySpanExporter();
     const sink = new LogfireSink({ spanExporter: exporter, token: TOKEN, maxOpenRuns: 2 });
-    for (const id of ['a', 'b', 'c']) sink.onRunStart(id, { task: id });
+    for (const id of ['a', 'b', 'c'])
+      sink.onRunStart(id, { task: id, environment: 'test', params: {} });
     await sink.forceFlush();
     const runSpans = () => exporter.getFinishedSpans().filter((s) => s.name === 'rlm.run {run_id}');
     expect(runSpans().map((s) => [s.attributes.run_id, s.attributes['rlm.evicted']])).toEqual([

@@ -138,13 +138,14 @@ describe('open runs', () => {
       metricsEnabled: false,
       maxOpenRuns: 2,
     });
-    for (const id of ['a', 'b', 'c']) sink.onRunStart(id, { task: id });
+    for (const id of ['a', 'b', 'c'])
+      sink.onRunStart(id, { task: id, environment: 'test', params: {} });
     await sink.forceFlush();
     const early = exporter.getFinishedSpans().filter((s) => s.name === 'rlm.run');
     expect(early.map((s) => [s.attributes['rlm.run_id'], s.attributes['rlm.evicted']])).toEqual([
       ['a', true],
     ]);
-    sink.onRunStart('b', { task: 'b again' }); // a known run: nothing evicted
+    sink.onRunStart('b', { task: 'b again', environment: 'test', params: {} }); // a known run: nothing evicted
     sink.onRunEnd('b', { result: { completed: true } });
     sink.onRunEnd('c', { result: { completed: true } });
     await sink.forceFlush();
