@@ -3,7 +3,9 @@
  * `pnpm bench`: the caller-blocked time of `onStep` and the sustained steps/s of the
  * coordinator + the jsonl sink, against two baselines measured in the same run:
  * `JSON.stringify` of the same step event (the floor) and a naive `fs.appendFileSync` per
- * step (what the Python original does). Prints a table with ratios and writes
+ * step (what the Python original does); the otel sink against a raw SDK span; and
+ * `rlm-obs query` (a GROUP BY over 1M recorded steps) against a naive Node pass over the same
+ * files (bench/query.mjs). Prints a table with ratios and writes
  * bench/results.json. Runs against the built dist/ (pnpm bench builds first).
  */
 import * as fs from 'node:fs';
@@ -15,6 +17,7 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import { RLMObservability } from '@rlm/obs-core';
 import { createJsonlSink } from '@rlm/sink-jsonl';
 import { OpenTelemetrySink } from '@rlm/sink-otel';
+import { benchQuery } from './query.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
@@ -267,6 +270,7 @@ async function main() {
       p99: Math.min(...otelRounds.map((r) => r.ours.p99)),
     },
   };
+  const query = await benchQuery(tmpRoot, { quick });
   const rows = [floor, naive, coord];
   const us = (ns) => (ns / 1000).toFixed(2);
   console.log(
@@ -290,7 +294,11 @@ async function main() {
   console.log(
     `\nopentelemetry step span, caller-blocked: raw SDK p50 ${us(otel.raw.p50)} us (p99 ${us(otel.raw.p99)}), onStep through @rlm/sink-otel p50 ${us(otel.ours.p50)} us (p99 ${us(otel.ours.p99)}) = ${otelRatio.toFixed(2)}x`,
   );
+  console.log(
+    `\nrlm-obs query, GROUP BY over ${query.steps.toLocaleString('en-US')} recorded steps (recorded in ${query.recordSeconds.toFixed(1)} s): first ${query.firstSeconds.toFixed(2)} s, best of 3 ${query.bestSeconds.toFixed(2)} s; naive Node pass over the same files ${query.naiveSeconds.toFixed(2)} s (${(query.naiveSeconds / query.bestSeconds).toFixed(1)}x slower)`,
+  );
   const targets = {
+    'query GROUP BY over 1M steps <= 2 s (first run)': query.firstSeconds <= 2,
     'onStep p50 <= 2 us': coord.p50 <= 2000,
     'otel onStep p50 <= 1.3x the raw SDK span': otelRatio <= 1.3,
     'sustained >= 300k steps/s': coord.stepsPerSec >= 300_000,
@@ -316,6 +324,7 @@ async function main() {
     timerOverheadNs: overhead,
     rows: rows.map((r) => ({ ...r, ratioToFloor: r.stepsPerSec / floor.stepsPerSec })),
     otel: { ...otel, ratio: otelRatio },
+    query,
     targets,
   };
   fs.writeFileSync(path.join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

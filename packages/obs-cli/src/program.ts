@@ -6,12 +6,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
+import { queryCommand } from './commands/query.js';
 import { replayCommand } from './commands/replay.js';
 import { runsCommand } from './commands/runs.js';
 import { showCommand } from './commands/show.js';
 import { sinksCommand } from './commands/sinks.js';
 import { statusCommand } from './commands/status.js';
 import { tailCommand } from './commands/tail.js';
+import { viewCommand } from './commands/view.js';
 import { CliError, EXIT } from './context.js';
 import { type Io, processIo } from './output.js';
 
@@ -89,6 +91,33 @@ export function buildProgram(io: Io, setExit: (code: number) => void, version: s
     .addHelpText('after', '\nExample:\n  rlm-obs show 01a2 --code')
     .action(wrap((run: string, options) => showCommand(run, options, io)));
 
+  withGlobals(program.command('query'))
+    .description(
+      'SQL (DuckDB) over the local records: views runs, steps, llm_calls and a Logfire-style records',
+    )
+    .argument('[sql]', "the SQL; '-' reads it from stdin")
+    .addOption(
+      new Option('-f, --format <format>', 'output format')
+        .choices(['table', 'csv', 'json'])
+        .default('table'),
+    )
+    .option('--file <file>', 'read the SQL from a file')
+    .option('--schema', 'list the views and their columns')
+    .option('--max-width <n>', 'cut table cells to n characters (0: never)', '60')
+    .addHelpText(
+      'after',
+      `
+The files are read in place, so a query sees what was written a moment ago. Times are UTC;
+records.duration is in seconds (as in Logfire), steps.duration_ms in milliseconds.
+
+Examples:
+  rlm-obs query "SELECT environment, count(*) AS runs, avg(total_reward) FROM runs GROUP BY 1"
+  rlm-obs query "SELECT model, sum(input_tokens), sum(cost_usd) FROM llm_calls GROUP BY model" -f csv
+  rlm-obs query "SELECT span_name, avg(duration) FROM records WHERE start_timestamp > now() - INTERVAL '24 hours' GROUP BY 1"
+  rlm-obs query --schema`,
+    )
+    .action(wrap((sql: string | undefined, options) => queryCommand(sql, options, io)));
+
   withGlobals(program.command('tail'))
     .description('the latest records, and with -f new ones as they are written')
     .option('-f, --follow', 'keep printing new records (Ctrl-C to stop)')
@@ -98,6 +127,24 @@ export function buildProgram(io: Io, setExit: (code: number) => void, version: s
     )
     .addHelpText('after', '\nExample:\n  rlm-obs tail -f')
     .action(wrap((options) => tailCommand(options, io)));
+
+  withGlobals(program.command('view'))
+    .description(
+      'a local web UI: run list, waterfall of steps and nested runs, step details, charts',
+    )
+    .option('-p, --port <port>', 'the port (0: any free port)', '0')
+    .option('--host <host>', 'the address to listen on', '127.0.0.1')
+    .addHelpText(
+      'after',
+      `
+Serves on 127.0.0.1 only unless --host says otherwise, prints the URL, and keeps running
+until Ctrl-C. Everything is bundled (no CDN); new records appear without a reload. With
+--json, prints {"url", "port", "dir"} on one line.
+
+Example:
+  rlm-obs view --port 7300`,
+    )
+    .action(wrap((options) => viewCommand(options, io)));
 
   withGlobals(program.command('replay'))
     .description(

@@ -39,13 +39,26 @@ describe('rlm-obs on a fresh directory', () => {
       'tail',
       'replay',
       'demo',
+      'query',
+      'view',
       'Exit codes:',
     ])
       expect(top.stdout).toContain(word);
-    for (const command of ['status', 'doctor', 'sinks', 'runs', 'show', 'tail', 'replay', 'demo']) {
+    for (const command of [
+      'status',
+      'doctor',
+      'sinks',
+      'runs',
+      'show',
+      'tail',
+      'replay',
+      'demo',
+      'query',
+      'view',
+    ]) {
       const help = await rlmObs([command, '--help'], { cwd: fresh.dir });
       expect(help.code, command).toBe(0);
-      expect(help.stdout, command).toContain('Example:');
+      expect(help.stdout, command).toMatch(/Examples?:/);
       expect(help.stdout, command).toContain('--json');
     }
     expect((await rlmObs(['--version'], { cwd: fresh.dir })).stdout.trim()).toMatch(

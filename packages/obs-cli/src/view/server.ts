@@ -1,0 +1,225 @@
+/**
+ * `rlm-obs view`: a local web UI over the JSONL directory, served on 127.0.0.1 by node:http.
+ * The page and its script are bundled into the CLI (no CDN, works offline); the data comes
+ * from the query views as JSON; a server-sent event stream tells the page when the files
+ * changed, so new runs and steps appear without a reload.
+ */
+import { existsSync, type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { QueryEngine } from '../query/engine.js';
+import { listRuns, runTree, usageOverTime } from './data.js';
+import { PAGE_CSS, pageHtml } from './page.js';
+
+/** Options of {@link startViewServer}. */
+export interface ViewServerOptions {
+  dir: string;
+  /** @defaultValue `'127.0.0.1'` */
+  host?: string;
+  /** 0 picks a free port. @defaultValue `0` */
+  port?: number;
+  /** How often to look for changed files when the OS gives no events. @defaultValue `1000` */
+  pollMs?: number;
+}
+
+/** A running viewer. */
+export interface ViewServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** The bundled browser script: next to the built CLI, or in dist/ when running from sources. */
+function appScript(): string {
+  const candidates = [
+    path.join(HERE, 'view', 'app.js'),
+    path.join(HERE, '..', '..', 'dist', 'view', 'app.js'),
+  ];
+  for (const file of candidates) if (existsSync(file)) return readFileSync(file, 'utf8');
+  throw new Error(
+    `the viewer's script is missing (looked in ${candidates.join(', ')}); build the CLI`,
+  );
+}
+
+/** A fingerprint of the directory: changes whenever a line is appended anywhere in it. */
+function fingerprint(dir: string): string {
+  const parts: string[] = [];
+  for (const name of ['runs.jsonl', 'starts.jsonl', 'steps']) {
+    try {
+      const s = statSync(path.join(dir, name));
+      parts.push(`${name}:${s.size}:${s.mtimeMs}`);
+    } catch {
+      parts.push(`${name}:-`);
+    }
+  }
+  return parts.join('|');
+}
+
+/** Runs queries one at a time on the engine's single connection. */
+class Serial {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn, fn);
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    // Only our own script and styles; the page never talks to anything but this server.
+    'content-security-policy':
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:",
+  });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, status: number, value: unknown) =>
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
+
+/** Starts the viewer; resolves once it listens. */
+export async function startViewServer(options: ViewServerOptions): Promise<ViewServer> {
+  const dir = path.resolve(options.dir);
+  const script = appScript();
+  const engine = await QueryEngine.open(dir);
+  const serial = new Serial();
+  const clients = new Set<ServerResponse>();
+  let version = 0;
+  let lastPrint = fingerprint(dir);
+
+  const notify = () => {
+    version++;
+    for (const client of clients) client.write(`event: change\ndata: ${version}\n\n`);
+  };
+  // inotify where it works (the directory, and steps/ where every append lands), and a slow
+  // poll of the directory's fingerprint for the rest (steps/ created later, network disks).
+  const watchers = new Map<string, FSWatcher>();
+  let debounce: NodeJS.Timeout | undefined;
+  const soon = () => {
+    if (debounce) return;
+    debounce = setTimeout(() => {
+      debounce = undefined;
+      lastPrint = fingerprint(dir);
+      notify();
+    }, 150);
+    debounce.unref();
+  };
+  const watchDir = (target: string) => {
+    if (watchers.has(target) || !existsSync(target)) return;
+    try {
+      const watcher = watch(target, soon);
+      watcher.on('error', () => {
+        watcher.close();
+        watchers.delete(target);
+      });
+      watchers.set(target, watcher);
+    } catch {
+      // Not watchable: the poll covers it.
+    }
+  };
+  const stepsDir = path.join(dir, 'steps');
+  watchDir(dir);
+  watchDir(stepsDir);
+  const poll = setInterval(() => {
+    watchDir(dir);
+    watchDir(stepsDir);
+    const print = fingerprint(dir);
+    if (print !== lastPrint) {
+      lastPrint = print;
+      notify();
+    }
+  }, options.pollMs ?? 1000);
+  poll.unref();
+  const heartbeat = setInterval(() => {
+    for (const client of clients) client.write(': keep-alive\n\n');
+  }, 15_000);
+  heartbeat.unref();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, 'text/plain', 'method not allowed');
+      return;
+    }
+    const route = url.pathname;
+    if (route === '/' || route === '/index.html' || route.startsWith('/run/')) {
+      send(res, 200, 'text/html; charset=utf-8', pageHtml(path.basename(dir)));
+      return;
+    }
+    if (route === '/assets/app.js') {
+      send(res, 200, 'text/javascript; charset=utf-8', script);
+      return;
+    }
+    if (route === '/assets/app.css') {
+      send(res, 200, 'text/css; charset=utf-8', PAGE_CSS);
+      return;
+    }
+    if (route === '/api/events') {
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
+      res.write(`retry: 1000\nevent: hello\ndata: ${version}\n\n`);
+      clients.add(res);
+      req.on('close', () => clients.delete(res));
+      return;
+    }
+    if (route === '/api/runs') {
+      const runs = await serial.run(() => listRuns(engine));
+      json(res, 200, { dir, version, runs });
+      return;
+    }
+    if (route.startsWith('/api/runs/')) {
+      const id = decodeURIComponent(route.slice('/api/runs/'.length));
+      const tree = await serial.run(() => runTree(engine, id));
+      if (!tree) json(res, 404, { error: `no run '${id}' in ${dir}` });
+      else json(res, 200, { dir, version, ...tree });
+      return;
+    }
+    if (route === '/api/usage') {
+      json(res, 200, { version, ...(await serial.run(() => usageOverTime(engine))) });
+      return;
+    }
+    send(res, 404, 'text/plain', 'not found');
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent)
+        json(res, 500, { error: error instanceof Error ? error.message : String(error) });
+      else res.end();
+    });
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${port}/`,
+    port,
+    close: async () => {
+      clearInterval(poll);
+      clearInterval(heartbeat);
+      if (debounce) clearTimeout(debounce);
+      for (const w of watchers.values()) w.close();
+      for (const client of clients) client.end();
+      clients.clear();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await serial.run(async () => engine.close());
+    },
+  };
+}
