@@ -94,7 +94,21 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
   let version = 0;
   let lastPrint = fingerprint(dir);
 
+  // At most one change event per second: a busy agent appends all the time, and each event
+  // makes every open page query again.
+  let lastNotify = 0;
+  let pending: NodeJS.Timeout | undefined;
   const notify = () => {
+    const wait = lastNotify + 1000 - Date.now();
+    if (wait > 0) {
+      pending ??= setTimeout(() => {
+        pending = undefined;
+        notify();
+      }, wait);
+      pending.unref();
+      return;
+    }
+    lastNotify = Date.now();
     version++;
     for (const client of clients) client.write(`event: change\ndata: ${version}\n\n`);
   };
@@ -214,6 +228,7 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
       clearInterval(poll);
       clearInterval(heartbeat);
       if (debounce) clearTimeout(debounce);
+      if (pending) clearTimeout(pending);
       for (const w of watchers.values()) w.close();
       for (const client of clients) client.end();
       clients.clear();

@@ -120,8 +120,15 @@ document.addEventListener('click', (event) => {
 });
 window.addEventListener('popstate', () => refresh());
 
+let queued = false;
+/** Renders the current route; calls while a render waits to start share that render. */
 function refresh(): void {
-  rendering = rendering.then(render, render);
+  if (queued) return;
+  queued = true;
+  rendering = rendering.then(() => {
+    queued = false;
+    return render();
+  });
 }
 
 async function render(): Promise<void> {
