@@ -87,53 +87,16 @@ const RUN_SELECT = `
          s.cost_usd, coalesce(c.children, 0) AS children
   FROM runs r LEFT JOIN s ON s.run_id = r.run_id LEFT JOIN c ON c.run_id = r.run_id`;
 
-function toRun(row: Record<string, JsonCell>): RunRow {
-  return {
-    runId: row.run_id as string,
-    parentRunId: row.parent_run_id as string | null,
-    rootRunId: row.root_run_id as string | null,
-    task: row.task as string | null,
-    environment: row.environment as string | null,
-    model: row.model as string | null,
-    startedAt: row.started_at as string | null,
-    finishedAt: row.finished_at as string | null,
-    durationMs: row.duration_ms as number | null,
-    state: row.state as 'open' | 'ended',
-    completed: row.completed as boolean | null,
-    steps: row.steps as number | null,
-    totalReward: row.total_reward as number | null,
-    finalAnswer: row.final_answer as string | null,
-    stepCount: row.step_count as number,
-    failedSteps: row.failed_steps as number,
-    inputTokens: row.input_tokens as number,
-    outputTokens: row.output_tokens as number,
-    costUsd: row.cost_usd as number | null,
-    children: row.children as number,
-  };
+/** `run_id` → `runId`: the API speaks the camelCase of the rest of rlm-obs. */
+function camel<T>(row: Record<string, JsonCell>): T {
+  const out: Record<string, JsonCell> = {};
+  for (const [key, value] of Object.entries(row))
+    out[key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = value;
+  return out as T;
 }
 
-function toStep(row: Record<string, JsonCell>): StepRow {
-  return {
-    runId: row.run_id as string,
-    step: row.step as number | null,
-    action: row.action as string | null,
-    reward: row.reward as number | null,
-    cumulativeReward: row.cumulative_reward as number | null,
-    success: row.success as boolean | null,
-    startedAt: row.started_at as string | null,
-    endedAt: row.ended_at as string | null,
-    durationMs: row.duration_ms as number | null,
-    code: row.code as string | null,
-    rationale: row.rationale as string | null,
-    output: row.output as string | null,
-    error: row.error as string | null,
-    model: row.model as string | null,
-    inputTokens: row.input_tokens as number | null,
-    outputTokens: row.output_tokens as number | null,
-    costUsd: row.cost_usd as number | null,
-    cacheStatus: row.cache_status as string | null,
-  };
-}
+const toRun = (row: Record<string, JsonCell>) => camel<RunRow>(row);
+const toStep = (row: Record<string, JsonCell>) => camel<StepRow>(row);
 
 /** Every run, newest first, with step totals and how many runs it spawned. */
 export async function listRuns(engine: QueryEngine): Promise<RunRow[]> {
