@@ -56,5 +56,11 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
     `  rlm-obs show ${result.failedRunId.slice(0, 13)} --code${dirFlag}   ${c.dim('# the run that failed, with code')}`,
   );
   io.out(`  rlm-obs tail -f${dirFlag}                   ${c.dim('# watch new records')}`);
+  io.out(
+    `  rlm-obs view${dirFlag}                      ${c.dim('# the local viewer in a browser')}`,
+  );
+  io.out(
+    `  rlm-obs query "SELECT model, sum(input_tokens), sum(cost_usd) FROM llm_calls GROUP BY 1"${dirFlag}`,
+  );
   return report.ok ? EXIT.ok : EXIT.problem;
 }
