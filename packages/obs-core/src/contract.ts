@@ -100,6 +100,32 @@ export interface RunStart {
   attributes?: Record<string, unknown>;
   /** When the run started, as an ISO string. The coordinator fills it in. */
   startedAt?: string;
+  /** The conversation or session the run belongs to; child runs inherit it. */
+  sessionId?: string;
+  /** The end user the run works for; child runs inherit it. */
+  userId?: string;
+  /** Labels to filter by; child runs inherit them. */
+  tags?: string[];
+}
+
+/**
+ * A score or a piece of feedback on a run (or one of its steps): `run.score()`,
+ * `run.feedback()`, and the seed's end-of-run `reward` and `completed` scores, which the
+ * coordinator sends through this same hook just before `onRunEnd`.
+ */
+export interface ScoreRecord {
+  /** For example `reward`, `completed`, `correctness`, `thumbs`. */
+  name: string;
+  value: number | string | boolean;
+  /** `score` (an evaluation) or `feedback` (from a user or a reviewer). */
+  kind: 'score' | 'feedback';
+  comment?: string;
+  /** The step the score is about, if any. */
+  step?: number;
+  /** Who gave it: `rlm-obs` for the end-of-run scores, else what the caller says. */
+  source?: string;
+  /** When it was given (ISO 8601). The coordinator fills it in. */
+  at: string;
 }
 
 /** What `onStep` receives. */
@@ -178,6 +204,17 @@ export interface RLMObservabilitySink {
   onStep(runId: string, step: StepRecord): void | Promise<void>;
   onRunEnd(runId: string, end: RunEnd): void | Promise<void>;
   /**
+   * A score or feedback (optional: sinks written before it existed keep working and simply
+   * don't receive scores). May arrive after the run ended (late user feedback).
+   */
+  onScore?(runId: string, score: ScoreRecord): void | Promise<void>;
+  /**
+   * The sink writes only to this machine (the local files). Content switches
+   * (`recordContent: false`) keep code, outputs, task text and LLM messages away from every
+   * sink that is not local. @defaultValue `false`
+   */
+  readonly local?: boolean;
+  /**
    * Actively checks the backend (reachable, authenticated, writable) for `rlm-obs doctor`.
    * May do I/O; must not throw; problems come with the fix to print.
    */
@@ -203,5 +240,5 @@ export interface SinkCheckResult {
   detail?: string;
 }
 
-/** The three event hooks, by name. */
-export type SinkHook = 'onRunStart' | 'onStep' | 'onRunEnd';
+/** The event hooks, by name (`onScore` is optional for sinks). */
+export type SinkHook = 'onRunStart' | 'onStep' | 'onRunEnd' | 'onScore';

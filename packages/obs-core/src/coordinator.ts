@@ -2,12 +2,22 @@
  * The coordinator, `RLMObservability` (DESIGN.md section 4): one pass of sanitizing,
  * redaction and capping, then fan-out to every sink through its own ordered, bounded lane.
  */
+
+import {
+  type ContentPolicy,
+  contentPolicy,
+  type RecordContent,
+  stripEnd,
+  stripStart,
+  stripStep,
+} from './content.js';
 import type {
   JsonObject,
   RLMObservabilitySink,
   RunEnd,
   RunResult,
   RunStart,
+  ScoreRecord,
   SinkHook,
   SinkStatus,
   StepEvent,
@@ -20,6 +30,7 @@ import {
   stderrLogger,
 } from './diagnostics.js';
 import { parseTraceparent, traceIdFromRunId } from './ids.js';
+import { preloadPrices, priceStepUsage } from './pricing.js';
 import {
   type ExitParticipant,
   installSignalHandlers,
@@ -35,6 +46,17 @@ import { SinkChannel, type SinkCounters, type SinkFlushResult } from './sink-cha
 export interface ObservabilityOptions {
   /** Attributes added to every run's `attributes`. @defaultValue `{}` */
   attributes?: Record<string, unknown>;
+  /**
+   * `false` keeps code, outputs, task text and LLM messages (with `{ inputs, outputs }`, one
+   * side of them) away from every sink that is not local, keeping their sizes; a run's own
+   * `recordContent` overrides it, and child runs inherit their parent's. @defaultValue `true`
+   */
+  recordContent?: RecordContent;
+  /**
+   * Price steps whose usage names a model and tokens but no cost, from the bundled price
+   * table (`@pydantic/genai-prices`); caller-supplied costs win. @defaultValue `true`
+   */
+  pricing?: boolean;
   /** Redaction settings, or `false` to turn redaction off completely. @defaultValue `{}` */
   redact?: RedactOptions | false;
   /** The global size caps applied once, before any sink sees data. */
@@ -161,6 +183,10 @@ export class RLMObservability implements ExitParticipant {
   readonly #callTimeoutMs: number;
   readonly #exitTimeoutMs: number;
   readonly #sampling: SamplingOptions | undefined;
+  readonly #content: ContentPolicy;
+  readonly #pricing: boolean;
+  /** Per open run whose content policy differs from the global one. */
+  readonly #runContent = new Map<string, ContentPolicy>();
   /** Per run: its place in [0, 1) for sampling, while sampling is active. */
   readonly #runSample = new Map<string, number>();
   #samplingActive = false;
@@ -182,6 +208,10 @@ export class RLMObservability implements ExitParticipant {
     this.#callTimeoutMs = Math.max(1, options.callTimeoutMs ?? 10_000);
     this.#exitTimeoutMs = Math.max(1, options.exitFlushTimeoutMs ?? 5_000);
     this.#sampling = options.sampling;
+    this.#content = contentPolicy(options.recordContent);
+    this.#pricing = options.pricing !== false;
+    // The price table is ~2 MB of data: load it between two calls, not inside one.
+    if (this.#pricing) setImmediate(preloadPrices).unref();
     if (options.flushOnExit !== false) registerForExit(this);
     const signals = options.handleSignals === true ? DEFAULT_SIGNALS : options.handleSignals || [];
     if (signals.length > 0) this.#removeSignalHandlers = installSignalHandlers(this, signals);
@@ -339,7 +369,9 @@ export class RLMObservability implements ExitParticipant {
   onRunStart(runId: string, start: RunStart): void {
     const id = this.#accept(runId, 'onRunStart');
     if (id === undefined) return;
-    this.#fanOut('onRunStart', id, this.#prepareStart(start));
+    const prepared = this.#prepareStart(start);
+    const policy = this.#startPolicy(id, start, prepared.parentRunId);
+    this.#fanOut('onRunStart', id, prepared, policy && stripStart(prepared, policy));
   }
 
   /** The seed hook: a step finished. */
@@ -354,17 +386,90 @@ export class RLMObservability implements ExitParticipant {
     } catch {
       // a throwing getter on the record itself
     }
-    this.#fanOut('onStep', id, {
-      event: this.#prepareEvent(event, undefined),
-      cumulativeReward: finiteOr(cumulative, 0),
-    });
+    this.#deliverStep(id, this.#prepareEvent(event, undefined), finiteOr(cumulative, 0));
   }
 
-  /** The seed hook: a run ended (completed or not). */
+  /**
+   * The seed hook: a run ended (completed or not). The seed's end-of-run scores (`reward` and
+   * `completed`) go out through `onScore` first, while the run is still open in every sink.
+   */
   onRunEnd(runId: string, end: RunEnd): void {
     const id = this.#accept(runId, 'onRunEnd');
     if (id === undefined) return;
-    this.#fanOut('onRunEnd', id, this.#prepareEnd(end));
+    const prepared = this.#prepareEnd(end);
+    const at = prepared.result.finishedAt ?? new Date().toISOString();
+    const reward = prepared.result.totalReward;
+    if (typeof reward === 'number' && Number.isFinite(reward))
+      this.#fanOut('onScore', id, {
+        name: 'reward',
+        value: reward,
+        kind: 'score',
+        source: 'rlm-obs',
+        at,
+      });
+    if (typeof prepared.result.completed === 'boolean')
+      this.#fanOut('onScore', id, {
+        name: 'completed',
+        value: prepared.result.completed,
+        kind: 'score',
+        source: 'rlm-obs',
+        at,
+      });
+    const policy = this.#runContent.get(id) ?? this.#nonDefault(this.#content);
+    this.#fanOut('onRunEnd', id, prepared, policy && stripEnd(prepared, policy));
+    this.#runContent.delete(id);
+  }
+
+  /**
+   * A score or feedback on a run (`run.score()`, `run.feedback()`); may come after the run
+   * ended. Only sinks that implement `onScore` receive it.
+   */
+  onScore(runId: string, score: Omit<ScoreRecord, 'at' | 'kind'> & Partial<ScoreRecord>): void {
+    const id = this.#accept(runId, 'onScore');
+    if (id === undefined) return;
+    const prepared = this.#prepareScore(score);
+    if (prepared) this.#fanOut('onScore', id, prepared);
+  }
+
+  /** The content policy of a starting run, remembered when it differs from the global one. */
+  #startPolicy(
+    runId: string,
+    start: unknown,
+    parentRunId: string | undefined,
+  ): ContentPolicy | undefined {
+    let own: unknown;
+    try {
+      own = (start as { recordContent?: unknown } | undefined)?.recordContent;
+    } catch {
+      own = undefined;
+    }
+    const inherited =
+      (parentRunId !== undefined ? this.#runContent.get(parentRunId) : undefined) ?? this.#content;
+    const policy = contentPolicy(own as RecordContent | undefined, inherited);
+    if (policy.inputs !== this.#content.inputs || policy.outputs !== this.#content.outputs) {
+      if (this.#runContent.size >= MAX_SAMPLED_RUNS) {
+        const oldest = this.#runContent.keys().next().value;
+        if (oldest !== undefined) this.#runContent.delete(oldest);
+      }
+      this.#runContent.set(runId, policy);
+    }
+    return this.#nonDefault(policy);
+  }
+
+  /** The policy when it withholds anything, else undefined (the fast path). */
+  #nonDefault(policy: ContentPolicy): ContentPolicy | undefined {
+    return policy.inputs && policy.outputs ? undefined : policy;
+  }
+
+  #deliverStep(id: string, event: StepEvent, cumulativeReward: number): void {
+    const policy = this.#runContent.size > 0 ? this.#runContent.get(id) : undefined;
+    const withheld = policy ?? this.#nonDefault(this.#content);
+    this.#fanOut(
+      'onStep',
+      id,
+      { event, cumulativeReward },
+      withheld && { event: stripStep(event, withheld), cumulativeReward },
+    );
   }
 
   /**
@@ -385,10 +490,7 @@ export class RLMObservability implements ExitParticipant {
   _runStep(runId: string, event: StepEvent, cumulativeReward: number, stepNumber: number): void {
     const id = this.#accept(runId, 'onStep');
     if (id === undefined) return;
-    this.#fanOut('onStep', id, {
-      event: this.#prepareEvent(event, stepNumber),
-      cumulativeReward,
-    });
+    this.#deliverStep(id, this.#prepareEvent(event, stepNumber), cumulativeReward);
   }
 
   /** @internal */
@@ -521,16 +623,23 @@ export class RLMObservability implements ExitParticipant {
     return id;
   }
 
-  #fanOut(hook: SinkHook, runId: string, payload: unknown): void {
+  /**
+   * Delivers to every sink; `remote` (a copy with content withheld) goes to the sinks that
+   * are not local, when a content switch is off. Scores reach only sinks with `onScore`.
+   */
+  #fanOut(hook: SinkHook, runId: string, payload: unknown, remote?: unknown): void {
     const channels = this.#channels;
-    if (!this.#samplingActive) {
+    const scores = hook === 'onScore';
+    if (!this.#samplingActive && remote === undefined && !scores) {
       for (let i = 0; i < channels.length; i++) channels[i]!.deliver(hook, runId, payload);
       return;
     }
-    const place = this.#samplePlace(hook, runId, payload);
+    const place = this.#samplingActive ? this.#samplePlace(hook, runId, payload) : 0;
     for (let i = 0; i < channels.length; i++) {
       const channel = channels[i]!;
-      if (place < channel.samplingRate) channel.deliver(hook, runId, payload);
+      if (scores && !channel.scores) continue;
+      if (place < channel.samplingRate)
+        channel.deliver(hook, runId, remote === undefined || channel.local ? payload : remote);
       else channel.sampledOut++;
     }
   }
@@ -538,6 +647,8 @@ export class RLMObservability implements ExitParticipant {
   /** Where a run falls in [0, 1): from its trace id, so a whole trace shares one decision. */
   #samplePlace(hook: SinkHook, runId: string, payload: unknown): number {
     let place = this.#runSample.get(runId);
+    // A score after its run ended: decide from the run's own trace id, remember nothing.
+    if (place === undefined && hook === 'onScore') return samplePlace(traceIdFromRunId(runId));
     if (place === undefined) {
       let traceId: string | undefined;
       if (hook === 'onRunStart') {
@@ -605,6 +716,67 @@ export class RLMObservability implements ExitParticipant {
     }
     const startedAt = read('startedAt');
     prepared.startedAt = isoOrNow(startedAt);
+    for (const key of ['sessionId', 'userId'] as const) {
+      const value = read(key);
+      if (typeof value === 'string' && value.length > 0)
+        prepared[key] = (this.#sanitize(value) as string).slice(0, 200);
+      else if (typeof value === 'number' && Number.isFinite(value)) prepared[key] = String(value);
+    }
+    const tags = read('tags');
+    if (Array.isArray(tags)) {
+      const clean = [
+        ...new Set(
+          tags
+            .filter((t): t is string => typeof t === 'string' && t.trim().length > 0)
+            .map((t) => (this.#sanitize(t.trim()) as string).slice(0, 200)),
+        ),
+      ].slice(0, 100);
+      if (clean.length > 0) prepared.tags = clean;
+    }
+    return prepared;
+  }
+
+  #prepareScore(score: unknown): ScoreRecord | undefined {
+    const s = isObject(score) ? score : {};
+    const read = (key: string): unknown => {
+      try {
+        return s[key];
+      } catch {
+        return undefined;
+      }
+    };
+    const name = read('name');
+    const value = read('value');
+    if (typeof name !== 'string' || name.trim() === '') {
+      this.#log.warn('score:name', 'onScore: ignoring a score without a name');
+      return undefined;
+    }
+    const valid =
+      (typeof value === 'number' && Number.isFinite(value)) ||
+      typeof value === 'string' ||
+      typeof value === 'boolean';
+    if (!valid) {
+      this.#log.warn(
+        'score:value',
+        `onScore: score '${name}' needs a finite number, a string or a boolean`,
+      );
+      return undefined;
+    }
+    const prepared: ScoreRecord = {
+      name: (this.#sanitize(name.trim()) as string).slice(0, 200),
+      value:
+        typeof value === 'string' ? (this.#sanitize(value) as string) : (value as number | boolean),
+      kind: read('kind') === 'feedback' ? 'feedback' : 'score',
+      at: isoOrNow(read('at')),
+    };
+    const comment = read('comment');
+    if (typeof comment === 'string' && comment.length > 0)
+      prepared.comment = this.#sanitize(comment) as string;
+    const step = read('step');
+    if (typeof step === 'number' && Number.isSafeInteger(step)) prepared.step = step;
+    const source = read('source');
+    if (typeof source === 'string' && source.length > 0)
+      prepared.source = (this.#sanitize(source) as string).slice(0, 200);
     return prepared;
   }
 
@@ -616,6 +788,7 @@ export class RLMObservability implements ExitParticipant {
         ? {}
         : { value: clean };
     if (stepNumber !== undefined && typeof out.step !== 'number') out.step = stepNumber;
+    if (this.#pricing && out.usage !== undefined) priceStepUsage(out);
     return out;
   }
 

@@ -3,6 +3,8 @@
  * needs. See README.md for a tour.
  */
 
+export type { AuthCooldownOptions } from './auth-cooldown.js';
+export { AuthCooldown, isAuthFailure } from './auth-cooldown.js';
 export type { CompositeChildStatus, CompositeSinkOptions } from './composite-sink.js';
 export { CompositeSink } from './composite-sink.js';
 export { RlmObsConfigError } from './config/config-error.js';
@@ -24,6 +26,8 @@ export type {
   StandardSchemaV1,
 } from './config/types.js';
 export { defineConfig } from './config/types.js';
+export type { ContentPolicy, RecordContent } from './content.js';
+export { contentPolicy, omitted } from './content.js';
 export type {
   JsonObject,
   JsonValue,
@@ -31,6 +35,7 @@ export type {
   RunEnd,
   RunResult,
   RunStart,
+  ScoreRecord,
   SinkCheckResult,
   SinkHook,
   SinkProblem,
@@ -64,9 +69,11 @@ export {
   traceIdFromRunId,
 } from './ids.js';
 export { epochMs, finiteNumber, isRecord, safeUrl, stringValue } from './payload.js';
+export type { ModelRates } from './pricing.js';
+export { modelRates, preloadPrices, priceStepUsage, priceUsage } from './pricing.js';
 export type { RedactOptions, Redactor } from './redact.js';
 export { createRedactor } from './redact.js';
-export type { EndRunOptions, StartRunOptions } from './run.js';
+export type { EndRunOptions, ScoreOptions, StartRunOptions } from './run.js';
 export { Run } from './run.js';
 export type { SanitizeLimits, Sanitizer } from './sanitize.js';
 export {

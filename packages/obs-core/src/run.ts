@@ -3,6 +3,7 @@
  * the cumulative reward and step count kept for you, nested runs through `run.child()` and a
  * W3C `traceparent` for runs continued in another process.
  */
+import type { RecordContent } from './content.js';
 import type { RunResult, StepEvent } from './contract.js';
 import type { RLMObservability } from './coordinator.js';
 import {
@@ -28,6 +29,27 @@ export interface StartRunOptions {
   attributes?: Record<string, unknown>;
   /** Where the run's artifacts live; passed to sinks at the end as `runPath`. */
   runPath?: string;
+  /** The conversation or session; `run.child()` passes it on. */
+  sessionId?: string;
+  /** The end user; `run.child()` passes it on. */
+  userId?: string;
+  /** Labels; `run.child()` passes them on (a child's own tags are added). */
+  tags?: string[];
+  /**
+   * `false` keeps this run's code, outputs, task text and LLM messages away from remote sinks
+   * (sizes are kept); `{ inputs: false }` or `{ outputs: false }` for one side. Child runs
+   * inherit it. @defaultValue the coordinator's `recordContent`
+   */
+  recordContent?: RecordContent;
+}
+
+/** Options of `run.score()` and `run.feedback()`. */
+export interface ScoreOptions {
+  comment?: string;
+  /** The step the score is about. */
+  step?: number;
+  /** Who gave it, for example `user`, `llm-judge`, `unit-tests`. */
+  source?: string;
 }
 
 /** What `run.end()` takes: the seed's result fields, all optional. */
@@ -58,6 +80,7 @@ export class Run {
 
   readonly #obs: RLMObservability;
   readonly #runPath: string | undefined;
+  readonly #inherit: Pick<StartRunOptions, 'sessionId' | 'userId' | 'tags' | 'recordContent'>;
   readonly #traceFlags: number;
   #steps = 0;
   #cumulativeReward = 0;
@@ -75,7 +98,14 @@ export class Run {
     this.spanId = spanIdFromRunId(this.id);
     this.#runPath = typeof opts.runPath === 'string' ? opts.runPath : undefined;
     this.startedAt = new Date().toISOString();
+    this.#inherit = {
+      ...(opts.sessionId !== undefined ? { sessionId: opts.sessionId } : {}),
+      ...(opts.userId !== undefined ? { userId: opts.userId } : {}),
+      ...(Array.isArray(opts.tags) ? { tags: opts.tags } : {}),
+      ...(opts.recordContent !== undefined ? { recordContent: opts.recordContent } : {}),
+    };
     obs.onRunStart(this.id, {
+      ...this.#inherit,
       task: opts.task ?? '',
       environment: opts.environment ?? 'default',
       params: opts.params ?? {},
@@ -122,13 +152,45 @@ export class Run {
     return this.#cumulativeReward;
   }
 
-  /** Starts a nested run whose parent is this one (same trace). */
+  /**
+   * Starts a nested run whose parent is this one (same trace). It inherits the session, the
+   * user, the tags and the content switch unless given its own.
+   */
   child(options: Omit<StartRunOptions, 'parentRunId' | 'traceparent'> = {}): Run {
+    const inherited = this.#inherit;
+    const tags =
+      inherited.tags || options.tags
+        ? [...new Set([...(inherited.tags ?? []), ...(options.tags ?? [])])]
+        : undefined;
     return this.#obs.startRun({
+      ...inherited,
       ...options,
+      ...(tags ? { tags } : {}),
       parentRunId: this.id,
       traceparent: this.traceparent(),
     });
+  }
+
+  /**
+   * Scores the run (or one of its steps, with `step`): an evaluation such as `correctness`
+   * or `judge_score`. Goes to every sink that keeps scores (Langfuse scores, LangSmith
+   * feedback, MLflow metrics, span events, logs, the local files). Allowed after `end()`.
+   *
+   * @example
+   * ```ts
+   * run.score('correctness', 0.8, { comment: 'one edge case missed', source: 'llm-judge' });
+   * ```
+   */
+  score(name: string, value: number | string | boolean, options: ScoreOptions = {}): void {
+    this.#obs.onScore(this.id, { ...options, name, value, kind: 'score' });
+  }
+
+  /**
+   * Records feedback on the run, typically from a user (`thumbs_up`, `rating`); like
+   * {@link score} but marked as feedback. Allowed after `end()`.
+   */
+  feedback(name: string, value: number | string | boolean, options: ScoreOptions = {}): void {
+    this.#obs.onScore(this.id, { ...options, name, value, kind: 'feedback' });
   }
 
   /** This run's W3C `traceparent`, to continue it in another process. */

@@ -80,6 +80,10 @@ export class SinkChannel {
   sampledOut = 0;
   /** The share of runs this sink keeps (1 = all). */
   samplingRate = 1;
+  /** The sink writes only to this machine: content switches do not apply to it. */
+  readonly local: boolean;
+  /** The sink implements the optional `onScore`. */
+  readonly scores: boolean;
   lastError: string | undefined;
   lastErrorAt: string | undefined;
 
@@ -101,6 +105,16 @@ export class SinkChannel {
   ) {
     this.sink = sink;
     this.name = safeName(sink);
+    let local = false;
+    let scores = false;
+    try {
+      local = sink.local === true;
+      scores = typeof sink.onScore === 'function';
+    } catch {
+      // a throwing getter: treat the sink as remote and without scores
+    }
+    this.local = local;
+    this.scores = scores;
     this.#options = options;
     this.#log = log;
     this.#scrub = scrub;

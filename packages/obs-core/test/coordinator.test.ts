@@ -73,7 +73,8 @@ describe('RLMObservability: seed API', () => {
     sendRun(obs, 'r', 2);
     const [m, bad] = obs.status();
     expect(m).toMatchObject({ name: 'm', enabled: true, available: true });
-    expect(m!.counters).toMatchObject({ delivered: 4, failed: 0, dropped: 0, pending: 0 });
+    // 4 events and the end-of-run scores (reward, completed).
+    expect(m!.counters).toMatchObject({ delivered: 6, failed: 0, dropped: 0, pending: 0 });
     expect(bad).toMatchObject({ name: 'bad-status', available: false });
     expect(bad!.detail).toContain('status() failed');
   });
@@ -109,12 +110,17 @@ describe('RLMObservability: isolation of failing sinks', () => {
     expect(before.slow!.pending).toBeGreaterThan(0);
     expect(before.hangs!.pending).toBeGreaterThan(0);
 
-    // Counters are exact: every event is delivered, failed, dropped or pending.
-    for (const counters of Object.values(before)) {
+    // Counters are exact: every event is delivered, failed, dropped or pending. The memory
+    // sinks keep scores too: one end-of-run `completed` score per run (no totalReward given).
+    for (const [name, counters] of Object.entries(before)) {
+      const scores = name === 'memory' || name === 'other' ? runs.length : 0;
       expect(counters!.delivered + counters!.failed + counters!.dropped + counters!.pending).toBe(
-        total,
+        total + scores,
       );
     }
+    expect(memory.scores.map((s) => [s.runId, s.score.name, s.score.value])).toEqual(
+      runs.map((id) => [id, 'completed', true]),
+    );
     expect(before.throws).toMatchObject({ delivered: 0, failed: total, dropped: 0, pending: 0 });
     expect(before.throws!.lastError).toContain('failed on purpose');
     expect(before.hangs).toMatchObject({
@@ -135,7 +141,7 @@ describe('RLMObservability: isolation of failing sinks', () => {
     const byName = Object.fromEntries(report.sinks.map((s) => [s.name, s]));
     expect(byName.memory).toMatchObject({
       ok: true,
-      delivered: total,
+      delivered: total + runs.length,
       failed: 0,
       dropped: 0,
       pending: 0,
@@ -240,8 +246,9 @@ describe('RLMObservability: flush and shutdown', () => {
     expect(memory.shutdowns).toBe(1);
     expect(() => sendRun(obs, 'late', 2)).not.toThrow();
     expect(memory.events).toHaveLength(3);
+    expect(memory.scores).toHaveLength(2);
     expect(obs.stats.afterShutdown).toBe(4);
-    expect(obs.status()[0]!.counters).toMatchObject({ delivered: 3, dropped: 4 });
+    expect(obs.status()[0]!.counters).toMatchObject({ delivered: 5, dropped: 4 });
   });
 
   it('flush reports a sink whose forceFlush rejects without rejecting itself', async () => {

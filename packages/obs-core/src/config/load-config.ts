@@ -43,6 +43,8 @@ export const CONFIG_KEYS = [
   'truncate',
   'queue',
   'exit',
+  'recordContent',
+  'pricing',
 ] as const;
 
 /** Options of {@link loadConfig}. */
@@ -218,6 +220,19 @@ function validate(raw: unknown, file: string): RlmObsConfig {
     fail('must be a list of sinks', 'sinks');
   if (config.attributes !== undefined && !isObject(config.attributes))
     fail('must be an object', 'attributes');
+  if (
+    config.recordContent !== undefined &&
+    typeof config.recordContent !== 'boolean' &&
+    !(
+      isObject(config.recordContent) &&
+      Object.entries(config.recordContent).every(
+        ([k, v]) => (k === 'inputs' || k === 'outputs') && typeof v === 'boolean',
+      )
+    )
+  )
+    fail('must be true, false or { inputs?: boolean, outputs?: boolean }', 'recordContent');
+  if (config.pricing !== undefined && typeof config.pricing !== 'boolean')
+    fail('must be true or false', 'pricing');
   const rate = (value: unknown, key: string): void => {
     if (typeof value !== 'number' || !(value >= 0 && value <= 1))
       fail(`must be a number from 0 to 1 (got ${JSON.stringify(value)})`, key);

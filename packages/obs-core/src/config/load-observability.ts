@@ -32,6 +32,8 @@ function coordinatorOptions(config: RlmObsConfig, logger: DiagnosticLogger): Obs
   const options: ObservabilityOptions = { logger };
   if (config.attributes) options.attributes = config.attributes;
   if (config.redact !== undefined) options.redact = config.redact;
+  if (config.recordContent !== undefined) options.recordContent = config.recordContent;
+  if (config.pricing !== undefined) options.pricing = config.pricing;
   if (config.truncate) options.limits = config.truncate;
   if (config.sampling) {
     options.sampling = {

@@ -98,6 +98,13 @@ export interface RlmObsConfig {
   sampling?: { rate?: number; sinks?: Record<string, number> };
   /** Redaction before any sink sees data; `false` turns it off. */
   redact?: RedactOptions | false;
+  /**
+   * `false` keeps code, outputs, task text and LLM messages away from every remote sink
+   * (sizes kept); `{ inputs: false }` or `{ outputs: false }` for one side. @defaultValue `true`
+   */
+  recordContent?: boolean | { inputs?: boolean; outputs?: boolean };
+  /** Price usage without a cost from the bundled price table. @defaultValue `true` */
+  pricing?: boolean;
   /** The global size caps, applied once before any sink. */
   truncate?: SanitizeLimits;
   /** Per-sink queue bound and per-call timeout. */

@@ -40,7 +40,7 @@ export class FaultySink implements RLMObservabilitySink {
   readonly name: string;
   readonly specificationVersion = SINK_SPECIFICATION_VERSION;
   /** Calls received per hook. */
-  readonly calls: Record<SinkHook, number> = { onRunStart: 0, onStep: 0, onRunEnd: 0 };
+  readonly calls: Record<SinkHook, number> = { onRunStart: 0, onStep: 0, onRunEnd: 0, onScore: 0 };
   /** Calls that completed successfully (for 'delay': the promise resolved). */
   completed = 0;
   readonly #options: Required<Omit<FaultySinkOptions, 'name'>>;

@@ -2,6 +2,7 @@ import {
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkHook,
   type SinkStatus,
@@ -30,6 +31,8 @@ export class MemorySink implements RLMObservabilitySink {
   readonly name: string;
   readonly specificationVersion = SINK_SPECIFICATION_VERSION;
   readonly events: RecordedEvent[] = [];
+  /** Scores and feedback (`onScore`), apart from `events` so hook sequences stay simple. */
+  readonly scores: Array<{ runId: string; score: ScoreRecord }> = [];
   flushes = 0;
   shutdowns = 0;
 
@@ -57,6 +60,10 @@ export class MemorySink implements RLMObservabilitySink {
 
   onRunEnd(runId: string, end: RunEnd): void {
     this.events.push({ hook: 'onRunEnd', runId, payload: end });
+  }
+
+  onScore(runId: string, score: ScoreRecord): void {
+    this.scores.push({ runId, score });
   }
 
   async forceFlush(): Promise<void> {

@@ -210,8 +210,10 @@ describe('sampling', () => {
     // Every kept root kept its child, and nothing is half-kept.
     expect(half.count()).toBe(keptRoots.size * 6);
     const counters = Object.fromEntries(obs.status().map((s) => [s.name, s.counters]));
-    expect(counters.half!.delivered + counters.half!.sampledOut).toBe(200 * 6);
-    expect(counters.none!.sampledOut).toBe(200 * 6);
+    // Per root: 6 events, and the end-of-run scores (reward, completed) of both runs.
+    expect(counters.half!.delivered + counters.half!.sampledOut).toBe(200 * 10);
+    expect(counters.none!.sampledOut).toBe(200 * 10);
+    expect(half.scores.length).toBe(keptRoots.size * 4);
     // Deterministic: the same roots are kept next time.
     const again = await loadObservability({
       overrides: { flushOnExit: false, logger: false },
