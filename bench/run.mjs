@@ -148,8 +148,10 @@ async function benchCoordinator(round) {
     const counters = report.sinks[0];
     const lines =
       fs.readFileSync(path.join(dir, 'steps', `${runId}.jsonl`), 'utf8').split('\n').length - 1;
-    if (lines !== N || counters.delivered !== N + 2 || counters.dropped !== 0) {
-      throw new Error(`lost events: ${lines} lines on disk, counters ${JSON.stringify(counters)}`);
+    if (lines !== N || counters.delivered !== N + 4 || counters.dropped !== 0) {
+      throw new Error(
+        `lost events: ${lines} lines on disk (expected ${N}), counters ${JSON.stringify(counters)} (expected ${N + 4} delivered: start, steps, end and the 2 end-of-run scores)`,
+      );
     }
     // Each measure writes ~140 MB; don't leave it to the next one's page-cache writeback.
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
  * A simulated RLM agent, seeded and deterministic: steps with code, output, errors and
- * rewards, LLM usage with tokens and cost, cache hits, recursive sub-runs, and one run that
- * fails. Used by `rlm-obs demo` and the examples.
+ * rewards, LLM usage with tokens and cost, cache hits, recursive sub-runs, one run that
+ * fails, sessions/users/tags, and a judge's score and a user's feedback on the first run.
+ * Used by `rlm-obs demo` and the examples.
  */
 import type { RLMObservability, Run } from '@rlm/obs-core';
 
@@ -110,6 +111,9 @@ export async function runDemoAgent(
       task,
       environment,
       params: { max_steps: steps, model: MODELS[r % 2]!.model, seed: options.seed ?? 42 },
+      sessionId: `demo-session-${(r % 2) + 1}`,
+      userId: 'demo-user',
+      tags: ['demo', environment],
     });
     result.runIds.push(run.id);
     const total = failing ? Math.ceil(steps / 2) : steps;
@@ -140,7 +144,15 @@ export async function runDemoAgent(
       result.failedRunId = run.id;
       run.fail(new Error('step budget exhausted after repeated NameErrors'));
     } else {
+      if (r === 0)
+        run.score('answer_quality', 0.9, {
+          source: 'llm-judge',
+          step: total,
+          comment: 'closed form derived and checked',
+        });
       run.end({ finalAnswer: `answer for: ${task}` });
+      // Feedback from the user, after the run ended.
+      if (r === 0) run.feedback('thumbs_up', true, { source: 'demo-user', comment: 'helpful' });
     }
   }
   return result;

@@ -72,19 +72,31 @@ export function buildProgram(io: Io, setExit: (code: number) => void, version: s
     .action(wrap((options) => sinksCommand(options, io)));
 
   withGlobals(program.command('runs'))
-    .description('recorded runs: id, start, duration, steps, reward, completed, tokens, cost')
+    .description(
+      'recorded runs: id, start, duration, steps, reward, completed, tokens, cost, session/user/tags',
+    )
     .option('-e, --environment <name>', 'only runs of this environment')
     .option('--completed', 'only completed runs')
     .option('--failed', 'only runs that ended without completing')
     .option('--since <time>', 'only runs started since: a date, or 30m, 2h, 7d')
     .option('--parent <run>', 'only child runs of this run')
+    .option('--session <id>', 'only runs of this session')
+    .option('--user <id>', 'only runs for this user')
+    .option(
+      '--tag <tag>',
+      'only runs with this tag (repeatable, or a comma list; a run must have every one)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('-n, --limit <n>', 'show the latest n runs', '50')
-    .addHelpText('after', '\nExample:\n  rlm-obs runs --environment dspy --since 2h')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rlm-obs runs --environment dspy --since 2h\n  rlm-obs runs --session conv-7 --tag prod,beta',
+    )
     .action(wrap((options) => runsCommand(options, io)));
 
   withGlobals(program.command('show'))
     .description(
-      'a run as a trace tree: steps with timing, reward and success, nested runs indented',
+      'a run as a trace tree: steps with timing, reward and success, nested runs indented; its session, user, tags, scores and cost per model',
     )
     .argument('<run>', 'a run id or a unique prefix of one')
     .option('--code', "also show each step's code and output")
@@ -93,7 +105,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void, version: s
 
   withGlobals(program.command('query'))
     .description(
-      'SQL (DuckDB) over the local records: views runs, steps, llm_calls and a Logfire-style records',
+      'SQL (DuckDB) over the local records: views runs, steps, llm_calls, scores and a Logfire-style records',
     )
     .argument('[sql]', "the SQL; '-' reads it from stdin")
     .addOption(
@@ -113,6 +125,7 @@ records.duration is in seconds (as in Logfire), steps.duration_ms in millisecond
 Examples:
   rlm-obs query "SELECT environment, count(*) AS runs, avg(total_reward) FROM runs GROUP BY 1"
   rlm-obs query "SELECT model, sum(input_tokens), sum(cost_usd) FROM llm_calls GROUP BY model" -f csv
+  rlm-obs query "SELECT name, avg(value_number) FROM scores WHERE source IS DISTINCT FROM 'rlm-obs' GROUP BY 1"
   rlm-obs query "SELECT span_name, avg(duration) FROM records WHERE start_timestamp > now() - INTERVAL '24 hours' GROUP BY 1"
   rlm-obs query --schema`,
     )

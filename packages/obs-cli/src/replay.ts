@@ -2,8 +2,13 @@
  * Replay: re-deliver recorded runs through a sink with their original timestamps — the
  * backfill after an outage. It goes through a coordinator, so the sink gets exactly the hook
  * calls it would have had live, in order, with counters and one flush at the end.
+ *
+ * Stored scores and feedback are replayed through `onScore` too (those given before the run
+ * ended go before its end, later ones after it), except the end-of-run `reward` and
+ * `completed` (`source: 'rlm-obs'`): the coordinator makes them again at each `onRunEnd`, so
+ * replaying them would deliver them twice.
  */
-import { RLMObservability, type RLMObservabilitySink } from '@rlm/obs-core';
+import { RLMObservability, type RLMObservabilitySink, type ScoreRecord } from '@rlm/obs-core';
 import type { JsonlStore } from '@rlm/sink-jsonl';
 
 /** Progress after each run. */
@@ -47,6 +52,12 @@ export async function replayRuns(
   });
   let events = 0;
   let done = 0;
+  // Scores reach only sinks that keep them; the others get (and count) none.
+  const keepsScores = typeof sink.onScore === 'function';
+  const score = (runId: string, record: ScoreRecord): void => {
+    obs.onScore(runId, record);
+    if (keepsScores) events++;
+  };
   for (const runId of runIds) {
     const run = await store.readRun(runId);
     if (run.start) {
@@ -57,10 +68,25 @@ export async function replayRuns(
       obs.onStep(runId, step);
       events++;
     }
+    // Which scores came before the end: the end-of-run ones mark the end's place in the
+    // file; without them, the times decide.
+    const boundary = run.scores.findIndex((s) => s.source === 'rlm-obs');
+    const endedAt = Date.parse(String(run.end?.result.finishedAt ?? ''));
+    const before: ScoreRecord[] = [];
+    const after: ScoreRecord[] = [];
+    run.scores.forEach((s, index) => {
+      if (s.source === 'rlm-obs') return;
+      const late =
+        run.end !== undefined &&
+        (boundary >= 0 ? index > boundary : Number.isFinite(endedAt) && Date.parse(s.at) > endedAt);
+      (late ? after : before).push(s);
+    });
+    for (const s of before) score(runId, s);
     if (run.end) {
       obs.onRunEnd(runId, run.end);
       events++;
     }
+    for (const s of after) score(runId, s);
     done++;
     options.onProgress?.({ done, total: runIds.length, runId });
     // Let an asynchronous sink make progress between runs.

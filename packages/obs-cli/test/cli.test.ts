@@ -154,6 +154,89 @@ describe('rlm-obs on a directory with runs', () => {
     expect(none.runs).toEqual([]);
   });
 
+  it('runs: --session, --user and --tag filter; the table and JSON show them', async () => {
+    const ids = async (...args: string[]) => {
+      const out = await rlmObs(['runs', '--dir', 'obs', '--json', ...args], { cwd: recorded.dir });
+      expect(out.code, args.join(' ')).toBe(0);
+      return (JSON.parse(out.stdout).runs as Array<{ runId: string }>).map((r) => r.runId).sort();
+    };
+    const all = [...demo.runIds, ...demo.nestedRunIds].sort();
+    // The demo: runs 1 and 3 in session 1, run 2 (dspy) in session 2; nested runs inherit.
+    const second = [demo.runIds[1]!, ...demo.nestedRunIds.slice(2)].sort();
+    expect(await ids('--session', 'demo-session-2')).toEqual(second);
+    expect(await ids('--session', 'demo-session-1')).toEqual(
+      all.filter((id) => !second.includes(id)),
+    );
+    expect(await ids('--user', 'demo-user')).toEqual(all);
+    expect(await ids('--user', 'somebody-else')).toEqual([]);
+    expect(await ids('--tag', 'dspy')).toEqual(second);
+    // Every tag must match: repeated or as a comma list.
+    expect(await ids('--tag', 'demo,dspy')).toEqual(second);
+    expect(await ids('--tag', 'demo', '--tag', 'dspy', '--session', 'demo-session-2')).toEqual(
+      second,
+    );
+    expect(await ids('--tag', 'dspy', '--tag', 'pure_rlm')).toEqual([]);
+    const json = JSON.parse(
+      (
+        await rlmObs(['runs', '--dir', 'obs', '--json', '--session', 'demo-session-2'], {
+          cwd: recorded.dir,
+        })
+      ).stdout,
+    );
+    expect(json.runs[0]).toMatchObject({
+      sessionId: 'demo-session-2',
+      userId: 'demo-user',
+      tags: ['demo', 'dspy'],
+    });
+    const table = await rlmObs(['runs', '--dir', 'obs', '--tag', 'dspy'], { cwd: recorded.dir });
+    expect(table.stdout).toContain('session / user / tags');
+    expect(table.stdout).toContain('demo-session-2 / demo-user / demo,dspy');
+    expect(table.stdout).toContain(`3 of 3 runs`);
+  });
+
+  it('show: session, user, tags, scores and feedback, and cost per model with the total', async () => {
+    const out = await rlmObs(['show', demo.runIds[0]!, '--dir', 'obs'], { cwd: recorded.dir });
+
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain('rlm.session_id = "demo-session-1"');
+    expect(out.stdout).toContain('rlm.user_id = "demo-user"');
+    expect(out.stdout).toContain('rlm.tags = ["demo","pure_rlm"]');
+    expect(out.stdout).toMatch(
+      /^\| {7}answer_quality = 0\.9 {2}score {2}source llm-judge {2}step 6 {2}"closed form derived and checked"$/m,
+    );
+    expect(out.stdout).toMatch(
+      /^\| {7}thumbs_up = true {2}feedback {2}source demo-user {2}"helpful"$/m,
+    );
+    expect(out.stdout).toMatch(/^\| {7}completed = true {2}score {2}source rlm-obs$/m);
+    const json = JSON.parse(
+      (await rlmObs(['show', demo.runIds[0]!, '--dir', 'obs', '--json'], { cwd: recorded.dir }))
+        .stdout,
+    );
+    const reward = Math.round(json.summary.totalReward * 1e6) / 1e6;
+    expect(out.stdout).toContain(`|       reward = ${reward}  score  source rlm-obs\n`);
+    expect(json.scores.map((s: { name: string }) => s.name)).toEqual([
+      'answer_quality',
+      'reward',
+      'completed',
+      'thumbs_up',
+    ]);
+    const usd = (n: number) => (n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`);
+    const models = Object.entries(json.stats.byModel) as Array<
+      [string, { calls: number; inputTokens: number; outputTokens: number; costUsd: number }]
+    >;
+    expect(models.length).toBeGreaterThan(0);
+    expect(out.stdout).toContain('|     by model:');
+    for (const [model, m] of models)
+      expect(out.stdout).toContain(
+        `|       ${model}: ${m.calls} calls, ${m.inputTokens} in / ${m.outputTokens} out, ${usd(m.costUsd)}`,
+      );
+    expect(json.stats.costUsd).toBeGreaterThan(0);
+    expect(out.stdout).toContain(`|       total: ${usd(json.stats.costUsd)}`);
+    // A nested run shows its own (inherited) session and its own scores, indented.
+    expect(out.stdout).toMatch(/^\| {2}\| {5}rlm\.session_id = "demo-session-1"$/m);
+    expect(out.stdout).toMatch(/^\| {2}\| {7}completed = true {2}score {2}source rlm-obs$/m);
+  });
+
   it('show: a trace tree with nested runs indented and failed steps marked; --code shows code', async () => {
     const root = await rlmObs(['show', demo.runIds[0]!.slice(0, 20), '--dir', 'obs'], {
       cwd: recorded.dir,
@@ -243,6 +326,45 @@ export function createSink() {
       { cwd: recorded.dir, env: { RECORD_TO: target } },
     );
     expect(JSON.parse(all.stdout)).toMatchObject({ ok: true, failed: 0 });
+    // A sink that keeps scores gets the stored ones, and reward/completed only once (the
+    // coordinator makes them again at the end; the stored copies are not replayed).
+    const scorer = path.join(recorded.dir, 'scorer.mjs');
+    fs.writeFileSync(
+      scorer,
+      fs
+        .readFileSync(recorder, 'utf8')
+        .replace("name: 'recorder'", "name: 'scorer'")
+        .replace(
+          "onRunEnd: (id, p) => log('onRunEnd', id, p) };",
+          "onRunEnd: (id, p) => log('onRunEnd', id, p), onScore: (id, p) => log('onScore', id, p) };",
+        ),
+    );
+    const scored = path.join(recorded.dir, 'scored.jsonl');
+    const withScores = await rlmObs(
+      ['replay', demo.runIds[0]!, '--dir', 'obs', '--to', './scorer.mjs', '--json'],
+      { cwd: recorded.dir, env: { RECORD_TO: scored } },
+    );
+    expect(withScores.code).toBe(0);
+    const report = JSON.parse(withScores.stdout);
+    expect(report).toMatchObject({ ok: true, failed: 0, dropped: 0 });
+    const got = fs
+      .readFileSync(scored, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    // start, steps, answer_quality, (reward, completed), end, thumbs_up — in that order.
+    expect(got.filter((l) => l[0] === 'onScore').map((l) => [l[2].name, l[2].source])).toEqual([
+      ['answer_quality', 'llm-judge'],
+      ['reward', 'rlm-obs'],
+      ['completed', 'rlm-obs'],
+      ['thumbs_up', 'demo-user'],
+    ]);
+    expect(got.findIndex((l) => l[2].name === 'thumbs_up')).toBeGreaterThan(
+      got.findIndex((l) => l[0] === 'onRunEnd' && l[1] === demo.runIds[0]),
+    );
+    // The two stored scores count as events; the regenerated reward and completed do not.
+    expect(report.events).toBe(got.length - 2);
+    expect(report.delivered).toBe(got.length);
     const missing = await rlmObs(['replay', '--all', '--dir', 'obs', '--to', 'otel'], {
       cwd: recorded.dir,
     });

@@ -53,6 +53,7 @@ beforeAll(async () => {
     ],
   });
   remote.end({ completed: true, finalAnswer: '1' });
+  remote.feedback('verdict', 'good enough', { comment: 'checked by hand', step: 1 });
   // A run that crashed: a start and one step, never an end.
   const crashed = obs.startRun({ task: 'crashes', environment: 'generic', params: {} });
   crashedRunId = crashed.id;
@@ -262,6 +263,104 @@ describe('query views over a recording', () => {
     for (const r of latest) expect(r.trace_id).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it('runs: session_id, user_id and tags from the start, inherited by nested runs', async () => {
+    const byId = new Map(
+      (await rows('SELECT run_id, root_run_id, session_id, user_id, tags FROM runs')).map((r) => [
+        r.run_id as string,
+        r,
+      ]),
+    );
+    expect(byId.get(demo.runIds[0]!)).toMatchObject({
+      session_id: 'demo-session-1',
+      user_id: 'demo-user',
+      tags: ['demo', 'pure_rlm'],
+    });
+    expect(byId.get(demo.runIds[1]!)).toMatchObject({
+      session_id: 'demo-session-2',
+      tags: ['demo', 'dspy'],
+    });
+    for (const id of demo.nestedRunIds) {
+      const run = byId.get(id)!;
+      const root = byId.get(run.root_run_id as string)!;
+      expect(run).toMatchObject({
+        session_id: root.session_id,
+        user_id: 'demo-user',
+        tags: root.tags,
+      });
+      expect(root.session_id).toMatch(/^demo-session-[12]$/);
+    }
+    expect(byId.get(remoteRunId)).toMatchObject({ session_id: null, user_id: null, tags: null });
+    const [tagged] = await rows("SELECT count(*) AS n FROM runs WHERE list_contains(tags, 'dspy')");
+    // The dspy run and its two nested runs (which inherit its tags).
+    expect(tagged!.n).toBe(3);
+  });
+
+  it('scores: one row per score or feedback; value as text and as a number', async () => {
+    const all = await rows('SELECT * FROM scores ORDER BY scored_at, name');
+    const store = openJsonlStore(dir);
+    let stored = 0;
+    for (const summary of await store.listRuns())
+      stored += (await store.readRun(summary.runId)).scores.length;
+    expect(all).toHaveLength(stored);
+    const first = all.filter((r) => r.run_id === demo.runIds[0]);
+    expect(
+      Object.fromEntries(first.map((r) => [r.name, [r.value, r.value_number, r.kind, r.source]])),
+    ).toEqual({
+      answer_quality: ['0.9', 0.9, 'score', 'llm-judge'],
+      reward: [
+        expect.any(String),
+        (await store.readRun(demo.runIds[0]!)).summary.totalReward,
+        'score',
+        'rlm-obs',
+      ],
+      completed: ['true', 1, 'score', 'rlm-obs'],
+      thumbs_up: ['true', 1, 'feedback', 'demo-user'],
+    });
+    const failed = all.find((r) => r.run_id === demo.failedRunId && r.name === 'completed');
+    expect(failed).toMatchObject({ value: 'false', value_number: 0 });
+    const verdict = all.find((r) => r.name === 'verdict');
+    expect(verdict).toMatchObject({
+      run_id: remoteRunId,
+      value: 'good enough',
+      value_number: null,
+      kind: 'feedback',
+      comment: 'checked by hand',
+      step: 1,
+      source: null,
+    });
+    expect(Number.isNaN(Date.parse(verdict!.scored_at as string))).toBe(false);
+    const [avg] = await rows(
+      "SELECT avg(value_number) AS v FROM scores WHERE name = 'completed' AND source = 'rlm-obs'",
+    );
+    const ended = await rows("SELECT completed FROM runs WHERE state = 'ended'");
+    expect(avg!.v).toBeCloseTo(ended.filter((r) => r.completed).length / ended.length, 10);
+  });
+
+  it('steps: rotated parts of a steps file are read too', async () => {
+    const rotated = path.join(tmp.dir, 'rotated');
+    const sink = createJsonlSink({ dir: rotated, retention: { maxStepFileBytes: 2000 } });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+    const run = obs.startRun({ runId: 'rotated-run', task: 't', environment: 'e', params: {} });
+    for (let i = 1; i <= 40; i++)
+      run.step({ action: { action: 'run_python', code: `x = ${i}` }, reward: 1 });
+    run.end({ completed: true });
+    await obs.shutdown();
+    const parts = fs.readdirSync(path.join(rotated, 'steps')).filter((n) => n.includes('~'));
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    const engine2 = await QueryEngine.open(rotated);
+    try {
+      const steps = (await engine2.query('SELECT step, cumulative_reward FROM steps ORDER BY step'))
+        .rows;
+      expect(steps.map((r) => r.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      expect(steps.at(-1)!.cumulative_reward).toBe(40);
+      expect((await engine2.query('SELECT steps, step_count_observed FROM runs')).rows).toEqual([
+        { steps: 40, step_count_observed: 40 },
+      ]);
+    } finally {
+      engine2.close();
+    }
+  });
+
   it('sees lines written after it opened, and a first step file that appeared later', async () => {
     const other = path.join(tmp.dir, 'later');
     const later = await QueryEngine.open(other);
@@ -344,6 +443,11 @@ describe('query over a Python-written directory', () => {
         [2, '2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z'],
       ]);
       expect((await python.query('SELECT count(*) AS n FROM records')).rows[0]!.n).toBe(3);
+      // No starts.jsonl, no scores.jsonl: the new columns are NULL and there are no scores.
+      expect((await python.query('SELECT session_id, user_id, tags FROM runs')).rows).toEqual([
+        { session_id: null, user_id: null, tags: null },
+      ]);
+      expect((await python.query('SELECT count(*) AS n FROM scores')).rows[0]!.n).toBe(0);
     } finally {
       python.close();
     }

@@ -25,7 +25,36 @@ describe('replay', () => {
     const replayed = new MemorySink('replayed');
     const report = await replayRuns(openJsonlStore(dir), runIds, replayed);
     expect(report).toMatchObject({ ok: true, failed: 0, dropped: 0, runs: runIds.length });
-    expect(report.events).toBe(original.events.length);
+    // Every hook event, plus the stored scores that are not the end-of-run ones (the judge's
+    // score and the user's feedback of the first run): the coordinator makes reward and
+    // completed again at each end, so they are not replayed.
+    const given = original.scores.filter((s) => s.score.source !== 'rlm-obs');
+    expect(given.map((s) => s.score.name)).toEqual(['answer_quality', 'thumbs_up']);
+    expect(report.events).toBe(original.events.length + given.length);
+    for (const runId of runIds) expect(replayed.eventsOf(runId)).toEqual(original.eventsOf(runId));
+    // The same scores, once each, in the same order (feedback after the end stays after it).
+    expect(replayed.scores).toHaveLength(original.scores.length);
+    for (const runId of runIds)
+      expect(replayed.scores.filter((s) => s.runId === runId)).toEqual(
+        original.scores.filter((s) => s.runId === runId),
+      );
+  });
+
+  it('reads rotated steps files in order', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-replay-rotated-'));
+    const original = new MemorySink('original');
+    const jsonl = createJsonlSink({ dir, retention: { maxStepFileBytes: 3000 } });
+    const obs = RLMObservability.withSinks([original, jsonl], {
+      flushOnExit: false,
+      logger: false,
+    });
+    const demo = await runDemoAgent(obs, { seed: 5, runs: 2, steps: 30, stepDelayMs: 0 });
+    await obs.shutdown();
+    expect(jsonl.status().rotated).toBeGreaterThanOrEqual(3);
+    const runIds = [...demo.runIds, ...demo.nestedRunIds];
+    const replayed = new MemorySink('replayed');
+    const report = await replayRuns(openJsonlStore(dir), runIds, replayed);
+    expect(report.ok).toBe(true);
     for (const runId of runIds) expect(replayed.eventsOf(runId)).toEqual(original.eventsOf(runId));
   });
 

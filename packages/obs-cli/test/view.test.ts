@@ -115,6 +115,11 @@ describe.runIf(available)('rlm-obs view in Chromium', () => {
     await expect.poll(() => rows().count()).toBe(1);
     await page.locator('[data-testid=search]').fill(demo.nestedRunIds[0]!);
     await expect.poll(() => rows().count()).toBe(1);
+    // Session, user and tags are searched too: the dspy run (session 2) and its nested runs.
+    await page.locator('[data-testid=search]').fill('demo-session-2');
+    await expect.poll(() => rows().count()).toBe(3);
+    await page.locator('[data-testid=search]').fill('demo-user dspy');
+    await expect.poll(() => rows().count()).toBe(3);
     await page.locator('[data-testid=search]').fill('');
 
     await page.locator('[data-testid=filter-environment]').selectOption('dspy');
@@ -155,6 +160,35 @@ describe.runIf(available)('rlm-obs view in Chromium', () => {
         .evaluate((el) => Number.parseFloat((el as HTMLElement).style.paddingLeft));
     expect(await indent(nestedAt)).toBeGreaterThan(await indent(0));
     expect(await page.locator('[data-testid=chart-reward] rect[data-step]').count()).toBe(6);
+    // Session, user, tags, and the run's scores and feedback.
+    expect(await page.locator('[data-testid=run-session]').textContent()).toBe(
+      'session demo-session-1',
+    );
+    expect(await page.locator('[data-testid=run-user]').textContent()).toBe('user demo-user');
+    expect(await page.locator('[data-testid=run-tags]').textContent()).toBe('tags demo, pure_rlm');
+    const scoreRows = page.locator('[data-testid=scores-table] [data-testid=score-row]');
+    expect(
+      (await scoreRows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-score-name'))))
+        .slice()
+        .sort(),
+    ).toEqual(['answer_quality', 'completed', 'reward', 'thumbs_up']);
+    const quality = page.locator('[data-score-name=answer_quality] td');
+    expect(await quality.allTextContents()).toEqual([
+      'answer_quality',
+      '0.9',
+      'score',
+      'llm-judge',
+      '6',
+      'closed form derived and checked',
+    ]);
+    expect(await page.locator('[data-score-name=thumbs_up] td').allTextContents()).toEqual([
+      'thumbs_up',
+      'true',
+      'feedback',
+      'demo-user',
+      '',
+      'helpful',
+    ]);
   });
 
   it('opens the failed run and its failed step: code, output, error, reward, tokens and cost', async () => {

@@ -15,6 +15,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { AuthCooldown, isAuthFailure } from '@rlm/obs-core';
 
 /** The OTLP transport. */
 export type OtlpProtocol = 'grpc' | 'http/protobuf';
@@ -30,8 +31,97 @@ export interface ExporterSettings {
 /** Counts of the span exporter. */
 export interface ExportCounters {
   exported: number;
+  /** Spans not exported, including the {@link skipped} ones. */
   failed: number;
+  /** Spans not sent at all because of an auth pause (a part of {@link failed}). */
+  skipped: number;
   lastError: string | undefined;
+}
+
+/** An export error that means "bad credentials". */
+export interface AuthFailure {
+  /** The HTTP status, or its equivalent for gRPC (UNAUTHENTICATED 401, PERMISSION_DENIED 403). */
+  status: number;
+  /** How the backend said it, for messages: `HTTP 401`, `gRPC UNAUTHENTICATED`. */
+  label: string;
+}
+
+/**
+ * Whether an export error is an auth failure: an `OTLPExporterError` (or any error) with an
+ * HTTP `code`/`statusCode` of 401 or 403, or a gRPC error with code 16 (UNAUTHENTICATED) or 7
+ * (PERMISSION_DENIED).
+ */
+export function authFailureOf(error: unknown): AuthFailure | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  try {
+    const e = error as {
+      code?: unknown;
+      statusCode?: unknown;
+      details?: unknown;
+      metadata?: unknown;
+    };
+    // grpc-js service errors carry `details` and `metadata` beside the numeric code.
+    const grpc = typeof e.code === 'number' && ('details' in e || 'metadata' in e);
+    if (grpc && isAuthFailure(e.code, true))
+      return e.code === 16
+        ? { status: 401, label: 'gRPC UNAUTHENTICATED' }
+        : { status: 403, label: 'gRPC PERMISSION_DENIED' };
+    const status = typeof e.code === 'number' ? e.code : e.statusCode;
+    if (!grpc && isAuthFailure(status))
+      return { status: status as number, label: `HTTP ${status}` };
+  } catch {
+    // a hostile error object: not an auth failure we can read
+  }
+  return undefined;
+}
+
+/**
+ * The cooldown of one set of credentials, shared by everything that sends with them (spans,
+ * metrics, a vendor's API), with the way the last refusal was said (HTTP or gRPC).
+ */
+export class ExportAuth {
+  readonly cooldown: AuthCooldown;
+  #label: string | undefined;
+
+  constructor(cooldown: AuthCooldown = new AuthCooldown()) {
+    this.cooldown = cooldown;
+  }
+
+  /** Whether requests must be skipped now. */
+  get paused(): boolean {
+    return this.cooldown.paused;
+  }
+
+  /**
+   * Looks at a failed request's error: an auth failure starts (or lengthens) the pause and
+   * returns `true`. A refusal of a request sent before the pause began does not lengthen it.
+   */
+  failed(error: unknown): boolean {
+    const failure = authFailureOf(error);
+    if (!failure) return false;
+    this.#label = failure.label;
+    if (!this.cooldown.paused) this.cooldown.fail(failure.status);
+    return true;
+  }
+
+  /** A request went through: the credentials work (again). */
+  succeeded(): void {
+    if (this.cooldown.detail() !== '') this.cooldown.succeed();
+  }
+
+  /** For `status()` and `doctor`; empty unless the credentials were refused lately. */
+  detail(): string {
+    const detail = this.cooldown.detail();
+    const label = this.#label;
+    return label && !label.startsWith('HTTP')
+      ? detail.replace(/\(HTTP \d+\)/, `(${label})`)
+      : detail;
+  }
+
+  /** The error of a request skipped during the pause. */
+  skippedError(): Error {
+    return new Error(`not sent: ${this.detail() || 'auth failed; paused'}`);
+  }
 }
 
 /** The signal URL for http/protobuf: the base endpoint plus `/v1/<signal>` (OTel spec). */
@@ -80,23 +170,44 @@ export function createMetricExporter(settings: ExporterSettings): PushMetricExpo
   });
 }
 
-/** Wraps a span exporter to count exported and failed spans. */
+/**
+ * Wraps a span exporter to count exported and failed spans, and to pause after the backend
+ * refused the credentials (HTTP 401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED): while the
+ * pause lasts, exports fail at once without touching the network and their spans are counted
+ * as skipped; the first export after the pause tries again, and one success ends it.
+ */
 export class CountingSpanExporter implements SpanExporter {
-  readonly counters: ExportCounters = { exported: 0, failed: 0, lastError: undefined };
+  readonly counters: ExportCounters = {
+    exported: 0,
+    failed: 0,
+    skipped: 0,
+    lastError: undefined,
+  };
+  readonly auth: ExportAuth;
   readonly #inner: SpanExporter;
 
-  constructor(inner: SpanExporter) {
+  constructor(inner: SpanExporter, auth: ExportAuth = new ExportAuth()) {
     this.#inner = inner;
+    this.auth = auth;
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    if (this.auth.paused) {
+      this.auth.cooldown.skip(spans.length);
+      this.counters.skipped += spans.length;
+      this.counters.failed += spans.length;
+      resultCallback({ code: ExportResultCode.FAILED, error: this.auth.skippedError() });
+      return;
+    }
     try {
       this.#inner.export(spans, (result) => {
         if (result.code === ExportResultCode.SUCCESS) {
           this.counters.exported += spans.length;
+          this.auth.succeeded();
         } else {
           this.counters.failed += spans.length;
           this.counters.lastError = result.error?.message ?? 'export failed';
+          this.auth.failed(result.error);
         }
         resultCallback(result);
       });
@@ -116,21 +227,37 @@ export class CountingSpanExporter implements SpanExporter {
   }
 }
 
-/** Wraps a metric exporter to remember the last failure. */
+/**
+ * Wraps a metric exporter to remember the last failure; shares the span exporter's auth pause
+ * (same credentials): while it lasts, metric exports are skipped too.
+ */
 export class CountingMetricExporter implements PushMetricExporter {
   failures = 0;
+  /** Metric exports not sent because of an auth pause (a part of {@link failures}). */
+  skipped = 0;
   lastError: string | undefined;
+  readonly auth: ExportAuth;
   readonly #inner: PushMetricExporter;
 
-  constructor(inner: PushMetricExporter) {
+  constructor(inner: PushMetricExporter, auth: ExportAuth = new ExportAuth()) {
     this.#inner = inner;
+    this.auth = auth;
   }
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    if (this.auth.paused) {
+      this.failures++;
+      this.skipped++;
+      resultCallback({ code: ExportResultCode.FAILED, error: this.auth.skippedError() });
+      return;
+    }
     this.#inner.export(metrics, (result) => {
       if (result.code !== ExportResultCode.SUCCESS) {
         this.failures++;
         this.lastError = result.error?.message ?? 'metric export failed';
+        this.auth.failed(result.error);
+      } else {
+        this.auth.succeeded();
       }
       resultCallback(result);
     });

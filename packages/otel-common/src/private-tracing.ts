@@ -12,7 +12,7 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { CountingSpanExporter } from './exporters.js';
+import { CountingSpanExporter, type ExportAuth } from './exporters.js';
 import { RunIdGenerator } from './ids.js';
 import { safeEndpoint } from './values.js';
 
@@ -29,6 +29,11 @@ export interface PrivateTracingOptions {
   exportTimeoutMs?: number;
   /** Another span processor around the counting exporter (a vendor's batching processor). */
   processor?: (exporter: SpanExporter) => SpanProcessor;
+  /**
+   * The auth pause of the sink's credentials, when other requests (metrics, a vendor's API)
+   * share it. @defaultValue a pause of its own
+   */
+  auth?: ExportAuth;
 }
 
 /** Span counters, as sinks show them in `status()`. */
@@ -37,6 +42,8 @@ export interface SpanCounters {
   spans_exported: number;
   spans_failed: number;
   spans_dropped: number;
+  /** Spans not sent during an auth pause (counted in `spans_failed` too). */
+  spans_skipped: number;
 }
 
 export class PrivateTracing {
@@ -50,7 +57,7 @@ export class PrivateTracing {
 
   constructor(options: PrivateTracingOptions) {
     this.#endpoint = safeEndpoint(options.endpoint);
-    this.exporter = new CountingSpanExporter(options.exporter);
+    this.exporter = new CountingSpanExporter(options.exporter, options.auth);
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes(options.resource),
       idGenerator: this.ids,
@@ -70,6 +77,11 @@ export class PrivateTracing {
     this.tracer = this.provider.getTracer(options.tracerName ?? 'rlm-obs', '0.1.0');
   }
 
+  /** The auth pause: after a 401/403 exports are skipped (and counted) for a while. */
+  get auth(): ExportAuth {
+    return this.exporter.auth;
+  }
+
   /** Call once per span ended. */
   ended(count = 1): void {
     this.#ended += count;
@@ -81,6 +93,7 @@ export class PrivateTracing {
       spans_exported: this.exporter.counters.exported,
       spans_failed: this.exporter.counters.failed,
       spans_dropped: this.#dropped,
+      spans_skipped: this.exporter.counters.skipped,
     };
   }
 
@@ -90,15 +103,17 @@ export class PrivateTracing {
 
   /** Exports everything ended; rejects when spans failed or were dropped since `failedBefore`. */
   flush(extra: Array<Promise<void> | undefined> = []): Promise<void> {
-    return this.#settle([this.provider.forceFlush(), ...extra]);
+    // Counted before the flush starts: an export may fail synchronously (an auth pause).
+    const failedBefore = this.exporter.counters.failed;
+    return this.#settle(failedBefore, [this.provider.forceFlush(), ...extra]);
   }
 
   shutdown(extra: Array<Promise<void> | undefined> = []): Promise<void> {
-    return this.#settle([this.provider.shutdown(), ...extra]);
+    const failedBefore = this.exporter.counters.failed;
+    return this.#settle(failedBefore, [this.provider.shutdown(), ...extra]);
   }
 
-  async #settle(work: Array<Promise<void> | undefined>): Promise<void> {
-    const failedBefore = this.exporter.counters.failed;
+  async #settle(failedBefore: number, work: Array<Promise<void> | undefined>): Promise<void> {
     const results = await Promise.allSettled(work);
     // After a flush every ended span was exported or failed — unless the batch processor's
     // queue was full and it dropped the span (it keeps no count of its own).
@@ -111,8 +126,9 @@ export class PrivateTracing {
         c.lastError ??
         (rejected?.reason instanceof Error ? rejected.reason.message : String(rejected?.reason));
       const dropped = this.#dropped > 0 ? `, ${this.#dropped} dropped` : '';
+      const auth = this.auth.detail();
       throw new Error(
-        `${lost} spans could not be exported to ${this.#endpoint}${dropped} (${reason})`,
+        `${lost} spans could not be exported to ${this.#endpoint}${dropped} (${reason}${auth ? `; ${auth}` : ''})`,
       );
     }
   }

@@ -17,6 +17,7 @@ import {
   spanIdFromRunId,
   stringValue,
   traceIdFromRunId,
+  truncate,
 } from '@rlm/obs-core';
 import type { PrivateTracing } from './private-tracing.js';
 
@@ -139,4 +140,122 @@ export function holdRun<T extends { span: Span }>(
     }
   }
   runs.set(id, run);
+}
+
+/**
+ * Remembers `value` under `key` in a map bounded to `limit` entries (the oldest goes first), for
+ * what a sink keeps about runs that ended (their trace id, for late scores).
+ */
+export function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): void {
+  map.delete(key);
+  if (map.size >= limit) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+  map.set(key, value);
+}
+
+/** A run's session, user and tags, read defensively from its start. */
+export interface RunIdentity {
+  sessionId?: string;
+  userId?: string;
+  /** Possibly empty. */
+  tags: string[];
+}
+
+/** The session, user and tags of a run start (the coordinator cleaned them; a replay may not). */
+export function runIdentity(start: unknown): RunIdentity {
+  const s = isObject(start) ? start : {};
+  const out: RunIdentity = { tags: [] };
+  const sessionId = str(s.sessionId);
+  const userId = str(s.userId);
+  if (sessionId) out.sessionId = sessionId.slice(0, 200);
+  if (userId) out.userId = userId.slice(0, 200);
+  if (Array.isArray(s.tags)) {
+    const tags = new Set<string>();
+    for (const tag of s.tags.slice(0, 100))
+      if (typeof tag === 'string' && tag.length > 0) tags.add(tag.slice(0, 200));
+    out.tags = [...tags];
+  }
+  return out;
+}
+
+/** `session.id` and `user.id` (OpenTelemetry semantic conventions) of a run, when it has them. */
+export function identityAttributes(identity: RunIdentity): Attributes {
+  const out: Attributes = {};
+  if (identity.sessionId) out['session.id'] = identity.sessionId;
+  if (identity.userId) out['user.id'] = identity.userId;
+  return out;
+}
+
+/** A score read defensively: what the OTLP sinks record. */
+export interface ScoreFields {
+  name: string;
+  value: string | number | boolean;
+  kind: 'score' | 'feedback';
+  comment?: string;
+  step?: number;
+  source?: string;
+  /** When it was given (epoch ms), if the record says. */
+  atMs?: number;
+}
+
+/** Longest score name kept (the coordinator's own limit). */
+const SCORE_NAME_LIMIT = 200;
+
+/**
+ * Reads a score; throws (for the hook guard to count as a bad event) when it has no name or
+ * its value is not a finite number, a string or a boolean. Long names, values and comments
+ * are truncated (`textLimit` characters).
+ */
+export function readScore(score: unknown, textLimit = 1000): ScoreFields {
+  const s = isObject(score) ? score : {};
+  const name = str(s.name)?.trim();
+  if (!name) throw new Error('a score without a name');
+  const value = s.value;
+  if (
+    !(
+      typeof value === 'boolean' ||
+      typeof value === 'string' ||
+      (typeof value === 'number' && Number.isFinite(value))
+    )
+  )
+    throw new Error(`score '${truncate(name, 50)}' needs a finite number, a string or a boolean`);
+  const out: ScoreFields = {
+    name: truncate(name, SCORE_NAME_LIMIT),
+    value: typeof value === 'string' ? truncate(value, textLimit) : value,
+    kind: s.kind === 'feedback' ? 'feedback' : 'score',
+  };
+  const comment = str(s.comment);
+  if (comment) out.comment = truncate(comment, textLimit);
+  if (typeof s.step === 'number' && Number.isSafeInteger(s.step)) out.step = s.step;
+  const source = str(s.source);
+  if (source) out.source = truncate(source, SCORE_NAME_LIMIT);
+  const at = timeOf(s.at);
+  if (at !== undefined) out.atMs = at;
+  return out;
+}
+
+/**
+ * A score's attributes: `rlm.score.name`, `rlm.score.value` (number, string or boolean as
+ * is), `rlm.score.kind`, and `rlm.score.comment`, `rlm.score.source`, `rlm.step` when given.
+ */
+export function scoreAttributes(score: ScoreFields): Attributes {
+  const out: Attributes = {
+    'rlm.score.name': score.name,
+    'rlm.score.value': score.value,
+    'rlm.score.kind': score.kind,
+  };
+  if (score.comment !== undefined) out['rlm.score.comment'] = score.comment;
+  if (score.source !== undefined) out['rlm.score.source'] = score.source;
+  if (score.step !== undefined) out['rlm.step'] = score.step;
+  return out;
+}
+
+/** A deterministic span id for a score, so a replay of it yields the same id. */
+export function scoreSpanId(runId: string, score: ScoreFields): string {
+  return spanIdFromRunId(
+    runId,
+    `score:${score.name}:${score.step ?? ''}:${score.kind}:${score.source ?? ''}:${score.atMs ?? ''}`,
+  );
 }

@@ -114,8 +114,11 @@ export interface Received {
   headers: Array<Record<string, unknown>>;
 }
 
-/** An OTLP/HTTP protobuf receiver on 127.0.0.1; `mode` makes it fail on purpose. */
-export type ReceiverMode = 'ok' | 'hang' | '401' | '429' | '503';
+/**
+ * An OTLP/HTTP protobuf receiver on 127.0.0.1; `mode` makes it fail on purpose (`401`/`403`:
+ * refuses the credentials).
+ */
+export type ReceiverMode = 'ok' | 'hang' | '401' | '403' | '429' | '503';
 
 export interface HttpReceiver extends Received {
   url: string;
@@ -165,13 +168,34 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
   return received;
 }
 
+/** What the gRPC receiver answers: `unauthenticated` (16) or `permission-denied` (7) on demand. */
+export type GrpcReceiverMode = 'ok' | 'unauthenticated' | 'permission-denied';
+
+export interface GrpcReceiver extends Received {
+  url: string;
+  mode: GrpcReceiverMode;
+  /** Export calls received (traces and metrics), refused ones included. */
+  calls: number;
+  close(): Promise<void>;
+}
+
 /** An OTLP gRPC receiver on 127.0.0.1. */
-export async function startGrpcReceiver(): Promise<
-  Received & { url: string; close(): Promise<void> }
-> {
-  const received = { spans: [], metrics: [], headers: [] } as unknown as Received & {
-    url: string;
-    close(): Promise<void>;
+export async function startGrpcReceiver(): Promise<GrpcReceiver> {
+  const received = {
+    spans: [],
+    metrics: [],
+    headers: [],
+    mode: 'ok',
+    calls: 0,
+  } as unknown as GrpcReceiver;
+  /** The refusal the mode asks for, or null. */
+  const refusal = (): Partial<grpc.StatusObject> | null => {
+    received.calls++;
+    if (received.mode === 'unauthenticated')
+      return { code: grpc.status.UNAUTHENTICATED, details: 'invalid credentials' };
+    if (received.mode === 'permission-denied')
+      return { code: grpc.status.PERMISSION_DENIED, details: 'not allowed' };
+    return null;
   };
   const identity = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
   const server = new grpc.Server();
@@ -193,6 +217,8 @@ export async function startGrpcReceiver(): Promise<
         call: grpc.ServerUnaryCall<Buffer, Buffer>,
         callback: grpc.sendUnaryData<Buffer>,
       ) => {
+        const refused = refusal();
+        if (refused) return callback(refused);
         received.headers.push(call.metadata.getMap());
         received.spans.push(...decodeTraces(call.request));
         callback(null, Buffer.from(TraceResponse.encode(TraceResponse.create({})).finish()));
@@ -208,6 +234,8 @@ export async function startGrpcReceiver(): Promise<
         call: grpc.ServerUnaryCall<Buffer, Buffer>,
         callback: grpc.sendUnaryData<Buffer>,
       ) => {
+        const refused = refusal();
+        if (refused) return callback(refused);
         received.metrics.push(...decodeMetrics(call.request));
         callback(null, Buffer.from(MetricsResponse.encode(MetricsResponse.create({})).finish()));
       },

@@ -17,7 +17,8 @@ export {
 export type { JsonlWriterStats } from './jsonl-writer.js';
 export type { RunSummary, StoredRun } from './reader.js';
 export { JsonlStore, openJsonlStore, readJsonLines } from './reader.js';
-export type { RunLine, StartLine, StepLine } from './records.js';
+export type { RunLine, ScoreLine, StartLine, StepLine } from './records.js';
+export type { RetentionOptions } from './retention.js';
 
 /** The sink package contract: the factory the config loader calls. */
 export function createSink(

@@ -9,6 +9,7 @@ import {
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
   type SinkContext,
@@ -16,8 +17,9 @@ import {
   type StepRecord,
   safeStringify,
 } from '@rlm/obs-core';
-import { stepFileName } from './file-names.js';
+import { partOfFile, stepFileName } from './file-names.js';
 import { JsonlWriter } from './jsonl-writer.js';
+import { pruneDirectory, type RetentionOptions } from './retention.js';
 
 /** The Python original's default, relative to the working directory. */
 export const DEFAULT_JSONL_DIR = path.join('.rlm_code', 'rlm', 'observability');
@@ -39,6 +41,13 @@ export interface JsonlSinkOptions {
   maxBufferedBytes?: number;
   /** Runs whose start is remembered for their `runs.jsonl` line. @defaultValue `100000` */
   maxTrackedRuns?: number;
+  /**
+   * Local retention, so a long-lived agent never fills a disk: rotation of big steps files
+   * and pruning of the oldest finished runs (see README). Off by default.
+   * (env `RLM_OBS_JSONL_MAX_BYTES`, `RLM_OBS_JSONL_MAX_AGE_DAYS`,
+   * `RLM_OBS_JSONL_MAX_STEP_FILE_BYTES` with {@link createJsonlSinkFromEnv})
+   */
+  retention?: RetentionOptions;
 }
 
 interface RunState {
@@ -47,7 +56,21 @@ interface RunState {
   environment: string;
   params: unknown;
   parentRunId: string | undefined;
+  sessionId: string | undefined;
+  userId: string | undefined;
+  tags: string[] | undefined;
   steps: number;
+}
+
+function stringList(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const out: string[] = [];
+  for (const item of value) if (typeof item === 'string') out.push(item);
+  return out;
+}
+
+function positive(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 let lastMs = -1;
@@ -211,7 +234,35 @@ function formatStart(
   if (typeof traceparent === 'string') line.traceparent = traceparent;
   const attributes = read(payload, 'attributes');
   if (isObject(attributes)) line.attributes = attributes;
+  const session = read(payload, 'sessionId');
+  if (typeof session === 'string') line.session_id = session;
+  const user = read(payload, 'userId');
+  if (typeof user === 'string') line.user_id = user;
+  const tags = stringList(read(payload, 'tags'));
+  if (tags !== undefined) line.tags = tags;
   line.pid = process.pid;
+  write(json(line));
+}
+
+/** A line of `scores.jsonl` (see records.ts). */
+function formatScore(
+  runId: string,
+  payload: unknown,
+  ts: number,
+  write: (part: string) => void,
+): void {
+  const score = payload as ScoreRecord;
+  const line: Record<string, unknown> = {
+    timestamp: iso(ts),
+    run_id: runId,
+    name: score.name,
+    value: score.value,
+    kind: score.kind,
+  };
+  if (score.comment !== undefined) line.comment = score.comment;
+  if (score.step !== undefined) line.step = score.step;
+  if (score.source !== undefined) line.source = score.source;
+  line.at = score.at;
   write(json(line));
 }
 
@@ -229,12 +280,17 @@ export class LocalJSONLSink implements RLMObservabilitySink {
   readonly specificationVersion = SINK_SPECIFICATION_VERSION;
   /** The local files keep every run unless the config sets a rate for this sink by name. */
   readonly defaultSamplingRate = 1;
+  /** Writes only to this machine: content switches never withhold content from it. */
+  readonly local = true;
   /** The absolute base directory. */
   readonly dir: string;
   readonly enabled: boolean;
   readonly runsFile: string;
   readonly startsFile: string;
+  readonly scoresFile: string;
   readonly stepsDir: string;
+  /** The retention in force (empty when off). */
+  readonly retention: Readonly<RetentionOptions>;
 
   readonly #writer: JsonlWriter;
   readonly #runs = new Map<string, RunState>();
@@ -246,6 +302,11 @@ export class LocalJSONLSink implements RLMObservabilitySink {
   #lastStepFile = '';
   #lastState: RunState | undefined;
   #shutdown: Promise<void> | undefined;
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  #pruning: Promise<void> | undefined;
+  #prunedRuns = 0;
+  #prunedBytes = 0;
+  #prunePasses = 0;
 
   constructor(options: JsonlSinkOptions = {}) {
     this.name = options.name ?? 'local-jsonl';
@@ -253,9 +314,33 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     this.dir = path.resolve(options.dir ?? DEFAULT_JSONL_DIR);
     this.runsFile = path.join(this.dir, 'runs.jsonl');
     this.startsFile = path.join(this.dir, 'starts.jsonl');
+    this.scoresFile = path.join(this.dir, 'scores.jsonl');
     this.stepsDir = path.join(this.dir, 'steps');
     this.#maxTrackedRuns = Math.max(1, options.maxTrackedRuns ?? 100_000);
+    const given = isObject(options.retention) ? options.retention : {};
+    const retention: RetentionOptions = {};
+    for (const key of [
+      'maxTotalBytes',
+      'maxAgeDays',
+      'maxStepFileBytes',
+      'checkIntervalMs',
+    ] as const) {
+      const value = positive(given[key]);
+      if (value !== undefined) retention[key] = value;
+    }
+    this.retention = Object.freeze(retention);
+    const stepsPrefix = this.stepsDir + path.sep;
     this.#writer = new JsonlWriter({
+      ...(retention.maxStepFileBytes !== undefined
+        ? {
+            rotation: {
+              maxFileBytes: retention.maxStepFileBytes,
+              applies: (file: string) => file.startsWith(stepsPrefix),
+              partPath: (file: string, part: number) =>
+                path.join(path.dirname(file), partOfFile(path.basename(file), part)),
+            },
+          }
+        : {}),
       ...(options.maxOpenFiles !== undefined ? { maxOpenFiles: options.maxOpenFiles } : {}),
       ...(options.maxBufferedBytes !== undefined
         ? { maxBufferedBytes: options.maxBufferedBytes }
@@ -270,6 +355,15 @@ export class LocalJSONLSink implements RLMObservabilitySink {
       } catch (error) {
         this.#available = false;
         this.#setupError = error instanceof Error ? error.message : String(error);
+      }
+      if (
+        this.#available &&
+        (retention.maxTotalBytes !== undefined || retention.maxAgeDays !== undefined)
+      ) {
+        this.#pruneTimer = setInterval(() => {
+          void this.prune();
+        }, retention.checkIntervalMs ?? 60_000);
+        this.#pruneTimer.unref?.();
       }
     }
   }
@@ -286,6 +380,10 @@ export class LocalJSONLSink implements RLMObservabilitySink {
       lines_dropped: stats.linesDropped,
       backlog: this.#writer.backlog,
       open_files: stats.openFiles,
+      rotated: stats.rotations,
+      pruned_runs: this.#prunedRuns,
+      pruned_bytes: this.#prunedBytes,
+      prune_passes: this.#prunePasses,
     };
     if (this.#lastError !== undefined) status.last_error = this.#lastError;
     return status;
@@ -299,6 +397,8 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     const task = read(start, 'task');
     const environment = read(start, 'environment');
     const parent = read(start, 'parentRunId');
+    const session = read(start, 'sessionId');
+    const user = read(start, 'userId');
     if (this.#runs.size >= this.#maxTrackedRuns) {
       const oldest = this.#runs.keys().next().value;
       if (oldest !== undefined) {
@@ -313,6 +413,9 @@ export class LocalJSONLSink implements RLMObservabilitySink {
       environment: typeof environment === 'string' ? environment : '',
       params: read(start, 'params'),
       parentRunId: typeof parent === 'string' ? parent : undefined,
+      sessionId: typeof session === 'string' ? session : undefined,
+      userId: typeof user === 'string' ? user : undefined,
+      tags: stringList(read(start, 'tags')),
       steps: 0,
     });
     this.#writer.append(this.startsFile, formatStart, id, start, ts);
@@ -365,8 +468,76 @@ export class LocalJSONLSink implements RLMObservabilitySink {
       run_path: typeof runPath === 'string' ? runPath : '',
     };
     if (state?.parentRunId !== undefined) line.parent_run_id = state.parentRunId;
+    if (state?.sessionId !== undefined) line.session_id = state.sessionId;
+    if (state?.userId !== undefined) line.user_id = state.userId;
+    if (state?.tags !== undefined) line.tags = state.tags;
     line.result = r;
     this.#writer.append(this.runsFile, formatRun, id, line, ts);
+  }
+
+  /** A score or feedback: one line of `scores.jsonl` (also after the run ended). */
+  onScore(runId: string, score: ScoreRecord): void {
+    if (!this.enabled) return;
+    const name = read(score, 'name');
+    const value = read(score, 'value');
+    if (typeof name !== 'string' || name === '') return;
+    if (
+      !(typeof value === 'number' && Number.isFinite(value)) &&
+      typeof value !== 'string' &&
+      typeof value !== 'boolean'
+    )
+      return;
+    const ts = Date.now();
+    const comment = read(score, 'comment');
+    const step = read(score, 'step');
+    const source = read(score, 'source');
+    const at = read(score, 'at');
+    // A plain copy: the line is formatted later, off the caller's path.
+    const record: ScoreRecord = {
+      name,
+      value,
+      kind: read(score, 'kind') === 'feedback' ? 'feedback' : 'score',
+      at: typeof at === 'string' && at !== '' ? at : iso(ts),
+    };
+    if (typeof comment === 'string') record.comment = comment;
+    if (typeof step === 'number' && Number.isSafeInteger(step)) record.step = step;
+    if (typeof source === 'string') record.source = source;
+    this.#writer.append(this.scoresFile, formatScore, toRunId(runId), record, ts);
+  }
+
+  /**
+   * One retention pass (see {@link RetentionOptions}): removes the oldest finished runs past
+   * `maxTotalBytes` or older than `maxAgeDays`. Runs by itself on a timer and on
+   * `forceFlush()`/`shutdown()`; concurrent calls share a pass. Never throws.
+   */
+  prune(): Promise<void> {
+    const { maxTotalBytes, maxAgeDays } = this.retention;
+    if (!this.enabled || !this.#available) return Promise.resolve();
+    if (maxTotalBytes === undefined && maxAgeDays === undefined) return Promise.resolve();
+    this.#pruning ??= (async () => {
+      try {
+        const result = await pruneDirectory({
+          dir: this.dir,
+          stepsDir: this.stepsDir,
+          runsFile: this.runsFile,
+          startsFile: this.startsFile,
+          scoresFile: this.scoresFile,
+          maxTotalBytes,
+          maxAgeDays,
+          now: Date.now(),
+          isOpen: (runId) => this.#runs.has(runId),
+          exclusive: (files, fn, drain) => this.#writer.exclusive(files, fn, drain),
+        });
+        this.#prunePasses++;
+        this.#prunedRuns += result.runs;
+        this.#prunedBytes += result.bytes;
+      } catch (error) {
+        this.#lastError = `retention: ${error instanceof Error ? error.message : String(error)}`;
+      } finally {
+        this.#pruning = undefined;
+      }
+    })();
+    return this.#pruning;
   }
 
   /** `rlm-obs doctor`: the directory exists (or can be made) and takes writes. */
@@ -393,12 +564,19 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     }
   }
 
-  forceFlush(): Promise<void> {
-    return this.#writer.flush();
+  async forceFlush(): Promise<void> {
+    await this.#writer.flush();
+    await this.prune();
   }
 
   shutdown(): Promise<void> {
-    this.#shutdown ??= this.#writer.close();
+    this.#shutdown ??= (async () => {
+      if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
+      this.#pruneTimer = undefined;
+      await this.#writer.flush();
+      await this.prune();
+      await this.#writer.close();
+    })();
     return this.#shutdown;
   }
 }
@@ -432,10 +610,17 @@ export function createJsonlSink(
   return new LocalJSONLSink(options);
 }
 
+/** A positive number from an env var, else undefined. */
+function envNumber(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  return positive(Number(value));
+}
+
 /**
  * The sink as the seed's environment variables configure it: enabled unless
  * `DSPY_RLM_OBS_ENABLED` or `DSPY_RLM_OBS_LOCAL_JSONL` is false; directory from
- * `RLM_OBS_JSONL_DIR`, else the default.
+ * `RLM_OBS_JSONL_DIR`, else the default; retention from `RLM_OBS_JSONL_MAX_BYTES`,
+ * `RLM_OBS_JSONL_MAX_AGE_DAYS` and `RLM_OBS_JSONL_MAX_STEP_FILE_BYTES` (options win).
  */
 export function createJsonlSinkFromEnv(
   env: Record<string, string | undefined> = process.env,
@@ -444,5 +629,18 @@ export function createJsonlSinkFromEnv(
   const enabled =
     envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_OBS_LOCAL_JSONL, true);
   const dir = options.dir ?? (env.RLM_OBS_JSONL_DIR || undefined);
-  return new LocalJSONLSink({ ...options, enabled, ...(dir !== undefined ? { dir } : {}) });
+  const fromEnv: RetentionOptions = {};
+  const maxTotalBytes = envNumber(env.RLM_OBS_JSONL_MAX_BYTES);
+  const maxAgeDays = envNumber(env.RLM_OBS_JSONL_MAX_AGE_DAYS);
+  const maxStepFileBytes = envNumber(env.RLM_OBS_JSONL_MAX_STEP_FILE_BYTES);
+  if (maxTotalBytes !== undefined) fromEnv.maxTotalBytes = maxTotalBytes;
+  if (maxAgeDays !== undefined) fromEnv.maxAgeDays = maxAgeDays;
+  if (maxStepFileBytes !== undefined) fromEnv.maxStepFileBytes = maxStepFileBytes;
+  const retention = { ...fromEnv, ...options.retention };
+  return new LocalJSONLSink({
+    ...options,
+    enabled,
+    ...(dir !== undefined ? { dir } : {}),
+    ...(Object.keys(retention).length > 0 ? { retention } : {}),
+  });
 }

@@ -26,6 +26,24 @@ export interface JsonlWriterOptions {
   maxWriteBytes?: number;
   /** Called when a write fails, with the error and the number of lines lost. */
   onError?: (error: unknown, lines: number, file: string) => void;
+  /** Size-based rotation of some files (the steps files); see {@link RotationPolicy}. */
+  rotation?: RotationPolicy;
+}
+
+/**
+ * Rotation: before a batch would take a file past `maxFileBytes`, the lines that still fit are
+ * written, the file is renamed to `partPath(file, n)` (n = 1, 2, … the first free number) and
+ * writing goes on in a fresh file. Batches are cut only between whole lines; a single line
+ * longer than `maxFileBytes` gets a part of its own. The size is taken with `fstat` when a
+ * file is opened and then counted, so another process appending to the same file at the same
+ * time can make a part somewhat bigger (never a torn line).
+ */
+export interface RotationPolicy {
+  maxFileBytes: number;
+  /** Whether `file` rotates. */
+  applies(file: string): boolean;
+  /** The path part `part` of `file` is renamed to. */
+  partPath(file: string, part: number): string;
 }
 
 /** Counters of a {@link JsonlWriter}. */
@@ -36,6 +54,8 @@ export interface JsonlWriterStats {
   linesDropped: number;
   linesFailed: number;
   openFiles: number;
+  /** Files renamed to a part by rotation. */
+  rotations: number;
 }
 
 /**
@@ -53,7 +73,7 @@ export type LineFormatter = (
 interface FileState {
   file: string;
   /** Bytes of whole lines waiting for the disk; sealed buffers first, then the open one. */
-  sealed: Array<{ buffer: Buffer; lines: number; base: Buffer }>;
+  sealed: Batch[];
   buffer: Buffer | undefined;
   used: number;
   lines: number;
@@ -63,6 +83,17 @@ interface FileState {
   hint: number;
   /** Where the line being written began in `buffer` (everything before is whole lines). */
   lineStart: number;
+  /** The file rotates by size (see {@link RotationPolicy}). */
+  rotates: boolean;
+  /** Its size on disk while a descriptor is open (rotating files only). */
+  size: number | undefined;
+}
+
+/** Whole lines ready for one write; `base` is the pooled buffer to release once written. */
+interface Batch {
+  buffer: Buffer;
+  lines: number;
+  base: Buffer | undefined;
 }
 
 /** Buffers at least this big are pooled for reuse, at most POOL_SIZE of them. */
@@ -87,8 +118,16 @@ export class JsonlWriter {
     linesDropped: 0,
     linesFailed: 0,
     openFiles: 0,
+    rotations: 0,
   };
   readonly #maxOpen: number;
+  readonly #rotation: RotationPolicy | undefined;
+  /** The last part number used per rotated file (bounded), to find the next one quickly. */
+  readonly #parts = new Map<string, number>();
+  /** Files under {@link exclusive}: their lines wait in memory, nothing is written to them. */
+  readonly #held = new Map<string, number>();
+  /** Called after every completed write (see {@link exclusive}). */
+  #progress: Array<() => void> = [];
   readonly #maxBuffered: number;
   readonly #maxPending: number;
   readonly #maxWrite: number;
@@ -118,6 +157,11 @@ export class JsonlWriter {
     this.#maxPending = Math.max(1, options.maxPendingLines ?? 8192);
     this.#maxWrite = Math.max(1024, options.maxWriteBytes ?? 4 * 1024 * 1024);
     this.#onError = options.onError;
+    const rotation = options.rotation;
+    this.#rotation =
+      rotation && Number.isFinite(rotation.maxFileBytes) && rotation.maxFileBytes > 0
+        ? rotation
+        : undefined;
     live.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -172,6 +216,70 @@ export class JsonlWriter {
     for (const state of this.#open.values()) this.#closeFd(state);
     this.#open.clear();
     live.delete(this);
+  }
+
+  /**
+   * Runs `fn` while nothing is written to `files` (their new lines wait in memory and go out
+   * afterwards, into whatever file then has the name) and none of them has an open descriptor:
+   * for atomic rewrites and deletions. First waits until the lines already accepted for the
+   * `drain` files are on disk (a finished run's last steps, before its file is deleted).
+   */
+  async exclusive<T>(
+    files: readonly string[],
+    fn: () => Promise<T>,
+    drain: readonly string[] = [],
+  ): Promise<T> {
+    this.#serialize();
+    this.#pump();
+    const drainSet = new Set(drain);
+    await this.#waitFor(() => {
+      for (const file of drainSet) {
+        const state = this.#files.get(file);
+        if (state && (state.writing || state.used > 0 || state.sealed.length > 0)) return false;
+      }
+      return true;
+    });
+    const all = [...new Set([...files, ...drain])];
+    for (const file of all) this.#held.set(file, (this.#held.get(file) ?? 0) + 1);
+    try {
+      await this.#waitFor(() => all.every((file) => !this.#files.get(file)?.writing));
+      for (const file of all) {
+        const state = this.#files.get(file);
+        if (state?.fd !== undefined) {
+          this.#open.delete(file);
+          this.#closeFd(state);
+        }
+      }
+      return await fn();
+    } finally {
+      for (const file of all) {
+        const count = (this.#held.get(file) ?? 1) - 1;
+        if (count <= 0) this.#held.delete(file);
+        else this.#held.set(file, count);
+      }
+      this.#pump();
+    }
+  }
+
+  async #waitFor(condition: () => boolean): Promise<void> {
+    while (!condition()) {
+      await new Promise<void>((resolve) => {
+        this.#progress.push(resolve);
+        // Nothing in flight means nothing will report progress: look again on the next turn.
+        if (this.#inFlight === 0 && this.#opening === 0)
+          setImmediate(() => {
+            this.#pump();
+            this.#notify();
+          });
+      });
+    }
+  }
+
+  #notify(): void {
+    if (this.#progress.length === 0) return;
+    const waiting = this.#progress;
+    this.#progress = [];
+    for (const resolve of waiting) resolve();
   }
 
   /** Writes everything buffered synchronously (process `exit`). */
@@ -235,6 +343,8 @@ export class JsonlWriter {
           writing: false,
           hint: 0,
           lineStart: 0,
+          rotates: this.#rotation?.applies(file) ?? false,
+          size: undefined,
         };
         this.#files.set(file, state);
       }
@@ -349,6 +459,7 @@ export class JsonlWriter {
   #pump(): void {
     for (const state of this.#files.values()) {
       if (state.writing || (state.used === 0 && state.sealed.length === 0)) continue;
+      if (this.#held.size > 0 && this.#held.has(state.file)) continue;
       if (
         state.fd === undefined &&
         this.#open.size + this.#opening >= this.#maxOpen &&
@@ -378,6 +489,7 @@ export class JsonlWriter {
     if (state.fd === undefined) return;
     const fd = state.fd;
     state.fd = undefined;
+    state.size = undefined;
     this.stats.openFiles--;
     try {
       fs.closeSync(fd);
@@ -390,38 +502,107 @@ export class JsonlWriter {
     this.#seal(state);
     const batch = state.sealed.shift();
     if (batch === undefined) return;
-    const { buffer, lines, base } = batch;
     state.writing = true;
     this.#inFlight++;
-    const done = (error: unknown): void => {
+    const done = (written: Batch, error: unknown): void => {
       state.writing = false;
       this.#inFlight--;
-      this.#buffered -= buffer.length;
-      this.#release(base);
+      this.#buffered -= written.buffer.length;
+      if (written.base !== undefined) this.#release(written.base);
       if (error) {
-        this.stats.linesFailed += lines;
-        this.#onError?.(error, lines, state.file);
+        this.stats.linesFailed += written.lines;
+        this.#onError?.(error, written.lines, state.file);
         if (state.fd !== undefined) {
           this.#open.delete(state.file);
           this.#closeFd(state);
         }
       } else {
-        this.stats.linesWritten += lines;
-        this.stats.bytesWritten += buffer.length;
+        this.stats.linesWritten += written.lines;
+        this.stats.bytesWritten += written.buffer.length;
         this.stats.writes++;
+        if (state.size !== undefined) state.size += written.buffer.length;
       }
       if (state.used === 0 && state.sealed.length === 0 && state.fd === undefined) {
         this.#files.delete(state.file);
       }
+      this.#notify();
       this.#pump();
     };
-    this.#withFd(state, (error, fd) => {
-      if (error || fd === undefined) {
-        done(error ?? new Error('no file descriptor'));
-        return;
-      }
-      writeAll(fd, buffer, 0, done);
-    });
+    const go = (rotated: boolean): void => {
+      this.#withFd(state, (error, fd) => {
+        if (error || fd === undefined) {
+          done(batch, error ?? new Error('no file descriptor'));
+          return;
+        }
+        let out = batch;
+        if (state.rotates && state.size !== undefined) {
+          const max = this.#rotation!.maxFileBytes;
+          if (state.size + batch.buffer.length > max) {
+            // The whole lines that still fit, else (a non-empty file) a new part first.
+            const room = max - state.size;
+            let cut = room > 0 ? batch.buffer.lastIndexOf(10, room - 1) + 1 : 0;
+            if (cut === 0 && state.size > 0 && !rotated) {
+              this.#rotate(state, (rotateError) => {
+                if (rotateError) {
+                  // Could not rename: keep appending to the current file rather than lose lines.
+                  this.#onError?.(rotateError, 0, state.file);
+                  state.rotates = false;
+                }
+                go(true);
+              });
+              return;
+            }
+            if (cut === 0) cut = batch.buffer.indexOf(10) + 1; // one long line, a part of its own
+            if (cut > 0 && cut < batch.buffer.length) {
+              const head = batch.buffer.subarray(0, cut);
+              const lines = countLines(head);
+              out = { buffer: head, lines, base: undefined };
+              state.sealed.unshift({
+                buffer: batch.buffer.subarray(cut),
+                lines: batch.lines - lines,
+                base: batch.base,
+              });
+            }
+          }
+        }
+        writeAll(fd, out.buffer, 0, (writeError) => done(out, writeError));
+      });
+    };
+    go(false);
+  }
+
+  /** Closes the file and renames it to its next free part number. */
+  #rotate(state: FileState, callback: (error: unknown) => void): void {
+    const policy = this.#rotation!;
+    if (state.fd !== undefined) {
+      this.#open.delete(state.file);
+      this.#closeFd(state);
+    }
+    const file = state.file;
+    const tryPart = (part: number): void => {
+      const target = policy.partPath(file, part);
+      fs.access(target, (missing) => {
+        if (!missing) {
+          tryPart(part + 1);
+          return;
+        }
+        fs.rename(file, target, (error) => {
+          if (error) {
+            callback(error);
+            return;
+          }
+          this.stats.rotations++;
+          if (this.#parts.size >= 10_000 && !this.#parts.has(file)) {
+            const oldest = this.#parts.keys().next().value;
+            if (oldest !== undefined) this.#parts.delete(oldest);
+          }
+          this.#parts.delete(file);
+          this.#parts.set(file, part);
+          callback(null);
+        });
+      });
+    };
+    tryPart((this.#parts.get(file) ?? 0) + 1);
   }
 
   #withFd(state: FileState, callback: (error: unknown, fd?: number) => void): void {
@@ -454,7 +635,14 @@ export class JsonlWriter {
         state.fd = fd;
         this.stats.openFiles++;
         this.#open.set(state.file, state);
-        callback(null, fd);
+        if (!state.rotates) {
+          callback(null, fd);
+          return;
+        }
+        fs.fstat(fd, (statError, stats) => {
+          state.size = statError ? 0 : stats.size;
+          callback(null, fd);
+        });
       });
     };
     open(true);
@@ -494,6 +682,12 @@ function writeUtf8(buffer: Buffer, text: string, offset: number): number {
   return hasFastUtf8Write
     ? (buffer as FastBuffer).utf8Write!(text, offset, buffer.length - offset)
     : buffer.write(text, offset, 'utf8');
+}
+
+function countLines(buffer: Buffer): number {
+  let lines = 0;
+  for (let i = buffer.indexOf(10); i !== -1; i = buffer.indexOf(10, i + 1)) lines++;
+  return lines;
 }
 
 function sealedLines(state: FileState): number {

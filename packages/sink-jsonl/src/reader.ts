@@ -7,10 +7,17 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { JsonObject, RunEnd, RunStart, StepEvent, StepRecord } from '@rlm/obs-core';
-import { isPlainRunId, stepFileName } from './file-names.js';
+import type {
+  JsonObject,
+  RunEnd,
+  RunStart,
+  ScoreRecord,
+  StepEvent,
+  StepRecord,
+} from '@rlm/obs-core';
+import { isPlainRunId, parsePartFileName, stepFileName, stepPartFileName } from './file-names.js';
 import { DEFAULT_JSONL_DIR } from './jsonl-sink.js';
-import type { RunLine, StartLine, StepLine } from './records.js';
+import type { RunLine, ScoreLine, StartLine, StepLine } from './records.js';
 
 /** One run as listed from a directory. */
 export interface RunSummary {
@@ -32,6 +39,12 @@ export interface RunSummary {
   runPath: string | null;
   /** The process that recorded the start (rlm-obs only). */
   pid?: number;
+  /** The session (conversation) the run belongs to (rlm-obs only). */
+  sessionId?: string;
+  /** The end user the run works for (rlm-obs only). */
+  userId?: string;
+  /** The run's labels (rlm-obs only). */
+  tags?: string[];
 }
 
 /** One run read back in full. */
@@ -44,6 +57,11 @@ export interface StoredRun {
   steps: StepRecord[];
   /** The `onRunEnd` input, when the run ended. */
   end?: RunEnd;
+  /**
+   * Its scores and feedback from `scores.jsonl`, in file order, with the end-of-run `reward`
+   * and `completed` (`source: 'rlm-obs'`). Empty for Python directories.
+   */
+  scores: ScoreRecord[];
   /** Lines that were not valid JSON (a torn last line after a crash, for example). */
   malformedLines: number;
 }
@@ -60,11 +78,8 @@ function numOrNull(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
-/** Reads JSON lines, skipping blank and malformed ones. */
-export async function* readJsonLines(
-  file: string,
-  onMalformed?: () => void,
-): AsyncGenerator<Record<string, unknown>> {
+/** Reads a file's lines as text (nothing when the file is missing). */
+export async function* readTextLines(file: string): AsyncGenerator<string> {
   let stream: ReturnType<typeof createReadStream>;
   try {
     await fsp.access(file);
@@ -74,19 +89,27 @@ export async function* readJsonLines(
   }
   const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   try {
-    for await (const line of lines) {
-      if (line.trim() === '') continue;
-      try {
-        const value: unknown = JSON.parse(line);
-        if (isObject(value)) yield value;
-        else onMalformed?.();
-      } catch {
-        onMalformed?.();
-      }
-    }
+    yield* lines;
   } finally {
     lines.close();
     stream.destroy();
+  }
+}
+
+/** Reads JSON lines, skipping blank and malformed ones. */
+export async function* readJsonLines(
+  file: string,
+  onMalformed?: () => void,
+): AsyncGenerator<Record<string, unknown>> {
+  for await (const line of readTextLines(file)) {
+    if (line.trim() === '') continue;
+    try {
+      const value: unknown = JSON.parse(line);
+      if (isObject(value)) yield value;
+      else onMalformed?.();
+    } catch {
+      onMalformed?.();
+    }
   }
 }
 
@@ -138,6 +161,10 @@ export class JsonlStore {
     for (const runId of runs.keys()) known.add(stepFileName(runId));
     for (const name of names) {
       if (!name.endsWith('.jsonl') || known.has(name)) continue;
+      // A rotated part of a known run's steps (or of a file read already).
+      const part = parsePartFileName(name);
+      if (part && known.has(part.file)) continue;
+      if (part) known.add(part.file);
       const runId = await this.#firstRunId(path.join(this.stepsDir, name), name);
       if (!runId || runs.has(runId)) continue;
       runs.set(runId, emptySummary(runId));
@@ -164,11 +191,19 @@ export class JsonlStore {
       if (line.run_id === runId) endLine = line as unknown as RunLine;
     }
     const steps: StepRecord[] = [];
-    for await (const line of readJsonLines(this.stepFile(runId), count)) {
-      if (line.run_id !== undefined && line.run_id !== runId) continue;
-      steps.push(stepFromLine(line as unknown as StepLine));
+    for (const file of await this.stepFiles(runId)) {
+      for await (const line of readJsonLines(file, count)) {
+        if (line.run_id !== undefined && line.run_id !== runId) continue;
+        steps.push(stepFromLine(line as unknown as StepLine));
+      }
     }
-    if (!startLine && !endLine && steps.length === 0) {
+    const scores: ScoreRecord[] = [];
+    for await (const line of readJsonLines(path.join(this.dir, 'scores.jsonl'), count)) {
+      if (line.run_id !== runId) continue;
+      const score = scoreFromLine(line as unknown as ScoreLine);
+      if (score) scores.push(score);
+    }
+    if (!startLine && !endLine && steps.length === 0 && scores.length === 0) {
       throw new Error(`no run '${runId}' in ${this.dir}`);
     }
     let summary = startLine ? summaryFromStart(startLine) : emptySummary(runId);
@@ -181,9 +216,10 @@ export class JsonlStore {
         params: isObject(endLine.params) ? endLine.params : {},
         ...(endLine.started_at ? { startedAt: endLine.started_at } : {}),
         ...(endLine.parent_run_id ? { parentRunId: endLine.parent_run_id } : {}),
+        ...sessionFields(endLine),
       };
     }
-    const stored: StoredRun = { runId, summary, steps, malformedLines: malformed };
+    const stored: StoredRun = { runId, summary, steps, scores, malformedLines: malformed };
     if (start) stored.start = start;
     if (endLine) stored.end = endFromLine(endLine);
     return stored;
@@ -192,6 +228,25 @@ export class JsonlStore {
   /** The steps file of a run (`steps/<run_id>.jsonl` for plain ids, as in Python). */
   stepFile(runId: string): string {
     return path.join(this.stepsDir, stepFileName(runId));
+  }
+
+  /**
+   * Every steps file of a run in order: the rotated parts `steps/<run_id>~1.jsonl`,
+   * `~2`, … (see the sink's `maxStepFileBytes`), then the current `steps/<run_id>.jsonl`.
+   */
+  async stepFiles(runId: string): Promise<string[]> {
+    const files: string[] = [];
+    for (let part = 1; ; part++) {
+      const file = path.join(this.stepsDir, stepPartFileName(runId, part));
+      try {
+        await fsp.access(file);
+      } catch {
+        break;
+      }
+      files.push(file);
+    }
+    files.push(this.stepFile(runId));
+    return files;
   }
 
   async #firstRunId(file: string, name: string): Promise<string | undefined> {
@@ -228,7 +283,40 @@ function summaryFromStart(line: StartLine): RunSummary {
   summary.startedAt = str(line.started_at) || str(line.timestamp) || null;
   if (typeof line.parent_run_id === 'string') summary.parentRunId = line.parent_run_id;
   if (typeof line.pid === 'number') summary.pid = line.pid;
+  Object.assign(summary, sessionFields(line));
   return summary;
+}
+
+/** `sessionId`, `userId` and `tags` from a start or run line, where present. */
+function sessionFields(
+  line: StartLine | RunLine,
+): Pick<RunSummary, 'sessionId' | 'userId' | 'tags'> {
+  const out: Pick<RunSummary, 'sessionId' | 'userId' | 'tags'> = {};
+  if (typeof line.session_id === 'string') out.sessionId = line.session_id;
+  if (typeof line.user_id === 'string') out.userId = line.user_id;
+  if (Array.isArray(line.tags)) out.tags = line.tags.filter((t) => typeof t === 'string');
+  return out;
+}
+
+function scoreFromLine(line: ScoreLine): ScoreRecord | undefined {
+  const value = line.value as unknown;
+  if (typeof line.name !== 'string') return undefined;
+  if (
+    !(typeof value === 'number' && Number.isFinite(value)) &&
+    typeof value !== 'string' &&
+    typeof value !== 'boolean'
+  )
+    return undefined;
+  const score: ScoreRecord = {
+    name: line.name,
+    value,
+    kind: line.kind === 'feedback' ? 'feedback' : 'score',
+    at: str(line.at) || str(line.timestamp),
+  };
+  if (typeof line.comment === 'string') score.comment = line.comment;
+  if (typeof line.step === 'number') score.step = line.step;
+  if (typeof line.source === 'string') score.source = line.source;
+  return score;
 }
 
 function summaryFromEnd(line: RunLine, previous: RunSummary | undefined): RunSummary {
@@ -246,6 +334,7 @@ function summaryFromEnd(line: RunLine, previous: RunSummary | undefined): RunSum
   summary.runPath =
     typeof line.run_path === 'string' && line.run_path !== '' ? line.run_path : null;
   if (typeof line.parent_run_id === 'string') summary.parentRunId = line.parent_run_id;
+  Object.assign(summary, sessionFields(line));
   return summary;
 }
 
@@ -259,6 +348,7 @@ function startFromLine(line: StartLine): RunStart {
   if (typeof line.traceparent === 'string') start.traceparent = line.traceparent;
   if (isObject(line.attributes)) start.attributes = line.attributes;
   if (typeof line.started_at === 'string') start.startedAt = line.started_at;
+  Object.assign(start, sessionFields(line));
   return start;
 }
 

@@ -8,6 +8,10 @@
  * - `steps/<run_id>.jsonl` — one {@link StepLine} per step (Python).
  * - `starts.jsonl` — one {@link StartLine} per started run (rlm-obs), so runs that crashed
  *   before their end are still known.
+ * - `scores.jsonl` — one {@link ScoreLine} per score or feedback (rlm-obs), also the end-of-run
+ *   `reward` and `completed` scores (`source: "rlm-obs"`).
+ * - `steps/<run_id>~<n>.jsonl` — rotated parts of a big steps file (retention option
+ *   `maxStepFileBytes`), oldest first: parts 1..n, then the current `steps/<run_id>.jsonl`.
  */
 import type { JsonObject, JsonValue } from '@rlm/obs-core';
 
@@ -42,8 +46,30 @@ export interface StartLine {
   parent_run_id?: string;
   traceparent?: string;
   attributes?: JsonObject;
+  /** The session (conversation) the run belongs to. */
+  session_id?: string;
+  /** The end user the run works for. */
+  user_id?: string;
+  /** Labels to filter by. */
+  tags?: string[];
   /** The recording process, to tell a crashed run from one still going. */
   pid: number;
+}
+
+/** A line of `scores.jsonl` (rlm-obs only). */
+export interface ScoreLine {
+  /** When the line was recorded. */
+  timestamp: string;
+  run_id: string;
+  name: string;
+  value: number | string | boolean;
+  kind: 'score' | 'feedback';
+  comment?: string;
+  step?: number;
+  /** Who gave it; `rlm-obs` for the end-of-run `reward` and `completed`. */
+  source?: string;
+  /** When it was given (ISO 8601). */
+  at: string;
 }
 
 /** A line of `runs.jsonl`. */
@@ -63,6 +89,10 @@ export interface RunLine {
   run_path: string;
   /** rlm-obs: the run's parent, for nested runs. */
   parent_run_id?: string;
+  /** rlm-obs: session, user and tags, when the sink saw the start in the same process. */
+  session_id?: string;
+  user_id?: string;
+  tags?: string[];
   /** rlm-obs: the whole result object as the sink received it. */
   result?: JsonObject;
 }

@@ -1,12 +1,31 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 
 /** A fresh temporary directory, removed by the returned function. */
 export function tempDir(prefix = 'rlm-obs-jsonl-'): { dir: string; remove: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Coordinator options for tests: no exit flush, no warnings on stderr. */
+export const quiet = { flushOnExit: false, logger: false } as const;
+
+/**
+ * A `dir()` that makes a fresh temporary directory per call; all of them are removed after
+ * each test. Call once at the top level of a test file.
+ */
+export function useTempDirs(): () => string {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    while (cleanups.length) cleanups.pop()!();
+  });
+  return () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    return t.dir;
+  };
 }
 
 /** Every file under a directory, relative paths. */

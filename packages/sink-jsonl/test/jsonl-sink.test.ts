@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RLMObservability } from '@rlm/obs-core';
 import { BAD_RUN_IDS, badPayloads, describeSinkConformance } from '@rlm/obs-core/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createJsonlSink,
   createJsonlSinkFromEnv,
@@ -10,18 +10,9 @@ import {
   openJsonlStore,
   stepFileName,
 } from '../src/index.js';
-import { listFiles, readLines, tempDir } from './helpers.js';
+import { listFiles, quiet, readLines, useTempDirs } from './helpers.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  while (cleanups.length) cleanups.pop()!();
-});
-function dir(): string {
-  const t = tempDir();
-  cleanups.push(t.remove);
-  return t.dir;
-}
-const quiet = { flushOnExit: false, logger: false } as const;
+const dir = useTempDirs();
 
 function agentRun(obs: RLMObservability, runId: string, steps = 3) {
   const run = obs.startRun({
@@ -58,8 +49,10 @@ describe('local-jsonl: the Python layout and field names', () => {
     const obs = RLMObservability.withSinks([createJsonlSink({ dir: base })], quiet);
     agentRun(obs, 'run-abc', 3);
     await obs.shutdown();
+    // scores.jsonl: the end-of-run reward and completed the coordinator sends through onScore.
     expect(listFiles(base)).toEqual([
       'runs.jsonl',
+      'scores.jsonl',
       'starts.jsonl',
       path.join('steps', 'run-abc.jsonl'),
     ]);
@@ -230,6 +223,10 @@ describe('local-jsonl: the Python layout and field names', () => {
       },
       runPath: '/tmp/py',
     });
+    // No starts.jsonl and no scores.jsonl: no session fields, no scores.
+    expect(run.scores).toEqual([]);
+    expect(run.summary).not.toHaveProperty('sessionId');
+    expect(run.summary).not.toHaveProperty('tags');
     const crashed = await store.readRun('py-crashed');
     expect(crashed.malformedLines).toBe(1);
     expect(crashed.steps).toHaveLength(1);
@@ -330,8 +327,9 @@ describe('local-jsonl: safety', () => {
     expect(report.ok).toBe(true);
     expect(maxOpen).toBeLessThanOrEqual(32);
     const status = sink.status();
+    // start, 4 steps, end, and the 2 end-of-run scores (reward, completed) per run.
     expect(status).toMatchObject({
-      lines_written: 5000 * 6,
+      lines_written: 5000 * 8,
       lines_failed: 0,
       lines_dropped: 0,
       backlog: 0,
@@ -339,6 +337,7 @@ describe('local-jsonl: safety', () => {
     });
     expect(readLines(path.join(base, 'runs.jsonl'))).toHaveLength(5000);
     expect(readLines(path.join(base, 'starts.jsonl'))).toHaveLength(5000);
+    expect(readLines(path.join(base, 'scores.jsonl'))).toHaveLength(10000);
     const stepFiles = fs.readdirSync(path.join(base, 'steps'));
     expect(stepFiles).toHaveLength(5000);
     for (const name of stepFiles.slice(0, 200)) {
@@ -394,17 +393,10 @@ describe('local-jsonl: safety', () => {
   });
 });
 
-describeSinkConformance(
-  () => {
-    const t = tempDir();
-    cleanups.push(t.remove);
-    return createJsonlSink({ dir: t.dir });
+describeSinkConformance(() => createJsonlSink({ dir: dir() }), {
+  title: 'local-jsonl conformance',
+  readBack: async (sink, runId) => {
+    const run = await openJsonlStore(sink.dir).readRun(runId);
+    return { steps: run.steps.map((s) => s.event.step as number), ended: run.end !== undefined };
   },
-  {
-    title: 'local-jsonl conformance',
-    readBack: async (sink, runId) => {
-      const run = await openJsonlStore(sink.dir).readRun(runId);
-      return { steps: run.steps.map((s) => s.event.step as number), ended: run.end !== undefined };
-    },
-  },
-);
+});

@@ -110,7 +110,10 @@ describe('several processes, one directory', () => {
     }
     expect(readLines(path.join(base, 'runs.jsonl'))).toHaveLength(4);
     expect(readLines(path.join(base, 'starts.jsonl'))).toHaveLength(4);
-    expect(listFiles(base)).toHaveLength(2 + 5);
+    // reward and completed of each process's own run.
+    expect(readLines(path.join(base, 'scores.jsonl'))).toHaveLength(4 * 2);
+    // runs, starts and scores, and 5 steps files.
+    expect(listFiles(base)).toHaveLength(3 + 5);
   }, 120_000);
 });
 

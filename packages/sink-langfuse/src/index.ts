@@ -5,7 +5,7 @@
 import { envFlag, type SinkContext } from '@rlm/obs-core';
 import { LangfuseSink, type LangfuseSinkOptions } from './langfuse-sink.js';
 
-export type { LangfuseSinkOptions } from './langfuse-sink.js';
+export type { LangfuseSinkOptions, LangfuseStats } from './langfuse-sink.js';
 export { LangfuseSink } from './langfuse-sink.js';
 
 function fromEnvironment(env: Record<string, string | undefined>): LangfuseSinkOptions {

@@ -1,7 +1,8 @@
 /**
  * `langfuse`: the Python original's LangFuseSink on the current Langfuse SDK — a trace
- * `rlm-run` per run, a span `step-<n>` per step, output and the scores `reward` and
- * `completed` at the end.
+ * `rlm-run` per run, a span `step-<n>` per step, the output at the end, and a Langfuse score
+ * per score or feedback (the end-of-run `reward` and `completed` included, which the
+ * coordinator sends through `onScore`).
  *
  * The deprecated `langfuse` v3 package and its ingestion path are not used: spans go through
  * the official `LangfuseSpanProcessor` (`@langfuse/otel`) on a private tracer provider — not
@@ -22,9 +23,12 @@ import {
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
+  AuthCooldown,
+  type AuthCooldownOptions,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
   type SinkStatus,
@@ -39,12 +43,17 @@ import {
   customAttributes,
   DEFAULT_MAX_OPEN_RUNS,
   derivedRunContext,
+  ExportAuth,
   HookGuard,
   holdRun,
+  identityAttributes,
   impliedStart,
   isObject,
   num,
   PrivateTracing,
+  readScore,
+  remember,
+  runIdentity,
   runParentContext,
   type SpanCounters,
   safeEndpoint,
@@ -76,6 +85,11 @@ export interface LangfuseSinkOptions {
   spanExporter?: SpanExporter;
   /** Runs held open at once; the oldest is ended (`rlm.evicted`) beyond it. @defaultValue `10000` */
   maxOpenRuns?: number;
+  /**
+   * The pause after Langfuse refused the keys (HTTP 401/403, on the OTLP export or the score
+   * ingestion): one minute, doubling up to fifteen, ±20% jitter (`now` and `random` for tests).
+   */
+  authCooldown?: AuthCooldownOptions;
   /** @defaultValue `'langfuse'` */
   name?: string;
 }
@@ -91,7 +105,43 @@ interface OpenRun {
   startMs: number;
   lastStepEnd: number;
   root: boolean;
+  /** `session.id`, `user.id`: on the run's span and its steps (Langfuse trace attributes). */
+  identity: Attributes;
 }
+
+/** What the sink remembers of a run that ended, for late scores. */
+interface EndedRun {
+  traceId: string;
+  root: boolean;
+}
+
+/** A score as the ingestion API takes it (`score-create`). */
+interface ScoreBody {
+  id: string;
+  traceId: string;
+  observationId?: string;
+  name: string;
+  value: number | string;
+  dataType: 'NUMERIC' | 'BOOLEAN' | 'CATEGORICAL';
+  comment?: string;
+  metadata: { kind: string; source?: string };
+  environment?: string;
+}
+
+/** Stats of the sink: span counters, scores, bad events, the auth pause. */
+export type LangfuseStats = SpanCounters & {
+  /** Scores the ingestion API accepted. */
+  scores_sent: number;
+  /** Scores not sent or refused, including the skipped ones. */
+  score_errors: number;
+  /** Scores not sent because of an auth pause (a part of `score_errors`). */
+  scores_skipped: number;
+  bad_events: number;
+  last_error?: string;
+  authFailures: number;
+  authSkipped: number;
+  authPausedUntil: string | null;
+};
 
 function json(value: unknown): string {
   try {
@@ -132,17 +182,17 @@ export class LangfuseSink implements RLMObservabilitySink {
   #available = false;
   #detail: string;
   #runs = new Map<string, OpenRun>();
+  #ended = new Map<string, EndedRun>();
   readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
+  /** One pause for the keys: the OTLP export and the score ingestion share it. */
+  readonly #auth: ExportAuth;
+  readonly #environment: string | undefined;
   #scoreErrors = 0;
-  #scores: Array<{
-    id: string;
-    traceId: string;
-    observationId?: string;
-    name: string;
-    value: number;
-    dataType: 'NUMERIC';
-  }> = [];
+  #scoresSent = 0;
+  #scoresSkipped = 0;
+  #scoreError: string | undefined;
+  #scores: ScoreBody[] = [];
   #shutdown: Promise<void> | undefined;
 
   constructor(options: LangfuseSinkOptions = {}) {
@@ -152,6 +202,8 @@ export class LangfuseSink implements RLMObservabilitySink {
     this.baseUrl = (options.baseUrl ?? 'https://cloud.langfuse.com').replace(/\/+$/, '');
     this.#detail = 'disabled';
     this.ready = Promise.resolve();
+    this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
+    this.#environment = options.environment;
     if (!this.enabled) return;
     const { publicKey, secretKey } = options;
     if (!publicKey || !secretKey) {
@@ -176,6 +228,7 @@ export class LangfuseSink implements RLMObservabilitySink {
         resource: { 'service.name': 'rlm-obs', 'telemetry.sdk.name': 'rlm-obs' },
         exporter,
         endpoint: this.baseUrl,
+        auth: this.#auth,
         tracerName: 'langfuse-sdk',
         processor: (counting) =>
           new LangfuseSpanProcessor({
@@ -220,30 +273,35 @@ export class LangfuseSink implements RLMObservabilitySink {
     }
   }
 
+  /** `{name, enabled, available, detail}`; after Langfuse refused the keys the detail says so. */
   status(): SinkStatus {
+    const auth = this.#auth.detail();
     return {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
-      detail: this.#detail,
+      detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
     };
   }
 
-  /** Export counters. */
-  stats(): SpanCounters & { score_errors: number; bad_events: number; last_error?: string } {
+  /** Export counters, scores and the auth pause. */
+  stats(): LangfuseStats {
     const counters = this.#tracing?.counters() ?? {
       spans_ended: 0,
       spans_exported: 0,
       spans_failed: 0,
       spans_dropped: 0,
+      spans_skipped: 0,
     };
-    const stats: SpanCounters & { score_errors: number; bad_events: number; last_error?: string } =
-      {
-        ...counters,
-        score_errors: this.#scoreErrors,
-        bad_events: this.#hooks.errors,
-      };
-    const lastError = this.#tracing?.lastError ?? this.#hooks.lastError;
+    const stats: LangfuseStats = {
+      ...counters,
+      scores_sent: this.#scoresSent,
+      score_errors: this.#scoreErrors,
+      scores_skipped: this.#scoresSkipped,
+      bad_events: this.#hooks.errors,
+      ...this.#auth.cooldown.stats(),
+    };
+    const lastError = this.#tracing?.lastError ?? this.#scoreError ?? this.#hooks.lastError;
     if (lastError) stats.last_error = lastError;
     return stats;
   }
@@ -265,6 +323,16 @@ export class LangfuseSink implements RLMObservabilitySink {
     this.#hooks.run(() => this.#onRunEnd(runId, end));
   }
 
+  /**
+   * A score or feedback → a Langfuse score on the run's trace: `NUMERIC` for numbers,
+   * `BOOLEAN` (1/0) for booleans, `CATEGORICAL` for strings; on the step's observation when it
+   * names a step, on a nested run's observation, else on the trace; metadata `{kind, source}`.
+   * Late feedback (after the run ended) lands on the same trace.
+   */
+  onScore(runId: string, score: ScoreRecord): void {
+    this.#hooks.run(() => this.#onScore(runId, score));
+  }
+
   #onRunStart(runId: string, start: RunStart): void {
     const tracing = this.#tracing;
     if (!tracing || this.#shutdown) return;
@@ -276,18 +344,23 @@ export class LangfuseSink implements RLMObservabilitySink {
     const environment = str(s.environment) ?? '';
     const task = str(s.task) ?? '';
     const params = isObject(s.params) ? s.params : {};
+    const who = runIdentity(s);
+    // Langfuse's trace attributes (`session.id`, `user.id`), on every span of the run as
+    // Langfuse's own propagation does.
+    const identity = identityAttributes(who);
     const attributes: Attributes = {
       'langfuse.observation.type': 'agent',
       'langfuse.observation.input': json(task),
       ...metadata('langfuse.observation.metadata', { run_id: id, environment, params }),
       ...customAttributes(s.attributes, 'langfuse.observation.metadata.'),
+      ...identity,
     };
     if (isRoot) {
       // Trace-level fields only for the root run: a nested run is a child observation.
       Object.assign(attributes, {
         'langfuse.trace.name': 'rlm-run',
         'langfuse.trace.input': json(task),
-        'langfuse.trace.tags': ['rlm', environment],
+        'langfuse.trace.tags': [...new Set(['rlm', environment, ...who.tags])],
         ...metadata('langfuse.trace.metadata', { run_id: id, environment, params }),
       });
     }
@@ -310,6 +383,7 @@ export class LangfuseSink implements RLMObservabilitySink {
         startMs,
         lastStepEnd: startMs,
         root: isRoot,
+        identity,
       },
       this.#maxOpenRuns,
       tracing,
@@ -350,6 +424,7 @@ export class LangfuseSink implements RLMObservabilitySink {
       }),
       'langfuse.observation.level': failed ? 'ERROR' : 'DEFAULT',
       ...customAttributes(event.attributes, 'langfuse.observation.metadata.'),
+      ...run?.identity,
     };
     if (failed)
       attributes['langfuse.observation.status_message'] = str(observation.error) ?? 'step failed';
@@ -432,27 +507,51 @@ export class LangfuseSink implements RLMObservabilitySink {
     }
     run.span.end(Math.max(timeOf(result.finishedAt) ?? Date.now(), run.startMs));
     tracing.ended();
-    // Scores with ids derived from the trace, so a replay updates instead of duplicating.
-    const observationId = run.root ? undefined : run.span.spanContext().spanId;
-    for (const [name, value] of [
-      ['reward', totalReward],
-      ['completed', completed ? 1 : 0],
-    ] as const) {
-      if (this.#scores.length >= MAX_QUEUED_SCORES) {
-        this.#scoreErrors++;
-        continue;
-      }
-      this.#scores.push({
-        id: `${run.traceId}-${observationId ?? 'trace'}-${name}`,
-        traceId: run.traceId,
-        ...(observationId ? { observationId } : {}),
-        name,
-        value,
-        dataType: 'NUMERIC',
-      });
+    remember(this.#ended, id, { traceId: run.traceId, root: run.root }, this.#maxOpenRuns * 2);
+  }
+
+  #onScore(runId: string, record: ScoreRecord): void {
+    if (!this.#tracing || !this.#client || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const score = readScore(record, TEXT_LIMIT);
+    const run = this.#runs.get(id) ?? this.#ended.get(id);
+    // A run never seen here: its derived trace, as a root run.
+    const traceId = run?.traceId ?? traceIdFromRunId(id);
+    const observationId =
+      score.step !== undefined
+        ? spanIdFromRunId(id, score.step)
+        : run && !run.root
+          ? spanIdFromRunId(id)
+          : undefined;
+    if (this.#scores.length >= MAX_QUEUED_SCORES) {
+      this.#scoreErrors++;
+      return;
     }
-    // "Then flush", as the original does at the end of a run: the scores go out within a
-    // second (one batch for runs ending together); the spans follow the processor's interval.
+    const value =
+      typeof score.value === 'boolean' ? (score.value ? 1 : 0) : (score.value as number | string);
+    // Ids derived from the trace, so a replay updates a score instead of duplicating it.
+    const own = score.source === 'rlm-obs' ? '' : `-${score.kind}-${score.source ?? ''}`;
+    this.#scores.push({
+      id: `${traceId}-${observationId ?? 'trace'}-${score.name}${own}`,
+      traceId,
+      ...(observationId ? { observationId } : {}),
+      name: score.name,
+      value,
+      dataType:
+        typeof score.value === 'boolean'
+          ? 'BOOLEAN'
+          : typeof score.value === 'number'
+            ? 'NUMERIC'
+            : 'CATEGORICAL',
+      ...(score.comment !== undefined ? { comment: score.comment } : {}),
+      metadata: {
+        kind: score.kind,
+        ...(score.source !== undefined ? { source: score.source } : {}),
+      },
+      ...(this.#environment ? { environment: this.#environment } : {}),
+    });
+    // "Then flush", as the original does at the end of a run: scores go out within a second
+    // (one batch for scores given together); the spans follow the processor's interval.
     this.#scheduleScoreFlush();
   }
 
@@ -468,10 +567,22 @@ export class LangfuseSink implements RLMObservabilitySink {
     this.#scoreTimer.unref?.();
   }
 
-  /** `rlm-obs doctor`: the keys are accepted. */
+  /** `rlm-obs doctor`: the keys are accepted (at setup, and by the exports since). */
   async check(): Promise<SinkCheckResult> {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
     await this.ready;
+    const auth = this.#auth.detail();
+    if (this.#available && auth)
+      return {
+        ok: false,
+        detail: safeEndpoint(this.baseUrl),
+        problems: [
+          {
+            problem: `Langfuse refused the keys: ${auth}`,
+            fix: 'check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY (project settings → API keys) and that they belong to LANGFUSE_HOST; sending resumes by itself when the pause ends',
+          },
+        ],
+      };
     if (this.#available)
       return { ok: true, problems: [], detail: `${safeEndpoint(this.baseUrl)}: keys accepted` };
     const refused = /refused/.test(this.#detail);
@@ -515,6 +626,13 @@ export class LangfuseSink implements RLMObservabilitySink {
     const client = this.#client;
     const scores = this.#scores.splice(0);
     if (!client || scores.length === 0) return;
+    if (this.#auth.paused) {
+      // The keys were refused lately: don't knock again before the pause ends; count it.
+      this.#auth.cooldown.skip(scores.length);
+      this.#scoresSkipped += scores.length;
+      this.#scoreErrors += scores.length;
+      throw new Error(`${scores.length} scores not sent (${this.#auth.detail()})`);
+    }
     const timestamp = new Date().toISOString();
     try {
       const response = await client.api.ingestion.batch({
@@ -525,12 +643,19 @@ export class LangfuseSink implements RLMObservabilitySink {
           body,
         })),
       });
-      this.#scoreErrors += response.errors?.length ?? 0;
+      const refused = response.errors?.length ?? 0;
+      this.#scoreErrors += refused;
+      this.#scoresSent += scores.length - refused;
+      this.#auth.succeeded();
     } catch (error) {
       this.#scoreErrors += scores.length;
-      throw new Error(
-        `${scores.length} scores could not be sent: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
-      );
+      this.#auth.failed(error);
+      const status =
+        typeof error === 'object' && error !== null
+          ? (error as { statusCode?: unknown }).statusCode
+          : undefined;
+      this.#scoreError = `${scores.length} scores could not be sent: ${typeof status === 'number' ? `HTTP ${status}` : error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+      throw new Error(this.#scoreError);
     }
   }
 }

@@ -26,8 +26,13 @@ export interface LangfuseReceiver {
   scores: Array<Record<string, unknown>>;
   authChecks: number;
   headers: Array<Record<string, unknown>>;
-  /** What the OTLP endpoint answers. */
-  mode: 'ok' | 'hang' | '401' | '429' | '503';
+  /** What the OTLP endpoint answers (`401`/`403`: refuses the keys). */
+  mode: 'ok' | 'hang' | '401' | '403' | '429' | '503';
+  /** What the score ingestion endpoint answers. */
+  scoreMode: 'ok' | '401' | '403';
+  /** Requests that reached the OTLP endpoint and the ingestion endpoint, refused ones included. */
+  otlpRequests: number;
+  ingestionRequests: number;
   close(): Promise<void>;
 }
 
@@ -43,6 +48,9 @@ export async function startLangfuseReceiver(
     authChecks: 0,
     headers: [],
     mode: 'ok',
+    scoreMode: 'ok',
+    otlpRequests: 0,
+    ingestionRequests: 0,
   } as unknown as LangfuseReceiver;
   const expected = `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}`;
   const server: Server = createServer((req, res) => {
@@ -61,6 +69,7 @@ export async function startLangfuseReceiver(
         return send(200, { data: [{ id: 'project-1', name: 'rlm' }] });
       }
       if (req.method === 'POST' && path === '/api/public/otel/v1/traces') {
+        receiver.otlpRequests++;
         if (receiver.mode === 'hang') return;
         if (receiver.mode !== 'ok') return send(Number(receiver.mode), { message: 'nope' });
         receiver.headers.push(req.headers);
@@ -85,6 +94,9 @@ export async function startLangfuseReceiver(
         return send(200, {});
       }
       if (req.method === 'POST' && path === '/api/public/ingestion') {
+        receiver.ingestionRequests++;
+        if (receiver.scoreMode !== 'ok')
+          return send(Number(receiver.scoreMode), { message: 'Invalid credentials' });
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         for (const event of body.batch ?? [])
           if (event.type === 'score-create') receiver.scores.push(event.body);

@@ -117,22 +117,31 @@ describe('langfuse sink', () => {
       expect(childSpan.attributes['langfuse.trace.name']).toBeUndefined();
       expect(receiver.spans.find((s) => s.parentSpanId === childSpan.spanId)!.name).toBe('step-1');
 
+      // The end-of-run scores come from the coordinator through onScore: one of each, typed.
       const scores = receiver.scores.map((s) => [
         s.name,
         s.value,
+        s.dataType,
         s.traceId,
         s.observationId ?? null,
       ]);
       expect(scores).toEqual(
         expect.arrayContaining([
-          ['reward', 0.4, traceId, null],
-          ['completed', 1, traceId, null],
-          ['reward', 1, traceId, childSpan.spanId],
-          ['completed', 1, traceId, childSpan.spanId],
+          ['reward', 0.4, 'NUMERIC', traceId, null],
+          ['completed', 1, 'BOOLEAN', traceId, null],
+          ['reward', 1, 'NUMERIC', traceId, childSpan.spanId],
+          ['completed', 1, 'BOOLEAN', traceId, childSpan.spanId],
         ]),
       );
       expect(receiver.scores).toHaveLength(4);
-      expect(sink.stats()).toMatchObject({ spans_failed: 0, spans_dropped: 0, score_errors: 0 });
+      for (const score of receiver.scores)
+        expect(score.metadata).toEqual({ kind: 'score', source: 'rlm-obs' });
+      expect(sink.stats()).toMatchObject({
+        spans_failed: 0,
+        spans_dropped: 0,
+        score_errors: 0,
+        scores_sent: 4,
+      });
     } finally {
       await receiver.close();
     }
@@ -205,6 +214,214 @@ describe('langfuse sink', () => {
   });
 });
 
+describe('langfuse scores, feedback, sessions', () => {
+  it('every score a typed Langfuse score (step observations, comments, metadata), late feedback, session/user/tags on the trace', async () => {
+    const receiver = await startLangfuseReceiver();
+    try {
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+        environment: 'staging',
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({
+        runId: 'lf-scored',
+        task: 't',
+        environment: 'eval',
+        sessionId: 'sess-42',
+        userId: 'user-5',
+        tags: ['nightly', 'rlm'],
+      });
+      run.step({ action: { action: 'run_python' }, observation: { success: true }, reward: 0.5 });
+      run.step({ action: { action: 'submit' }, observation: { success: true }, reward: 0.5 });
+      run.score('correctness', 0.75, { comment: 'one edge case', source: 'llm-judge', step: 2 });
+      run.score('verdict', 'pass', { source: 'unit-tests' });
+      const child = run.child({ runId: 'lf-scored-child', task: 'nested' });
+      child.step({ observation: { success: true } });
+      child.end({ completed: true });
+      run.end({ completed: true });
+      await obs.flush();
+      // Late user feedback, after the run ended (and after a flush), on the run and its child.
+      run.feedback('thumbs', true, { comment: 'great', source: 'user' });
+      child.feedback('rating', 4, { step: 1 });
+      const report = await obs.shutdown();
+      expect(report.ok).toBe(true);
+
+      const traceId = traceIdFromRunId('lf-scored');
+      const root = receiver.spans.find((s) => s.spanId === spanIdFromRunId('lf-scored'))!;
+      expect(root.attributes).toMatchObject({
+        'session.id': 'sess-42',
+        'user.id': 'user-5',
+        'langfuse.trace.tags': ['rlm', 'eval', 'nightly'],
+      });
+      const steps = receiver.spans.filter(
+        (s) => s.parentSpanId === root.spanId && s.name.startsWith('step-'),
+      );
+      expect(steps).toHaveLength(2);
+      for (const step of steps)
+        expect(step.attributes).toMatchObject({ 'session.id': 'sess-42', 'user.id': 'user-5' });
+      const childSpan = receiver.spans.find(
+        (s) => s.spanId === spanIdFromRunId('lf-scored-child'),
+      )!;
+      expect(childSpan.attributes).toMatchObject({ 'session.id': 'sess-42', 'user.id': 'user-5' });
+      expect(childSpan.attributes['langfuse.trace.tags']).toBeUndefined();
+
+      const byName = (name: string, observationId?: string) =>
+        receiver.scores.filter((s) => s.name === name && s.observationId === observationId);
+      expect(byName('correctness')).toEqual([]);
+      expect(byName('correctness', spanIdFromRunId('lf-scored', 2))).toEqual([
+        {
+          id: expect.any(String),
+          traceId,
+          observationId: spanIdFromRunId('lf-scored', 2),
+          name: 'correctness',
+          value: 0.75,
+          dataType: 'NUMERIC',
+          comment: 'one edge case',
+          metadata: { kind: 'score', source: 'llm-judge' },
+          environment: 'staging',
+        },
+      ]);
+      expect(byName('verdict')).toEqual([
+        {
+          id: expect.any(String),
+          traceId,
+          name: 'verdict',
+          value: 'pass',
+          dataType: 'CATEGORICAL',
+          metadata: { kind: 'score', source: 'unit-tests' },
+          environment: 'staging',
+        },
+      ]);
+      expect(byName('thumbs')).toEqual([
+        {
+          id: expect.any(String),
+          traceId,
+          name: 'thumbs',
+          value: 1,
+          dataType: 'BOOLEAN',
+          comment: 'great',
+          metadata: { kind: 'feedback', source: 'user' },
+          environment: 'staging',
+        },
+      ]);
+      // The child's late feedback on its step 1: the step's observation, in the root's trace.
+      expect(byName('rating', spanIdFromRunId('lf-scored-child', 1))).toMatchObject([
+        { traceId, value: 4, dataType: 'NUMERIC', metadata: { kind: 'feedback' } },
+      ]);
+      // reward and completed once per run, no duplicates.
+      expect(byName('reward').map((s) => s.value)).toEqual([1]);
+      expect(byName('completed').map((s) => s.value)).toEqual([1]);
+      expect(byName('reward', childSpan.spanId)).toHaveLength(1);
+      expect(byName('completed', childSpan.spanId)).toHaveLength(1);
+      expect(receiver.scores).toHaveLength(8);
+      expect(new Set(receiver.scores.map((s) => s.id)).size).toBe(8);
+      expect(sink.stats()).toMatchObject({ scores_sent: 8, score_errors: 0 });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a score for a run this process never saw lands on its derived trace; a bad score is counted', async () => {
+    const receiver = await startLangfuseReceiver();
+    try {
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+      });
+      const at = new Date().toISOString();
+      sink.onScore('elsewhere', { name: 'late', value: 'ok', kind: 'feedback', at });
+      sink.onScore('elsewhere', { name: 'bad', value: Number.NaN, kind: 'score', at });
+      await sink.forceFlush();
+      expect(receiver.scores).toMatchObject([
+        {
+          traceId: traceIdFromRunId('elsewhere'),
+          name: 'late',
+          value: 'ok',
+          dataType: 'CATEGORICAL',
+        },
+      ]);
+      expect(receiver.scores[0]!.observationId).toBeUndefined();
+      expect(sink.stats().bad_events).toBe(1);
+      await sink.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('langfuse auth cooldown', () => {
+  it('keys refused on the OTLP export and the score ingestion: one pause for both, skipped and counted, resumed', async () => {
+    const receiver = await startLangfuseReceiver();
+    const clock = { now: 1_700_000_000_000 };
+    try {
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+        authCooldown: { now: () => clock.now, random: () => 0.5 },
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      // Keys revoked after the setup check.
+      receiver.mode = '401';
+      receiver.scoreMode = '401';
+      obs.startRun({ runId: 'refused', task: 't' }).end({ completed: true });
+      const first = await obs.flush();
+      expect(first.ok).toBe(false);
+      expect(receiver.otlpRequests + receiver.ingestionRequests).toBeGreaterThanOrEqual(1);
+      const requests = receiver.otlpRequests + receiver.ingestionRequests;
+      expect(sink.stats()).toMatchObject({ authFailures: 1 });
+      expect(sink.status().detail).toBe(
+        `${receiver.url}; auth failed (HTTP 401): paused for 60s, ${sink.stats().authSkipped} events skipped; check the credentials`,
+      );
+      const check = await sink.check();
+      expect(check.ok).toBe(false);
+      expect(check.problems[0]!.problem).toContain('Langfuse refused the keys');
+      expect(check.problems[0]!.fix).toContain('LANGFUSE_SECRET_KEY');
+
+      // Paused: nothing reaches Langfuse, spans and scores are counted as skipped.
+      const skippedBefore = sink.stats();
+      const run = obs.startRun({ runId: 'skipped', task: 't' });
+      run.step({ observation: { success: true }, reward: 1 });
+      run.end({ completed: true });
+      run.feedback('thumbs', false);
+      const second = await obs.flush();
+      expect(second.ok).toBe(false);
+      expect(receiver.otlpRequests + receiver.ingestionRequests).toBe(requests);
+      const stats = sink.stats();
+      expect(stats.spans_skipped - skippedBefore.spans_skipped).toBe(2);
+      expect(stats.scores_skipped - skippedBefore.scores_skipped).toBe(3);
+      expect(stats.authSkipped - skippedBefore.authSkipped).toBe(5);
+      expect(stats.authFailures).toBe(1);
+
+      // The pause is over and the keys work again.
+      clock.now += 60_001;
+      receiver.mode = 'ok';
+      receiver.scoreMode = 'ok';
+      const resumed = obs.startRun({ runId: 'resumed', task: 't' });
+      resumed.end({ completed: true });
+      const third = await obs.flush();
+      expect(third.ok).toBe(true);
+      expect(receiver.spans.map((s) => s.spanId)).toEqual([spanIdFromRunId('resumed')]);
+      expect(receiver.scores.map((s) => [s.traceId, s.name])).toEqual([
+        [traceIdFromRunId('resumed'), 'reward'],
+        [traceIdFromRunId('resumed'), 'completed'],
+      ]);
+      expect(sink.status().detail).toBe(receiver.url);
+      expect(sink.stats()).toMatchObject({ authPausedUntil: null, scores_sent: 2 });
+      expect((await sink.check()).ok).toBe(true);
+      expect(JSON.stringify([sink.status(), sink.stats(), check])).not.toContain(
+        receiver.secretKey,
+      );
+      await obs.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('a Langfuse that refuses, throttles, fails or hangs', () => {
   for (const mode of ['401', '429', '503', 'hang'] as const) {
     it(`${mode}: counted, the caller unaffected, memory bounded`, async () => {
@@ -224,8 +441,9 @@ describe('a Langfuse that refuses, throttles, fails or hangs', () => {
         for (let i = 0; i < 5_000; i++)
           run.step({ action: { action: 'a' }, observation: { success: true }, reward: 1 });
         run.end();
+        // 5,002 events and the two end-of-run scores.
         expect(obs.status()[0]!.counters).toMatchObject({
-          delivered: 5_002,
+          delivered: 5_004,
           failed: 0,
           pending: 0,
         });
@@ -290,16 +508,25 @@ describe('scores without an explicit flush', () => {
         secretKey: receiver.secretKey,
         baseUrl: receiver.url,
       });
-      sink.onRunStart('timer-run', { task: 't', environment: 'e', params: {} });
-      sink.onRunEnd('timer-run', { result: { completed: true, totalReward: 2 } });
+      // The end-of-run scores now come from the coordinator (onScore), not from onRunEnd.
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      obs.startRun({ runId: 'timer-run', task: 't', environment: 'e' }).end({
+        completed: true,
+        totalReward: 2,
+      });
       const deadline = Date.now() + 5000;
       while (receiver.scores.length < 2 && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(receiver.scores.map((s) => [s.name, s.value])).toEqual([
-        ['reward', 2],
-        ['completed', 1],
+      expect(receiver.scores.map((s) => [s.name, s.value, s.dataType])).toEqual([
+        ['reward', 2, 'NUMERIC'],
+        ['completed', 1, 'BOOLEAN'],
       ]);
-      await sink.shutdown();
+      // onRunEnd itself sends no scores (no duplicates of reward/completed).
+      sink.onRunStart('direct-run', { task: 't', environment: 'e', params: {} });
+      sink.onRunEnd('direct-run', { result: { completed: true, totalReward: 5 } });
+      await sink.forceFlush();
+      expect(receiver.scores).toHaveLength(2);
+      await obs.shutdown();
     } finally {
       await receiver.close();
     }

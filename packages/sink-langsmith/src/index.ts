@@ -4,7 +4,7 @@
 import { envFlag, type SinkContext } from '@rlm/obs-core';
 import { LangSmithSink, type LangSmithSinkOptions } from './langsmith-sink.js';
 
-export type { LangSmithSinkOptions } from './langsmith-sink.js';
+export type { LangSmithSinkOptions, LangSmithSinkStats } from './langsmith-sink.js';
 export { LangSmithSink, langsmithRunId } from './langsmith-sink.js';
 
 function fromEnvironment(env: Record<string, string | undefined>): LangSmithSinkOptions {

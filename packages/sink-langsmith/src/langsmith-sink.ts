@@ -3,15 +3,21 @@
  * a root run `rlm-run-<first 8 of id>` (chain) per RLM run in the project, a `step-<n>`
  * (tool) child run per step with inputs, outputs and error, outputs on end — plus nested runs
  * as child runs, LLM usage as `llm` child runs, and deterministic ids so replays don't
- * duplicate.
+ * duplicate. Scores and feedback become LangSmith feedback on the run (or its step run); the
+ * session, user and tags go into the run's metadata and tags; after a 401/403 the sink pauses
+ * its uploads (`AuthCooldown`).
  */
 import { createHash } from 'node:crypto';
 import {
+  AuthCooldown,
+  type AuthCooldownOptions,
+  isAuthFailure,
   isRecord as isObject,
   finiteNumber as num,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
   type SinkStatus,
@@ -46,10 +52,17 @@ export interface LangSmithSinkOptions {
   maxRetries?: number;
   /** @defaultValue `'langsmith'` */
   name?: string;
+  /**
+   * The pause after LangSmith refuses the key (HTTP 401/403): one minute, doubling up to
+   * fifteen. `now`/`random` are for tests.
+   */
+  authCooldown?: AuthCooldownOptions;
 }
 
 const TEXT_LIMIT = 500;
 const MAX_OPEN_RUNS = 10_000;
+/** Ended runs remembered for late feedback (their LangSmith ids need the start time). */
+const MAX_ENDED_RUNS = 10_000;
 const CHECK_TIMEOUT_MS = 5_000;
 /** A LangSmith dotted order: `<stamp>Z<uuid>` segments joined by dots. */
 const DOTTED = /^(\d{8}T\d{12}Z[0-9a-f-]{36})(\.\d{8}T\d{12}Z[0-9a-f-]{36})*$/;
@@ -76,10 +89,21 @@ export function langsmithRunId(runId: string, startMs: number, part?: string | n
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-interface OpenRun {
-  tree: RunTree;
+/** What feedback needs to find a run in LangSmith, also after the run ended. */
+interface RunRef {
+  /** The run's LangSmith id. */
+  lsId: string;
+  traceId: string;
   startMs: number;
+}
+
+interface OpenRun extends RunRef {
+  tree: RunTree;
   lastStepEnd: number;
+  /** The root run's create was sent (and not lost to an auth failure since). */
+  posted: boolean;
+  ended: boolean;
+  parent: OpenRun | undefined;
 }
 
 /** Counts what the client's uploads did, through its `fetchImplementation`. */
@@ -87,6 +111,10 @@ class CountingFetch {
   requests = 0;
   failures = 0;
   lastError: string | undefined;
+  constructor(
+    private readonly onAuthFailure: (status: number) => void,
+    private readonly onWriteOk: () => void,
+  ) {}
   readonly fetch: typeof fetch = async (input, init) => {
     this.requests++;
     try {
@@ -94,6 +122,13 @@ class CountingFetch {
       if (!response.ok && response.status !== 404) {
         this.failures++;
         this.lastError = `HTTP ${response.status} from ${safeUrl(String(input instanceof Request ? input.url : input))}`;
+        if (isAuthFailure(response.status)) this.onAuthFailure(response.status);
+      } else if (response.ok) {
+        // Only a write proves the key works (reads such as /info may need no key at all).
+        const method = (
+          init?.method ?? (input instanceof Request ? input.method : 'GET')
+        ).toUpperCase();
+        if (method !== 'GET' && method !== 'HEAD') this.onWriteOk();
       }
       return response;
     } catch (error) {
@@ -102,6 +137,20 @@ class CountingFetch {
       throw error;
     }
   };
+}
+
+/** What `stats()` returns. */
+export interface LangSmithSinkStats {
+  requests: number;
+  failed_requests: number;
+  bad_events: number;
+  open_runs: number;
+  /** Scores on runs this sink never saw (their LangSmith ids are unknown). */
+  unmatched_scores: number;
+  authFailures: number;
+  authSkipped: number;
+  authPausedUntil: string | null;
+  last_error?: string;
 }
 
 /** The `langsmith` sink. */
@@ -115,10 +164,17 @@ export class LangSmithSink implements RLMObservabilitySink {
   readonly ready: Promise<void>;
 
   #client: Client | undefined;
-  #fetch = new CountingFetch();
+  #fetch: CountingFetch;
+  #cooldown: AuthCooldown;
   #available = false;
   #detail: string;
+  /** The connection check found the key refused (cleared by the first accepted write). */
+  #refusedAtSetup = false;
   #runs = new Map<string, OpenRun>();
+  #ended = new Map<string, RunRef>();
+  #projectId: Promise<string | undefined> | undefined;
+  #unmatchedScores = 0;
+  #skippedAtFlush = 0;
   #hookErrors = 0;
   #lastHookError: string | undefined;
   #pending = new Set<Promise<unknown>>();
@@ -131,6 +187,11 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.apiUrl = (options.apiUrl ?? 'https://api.smith.langchain.com').replace(/\/+$/, '');
     this.#detail = 'disabled';
     this.ready = Promise.resolve();
+    this.#cooldown = new AuthCooldown(options.authCooldown);
+    this.#fetch = new CountingFetch(
+      (status) => this.#authFailed(status),
+      () => this.#authOk(),
+    );
     if (!this.enabled) return;
     if (!options.apiKey) {
       this.#detail = 'unavailable: set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY)';
@@ -173,6 +234,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       this.#available = false;
       const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
       const refused = /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(message);
+      this.#refusedAtSetup = refused;
       this.#detail = refused
         ? `unavailable: the API key was refused by ${safeUrl(this.apiUrl)}`
         : `unavailable: cannot reach ${safeUrl(this.apiUrl)}: ${message}`;
@@ -181,35 +243,50 @@ export class LangSmithSink implements RLMObservabilitySink {
     }
   }
 
+  /** A 401/403 from LangSmith: pause (a failure during the pause came from earlier requests). */
+  #authFailed(status: number): void {
+    if (this.#cooldown.paused) return;
+    this.#cooldown.fail(status);
+    // What was in flight may be lost: open runs post their root run again when they resume
+    // (the ids are deterministic, so LangSmith keeps one run).
+    for (const run of this.#runs.values()) run.posted = false;
+  }
+
+  #authOk(): void {
+    this.#cooldown.succeed();
+    if (this.#refusedAtSetup) {
+      this.#refusedAtSetup = false;
+      this.#available = true;
+      this.#detail = `${safeUrl(this.apiUrl)} project: ${this.projectName}`;
+    }
+  }
+
+  /** During an auth pause: counts the skipped event and says so. */
+  #paused(): boolean {
+    return this.#cooldown.paused && this.#cooldown.skip();
+  }
+
   status(): SinkStatus {
+    const auth = this.#cooldown.detail();
     return {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
-      detail: this.#detail,
+      detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
       project_name: this.projectName,
+      ...(this.#cooldown.failures > 0 ? this.#cooldown.stats() : {}),
     };
   }
 
   /** Upload counters. */
-  stats(): {
-    requests: number;
-    failed_requests: number;
-    bad_events: number;
-    open_runs: number;
-    last_error?: string;
-  } {
-    const stats: {
-      requests: number;
-      failed_requests: number;
-      bad_events: number;
-      open_runs: number;
-      last_error?: string;
-    } = {
+  stats(): LangSmithSinkStats {
+    const stats: LangSmithSinkStats = {
       requests: this.#fetch.requests,
       failed_requests: this.#fetch.failures,
       bad_events: this.#hookErrors,
       open_runs: this.#runs.size,
+      unmatched_scores: this.#unmatchedScores,
+      ...this.#cooldown.stats(),
     };
     const lastError = this.#fetch.lastError ?? this.#lastHookError;
     if (lastError) stats.last_error = lastError;
@@ -238,10 +315,16 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#guard(() => this.#onRunEnd(runId, end));
   }
 
+  /** A score or feedback: LangSmith feedback on the run, or on its step run with `step`. */
+  onScore(runId: string, score: ScoreRecord): void {
+    this.#guard(() => this.#onScore(runId, score));
+  }
+
   #track(promise: Promise<unknown>): void {
     const p = promise.catch((error: unknown) => {
-      this.#fetch.failures++;
-      this.#fetch.lastError = error instanceof Error ? error.message : String(error);
+      // An HTTP error was already counted by the fetch wrapper.
+      if (typeof (error as { status?: unknown })?.status !== 'number') this.#fetch.failures++;
+      this.#fetch.lastError = error instanceof Error ? error.message.split('\n')[0] : String(error);
     });
     this.#pending.add(p);
     void p.finally(() => this.#pending.delete(p));
@@ -255,13 +338,24 @@ export class LangSmithSink implements RLMObservabilitySink {
     const startMs = timeOf(s.startedAt) ?? Date.now();
     const environment = str(s.environment) ?? '';
     const attributes = isObject(s.attributes) ? s.attributes : {};
+    const sessionId = str(s.sessionId);
+    const userId = str(s.userId);
+    const labels = Array.isArray(s.tags) ? s.tags.filter((t) => typeof t === 'string' && t) : [];
     const config = {
       name: `rlm-run-${id.slice(0, 8)}`,
       run_type: 'chain',
       id: langsmithRunId(id, startMs),
       inputs: { task: str(s.task) ?? '', environment, params: isObject(s.params) ? s.params : {} },
-      metadata: { run_id: id, environment, ...attributes },
-      tags: ['rlm', environment].filter(Boolean),
+      // LangSmith groups traces into threads by `session_id`/`thread_id` and shows
+      // `user_id`; child runs inherit the metadata.
+      metadata: {
+        run_id: id,
+        environment,
+        ...attributes,
+        ...(sessionId ? { session_id: sessionId, thread_id: sessionId } : {}),
+        ...(userId ? { user_id: userId } : {}),
+      },
+      tags: [...new Set(['rlm', environment, ...labels].filter(Boolean))],
       start_time: startMs,
       project_name: this.projectName,
       client,
@@ -295,9 +389,29 @@ export class LangSmithSink implements RLMObservabilitySink {
       const oldest = this.#runs.keys().next().value;
       if (oldest !== undefined) this.#runs.delete(oldest);
     }
-    this.#runs.set(id, { tree, startMs, lastStepEnd: startMs });
-    // Posted now, so a long run shows up live; its end is a patch.
-    this.#track(tree.postRun());
+    const run: OpenRun = {
+      tree,
+      lsId: tree.id,
+      traceId: tree.trace_id,
+      startMs,
+      lastStepEnd: startMs,
+      posted: false,
+      ended: false,
+      parent,
+    };
+    this.#runs.set(id, run);
+    this.#ended.delete(id);
+    // Posted now, so a long run shows up live; its end is a patch. During an auth pause it
+    // is posted with its first step (or its end) after the pause.
+    if (!this.#cooldown.paused) this.#post(run);
+  }
+
+  /** Posts the root run of an open run (and of an unposted open parent first). */
+  #post(run: OpenRun): void {
+    if (run.posted || run.ended) return;
+    if (run.parent) this.#post(run.parent);
+    run.posted = true;
+    this.#track(run.tree.postRun());
   }
 
   #onStep(runId: string, record: StepRecord): void {
@@ -305,6 +419,8 @@ export class LangSmithSink implements RLMObservabilitySink {
     const id = typeof runId === 'string' ? runId : String(runId);
     const run = this.#runs.get(id);
     if (!run) return;
+    if (this.#paused()) return;
+    this.#post(run);
     const r = isObject(record) ? record : ({} as StepRecord);
     const event: StepEvent = isObject(r.event) ? r.event : {};
     const action = isObject(event.action) ? event.action : {};
@@ -334,6 +450,13 @@ export class LangSmithSink implements RLMObservabilitySink {
       ...(isObject(event.attributes) ? { metadata: event.attributes } : {}),
     });
     stepUsages(event).forEach((usage, i) => {
+      // LangSmith's usage shape; `total_cost` is the cost the caller or the price table gave.
+      const usageMetadata = {
+        input_tokens: usage.inputTokens,
+        output_tokens: usage.outputTokens,
+        total_tokens: usage.totalTokens,
+        ...(usage.costUsd !== undefined ? { total_cost: usage.costUsd } : {}),
+      };
       const llm = child.createChild({
         name: usage.model ?? 'llm',
         run_type: 'llm',
@@ -344,27 +467,11 @@ export class LangSmithSink implements RLMObservabilitySink {
           ...(usage.model ? { ls_model_name: usage.model } : {}),
           ...(usage.provider ? { ls_provider: usage.provider } : {}),
           ...(usage.costUsd !== undefined ? { cost_usd: usage.costUsd } : {}),
-          usage_metadata: {
-            input_tokens: usage.inputTokens,
-            output_tokens: usage.outputTokens,
-            total_tokens: usage.totalTokens,
-          },
+          usage_metadata: usageMetadata,
         },
       });
       this.#track(
-        llm
-          .end(
-            {
-              usage_metadata: {
-                input_tokens: usage.inputTokens,
-                output_tokens: usage.outputTokens,
-                total_tokens: usage.totalTokens,
-              },
-            },
-            undefined,
-            endMs,
-          )
-          .then(() => llm.postRun()),
+        llm.end({ usage_metadata: usageMetadata }, undefined, endMs).then(() => llm.postRun()),
       );
     });
     // Ended before it is posted: one create with inputs, outputs and error.
@@ -382,6 +489,11 @@ export class LangSmithSink implements RLMObservabilitySink {
     const run = this.#runs.get(id);
     if (!run) return;
     this.#runs.delete(id);
+    this.#remember(id, run);
+    if (this.#paused()) {
+      run.ended = true;
+      return;
+    }
     const e = isObject(end) ? end : ({} as RunEnd);
     const result = isObject(e.result) ? e.result : {};
     const completed = result.completed === true;
@@ -394,13 +506,136 @@ export class LangSmithSink implements RLMObservabilitySink {
     if (answer) outputs.final_answer = truncate(answer, TEXT_LIMIT);
     const endMs = Math.max(timeOf(result.finishedAt) ?? Date.now(), run.startMs);
     const error = completed ? undefined : (str(result.error) ?? 'Run did not complete');
-    this.#track(run.tree.end(outputs, error, endMs).then(() => run.tree.patchRun()));
+    if (run.parent) this.#post(run.parent);
+    // A run never posted (started during an auth pause) is created whole.
+    const posted = run.posted;
+    run.posted = true;
+    run.ended = true;
+    this.#track(
+      run.tree
+        .end(outputs, error, endMs)
+        .then(() => (posted ? run.tree.patchRun() : run.tree.postRun())),
+    );
+  }
+
+  #remember(id: string, run: RunRef): void {
+    if (this.#ended.size >= MAX_ENDED_RUNS) {
+      const oldest = this.#ended.keys().next().value;
+      if (oldest !== undefined) this.#ended.delete(oldest);
+    }
+    this.#ended.set(id, { lsId: run.lsId, traceId: run.traceId, startMs: run.startMs });
+  }
+
+  #onScore(runId: string, score: ScoreRecord): void {
+    const client = this.#client;
+    if (!client || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const s = isObject(score) ? score : ({} as ScoreRecord);
+    const name = str(s.name);
+    const value = s.value;
+    const valid =
+      (typeof value === 'number' && Number.isFinite(value)) ||
+      typeof value === 'string' ||
+      typeof value === 'boolean';
+    if (!name || !valid) {
+      this.#hookErrors++;
+      this.#lastHookError = 'onScore: a score needs a name and a number, string or boolean';
+      return;
+    }
+    // Late feedback finds the run among the ended ones; a run this process never saw has no
+    // LangSmith id to attach to (the id needs the run's start time).
+    const ref = this.#runs.get(id) ?? this.#ended.get(id);
+    if (!ref) {
+      this.#unmatchedScores++;
+      return;
+    }
+    if (this.#paused()) return;
+    const open = this.#runs.get(id);
+    if (open) this.#post(open);
+    const step = typeof s.step === 'number' && Number.isSafeInteger(s.step) ? s.step : undefined;
+    const kind = s.kind === 'feedback' ? 'feedback' : 'score';
+    const source = str(s.source);
+    const at = str(s.at);
+    const atMs = timeOf(at) ?? Date.now();
+    const numeric =
+      typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'number' ? value : undefined;
+    const comment = str(s.comment);
+    const params = {
+      runId: step === undefined ? ref.lsId : langsmithRunId(id, ref.startMs, step),
+      key: name.slice(0, 200),
+      ...(numeric !== undefined ? { score: numeric } : { value: String(value) }),
+      ...(comment ? { comment } : {}),
+      // The same score replayed keeps its id (no duplicate feedback).
+      feedbackId: langsmithRunId(
+        id,
+        atMs,
+        `feedback:${kind}:${name}:${step ?? ''}:${String(value)}:${at ?? ''}`,
+      ),
+      feedbackSourceType: kind === 'feedback' ? ('app' as const) : ('api' as const),
+      sourceInfo: {
+        kind,
+        ...(source ? { source } : {}),
+        rlm_run_id: id,
+        ...(step !== undefined ? { step } : {}),
+        ...(at ? { at } : {}),
+      },
+      traceId: ref.traceId,
+      ...(step === undefined ? { startTime: ref.startMs } : {}),
+    };
+    this.#track(
+      (async () => {
+        const projectId = await this.#resolveProjectId(client);
+        if (projectId) await client.createFeedback({ ...params, sessionId: projectId });
+        else {
+          // Without the project id: the older call, which most deployments still accept.
+          const { runId: target, key, ...options } = params;
+          await client.createFeedback(target, key, options);
+        }
+      })(),
+    );
+  }
+
+  /**
+   * The project's id, which LangSmith wants with run feedback: read by name, created (upsert)
+   * when the runs have not created it yet. Cached once known; `undefined` (feedback is sent
+   * without it) when it cannot be found.
+   */
+  #resolveProjectId(client: Client): Promise<string | undefined> {
+    this.#projectId ??= (async () => {
+      let project: { id?: unknown } | undefined;
+      try {
+        project = await client.readProject({ projectName: this.projectName });
+      } catch (error) {
+        // Not found (no status): the runs have not created it yet.
+        if (typeof (error as { status?: unknown }).status === 'number') throw error;
+        project = await client.createProject({ projectName: this.projectName, upsert: true });
+      }
+      if (typeof project?.id !== 'string') throw new Error('no project id');
+      return project.id;
+    })().catch((error: unknown) => {
+      this.#projectId = undefined; // asked again with the next score
+      if (isAuthFailure((error as { status?: unknown }).status)) throw error;
+      return undefined;
+    });
+    return this.#projectId;
   }
 
   /** `rlm-obs doctor`: the API key is accepted. */
   async check(): Promise<SinkCheckResult> {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
     await this.ready;
+    const auth = this.#cooldown.detail();
+    if (auth)
+      return {
+        ok: false,
+        detail: safeUrl(this.apiUrl),
+        problems: [
+          {
+            problem: `LangSmith at ${safeUrl(this.apiUrl)} refuses the API key: ${auth}`,
+            fix: 'set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY) to a valid key with write access to the project and workspace; uploads resume by themselves after the pause',
+          },
+        ],
+      };
     if (this.#available) return { ok: true, problems: [], detail: this.#detail };
     return {
       ok: false,
@@ -422,16 +657,30 @@ export class LangSmithSink implements RLMObservabilitySink {
     await Promise.allSettled([...this.#pending]);
     await this.#client?.awaitPendingTraceBatches();
     const failed = this.#fetch.failures - before;
+    const skipped = this.#cooldown.skipped - this.#skippedAtFlush;
+    this.#skippedAtFlush = this.#cooldown.skipped;
     if (failed > 0)
       throw new Error(
         `${failed} uploads to ${safeUrl(this.apiUrl)} failed (${this.#fetch.lastError ?? 'unknown error'})`,
+      );
+    if (skipped > 0)
+      throw new Error(
+        `${skipped} events not sent to ${safeUrl(this.apiUrl)}: paused after LangSmith refused the API key`,
       );
   }
 
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
-      for (const [, run] of this.#runs)
-        this.#track(run.tree.end({ incomplete: true }).then(() => run.tree.patchRun()));
+      for (const [, run] of this.#runs) {
+        if (this.#paused()) continue;
+        const posted = run.posted;
+        run.posted = run.ended = true;
+        this.#track(
+          run.tree
+            .end({ incomplete: true })
+            .then(() => (posted ? run.tree.patchRun() : run.tree.postRun())),
+        );
+      }
       this.#runs.clear();
       await this.forceFlush();
     })();

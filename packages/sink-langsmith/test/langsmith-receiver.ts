@@ -1,8 +1,11 @@
 /**
- * A local receiver that answers like LangSmith: `/info`, the project listing of the
- * connection check, `/runs/multipart` (gzip or not) and the JSON `/runs/batch` fallback.
- * Creates and updates are merged into one record per run id, as LangSmith does.
+ * A local receiver that answers like LangSmith: `/info`, projects (`GET /sessions?name=` or
+ * `name_contains=`, `POST /sessions?upsert=true`; ingesting a run creates its project),
+ * `/runs/multipart` (gzip or not, with `feedback.<id>` parts) and the JSON `/runs/batch` and
+ * `POST /feedback` fallbacks. Creates and updates are merged into one record per run id, as
+ * LangSmith does.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -23,10 +26,35 @@ export interface LangSmithRun {
   [key: string]: unknown;
 }
 
+/** A feedback record, as the SDK sends it (multipart part or `POST /feedback` body). */
+export interface LangSmithFeedback {
+  id: string;
+  run_id: string | null;
+  trace_id?: string;
+  key: string;
+  score?: number | boolean | null;
+  value?: unknown;
+  comment?: string;
+  feedback_source?: { type?: string; metadata?: Record<string, unknown> };
+  session_id?: string;
+  start_time?: string | number;
+  /** How it arrived. */
+  via: 'multipart' | 'feedback';
+  [key: string]: unknown;
+}
+
+export interface LangSmithProject {
+  id: string;
+  name: string;
+}
+
 export interface LangSmithReceiver {
   url: string;
   apiKey: string;
   runs: Map<string, LangSmithRun>;
+  /** Feedback by id (a repeated id replaces the earlier one). */
+  feedback: Map<string, LangSmithFeedback>;
+  projects: Map<string, LangSmithProject>;
   posts: number;
   routes: string[];
   /** Answer `/info` so the client falls back to JSON `/runs/batch`. */
@@ -35,11 +63,22 @@ export interface LangSmithReceiver {
   gzip: boolean;
   /** The content-encoding of each upload ('' for none). */
   encodings: string[];
-  mode: 'ok' | 'hang' | '401' | '429' | '503';
+  /** `401`/`403` refuse everything but `/info` (as a refused key would); the others hit writes. */
+  mode: 'ok' | 'hang' | '401' | '403' | '429' | '503';
   close(): Promise<void>;
 }
 
+function project(receiver: LangSmithReceiver, name: string): LangSmithProject {
+  let found = receiver.projects.get(name);
+  if (!found) {
+    found = { id: randomUUID(), name };
+    receiver.projects.set(name, found);
+  }
+  return found;
+}
+
 function merge(receiver: LangSmithReceiver, run: LangSmithRun): void {
+  if (typeof run.session_name === 'string') project(receiver, run.session_name);
   const previous = receiver.runs.get(run.id) ?? {};
   receiver.runs.set(run.id, {
     ...previous,
@@ -51,6 +90,8 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
   const receiver = {
     apiKey,
     runs: new Map(),
+    feedback: new Map(),
+    projects: new Map(),
     posts: 0,
     routes: [],
     jsonBatch: false,
@@ -66,7 +107,8 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       };
-      const path = (req.url ?? '').split('?')[0]!;
+      const url = new URL(req.url ?? '/', 'http://receiver');
+      const path = url.pathname;
       receiver.routes.push(`${req.method} ${path}`);
       if (req.headers['x-api-key'] !== receiver.apiKey)
         return send(401, { detail: 'Invalid token' });
@@ -75,12 +117,34 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
           return send(200, { batch_ingest_config: { use_multipart_endpoint: false } });
         return send(200, receiver.gzip ? { instance_flags: { gzip_body_enabled: true } } : {});
       }
-      if (path === '/sessions') return send(200, []);
+      if (receiver.mode === '401' || receiver.mode === '403')
+        return send(Number(receiver.mode), { detail: 'nope' });
+      if (path === '/sessions') {
+        if (req.method === 'POST') {
+          const { name } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { name: string };
+          return send(200, project(receiver, name));
+        }
+        const name = url.searchParams.get('name');
+        const contains = url.searchParams.get('name_contains');
+        return send(
+          200,
+          [...receiver.projects.values()].filter(
+            (p) =>
+              (name === null || p.name === name) &&
+              (contains === null || p.name.includes(contains)),
+          ),
+        );
+      }
       if (receiver.mode === 'hang') return;
       if (receiver.mode !== 'ok') return send(Number(receiver.mode), { detail: 'nope' });
       let body = Buffer.concat(chunks);
       receiver.encodings.push(String(req.headers['content-encoding'] ?? ''));
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      if (path === '/feedback' && req.method === 'POST') {
+        const feedback = JSON.parse(body.toString('utf8')) as LangSmithFeedback;
+        receiver.feedback.set(feedback.id, { ...feedback, via: 'feedback' });
+        return send(200, feedback);
+      }
       if (path === '/runs/batch') {
         const batch = JSON.parse(body.toString('utf8')) as {
           post?: LangSmithRun[];
@@ -96,6 +160,12 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
         }).formData();
         const parts = new Map<string, LangSmithRun>();
         for (const [name, value] of form.entries()) {
+          if (name.startsWith('feedback.')) {
+            const text = typeof value === 'string' ? value : await value.text();
+            const feedback = JSON.parse(text) as LangSmithFeedback;
+            receiver.feedback.set(feedback.id, { ...feedback, via: 'multipart' });
+            continue;
+          }
           const [, id, field] = /^(?:post|patch)\.([^.]+)(?:\.(.+))?$/.exec(name) ?? [];
           if (!id) continue;
           const text = typeof value === 'string' ? value : await value.text();

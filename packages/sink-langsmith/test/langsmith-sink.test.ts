@@ -150,10 +150,16 @@ describe('langsmith sink', () => {
   it('a refused key or an unreachable LangSmith gives available: false without the key', async () => {
     const receiver = await startLangSmithReceiver();
     try {
-      const refused = await createSink({ apiKey: 'lsv2_WRONG_key_value', apiUrl: receiver.url });
+      const refused = await createSink({
+        apiKey: 'lsv2_WRONG_key_value',
+        apiUrl: receiver.url,
+        authCooldown: { now: () => 1_800_000_000_000, random: () => 0.5 },
+      });
+      // The refusal also starts the auth pause: nothing is sent for a minute.
       expect(refused.status()).toMatchObject({
         available: false,
-        detail: `unavailable: the API key was refused by ${receiver.url}`,
+        detail: `unavailable: the API key was refused by ${receiver.url}; auth failed (HTTP 401): paused for 60s, 0 events skipped; check the credentials`,
+        authFailures: 1,
       });
       expect(JSON.stringify(refused.status())).not.toContain('WRONG');
       expect((await refused.check()).problems[0]!.fix).toContain('LANGSMITH_API_KEY');
@@ -263,7 +269,7 @@ describe('a LangSmith that refuses, throttles, fails or hangs', () => {
           });
         run.end();
         expect(obs.status()[0]!.counters).toMatchObject({
-          delivered: 2_002,
+          delivered: 2_004, // 2000 steps, start, end and the end-of-run scores reward, completed
           failed: 0,
           pending: 0,
         });
@@ -304,3 +310,230 @@ describeSinkConformance(
     },
   },
 );
+
+describe('scores, feedback, sessions, users and tags', () => {
+  for (const transport of ['multipart', 'json batch'] as const) {
+    it(`scores and feedback arrive as LangSmith feedback on the run and step ids (${transport})`, async () => {
+      const receiver = await startLangSmithReceiver();
+      receiver.jsonBatch = transport === 'json batch';
+      try {
+        const sink = await createSink({
+          apiKey: receiver.apiKey,
+          apiUrl: receiver.url,
+          projectName: 'rlm-scores',
+        });
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+        const run = obs.startRun({
+          runId: 'ls-score-1',
+          task: 'score me',
+          environment: 'dspy',
+          sessionId: 'conv-42',
+          userId: 'user-7',
+          tags: ['eval', 'nightly'],
+        });
+        run.step({
+          observation: { success: true },
+          reward: 0.5,
+          usage: { model: 'gpt-4.1-mini', inputTokens: 10, outputTokens: 5, costUsd: 0.0012 },
+        });
+        run.step({ observation: { success: true }, reward: 0.25 });
+        const child = run.child({ runId: 'ls-score-1-child', task: 'nested', tags: ['sub'] });
+        child.end({ completed: false, error: 'gave up' });
+        run.score('correctness', 0.8, { comment: 'one edge case missed', source: 'llm-judge' });
+        run.score('verdict', 'pass', { step: 2 });
+        run.feedback('thumbs_up', true, { comment: 'nice', source: 'user' });
+        run.end({ finalAnswer: 'a' });
+        await obs.flush();
+        // Late feedback, after the run ended in LangSmith.
+        run.feedback('rating', 4, { step: 1, source: 'reviewer', comment: 'late' });
+        sink.onScore('never-seen', {
+          name: 'x',
+          value: 1,
+          kind: 'score',
+          at: new Date().toISOString(),
+        });
+        const report = await obs.shutdown({ timeoutMs: 30_000 });
+        expect(report.ok).toBe(true);
+        expect(sink.stats()).toMatchObject({ failed_requests: 0, unmatched_scores: 1 });
+
+        const startMs = Date.parse(run.startedAt);
+        const rootId = langsmithRunId(run.id, startMs);
+        const childId = langsmithRunId(child.id, Date.parse(child.startedAt));
+        const projectId = receiver.projects.get('rlm-scores')!.id;
+        const feedback = [...receiver.feedback.values()];
+        const byKey = (key: string, runId = rootId) =>
+          feedback.filter((f) => f.key === key && f.run_id === runId);
+        expect(new Set(feedback.map((f) => f.via))).toEqual(
+          new Set([transport === 'json batch' ? 'feedback' : 'multipart']),
+        );
+        expect(feedback.every((f) => f.session_id === projectId && f.trace_id === rootId)).toBe(
+          true,
+        );
+        expect(byKey('correctness')).toEqual([
+          expect.objectContaining({
+            score: 0.8,
+            comment: 'one edge case missed',
+            feedback_source: {
+              type: 'api',
+              metadata: {
+                kind: 'score',
+                source: 'llm-judge',
+                rlm_run_id: 'ls-score-1',
+                at: expect.any(String),
+              },
+            },
+          }),
+        ]);
+        const verdict = byKey('verdict', langsmithRunId(run.id, startMs, 2));
+        expect(verdict).toEqual([
+          expect.objectContaining({
+            value: 'pass',
+            feedback_source: expect.objectContaining({
+              metadata: expect.objectContaining({ kind: 'score', step: 2 }),
+            }),
+          }),
+        ]);
+        expect(verdict[0]!.score).toBeUndefined();
+        expect(byKey('thumbs_up')).toEqual([
+          expect.objectContaining({
+            score: 1,
+            comment: 'nice',
+            feedback_source: expect.objectContaining({
+              type: 'app',
+              metadata: expect.objectContaining({ kind: 'feedback', source: 'user' }),
+            }),
+          }),
+        ]);
+        expect(byKey('rating', langsmithRunId(run.id, startMs, 1))).toEqual([
+          expect.objectContaining({ score: 4, comment: 'late' }),
+        ]);
+        // The seed's end-of-run scores, on the run and on the nested run.
+        for (const [id, reward, completed] of [
+          [rootId, 0.75, 1],
+          [childId, 0, 0],
+        ] as const) {
+          expect(byKey('reward', id)).toEqual([
+            expect.objectContaining({
+              score: reward,
+              feedback_source: expect.objectContaining({
+                metadata: expect.objectContaining({ kind: 'score', source: 'rlm-obs' }),
+              }),
+            }),
+          ]);
+          expect(byKey('completed', id)).toEqual([expect.objectContaining({ score: completed })]);
+        }
+        expect(feedback).toHaveLength(8);
+
+        // Session, user and tags on the run; the metadata reaches its step and nested runs.
+        const root = receiver.runs.get(rootId)!;
+        expect(root.extra?.metadata).toMatchObject({
+          run_id: 'ls-score-1',
+          session_id: 'conv-42',
+          thread_id: 'conv-42',
+          user_id: 'user-7',
+        });
+        expect(root.tags).toEqual(['rlm', 'dspy', 'eval', 'nightly']);
+        const nested = receiver.runs.get(childId)!;
+        expect(nested.extra?.metadata).toMatchObject({
+          run_id: 'ls-score-1-child',
+          session_id: 'conv-42',
+          user_id: 'user-7',
+        });
+        expect(nested.tags).toEqual(['rlm', 'default', 'eval', 'nightly', 'sub']);
+        const step1 = receiver.runs.get(langsmithRunId(run.id, startMs, 1))!;
+        expect(step1.extra?.metadata).toMatchObject({ session_id: 'conv-42', user_id: 'user-7' });
+        // The cost of the LLM call, in LangSmith's usage shape.
+        const llm = [...receiver.runs.values()].find((r) => r.parent_run_id === step1.id)!;
+        expect(llm.outputs?.usage_metadata).toEqual({
+          input_tokens: 10,
+          output_tokens: 5,
+          total_tokens: 15,
+          total_cost: 0.0012,
+        });
+      } finally {
+        await receiver.close();
+      }
+    });
+  }
+});
+
+describe('auth cooldown', () => {
+  for (const status of ['401', '403'] as const) {
+    it(`after HTTP ${status} the sink pauses, counts what it skips, and resumes when the key works`, async () => {
+      const receiver = await startLangSmithReceiver();
+      let now = 1_800_000_000_000;
+      try {
+        const sink = await createSink({
+          apiKey: receiver.apiKey,
+          apiUrl: receiver.url,
+          projectName: 'rlm-auth',
+          authCooldown: { now: () => now, random: () => 0.5 },
+        });
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+        receiver.mode = status;
+        const run = obs.startRun({ runId: `ls-auth-${status}`, task: 't' });
+        run.step({ observation: { success: true }, reward: 1 });
+        expect((await obs.flush()).ok).toBe(false);
+        const base = `${receiver.url} project: rlm-auth`;
+        expect(sink.status()).toMatchObject({
+          available: true,
+          detail: `${base}; auth failed (HTTP ${status}): paused for 60s, 0 events skipped; check the credentials`,
+          authFailures: 1,
+          authSkipped: 0,
+          authPausedUntil: new Date(now + 60_000).toISOString(),
+        });
+
+        // During the pause nothing is sent, and everything is counted.
+        const requests = receiver.routes.length;
+        for (let i = 0; i < 5; i++) run.step({ observation: { success: true }, reward: 1 });
+        run.score('quality', 0.9);
+        now += 30_000;
+        expect((await obs.flush()).ok).toBe(false);
+        expect(receiver.routes.length).toBe(requests);
+        expect(sink.status().detail).toBe(
+          `${base}; auth failed (HTTP ${status}): paused for 30s, 6 events skipped; check the credentials`,
+        );
+        expect(sink.stats()).toMatchObject({ authFailures: 1, authSkipped: 6 });
+        const check = await sink.check();
+        expect(check.ok).toBe(false);
+        expect(check.problems[0]!.problem).toContain(`HTTP ${status}`);
+        expect(check.problems[0]!.fix).toContain('LANGSMITH_API_KEY');
+        expect(receiver.routes.length).toBe(requests);
+        for (const text of [JSON.stringify(sink.status()), JSON.stringify(check)])
+          expect(text).not.toContain(receiver.apiKey);
+
+        // The pause is over and LangSmith takes the key again.
+        now += 30_001;
+        receiver.mode = 'ok';
+        expect(sink.status().detail).toBe(`${base}; auth failed (HTTP ${status}) 1x; retrying`);
+        run.step({ observation: { success: true }, reward: 1 });
+        run.end();
+        const report = await obs.shutdown({ timeoutMs: 30_000 });
+        expect(report.ok).toBe(true);
+        expect(sink.status()).toMatchObject({
+          detail: base,
+          authFailures: 1,
+          authSkipped: 6,
+          authPausedUntil: null,
+        });
+        expect((await sink.check()).ok).toBe(true);
+
+        // The run was posted again with its first step after the pause, and ended.
+        const rootId = langsmithRunId(run.id, Date.parse(run.startedAt));
+        const root = receiver.runs.get(rootId)!;
+        expect(root.outputs).toMatchObject({ completed: true, steps: 7, total_reward: 7 });
+        expect(
+          [...receiver.runs.values()].filter((r) => r.parent_run_id === rootId).map((r) => r.name),
+        ).toEqual(['step-7']);
+        expect(
+          [...receiver.feedback.values()].map((f) => [f.key, f.run_id, f.score]).sort(),
+        ).toEqual([
+          ['completed', rootId, 1],
+          ['reward', rootId, 7],
+        ]);
+      } finally {
+        await receiver.close();
+      }
+    });
+  }
+});

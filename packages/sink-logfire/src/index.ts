@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { envFlag, type SinkContext } from '@rlm/obs-core';
 import { LogfireSink, type LogfireSinkOptions } from './logfire-sink.js';
 
-export type { LogfireSinkOptions } from './logfire-sink.js';
+export type { LogfireSinkOptions, LogfireStats } from './logfire-sink.js';
 export { baseUrlForToken, LEVELS, LogfireSink } from './logfire-sink.js';
 
 /**

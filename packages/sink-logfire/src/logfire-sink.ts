@@ -14,9 +14,12 @@
 import { type Attributes, type Context, type Span, type Tracer, trace } from '@opentelemetry/api';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
+  AuthCooldown,
+  type AuthCooldownOptions,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
   type SinkStatus,
@@ -32,14 +35,20 @@ import {
   customAttributes,
   DEFAULT_MAX_OPEN_RUNS,
   derivedRunContext,
+  ExportAuth,
   HookGuard,
   holdRun,
+  identityAttributes,
   impliedStart,
   isObject,
   num,
   PrivateTracing,
+  readScore,
+  remember,
+  runIdentity,
   runParentContext,
   type SpanCounters,
+  scoreSpanId,
   str,
   timeOf,
 } from '@rlm/otel-common';
@@ -88,12 +97,19 @@ export interface LogfireSinkOptions {
   spanExporter?: SpanExporter;
   /** Runs held open at once; the oldest is ended (`rlm.evicted`) beyond it. @defaultValue `10000` */
   maxOpenRuns?: number;
+  /**
+   * The pause after Logfire refused the token (HTTP 401/403): one minute, doubling up to
+   * fifteen, ±20% jitter (`now` and `random` for tests).
+   */
+  authCooldown?: AuthCooldownOptions;
   /** @defaultValue `'logfire'` */
   name?: string;
 }
 
 const TASK_LIMIT = 200;
 const ERROR_LIMIT = 200;
+/** Score values (strings) and comments. */
+const SCORE_TEXT_LIMIT = 1000;
 
 /**
  * The Logfire API for a token: `pylf_v<N>_<region>_…` → `https://logfire-<region>.pydantic.dev`
@@ -135,7 +151,26 @@ interface OpenRun {
   context: Context;
   startMs: number;
   lastStepEnd: number;
+  /** The sink's tags and the run's own (`logfire.tags` of the run and its logs). */
+  tags: string[];
+  /** `session.id`, `user.id`. */
+  identity: Attributes;
 }
+
+/** What the sink remembers of a run that ended, for late scores. */
+interface EndedRun {
+  traceId: string;
+  tags: string[];
+}
+
+/** Stats of the sink: span counters, bad events, the auth pause. */
+export type LogfireStats = SpanCounters & {
+  bad_events: number;
+  last_error?: string;
+  authFailures: number;
+  authSkipped: number;
+  authPausedUntil: string | null;
+};
 
 /**
  * The `logfire` sink.
@@ -160,8 +195,10 @@ export class LogfireSink implements RLMObservabilitySink {
   #available = false;
   #detail: string;
   #runs = new Map<string, OpenRun>();
+  #ended = new Map<string, EndedRun>();
   readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
+  readonly #auth: ExportAuth;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: LogfireSinkOptions = {}) {
@@ -172,6 +209,7 @@ export class LogfireSink implements RLMObservabilitySink {
     this.baseUrl = (options.baseUrl ?? baseUrlForToken(options.token)).replace(/\/+$/, '');
     this.#tags = options.tags ?? ['rlm'];
     this.#detail = 'disabled';
+    this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
     if (!this.enabled) return;
     if (options.useGlobalProvider) {
       // The application's own Logfire/OpenTelemetry configuration exports for us.
@@ -202,6 +240,7 @@ export class LogfireSink implements RLMObservabilitySink {
             timeoutMs: options.exportTimeoutMs ?? 10_000,
           }),
         endpoint: this.baseUrl,
+        auth: this.#auth,
         tracerName: 'rlm-obs',
         ...(options.maxQueueSize !== undefined ? { maxQueueSize: options.maxQueueSize } : {}),
         ...(options.scheduledDelayMs !== undefined
@@ -217,28 +256,34 @@ export class LogfireSink implements RLMObservabilitySink {
     }
   }
 
-  /** Exactly the seed's status: `{name, enabled, available, detail, project_name}`. */
+  /**
+   * The seed's status: `{name, enabled, available, detail, project_name}`; after Logfire
+   * refused the token the detail says so (and for how long exports are paused).
+   */
   status(): SinkStatus {
+    const auth = this.#auth.detail();
     return {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
-      detail: this.#detail,
+      detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
       project_name: this.projectName,
     };
   }
 
-  /** Export counters (the status keeps the seed's shape). */
-  stats(): SpanCounters & { bad_events: number; last_error?: string } {
+  /** Export counters and the auth pause (the status keeps the seed's shape). */
+  stats(): LogfireStats {
     const counters = this.#tracing?.counters() ?? {
       spans_ended: 0,
       spans_exported: 0,
       spans_failed: 0,
       spans_dropped: 0,
+      spans_skipped: 0,
     };
-    const stats: SpanCounters & { bad_events: number; last_error?: string } = {
+    const stats: LogfireStats = {
       ...counters,
       bad_events: this.#hooks.errors,
+      ...this.#auth.cooldown.stats(),
     };
     const lastError = this.#tracing?.lastError ?? this.#hooks.lastError;
     if (lastError) stats.last_error = lastError;
@@ -257,6 +302,14 @@ export class LogfireSink implements RLMObservabilitySink {
     this.#hooks.run(() => this.#onRunEnd(runId, end));
   }
 
+  /**
+   * A score or feedback: an info log `RLM score {name} = {value}` under the run's span (open
+   * or ended: the run's trace, by its derived ids), with `kind`, `comment`, `source`, `step`.
+   */
+  onScore(runId: string, score: ScoreRecord): void {
+    this.#hooks.run(() => this.#onScore(runId, score));
+  }
+
   #onRunStart(runId: string, start: RunStart): void {
     if (!this.#tracer || this.#shutdown) return;
     const id = typeof runId === 'string' ? runId : String(runId);
@@ -272,9 +325,13 @@ export class LogfireSink implements RLMObservabilitySink {
       environment,
       max_steps: num(params.max_steps) ?? 0,
     };
+    const who = runIdentity(s);
+    const tags = who.tags.length > 0 ? [...new Set([...this.#tags, ...who.tags])] : this.#tags;
+    const identity = identityAttributes(who);
     const attributes = {
-      ...conventions('rlm.run {run_id}', values, LEVELS.info, 'span', this.#tags),
+      ...conventions('rlm.run {run_id}', values, LEVELS.info, 'span', tags),
       ...customAttributes(s.attributes),
+      ...identity,
     };
     if (typeof s.parentRunId === 'string') attributes.parent_run_id = s.parentRunId;
     const span = this.#startSpan(
@@ -289,7 +346,7 @@ export class LogfireSink implements RLMObservabilitySink {
     holdRun(
       this.#runs,
       id,
-      { span, context, startMs, lastStepEnd: startMs },
+      { span, context, startMs, lastStepEnd: startMs, tags, identity },
       this.#maxOpenRuns,
       this.#tracing,
     );
@@ -300,6 +357,8 @@ export class LogfireSink implements RLMObservabilitySink {
       LEVELS.info,
       startMs,
       spanIdFromRunId(id, 'start'),
+      identity,
+      tags,
     );
   }
 
@@ -324,14 +383,22 @@ export class LogfireSink implements RLMObservabilitySink {
     if (usages.length > 0) {
       let input = 0;
       let output = 0;
+      let cost = 0;
       for (const u of usages) {
         input += u.inputTokens;
         output += u.outputTokens;
+        cost += u.costUsd ?? 0;
       }
       if (usages[0]!.model) extra['gen_ai.request.model'] = usages[0]!.model;
       extra['gen_ai.usage.input_tokens'] = input;
       extra['gen_ai.usage.output_tokens'] = output;
+      // Logfire's own name for an LLM call's cost in USD (it sums it per trace).
+      if (cost > 0) extra['operation.cost'] = cost;
+      const first = Array.isArray(event.usage) ? event.usage.find(isObject) : event.usage;
+      if (isObject(first) && typeof first.costSource === 'string')
+        extra['rlm.cost_source'] = first.costSource;
     }
+    if (run) Object.assign(extra, run.identity);
     if (isObject(event.cache) && typeof event.cache.status === 'string')
       extra['rlm.cache.status'] = event.cache.status;
     if (observation.success === false) {
@@ -349,6 +416,7 @@ export class LogfireSink implements RLMObservabilitySink {
         at,
         spanIdFromRunId(id, step),
         { ...extra, ...customAttributes(event.attributes) },
+        run?.tags,
       );
     } else {
       this.#log(
@@ -365,6 +433,7 @@ export class LogfireSink implements RLMObservabilitySink {
         at,
         spanIdFromRunId(id, step),
         { ...extra, ...customAttributes(event.attributes) },
+        run?.tags,
       );
     }
     if (run) run.lastStepEnd = at;
@@ -397,6 +466,8 @@ export class LogfireSink implements RLMObservabilitySink {
         LEVELS.info,
         endMs,
         spanIdFromRunId(id, 'end'),
+        run.identity,
+        run.tags,
       );
     else
       this.#log(
@@ -406,10 +477,47 @@ export class LogfireSink implements RLMObservabilitySink {
         LEVELS.warning,
         endMs,
         spanIdFromRunId(id, 'end'),
+        run.identity,
+        run.tags,
       );
     if (!completed) run.span.setAttribute('logfire.level_num', LEVELS.warning);
     run.span.end(endMs);
     this.#tracing?.ended();
+    remember(
+      this.#ended,
+      id,
+      { traceId: run.span.spanContext().traceId, tags: run.tags },
+      this.#maxOpenRuns * 2,
+    );
+  }
+
+  #onScore(runId: string, record: ScoreRecord): void {
+    if (!this.#tracer || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    const score = readScore(record, SCORE_TEXT_LIMIT);
+    const run = this.#runs.get(id);
+    const ended = run ? undefined : this.#ended.get(id);
+    const context = run?.context ?? derivedRunContext(id, ended?.traceId);
+    const values: Record<string, Primitive> = {
+      name: score.name,
+      value: score.value,
+      kind: score.kind,
+      run_id: id,
+    };
+    if (score.step !== undefined) values.step = score.step;
+    if (score.comment !== undefined) values.comment = score.comment;
+    if (score.source !== undefined) values.source = score.source;
+    const at = Math.max(score.atMs ?? Date.now(), run?.startMs ?? 0);
+    this.#log(
+      context,
+      'RLM score {name} = {value}',
+      values,
+      LEVELS.info,
+      at,
+      scoreSpanId(id, score),
+      run?.identity,
+      run?.tags ?? ended?.tags,
+    );
   }
 
   /** `rlm-obs doctor`: a token is set and the Logfire API accepts it. */
@@ -431,21 +539,26 @@ export class LogfireSink implements RLMObservabilitySink {
         problems: [],
         detail: 'using the application’s own Logfire configuration',
       };
+    const tokenFix = 'the token was refused: create a new write token and set LOGFIRE_TOKEN';
+    if (this.#auth.paused)
+      return {
+        ok: false,
+        detail: this.baseUrl,
+        problems: [{ problem: `Logfire refused the token: ${this.#auth.detail()}`, fix: tokenFix }],
+      };
     try {
       await this.#tracing.flush();
       return { ok: true, problems: [], detail: `project: ${this.projectName} at ${this.baseUrl}` };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      const auth = /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(reason);
+      const auth = this.#auth.paused || /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(reason);
       return {
         ok: false,
         detail: this.baseUrl,
         problems: [
           {
             problem: reason,
-            fix: auth
-              ? 'the token was refused: create a new write token and set LOGFIRE_TOKEN'
-              : 'check the network to the Logfire API, or LOGFIRE_BASE_URL',
+            fix: auth ? tokenFix : 'check the network to the Logfire API, or LOGFIRE_BASE_URL',
           },
         ],
       };
@@ -497,10 +610,11 @@ export class LogfireSink implements RLMObservabilitySink {
     at: number,
     spanId: string,
     extra: Attributes = {},
+    tags: string[] = this.#tags,
   ): void {
     const span = this.#startSpan(
       template,
-      { ...conventions(template, values, level, 'log', this.#tags), ...extra },
+      { ...conventions(template, values, level, 'log', tags), ...extra },
       parent,
       at,
       undefined,

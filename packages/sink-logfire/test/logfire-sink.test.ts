@@ -88,6 +88,9 @@ describe('logfire sink: seed 000 on Logfire conventions', () => {
         ['RLM run started', 'RLM run started', 9],
         ['RLM step {step} completed', 'RLM step 1 completed', 9],
         ['RLM step {step} failed', 'RLM step 2 failed', 13],
+        // The coordinator's end-of-run scores, through onScore, just before the run ends.
+        ['RLM score {name} = {value}', 'RLM score reward = 0.4', 9],
+        ['RLM score {name} = {value}', 'RLM score completed = true', 9],
         ['RLM run completed', 'RLM run completed', 9],
       ]);
       expect(logs[0]!.attributes).toMatchObject({ run_id: 'lf-run', environment: 'pure_rlm' });
@@ -107,14 +110,27 @@ describe('logfire sink: seed 000 on Logfire conventions', () => {
         reward: -0.1,
         error: `E${'r'.repeat(199)}`,
       });
-      expect(logs[3]!.attributes).toMatchObject({ run_id: 'lf-run', steps: 2, total_reward: 0.4 });
+      expect(logs[3]!.attributes).toMatchObject({
+        name: 'reward',
+        value: 0.4,
+        kind: 'score',
+        source: 'rlm-obs',
+        run_id: 'lf-run',
+      });
+      expect(logs[4]!.attributes).toMatchObject({ name: 'completed', value: true });
+      expect(logs[5]!.attributes).toMatchObject({ run_id: 'lf-run', steps: 2, total_reward: 0.4 });
       for (const log of logs) expect(log.endNs).toBe(log.startNs);
 
       const childSpan = byName('rlm.run {run_id}', 'lf-child')[0]!;
       expect(childSpan.parentSpanId).toBe(root.spanId);
       expect(childSpan.attributes['logfire.level_num']).toBe(13);
       const childLogs = spans.filter((s) => s.parentSpanId === childSpan.spanId).map((s) => s.name);
-      expect(childLogs).toEqual(['RLM run started', 'RLM run did not complete']);
+      expect(childLogs).toEqual([
+        'RLM run started',
+        'RLM score {name} = {value}',
+        'RLM score {name} = {value}',
+        'RLM run did not complete',
+      ]);
       expect(sink.stats()).toMatchObject({
         spans_exported: spans.length,
         spans_failed: 0,
@@ -173,6 +189,182 @@ describe('logfire sink: seed 000 on Logfire conventions', () => {
   });
 });
 
+describe('logfire scores, feedback, sessions', () => {
+  it('a score log per score under the run span (late ones too), session/user and Logfire tags', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      const sink = new LogfireSink({ token: TOKEN, baseUrl: receiver.url });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({
+        runId: 'lf-scored',
+        task: 't',
+        environment: 'eval',
+        sessionId: 'sess-9',
+        userId: 'user-3',
+        tags: ['nightly', 'rlm'],
+      });
+      run.step({
+        observation: { success: true },
+        reward: 1,
+        usage: { model: 'gpt-4.1', inputTokens: 1000, outputTokens: 10, costUsd: 0.0042 },
+      });
+      run.score('correctness', 0.8, { comment: 'one edge case', source: 'llm-judge', step: 1 });
+      const child = run.child({ runId: 'lf-scored-child', task: 'nested' });
+      child.end({ completed: true });
+      run.end({ completed: true });
+      run.feedback('thumbs', 'down', { comment: 'too slow', source: 'user' });
+      child.feedback('helpful', true);
+      obs.onScore('lf-never-seen', { name: 'late', value: 2 });
+      const report = await obs.shutdown();
+      expect(report.ok).toBe(true);
+
+      const root = receiver.spans.find(
+        (s) => s.name === 'rlm.run {run_id}' && s.attributes.run_id === 'lf-scored',
+      )!;
+      expect(root.attributes).toMatchObject({
+        'session.id': 'sess-9',
+        'user.id': 'user-3',
+        'logfire.tags': ['rlm', 'nightly'],
+      });
+      const stepLog = receiver.spans.find((s) => s.name === 'RLM step {step} completed')!;
+      expect(stepLog.attributes).toMatchObject({
+        'session.id': 'sess-9',
+        'user.id': 'user-3',
+        'logfire.tags': ['rlm', 'nightly'],
+        // Logfire's name for the cost of an LLM call.
+        'operation.cost': 0.0042,
+      });
+      const scores = receiver.spans.filter((s) => s.name === 'RLM score {name} = {value}');
+      const byName = (name: string) => scores.find((s) => s.attributes.name === name)!;
+      const correctness = byName('correctness');
+      expect(correctness.parentSpanId).toBe(root.spanId);
+      expect(correctness.traceId).toBe(root.traceId);
+      expect(correctness.endNs).toBe(correctness.startNs);
+      expect(correctness.attributes).toMatchObject({
+        name: 'correctness',
+        value: 0.8,
+        kind: 'score',
+        step: 1,
+        comment: 'one edge case',
+        source: 'llm-judge',
+        run_id: 'lf-scored',
+        'logfire.msg_template': 'RLM score {name} = {value}',
+        'logfire.msg': 'RLM score correctness = 0.8',
+        'logfire.level_num': 9,
+        'logfire.span_type': 'log',
+        'logfire.tags': ['rlm', 'nightly'],
+        'session.id': 'sess-9',
+      });
+      expect(JSON.parse(String(correctness.attributes['logfire.json_schema']))).toEqual({
+        type: 'object',
+        properties: {
+          name: {},
+          value: {},
+          kind: {},
+          run_id: {},
+          step: {},
+          comment: {},
+          source: {},
+        },
+      });
+      // Late feedback: still in the run's trace, under the run's span.
+      const thumbs = byName('thumbs');
+      expect(thumbs.parentSpanId).toBe(root.spanId);
+      expect(thumbs.traceId).toBe(traceIdFromRunId('lf-scored'));
+      expect(thumbs.attributes).toMatchObject({
+        'logfire.msg': 'RLM score thumbs = down',
+        kind: 'feedback',
+        comment: 'too slow',
+        source: 'user',
+        'logfire.tags': ['rlm', 'nightly'],
+      });
+      const childSpan = receiver.spans.find(
+        (s) => s.attributes.run_id === 'lf-scored-child' && s.name === 'rlm.run {run_id}',
+      )!;
+      const helpful = byName('helpful');
+      expect(helpful.traceId).toBe(root.traceId);
+      expect(helpful.parentSpanId).toBe(childSpan.spanId);
+      expect(helpful.attributes['logfire.msg']).toBe('RLM score helpful = true');
+      const unseen = byName('late');
+      expect(unseen.traceId).toBe(traceIdFromRunId('lf-never-seen'));
+      expect(unseen.parentSpanId).toBe(spanIdFromRunId('lf-never-seen'));
+      expect(scores.map((s) => s.attributes.name).sort()).toEqual([
+        'completed',
+        'completed',
+        'correctness',
+        'helpful',
+        'late',
+        'reward',
+        'reward',
+        'thumbs',
+      ]);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('logfire auth cooldown', () => {
+  it('a refused token (401) pauses exports: skipped and counted, shown in status and check, resumed after the pause', async () => {
+    const receiver = await startHttpReceiver();
+    const clock = { now: 1_700_000_000_000 };
+    try {
+      const sink = new LogfireSink({
+        token: TOKEN,
+        baseUrl: receiver.url,
+        projectName: 'p',
+        authCooldown: { now: () => clock.now, random: () => 0.5 },
+      });
+      const record = (runId: string) => {
+        sink.onRunStart(runId, { task: 't', environment: 'e', params: {} });
+        sink.onRunEnd(runId, { result: { completed: true } });
+      };
+      receiver.mode = '401';
+      record('refused'); // the run span and two logs
+      await expect(sink.forceFlush()).rejects.toThrow(/3 spans could not be exported.*HTTP 401/);
+      expect(receiver.paths).toHaveLength(1);
+      expect(sink.status()).toEqual({
+        name: 'logfire',
+        enabled: true,
+        available: true,
+        detail:
+          'project: p; auth failed (HTTP 401): paused for 60s, 0 events skipped; check the credentials',
+        project_name: 'p',
+      });
+      const check = await sink.check();
+      expect(check.ok).toBe(false);
+      expect(check.problems[0]!.fix).toContain('LOGFIRE_TOKEN');
+      expect(receiver.paths).toHaveLength(1); // the check did not knock either
+
+      record('skipped');
+      await expect(sink.forceFlush()).rejects.toThrow(/3 spans could not be exported/);
+      expect(receiver.paths).toHaveLength(1);
+      expect(sink.stats()).toMatchObject({
+        spans_ended: 6,
+        spans_exported: 0,
+        spans_failed: 6,
+        spans_skipped: 3,
+        authFailures: 1,
+        authSkipped: 3,
+        authPausedUntil: new Date(clock.now + 60_000).toISOString(),
+      });
+
+      clock.now += 60_001;
+      receiver.mode = 'ok';
+      record('resumed');
+      await expect(sink.forceFlush()).resolves.toBeUndefined();
+      expect(new Set(receiver.spans.map((s) => s.attributes.run_id))).toEqual(new Set(['resumed']));
+      expect(sink.status().detail).toBe('project: p');
+      expect(sink.stats()).toMatchObject({ spans_exported: 3, authPausedUntil: null });
+      expect((await sink.check()).ok).toBe(true);
+      expect(JSON.stringify([sink.status(), sink.stats()])).not.toContain(TOKEN);
+      await sink.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('a Logfire API that refuses, throttles, fails or hangs', () => {
   for (const mode of ['401', '429', '503', 'hang', 'down'] as const) {
     it(`${mode}: counted, the caller unaffected, memory bounded`, async () => {
@@ -193,8 +385,9 @@ describe('a Logfire API that refuses, throttles, fails or hangs', () => {
         for (let i = 0; i < 5_000; i++)
           run.step({ action: { action: 'a' }, observation: { success: true }, reward: 1 });
         run.end();
+        // 5,002 events and the two end-of-run scores.
         expect(obs.status()[0]!.counters).toMatchObject({
-          delivered: 5_002,
+          delivered: 5_004,
           failed: 0,
           pending: 0,
         });
@@ -203,7 +396,8 @@ describe('a Logfire API that refuses, throttles, fails or hangs', () => {
         const stats = sink.stats();
         expect(stats.spans_exported).toBe(0);
         expect(stats.spans_failed + stats.spans_dropped).toBe(stats.spans_ended);
-        expect(stats.spans_ended).toBe(5_003);
+        // The run span, its start and end logs, 5,000 step logs and two score logs.
+        expect(stats.spans_ended).toBe(5_005);
         expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
         if (mode === '401') expect(report.sinks[0]!.error).toMatch(/401|Unauthorized/i);
       } finally {

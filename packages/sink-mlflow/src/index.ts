@@ -11,7 +11,7 @@ export type {
   MlflowRunInfo,
 } from './mlflow-client.js';
 export { LIMITS, MlflowClient, MlflowError, validKey } from './mlflow-client.js';
-export type { MlflowSinkOptions } from './mlflow-sink.js';
+export type { MlflowSinkOptions, MlflowSinkStats } from './mlflow-sink.js';
 export { MlflowSink, maskUri } from './mlflow-sink.js';
 
 function fromEnvironment(env: Record<string, string | undefined>): MlflowSinkOptions {

@@ -2,7 +2,9 @@
  * `mlflow`: the Python original's MLflowSink over the REST client — one MLflow run per RLM
  * run (named by the run id), params, per-step metrics, end metrics, the `run_path` directory
  * as artifacts, status FINISHED or FAILED — plus nested runs as MLflow child runs, LLM token
- * and cost metrics, and replays that find the existing MLflow run by its `run_id` tag.
+ * and cost metrics, and replays that find the existing MLflow run by its `run_id` tag. Scores
+ * and feedback are metrics (`score.<name>`, `feedback.<name>`) or tags; the session, user and
+ * labels are tags; after a 401/403 the sink pauses (`AuthCooldown`).
  *
  * Hooks only queue operations; one worker sends them in order, so the caller never waits on
  * MLflow, and a server that goes away costs counted failures, not a blocked agent.
@@ -10,11 +12,15 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import {
+  AuthCooldown,
+  type AuthCooldownOptions,
+  isAuthFailure,
   isRecord as isObject,
   finiteNumber as num,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
   type SinkStatus,
@@ -23,7 +29,7 @@ import {
   stepUsages,
   epochMs as timeOf,
 } from '@rlm/obs-core';
-import { MlflowClient, type MlflowMetric } from './mlflow-client.js';
+import { MlflowClient, MlflowError, type MlflowMetric } from './mlflow-client.js';
 
 /** Options of the `mlflow` sink. */
 export interface MlflowSinkOptions {
@@ -49,6 +55,11 @@ export interface MlflowSinkOptions {
   uploadArtifacts?: boolean;
   /** @defaultValue `'mlflow'` */
   name?: string;
+  /**
+   * The pause after MLflow refuses the credentials (HTTP 401/403): one minute, doubling up to
+   * fifteen. `now`/`random` are for tests.
+   */
+  authCooldown?: AuthCooldownOptions;
 }
 
 interface RunState {
@@ -56,13 +67,28 @@ interface RunState {
   artifactUri: string | undefined;
   /** The run could not be created: its later operations count as failed. */
   broken: boolean;
+  /** Creates the MLflow run; kept until it worked, so a run refused during an auth failure is created after the pause. */
+  create: (() => Promise<void>) | undefined;
   pendingMetrics: MlflowMetric[];
+  /** Steps whose metrics are in `pendingMetrics`. */
+  pendingSteps: number;
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
 }
 
-type Operation = () => Promise<void>;
+interface Operation {
+  run: () => Promise<void>;
+  /** Events the operation carries, counted as skipped when an auth pause drops it. */
+  events: () => number;
+  /** Called instead of `run` during an auth pause. */
+  skip?: () => void;
+}
+
+/** Ended runs remembered for late scores. */
+const MAX_ENDED_RUNS = 10_000;
+/** Labels beyond this many are only in `rlm.tags`. */
+const MAX_LABEL_TAGS = 50;
 
 /** Run ids that can be quoted in an MLflow filter string as they are. */
 const SEARCHABLE_ID = /^[\w .:/@+-]{1,250}$/;
@@ -82,6 +108,19 @@ export function maskUri(uri: string): string {
   }
 }
 
+/** What `stats()` returns. */
+export interface MlflowSinkStats {
+  operations: number;
+  failed: number;
+  dropped: number;
+  queued: number;
+  unmatched_scores: number;
+  authFailures: number;
+  authSkipped: number;
+  authPausedUntil: string | null;
+  last_error?: string;
+}
+
 /** The `mlflow` sink. */
 export class MlflowSink implements RLMObservabilitySink {
   readonly name: string;
@@ -92,7 +131,14 @@ export class MlflowSink implements RLMObservabilitySink {
   /** Resolves when the experiment is known (or setup failed). */
   readonly ready: Promise<void>;
   /** Counters, also in `stats()`. */
-  readonly counters = { operations: 0, failed: 0, dropped: 0, requests_retried: 0 };
+  readonly counters = {
+    operations: 0,
+    failed: 0,
+    dropped: 0,
+    requests_retried: 0,
+    /** Scores on runs that have no MLflow run (never started anywhere this sink can see). */
+    unmatched_scores: 0,
+  };
 
   readonly #client: MlflowClient | undefined;
   readonly #maxQueue: number;
@@ -104,8 +150,13 @@ export class MlflowSink implements RLMObservabilitySink {
   #queue: Operation[] = [];
   #working: Promise<void> | undefined;
   #runs = new Map<string, RunState>();
+  #ended = new Map<string, RunState>();
   #shutdown: Promise<void> | undefined;
   #idle: Array<() => void> = [];
+  readonly #cooldown: AuthCooldown;
+  /** Setup failed on the credentials (cleared by the first accepted write). */
+  #refusedAtSetup = false;
+  #skippedAtFlush = 0;
 
   constructor(options: MlflowSinkOptions = {}) {
     this.name = options.name ?? 'mlflow';
@@ -116,8 +167,10 @@ export class MlflowSink implements RLMObservabilitySink {
     this.#uploadArtifacts = options.uploadArtifacts !== false;
     this.#detail = this.enabled ? maskUri(this.trackingUri) : 'disabled';
     this.ready = Promise.resolve();
+    this.#cooldown = new AuthCooldown(options.authCooldown);
     if (!this.enabled) return;
     this.#client = new MlflowClient({
+      fetch: this.#watchAuth,
       trackingUri: this.trackingUri,
       ...(options.username !== undefined ? { username: options.username } : {}),
       ...(options.password !== undefined ? { password: options.password } : {}),
@@ -135,38 +188,48 @@ export class MlflowSink implements RLMObservabilitySink {
       this.#experimentId = await this.#client!.ensureExperiment(this.experiment);
     } catch (error) {
       this.#available = false;
+      this.#refusedAtSetup = error instanceof MlflowError && isAuthFailure(error.status);
       this.#detail = `unavailable: ${error instanceof Error ? error.message.split('\n')[0] : String(error)} (${maskUri(this.trackingUri)})`;
     }
   }
 
+  /** Every response the client gets: 401/403 start the auth pause, an accepted write ends it. */
+  readonly #watchAuth: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if (isAuthFailure(response.status)) {
+      // A refusal during the pause answers a request sent before it.
+      if (!this.#cooldown.paused) this.#cooldown.fail(response.status);
+    } else if (response.ok && (init?.method ?? 'GET').toUpperCase() !== 'GET') {
+      this.#cooldown.succeed();
+      if (this.#refusedAtSetup) {
+        this.#refusedAtSetup = false;
+        this.#available = true;
+        this.#detail = maskUri(this.trackingUri);
+      }
+    }
+    return response;
+  };
+
   status(): SinkStatus {
+    const auth = this.#cooldown.detail();
     return {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
-      detail: this.#detail,
+      detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
       experiment: this.experiment,
+      ...(this.#cooldown.failures > 0 ? this.#cooldown.stats() : {}),
     };
   }
 
-  stats(): {
-    operations: number;
-    failed: number;
-    dropped: number;
-    queued: number;
-    last_error?: string;
-  } {
-    const stats: {
-      operations: number;
-      failed: number;
-      dropped: number;
-      queued: number;
-      last_error?: string;
-    } = {
+  stats(): MlflowSinkStats {
+    const stats: MlflowSinkStats = {
       operations: this.counters.operations,
       failed: this.counters.failed,
       dropped: this.counters.dropped,
       queued: this.#queue.length,
+      unmatched_scores: this.counters.unmatched_scores,
+      ...this.#cooldown.stats(),
     };
     if (this.#lastError) stats.last_error = this.#lastError;
     return stats;
@@ -174,7 +237,12 @@ export class MlflowSink implements RLMObservabilitySink {
 
   /** The MLflow run id of an RLM run, once created. */
   mlflowRunId(runId: string): string | undefined {
-    return this.#runs.get(runId)?.mlflowRunId;
+    return (this.#runs.get(runId) ?? this.#ended.get(runId))?.mlflowRunId;
+  }
+
+  /** During an auth pause: counts the skipped event. */
+  #paused(count = 1): boolean {
+    return this.#cooldown.paused && this.#cooldown.skip(count);
   }
 
   onRunStart(runId: string, start: RunStart): void {
@@ -192,19 +260,27 @@ export class MlflowSink implements RLMObservabilitySink {
       mlflowRunId: undefined,
       artifactUri: undefined,
       broken: false,
+      create: undefined,
       pendingMetrics: [],
+      pendingSteps: 0,
       inputTokens: 0,
       outputTokens: 0,
       costUsd: 0,
     };
     this.#runs.set(id, state);
+    this.#ended.delete(id);
     const task = typeof s.task === 'string' ? s.task : '';
+    const sessionId = typeof s.sessionId === 'string' && s.sessionId ? s.sessionId : undefined;
+    const userId = typeof s.userId === 'string' && s.userId ? s.userId : undefined;
+    const labels = Array.isArray(s.tags)
+      ? [...new Set(s.tags.filter((t): t is string => typeof t === 'string' && t.length > 0))]
+      : [];
     const environment = typeof s.environment === 'string' ? s.environment : '';
     // Captured now: the parent may end (and leave #runs) before this operation runs.
     const parentState =
       typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
     const startMs = timeOf(s.startedAt) ?? Date.now();
-    this.#enqueue(async () => {
+    state.create = async () => {
       await this.ready;
       const client = this.#client!;
       if (!this.#experimentId) this.#experimentId = await client.ensureExperiment(this.experiment);
@@ -228,6 +304,16 @@ export class MlflowSink implements RLMObservabilitySink {
         };
         const parent = parentState?.mlflowRunId;
         if (parent) tags['mlflow.parentRunId'] = parent;
+        // The session and labels to filter by; `mlflow.user` is the run's user in the UI.
+        if (sessionId) tags['rlm.session_id'] = sessionId;
+        if (userId) {
+          tags['mlflow.user'] = userId;
+          tags['rlm.user_id'] = userId;
+        }
+        if (labels.length > 0) {
+          tags['rlm.tags'] = labels.join(',');
+          for (const label of labels.slice(0, MAX_LABEL_TAGS)) tags[`rlm.tag.${label}`] = 'true';
+        }
         const run = await client.createRun({ experimentId, runName, startTime: startMs, tags });
         state.mlflowRunId = run.info.run_id;
         state.artifactUri = run.info.artifact_uri;
@@ -239,11 +325,23 @@ export class MlflowSink implements RLMObservabilitySink {
         scalar.environment = environment;
         scalar.task_chars = String(task.length);
         await client.logBatch(run.info.run_id, { params: scalar });
+        state.create = undefined;
       } catch (error) {
-        if (!state.mlflowRunId) state.broken = true;
+        // Refused credentials: created by its next operation after the pause.
+        if (!state.mlflowRunId && !(error instanceof MlflowError && isAuthFailure(error.status)))
+          state.broken = true;
         throw error;
       }
-    });
+    };
+    // During an auth pause the run is created with its first operation after the pause.
+    if (!this.#cooldown.paused) this.#enqueue(() => this.#ensureRun(state));
+  }
+
+  /** The MLflow run id, creating the run first when that has not worked yet. */
+  async #ensureRun(state: RunState): Promise<string> {
+    if (!state.mlflowRunId && state.create && !state.broken) await state.create();
+    if (!state.mlflowRunId) throw new Error('the MLflow run was never created');
+    return state.mlflowRunId;
   }
 
   onStep(runId: string, record: StepRecord): void {
@@ -251,6 +349,7 @@ export class MlflowSink implements RLMObservabilitySink {
     const id = typeof runId === 'string' ? runId : String(runId);
     const state = this.#runs.get(id);
     if (!state) return;
+    if (this.#paused()) return;
     try {
       const r = isObject(record) ? record : ({} as StepRecord);
       const event: StepEvent = isObject(r.event) ? r.event : {};
@@ -281,8 +380,16 @@ export class MlflowSink implements RLMObservabilitySink {
       }
       const first = state.pendingMetrics.length === 0;
       state.pendingMetrics.push(...metrics);
+      state.pendingSteps++;
       // Steps batch up: one operation sends every metric that queued meanwhile.
-      if (first) this.#enqueue(() => this.#sendMetrics(state));
+      if (first)
+        this.#enqueue(() => this.#sendMetrics(state), {
+          events: () => state.pendingSteps,
+          skip: () => {
+            state.pendingMetrics = [];
+            state.pendingSteps = 0;
+          },
+        });
     } catch {
       // hostile input without the coordinator: nothing to record
     }
@@ -294,6 +401,16 @@ export class MlflowSink implements RLMObservabilitySink {
     const state = this.#runs.get(id);
     if (!state) return;
     this.#runs.delete(id);
+    if (this.#ended.size >= MAX_ENDED_RUNS) {
+      const oldest = this.#ended.keys().next().value;
+      if (oldest !== undefined) this.#ended.delete(oldest);
+    }
+    this.#ended.set(id, state);
+    if (this.#paused()) {
+      state.pendingMetrics = [];
+      state.pendingSteps = 0;
+      return;
+    }
     let result: Record<string, unknown> = {};
     let runPath: string | undefined;
     try {
@@ -306,7 +423,7 @@ export class MlflowSink implements RLMObservabilitySink {
     const completed = result.completed === true;
     const endMs = timeOf(result.finishedAt) ?? Date.now();
     this.#enqueue(async () => {
-      if (!state.mlflowRunId) throw new Error('the MLflow run was never created');
+      const mlflowRunId = await this.#ensureRun(state);
       const client = this.#client!;
       try {
         await this.#sendMetrics(state);
@@ -331,25 +448,81 @@ export class MlflowSink implements RLMObservabilitySink {
         }
         if (state.costUsd > 0)
           final.push({ key: 'total_cost_usd', value: state.costUsd, timestamp: endMs, step: 0 });
-        await client.logBatch(state.mlflowRunId, { metrics: final });
+        await client.logBatch(mlflowRunId, { metrics: final });
         if (this.#uploadArtifacts && runPath && state.artifactUri)
           await this.#uploadDirectory(state.artifactUri, runPath);
       } finally {
         // The MLflow run is ended even after errors (the original's end_run in except).
-        await client.updateRun(state.mlflowRunId, completed ? 'FINISHED' : 'FAILED', endMs);
+        await client.updateRun(mlflowRunId, completed ? 'FINISHED' : 'FAILED', endMs);
       }
     });
   }
 
+  /**
+   * A score or feedback: a metric `score.<name>` / `feedback.<name>` (booleans 1/0, at the
+   * score's step), or a tag of that name for a string; the comment and the source as tags
+   * `<name>.comment`, `<name>.source` (with `.step_<n>` before them for a step's string score
+   * or comment). Late scores go to the finished run; scores on a run this sink never saw find
+   * it by its `run_id` tag.
+   */
+  onScore(runId: string, score: ScoreRecord): void {
+    if (!this.#client || this.#shutdown) return;
+    const id = typeof runId === 'string' ? runId : String(runId);
+    let metrics: MlflowMetric[];
+    let tags: Record<string, string>;
+    try {
+      const s = isObject(score) ? score : ({} as ScoreRecord);
+      // Short enough that `<name>.step_<n>.comment` stays a distinct key within MLflow's 250.
+      const name = typeof s.name === 'string' ? s.name.trim().slice(0, 200) : '';
+      const value = s.value;
+      const numeric =
+        typeof value === 'boolean'
+          ? value
+            ? 1
+            : 0
+          : typeof value === 'number' && Number.isFinite(value)
+            ? value
+            : undefined;
+      if (!name || (numeric === undefined && typeof value !== 'string')) return;
+      const step = typeof s.step === 'number' && Number.isSafeInteger(s.step) ? s.step : undefined;
+      const key = `${s.kind === 'feedback' ? 'feedback' : 'score'}.${name}`;
+      const base = step === undefined ? key : `${key}.step_${step}`;
+      const timestamp = timeOf(s.at) ?? Date.now();
+      metrics = numeric === undefined ? [] : [{ key, value: numeric, timestamp, step: step ?? 0 }];
+      tags = {};
+      if (typeof value === 'string') tags[base] = value;
+      if (typeof s.comment === 'string' && s.comment) tags[`${base}.comment`] = s.comment;
+      if (typeof s.source === 'string' && s.source && s.source !== 'rlm-obs')
+        tags[`${base}.source`] = s.source;
+    } catch {
+      return; // hostile input without the coordinator: nothing to record
+    }
+    if (this.#paused()) return;
+    const state = this.#runs.get(id) ?? this.#ended.get(id);
+    this.#enqueue(async () => {
+      const mlflowRunId = state ? await this.#ensureRun(state) : await this.#findRun(id);
+      // Not an upload failure: there is no run to score (counted in `unmatched_scores`).
+      if (mlflowRunId === undefined) this.counters.unmatched_scores++;
+      else await this.#client!.logBatch(mlflowRunId, { metrics, tags });
+    });
+  }
+
+  /** The MLflow run of an RLM run this sink never saw (a score from another process). */
+  async #findRun(id: string): Promise<string | undefined> {
+    if (!SEARCHABLE_ID.test(id)) return undefined;
+    await this.ready;
+    const client = this.#client!;
+    if (!this.#experimentId) this.#experimentId = await client.ensureExperiment(this.experiment);
+    const [found] = await client.findRunsByTag(this.#experimentId, 'run_id', id);
+    return found?.info.run_id;
+  }
+
   async #sendMetrics(state: RunState): Promise<void> {
     if (state.pendingMetrics.length === 0) return;
-    if (!state.mlflowRunId) {
-      state.pendingMetrics = [];
-      throw new Error('the MLflow run was never created');
-    }
     const metrics = state.pendingMetrics;
     state.pendingMetrics = [];
-    await this.#client!.logBatch(state.mlflowRunId, { metrics });
+    state.pendingSteps = 0;
+    await this.#client!.logBatch(await this.#ensureRun(state), { metrics });
   }
 
   async #uploadDirectory(artifactUri: string, root: string): Promise<void> {
@@ -380,21 +553,36 @@ export class MlflowSink implements RLMObservabilitySink {
     }
   }
 
-  #enqueue(operation: Operation): void {
+  #enqueue(
+    run: () => Promise<unknown>,
+    options: { events?: () => number; skip?: () => void } = {},
+  ): void {
     if (this.#queue.length >= this.#maxQueue) {
       this.counters.dropped++;
       return;
     }
-    this.#queue.push(operation);
+    this.#queue.push({
+      run: async () => {
+        await run();
+      },
+      events: options.events ?? (() => 1),
+      ...(options.skip ? { skip: options.skip } : {}),
+    });
     if (!this.#working) this.#working = this.#work();
   }
 
   async #work(): Promise<void> {
     while (this.#queue.length > 0) {
       const operation = this.#queue.shift()!;
+      // Queued before the pause began: skipped and counted, not sent.
+      if (this.#cooldown.paused) {
+        this.#cooldown.skip(operation.events());
+        operation.skip?.();
+        continue;
+      }
       this.counters.operations++;
       try {
-        await operation();
+        await operation.run();
       } catch (error) {
         this.counters.failed++;
         this.#lastError = error instanceof Error ? error.message.split('\n')[0] : String(error);
@@ -409,6 +597,19 @@ export class MlflowSink implements RLMObservabilitySink {
   /** `rlm-obs doctor`: the server answers and the experiment is reachable. */
   async check(): Promise<SinkCheckResult> {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
+    await this.ready;
+    const auth = this.#cooldown.detail();
+    if (auth)
+      return {
+        ok: false,
+        detail: maskUri(this.trackingUri),
+        problems: [
+          {
+            problem: `${maskUri(this.trackingUri)} refuses the credentials: ${auth}`,
+            fix: 'set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to credentials with write access to the experiment; the sink resumes by itself after the pause',
+          },
+        ],
+      };
     try {
       await this.ready;
       const id = await this.#client!.ensureExperiment(this.experiment);
@@ -440,8 +641,12 @@ export class MlflowSink implements RLMObservabilitySink {
     const before = this.counters.failed;
     if (this.#working) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const failed = this.counters.failed - before;
+    const skipped = this.#cooldown.skipped - this.#skippedAtFlush;
+    this.#skippedAtFlush = this.#cooldown.skipped;
     if (failed > 0)
       throw new Error(`${failed} MLflow operations failed (${this.#lastError ?? 'unknown error'})`);
+    if (skipped > 0)
+      throw new Error(`${skipped} events not sent: paused after MLflow refused the credentials`);
   }
 
   shutdown(): Promise<void> {

@@ -15,6 +15,7 @@ import {
   maskUri,
   validKey,
 } from '../src/index.js';
+import { startAuthProxy } from './auth-proxy.js';
 import { createMlflowServer, type MlflowServer, mlflowCommand } from './mlflow-server.js';
 
 const command = mlflowCommand();
@@ -275,6 +276,194 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     const [beforeRun] = await client.findRunsByTag(experimentId, 'run_id', 'before-outage');
     expect(beforeRun!.info.status).toBe('FINISHED');
   }, 240_000);
+
+  it('scores and feedback are metrics or tags, also late; session, user and labels are tags', async () => {
+    const experiment = `rlm-scores-${Date.now()}`;
+    const sink = await createSink({ trackingUri: server.url, experiment });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+    const run = obs.startRun({
+      runId: 'mlf-score-1',
+      task: 'score me',
+      environment: 'dspy',
+      sessionId: 'conv-42',
+      userId: 'user-7',
+      tags: ['eval', 'nightly run'],
+    });
+    run.step({ reward: 0.5 });
+    run.step({ reward: 0.25 });
+    run.score('correctness', 0.8, { comment: 'one edge case missed', source: 'llm-judge' });
+    run.score('judge', 0.6, { step: 1 });
+    run.score('judge', 0.9, { step: 2 });
+    run.score('verdict', 'pass');
+    run.score('verdict', 'fail', { step: 2, comment: 'wrong cell' });
+    run.feedback('thumbs_up', true, { comment: 'x'.repeat(6000), source: 'user' });
+    const child = run.child({ runId: 'mlf-score-child', task: 'nested', tags: ['sub'] });
+    child.end({ completed: false, error: 'gave up' });
+    run.end({ finalAnswer: 'done' });
+    await obs.flush({ timeoutMs: 60_000 });
+    // Late feedback, on the finished MLflow run.
+    run.feedback('rating', 4, { step: 2 });
+    run.feedback('label', 'good');
+    expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+    const [found] = await client.findRunsByTag(experimentId, 'run_id', 'mlf-score-1');
+    const mlflowRun = await client.getRun(found!.info.run_id);
+    expect(mlflowRun.info.status).toBe('FINISHED');
+    const latest = Object.fromEntries((mlflowRun.data.metrics ?? []).map((m) => [m.key, m.value]));
+    expect(latest).toMatchObject({
+      'score.correctness': 0.8,
+      'score.judge': 0.9,
+      'feedback.thumbs_up': 1,
+      'feedback.rating': 4,
+      // The seed's end-of-run scores.
+      'score.reward': 0.75,
+      'score.completed': 1,
+    });
+    expect(latest['score.verdict']).toBeUndefined();
+    const history = async (key: string) =>
+      (await client.getMetricHistory(mlflowRun.info.run_id, key)).map((m) => [m.step, m.value]);
+    expect(await history('score.judge')).toEqual([
+      [1, 0.6],
+      [2, 0.9],
+    ]);
+    expect(await history('feedback.rating')).toEqual([[2, 4]]);
+    expect(await history('score.correctness')).toEqual([[0, 0.8]]);
+    const tags = Object.fromEntries((mlflowRun.data.tags ?? []).map((t) => [t.key, t.value]));
+    expect(tags).toMatchObject({
+      'score.verdict': 'pass',
+      'score.verdict.step_2': 'fail',
+      'score.verdict.step_2.comment': 'wrong cell',
+      'feedback.label': 'good',
+      'score.correctness.comment': 'one edge case missed',
+      'score.correctness.source': 'llm-judge',
+      'feedback.thumbs_up.source': 'user',
+      'rlm.session_id': 'conv-42',
+      'mlflow.user': 'user-7',
+      'rlm.user_id': 'user-7',
+      'rlm.tags': 'eval,nightly run',
+      'rlm.tag.eval': 'true',
+      'rlm.tag.nightly run': 'true',
+    });
+    expect(tags['score.reward.source']).toBeUndefined();
+    const comment = tags['feedback.thumbs_up.comment']!;
+    expect(comment.length).toBeLessThanOrEqual(LIMITS.tagValueLength);
+    expect(comment.startsWith('xxx')).toBe(true);
+    expect(comment.endsWith('…[truncated]')).toBe(true);
+
+    // The nested run inherits the session, the user and the labels, and has its own scores.
+    const [childRun] = await client.findRunsByTag(experimentId, 'run_id', 'mlf-score-child');
+    const childTags = Object.fromEntries((childRun!.data.tags ?? []).map((t) => [t.key, t.value]));
+    expect(childTags).toMatchObject({
+      'rlm.session_id': 'conv-42',
+      'mlflow.user': 'user-7',
+      'rlm.tags': 'eval,nightly run,sub',
+      'rlm.tag.sub': 'true',
+    });
+    const childMetrics = Object.fromEntries(
+      (childRun!.data.metrics ?? []).map((m) => [m.key, m.value]),
+    );
+    expect(childMetrics).toMatchObject({ 'score.reward': 0, 'score.completed': 0 });
+
+    // Another process scores the run: found by its run_id tag. A run MLflow has not seen is
+    // counted, not sent.
+    const other = await createSink({ trackingUri: server.url, experiment, maxRetries: 0 });
+    const at = new Date().toISOString();
+    other.onScore('mlf-score-1', { name: 'reviewed', value: true, kind: 'feedback', at });
+    other.onScore('mlf-never-seen', { name: 'x', value: 1, kind: 'score', at });
+    await other.forceFlush();
+    expect(other.stats()).toMatchObject({ failed: 0, unmatched_scores: 1 });
+    expect(await history('feedback.reviewed')).toEqual([[0, 1]]);
+  }, 120_000);
+
+  for (const status of ['401', '403'] as const) {
+    it(`after HTTP ${status} the sink pauses, counts what it skips, and resumes when the credentials work`, async () => {
+      const experiment = `rlm-auth-${status}-${Date.now()}`;
+      const proxy = await startAuthProxy(
+        server.url,
+        `Basic ${Buffer.from('alice:s3cret-pw').toString('base64')}`,
+      );
+      let now = 1_800_000_000_000;
+      try {
+        const sink = await createSink({
+          trackingUri: proxy.url,
+          experiment,
+          username: 'alice',
+          password: 's3cret-pw',
+          maxRetries: 0,
+          authCooldown: { now: () => now, random: () => 0.5 },
+        });
+        expect(sink.status()).toMatchObject({ available: true, detail: proxy.url });
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+        proxy.mode = status;
+        const run = obs.startRun({ runId: `mlf-auth-${status}`, task: 't' });
+        run.step({ reward: 1 }); // queued before the refusal: skipped by the worker
+        expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(false);
+        expect(sink.status()).toMatchObject({
+          available: true,
+          detail: `${proxy.url}; auth failed (HTTP ${status}): paused for 60s, 1 events skipped; check the credentials`,
+          authFailures: 1,
+          authSkipped: 1,
+          authPausedUntil: new Date(now + 60_000).toISOString(),
+        });
+
+        // During the pause nothing is sent, and everything is counted.
+        const requests = proxy.routes.length;
+        for (let i = 0; i < 5; i++) run.step({ reward: 1 });
+        run.score('quality', 0.9);
+        now += 30_000;
+        expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(false);
+        expect(proxy.routes.length).toBe(requests);
+        expect(sink.status().detail).toBe(
+          `${proxy.url}; auth failed (HTTP ${status}): paused for 30s, 7 events skipped; check the credentials`,
+        );
+        expect(sink.stats()).toMatchObject({ authFailures: 1, authSkipped: 7, failed: 1 });
+        const check = await sink.check();
+        expect(check.ok).toBe(false);
+        expect(check.problems[0]!.problem).toContain(`HTTP ${status}`);
+        expect(check.problems[0]!.fix).toContain('MLFLOW_TRACKING_USERNAME');
+        expect(proxy.routes.length).toBe(requests);
+        for (const text of [
+          JSON.stringify(sink.status()),
+          JSON.stringify(sink.stats()),
+          JSON.stringify(check),
+        ])
+          expect(text).not.toContain('s3cret-pw');
+
+        // The pause is over and the server takes the credentials again.
+        now += 30_001;
+        proxy.mode = 'ok';
+        expect(sink.status().detail).toBe(
+          `${proxy.url}; auth failed (HTTP ${status}) 1x; retrying`,
+        );
+        run.step({ reward: 1 });
+        run.end();
+        expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+        expect(sink.status()).toMatchObject({
+          detail: proxy.url,
+          authFailures: 1,
+          authSkipped: 7,
+          authPausedUntil: null,
+        });
+        expect((await sink.check()).ok).toBe(true);
+
+        // The run was created with its first operation after the pause, and ended.
+        const client = new MlflowClient({ trackingUri: server.url });
+        const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+        const [found] = await client.findRunsByTag(experimentId, 'run_id', `mlf-auth-${status}`);
+        expect(found!.info.status).toBe('FINISHED');
+        expect(
+          (await client.getMetricHistory(found!.info.run_id, 'step_reward')).map((m) => m.step),
+        ).toEqual([7]);
+        const latest = Object.fromEntries((found!.data.metrics ?? []).map((m) => [m.key, m.value]));
+        expect(latest).toMatchObject({ steps: 7, 'score.reward': 7, 'score.completed': 1 });
+        expect(latest['score.quality']).toBeUndefined();
+      } finally {
+        await proxy.close();
+      }
+    }, 120_000);
+  }
 
   describeSinkConformance(
     () => new MlflowSink({ trackingUri: server.url, experiment: 'rlm-conformance', maxRetries: 0 }),

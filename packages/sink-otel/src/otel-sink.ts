@@ -27,9 +27,12 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
+  AuthCooldown,
+  type AuthCooldownOptions,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
   type SinkStatus,
@@ -47,15 +50,22 @@ import {
   customAttributes,
   DEFAULT_MAX_OPEN_RUNS,
   derivedRunContext,
+  ExportAuth,
   HookGuard,
   holdRun,
+  identityAttributes,
   impliedStart,
   isObject,
   num,
   type OtlpProtocol,
   PrivateTracing,
+  readScore,
+  remember,
+  runIdentity,
   runParentContext,
   safeEndpoint,
+  scoreAttributes,
+  scoreSpanId,
   str,
   timeOf,
 } from '@rlm/otel-common';
@@ -95,6 +105,12 @@ export interface OtelSinkOptions {
   spanExporter?: SpanExporter;
   /** Replace the OTLP metric exporter. */
   metricExporter?: PushMetricExporter;
+  /**
+   * The pause after the endpoint refused the credentials (HTTP 401/403, gRPC UNAUTHENTICATED/
+   * PERMISSION_DENIED): one minute, doubling up to fifteen, ±20% jitter (`now` and `random`
+   * for tests).
+   */
+  authCooldown?: AuthCooldownOptions;
   /** The sink's name. @defaultValue `'opentelemetry'` */
   name?: string;
 }
@@ -107,6 +123,8 @@ const ERROR_LIMIT = 200;
 interface OpenRun {
   span: Span;
   context: Context;
+  /** `session.id`, `user.id`, `rlm.tags`: on the run span and its step spans. */
+  identity: Attributes;
   environment: string;
   startMs: number;
   lastStepEnd: number;
@@ -144,6 +162,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   #traceIds = new Map<string, string>();
   #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
+  readonly #auth: ExportAuth;
   #instruments:
     | { runs: Counter; steps: Counter; reward: Histogram; duration: Histogram }
     | undefined;
@@ -160,6 +179,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     this.metricsEnabled = options.metricsEnabled !== false;
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#detail = this.enabled ? safeEndpoint(this.endpoint) : 'disabled';
+    // One pause for the traces and the metrics: they go out with the same credentials.
+    this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
     if (!this.enabled) return;
     try {
       const settings = {
@@ -178,6 +199,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         resource: resourceAttributes,
         exporter: options.spanExporter ?? createSpanExporter(settings),
         endpoint: this.endpoint,
+        auth: this.#auth,
         ...(options.maxQueueSize !== undefined ? { maxQueueSize: options.maxQueueSize } : {}),
         ...(options.maxExportBatchSize !== undefined
           ? { maxExportBatchSize: options.maxExportBatchSize }
@@ -192,6 +214,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       if (this.metricsEnabled) {
         this.#metricExporter = new CountingMetricExporter(
           options.metricExporter ?? createMetricExporter(settings),
+          this.#auth,
         );
         this.#meterProvider = new MeterProvider({
           resource,
@@ -230,13 +253,17 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     }
   }
 
-  /** The seed's status, plus export counters. */
+  /**
+   * The seed's status, plus export counters and the auth pause (`authFailures`,
+   * `authSkipped`, `authPausedUntil`; the detail says when the credentials were refused).
+   */
   status(): SinkStatus {
+    const auth = this.#auth.detail();
     const status: SinkStatus = {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
-      detail: this.#detail,
+      detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
       service_name: this.serviceName,
       metrics_enabled: this.metricsEnabled,
       ...(this.#tracing?.counters() ?? {
@@ -244,8 +271,10 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         spans_exported: 0,
         spans_failed: 0,
         spans_dropped: 0,
+        spans_skipped: 0,
       }),
       open_runs: this.#runs.size,
+      ...this.#auth.cooldown.stats(),
     };
     const lastError = this.#tracing?.lastError;
     if (lastError) status.last_error = lastError;
@@ -284,6 +313,10 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       ...customAttributes(s.attributes),
     };
     if (typeof s.parentRunId === 'string') attributes['rlm.parent_run_id'] = s.parentRunId;
+    const who = runIdentity(s);
+    const identity = identityAttributes(who);
+    if (who.tags.length > 0) identity['rlm.tags'] = who.tags;
+    Object.assign(attributes, identity);
     this.#tracing!.ids.nextTraceId = traceIdFromRunId(id);
     this.#tracing!.ids.nextSpanId = spanIdFromRunId(id);
     const span = tracer.startSpan(
@@ -299,6 +332,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       {
         span,
         context: trace.setSpan(parent, span),
+        identity,
         environment,
         startMs,
         lastStepEnd: startMs,
@@ -342,6 +376,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       'rlm.reward': reward,
       'rlm.cumulative_reward': num(r.cumulativeReward) ?? 0,
       'rlm.success': observation.success === true,
+      ...run?.identity,
     };
     const usage = event.usage as Record<string, unknown> | undefined;
     if (usage !== undefined && usage !== null) {
@@ -361,6 +396,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         input = Math.max(usage.inputTokens, 0);
         output = Math.max(usage.outputTokens, 0);
         cost = typeof usage.costUsd === 'number' && usage.costUsd > 0 ? usage.costUsd : 0;
+        if (typeof usage.costSource === 'string') attributes['rlm.cost_source'] = usage.costSource;
       } else {
         const usages = stepUsages(event);
         model = usages[0]?.model;
@@ -370,6 +406,9 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
           output += u.outputTokens;
           cost += u.costUsd ?? 0;
         }
+        const first = Array.isArray(usage) ? usage.find(isObject) : usage;
+        if (isObject(first) && typeof first.costSource === 'string')
+          attributes['rlm.cost_source'] = first.costSource;
       }
       if (typeof model === 'string') attributes['gen_ai.request.model'] = model;
       if (typeof provider === 'string') attributes['gen_ai.system'] = provider;
@@ -456,7 +495,45 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     });
   }
 
-  /** `rlm-obs doctor`: the endpoint accepts connections. */
+  /**
+   * A score or feedback: an `rlm.score` event on the run's span while it is open, else (a late
+   * score, or a run this process never saw) a zero-length `rlm.score` span under the run's
+   * span, with deterministic ids. Attributes: `rlm.score.name`, `rlm.score.value`,
+   * `rlm.score.kind`, `rlm.score.comment`, `rlm.score.source`, `rlm.step`.
+   */
+  onScore(runId: string, score: ScoreRecord): void {
+    this.#hooks.run(() => this.#onScore(runId, score));
+  }
+
+  #onScore(runId: string, record: ScoreRecord): void {
+    const tracer = this.#tracer;
+    if (!tracer || this.#shutdown) return;
+    const id = String(runId);
+    const score = readScore(record, TEXT_LIMIT);
+    const attributes = scoreAttributes(score);
+    const run = this.#runs.get(id);
+    if (run) {
+      const at = Math.max(score.atMs ?? Date.now(), run.startMs);
+      run.span.addEvent('rlm.score', attributes, at);
+      return;
+    }
+    const at = score.atMs ?? Date.now();
+    this.#tracing!.ids.nextSpanId = scoreSpanId(id, score);
+    const span = tracer.startSpan(
+      'rlm.score',
+      {
+        kind: SpanKind.INTERNAL,
+        startTime: at,
+        attributes: { 'rlm.run_id': id, ...attributes },
+      },
+      derivedRunContext(id, this.#traceIds.get(id)),
+    );
+    this.#tracing!.ids.nextSpanId = undefined;
+    span.end(at);
+    this.#tracing!.ended();
+  }
+
+  /** `rlm-obs doctor`: the endpoint accepts connections (and did not refuse the credentials). */
   async check(): Promise<SinkCheckResult> {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
     if (!this.#available)
@@ -465,6 +542,18 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         problems: [{ problem: this.#detail, fix: 'check the sink options (endpoint, protocol)' }],
       };
     const where = safeEndpoint(this.endpoint);
+    const auth = this.#auth.detail();
+    if (auth)
+      return {
+        ok: false,
+        detail: where,
+        problems: [
+          {
+            problem: `${where} refused the credentials: ${auth}`,
+            fix: 'check the auth headers (OTEL_EXPORTER_OTLP_HEADERS or the headers option) and that they belong to this endpoint; exports resume by themselves when the pause ends',
+          },
+        ],
+      };
     let url: URL;
     try {
       url = new URL(this.endpoint);
@@ -531,10 +620,6 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   /** A hook never throws into the coordinator, whatever the input (throwing getters, Proxies). */
 
   #rememberTraceId(runId: string, traceId: string): void {
-    if (this.#traceIds.size >= this.#maxOpenRuns * 2) {
-      const oldest = this.#traceIds.keys().next().value;
-      if (oldest !== undefined) this.#traceIds.delete(oldest);
-    }
-    this.#traceIds.set(runId, traceId);
+    remember(this.#traceIds, runId, traceId, this.#maxOpenRuns * 2);
   }
 }

@@ -80,7 +80,26 @@ function checkSeedStructure(received: Received) {
     /^Build a DSPy signature x+…\[truncated \d+ chars\]$/,
   );
   expect(String(root.attributes['rlm.task']).indexOf('…')).toBe(500);
+  // The coordinator's end-of-run scores arrive (through onScore) while the run span is open.
   expect(root.events).toEqual([
+    {
+      name: 'rlm.score',
+      attributes: {
+        'rlm.score.name': 'reward',
+        'rlm.score.value': 1.5,
+        'rlm.score.kind': 'score',
+        'rlm.score.source': 'rlm-obs',
+      },
+    },
+    {
+      name: 'rlm.score',
+      attributes: {
+        'rlm.score.name': 'completed',
+        'rlm.score.value': true,
+        'rlm.score.kind': 'score',
+        'rlm.score.source': 'rlm-obs',
+      },
+    },
     { name: 'final_answer', attributes: { answer: 'The signature works.' } },
   ]);
   expect(root.status.code).toBe(OK);
@@ -242,6 +261,189 @@ describe('opentelemetry sink: seed 004 to the letter', () => {
   });
 });
 
+describe('scores, feedback, sessions', () => {
+  for (const protocol of ['grpc', 'http/protobuf'] as const) {
+    it(`${protocol}: score events on the open run span, late scores as rlm.score spans under the run, session/user/tags`, async () => {
+      const receiver = protocol === 'grpc' ? await startGrpcReceiver() : await startHttpReceiver();
+      try {
+        const sink = new OpenTelemetrySink({
+          protocol,
+          endpoint: receiver.url,
+          metricsEnabled: false,
+        });
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+        const run = obs.startRun({
+          runId: 'scored-run',
+          task: 't',
+          environment: 'eval',
+          sessionId: 'sess-1',
+          userId: 'user-7',
+          tags: ['nightly', 'eval'],
+        });
+        run.step({ action: { action: 'run_python' }, observation: { success: true }, reward: 1 });
+        run.step({ action: { action: 'submit' }, observation: { success: true }, reward: 0 });
+        run.score('correctness', 0.8, {
+          comment: 'one edge case missed',
+          source: 'llm-judge',
+          step: 2,
+        });
+        run.feedback('thumbs', 'up', { source: 'user' });
+        const child = run.child({ runId: 'scored-child', task: 'nested', tags: ['child'] });
+        child.step({ observation: { success: true } });
+        child.end({ completed: false });
+        run.end({ completed: true });
+        // Late feedback on the ended run and on its ended child, and on a run never seen.
+        run.feedback('helpful', false, { comment: 'wrong answer after all', source: 'user' });
+        child.score('judge', 'fail');
+        obs.onScore('never-seen-run', { name: 'late', value: 3 });
+        const report = await obs.shutdown({ timeoutMs: 20_000 });
+        expect(report.ok).toBe(true);
+
+        const traceId = traceIdFromRunId('scored-run');
+        const root = receiver.spans.find(
+          (s) => s.name === 'rlm.run' && s.attributes['rlm.run_id'] === 'scored-run',
+        )!;
+        expect(root.attributes).toMatchObject({
+          'session.id': 'sess-1',
+          'user.id': 'user-7',
+          'rlm.tags': ['nightly', 'eval'],
+        });
+        expect(root.events).toEqual([
+          {
+            name: 'rlm.score',
+            attributes: {
+              'rlm.score.name': 'correctness',
+              'rlm.score.value': 0.8,
+              'rlm.score.kind': 'score',
+              'rlm.score.comment': 'one edge case missed',
+              'rlm.score.source': 'llm-judge',
+              'rlm.step': 2,
+            },
+          },
+          {
+            name: 'rlm.score',
+            attributes: {
+              'rlm.score.name': 'thumbs',
+              'rlm.score.value': 'up',
+              'rlm.score.kind': 'feedback',
+              'rlm.score.source': 'user',
+            },
+          },
+          {
+            name: 'rlm.score',
+            attributes: {
+              'rlm.score.name': 'reward',
+              'rlm.score.value': 1,
+              'rlm.score.kind': 'score',
+              'rlm.score.source': 'rlm-obs',
+            },
+          },
+          {
+            name: 'rlm.score',
+            attributes: {
+              'rlm.score.name': 'completed',
+              'rlm.score.value': true,
+              'rlm.score.kind': 'score',
+              'rlm.score.source': 'rlm-obs',
+            },
+          },
+        ]);
+        const steps = receiver.spans.filter(
+          (s) => s.name === 'rlm.step' && s.attributes['rlm.run_id'] === 'scored-run',
+        );
+        expect(steps).toHaveLength(2);
+        for (const step of steps)
+          expect(step.attributes).toMatchObject({
+            'session.id': 'sess-1',
+            'user.id': 'user-7',
+            'rlm.tags': ['nightly', 'eval'],
+          });
+        const childSpan = receiver.spans.find(
+          (s) => s.name === 'rlm.run' && s.attributes['rlm.run_id'] === 'scored-child',
+        )!;
+        // The child inherits session and user; its tags add to the parent's.
+        expect(childSpan.attributes).toMatchObject({
+          'session.id': 'sess-1',
+          'user.id': 'user-7',
+          'rlm.tags': ['nightly', 'eval', 'child'],
+        });
+        expect(
+          childSpan.events.map((e) => [
+            e.attributes['rlm.score.name'],
+            e.attributes['rlm.score.value'],
+          ]),
+        ).toEqual([
+          ['reward', 0],
+          ['completed', false],
+        ]);
+
+        const late = receiver.spans.filter((s) => s.name === 'rlm.score');
+        expect(late).toHaveLength(3);
+        const helpful = late.find((s) => s.attributes['rlm.score.name'] === 'helpful')!;
+        expect(helpful.traceId).toBe(traceId);
+        expect(helpful.parentSpanId).toBe(root.spanId);
+        expect(helpful.endNs).toBe(helpful.startNs);
+        expect(helpful.attributes).toEqual({
+          'rlm.run_id': 'scored-run',
+          'rlm.score.name': 'helpful',
+          'rlm.score.value': false,
+          'rlm.score.kind': 'feedback',
+          'rlm.score.comment': 'wrong answer after all',
+          'rlm.score.source': 'user',
+        });
+        // The ended child's late score: in the root's trace, under the child's span.
+        const judge = late.find((s) => s.attributes['rlm.score.name'] === 'judge')!;
+        expect(judge.traceId).toBe(traceId);
+        expect(judge.parentSpanId).toBe(childSpan.spanId);
+        expect(judge.attributes).toEqual({
+          'rlm.run_id': 'scored-child',
+          'rlm.score.name': 'judge',
+          'rlm.score.value': 'fail',
+          'rlm.score.kind': 'score',
+        });
+        // A run this process never saw: its derived trace and span ids.
+        const unseen = late.find((s) => s.attributes['rlm.score.name'] === 'late')!;
+        expect(unseen.traceId).toBe(traceIdFromRunId('never-seen-run'));
+        expect(unseen.parentSpanId).toBe(spanIdFromRunId('never-seen-run'));
+        expect(unseen.attributes['rlm.score.value']).toBe(3);
+        expect(sink.status()).toMatchObject({
+          spans_failed: 0,
+          spans_dropped: 0,
+          spans_skipped: 0,
+          authFailures: 0,
+        });
+        expect(sink.status().spans_exported).toBe(receiver.spans.length);
+      } finally {
+        await receiver.close();
+      }
+    });
+  }
+
+  it('a score that is not one (no name, an object value) is counted as a bad event, nothing sent', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      const sink = new OpenTelemetrySink({
+        protocol: 'http/protobuf',
+        endpoint: receiver.url,
+        metricsEnabled: false,
+      });
+      sink.onScore('r', { name: '', value: 1, kind: 'score', at: new Date().toISOString() });
+      sink.onScore('r', {
+        name: 'n',
+        value: { nested: true } as unknown as number,
+        kind: 'score',
+        at: new Date().toISOString(),
+      });
+      await sink.forceFlush();
+      expect(receiver.spans).toEqual([]);
+      expect(sink.status().bad_events).toBe(2);
+      await sink.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('environment and status', () => {
   it('createOtelSinkFromEnv reads the seed variables', () => {
     const off = createOtelSinkFromEnv({});
@@ -256,7 +458,11 @@ describe('environment and status', () => {
       spans_exported: 0,
       spans_failed: 0,
       spans_dropped: 0,
+      spans_skipped: 0,
       open_runs: 0,
+      authFailures: 0,
+      authSkipped: 0,
+      authPausedUntil: null,
     });
     const on = createOtelSinkFromEnv({
       DSPY_RLM_OTEL_ENABLED: 'true',

@@ -44,7 +44,7 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
   }
   if (jsonl?.dir) {
     io.out(`\nrecords: ${jsonl.dir}`);
-    io.out(`  runs.jsonl, starts.jsonl, steps/<run_id>.jsonl`);
+    io.out(`  runs.jsonl, starts.jsonl, scores.jsonl, steps/<run_id>.jsonl`);
   }
   const dirFlag = options.dir ? ` --dir ${options.dir}` : '';
   io.out(`\nnext:`);

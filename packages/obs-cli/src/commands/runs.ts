@@ -19,6 +19,24 @@ export interface RunsOptions extends GlobalOptions {
   since?: string;
   parent?: string;
   limit?: string;
+  session?: string;
+  user?: string;
+  /** Repeatable, each a tag or a comma-separated list: a run must carry every one. */
+  tag?: string[];
+}
+
+/** `--tag a --tag b,c` → `['a', 'b', 'c']`. */
+export function tagList(values: readonly string[] | undefined): string[] {
+  return (values ?? [])
+    .flatMap((value) => value.split(','))
+    .map((tag) => tag.trim())
+    .filter(Boolean);
+}
+
+/** Session, user and tags as one cell: `conv-7 / user-42 / prod,beta` (`-` for none). */
+function sessionCell(r: RunSummary): string {
+  const tags = r.tags && r.tags.length > 0 ? r.tags.join(',') : '-';
+  return `${r.sessionId || '-'} / ${r.userId || '-'} / ${tags}`;
 }
 
 /** `rlm-obs runs`: recorded runs as a table, with filters; reads Python directories too. */
@@ -29,6 +47,10 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
   if (options.completed) runs = runs.filter((r) => r.completed === true);
   if (options.failed) runs = runs.filter((r) => r.state === 'ended' && r.completed === false);
   if (options.parent) runs = runs.filter((r) => r.parentRunId?.startsWith(options.parent!));
+  if (options.session) runs = runs.filter((r) => r.sessionId === options.session);
+  if (options.user) runs = runs.filter((r) => r.userId === options.user);
+  const tags = tagList(options.tag);
+  if (tags.length > 0) runs = runs.filter((r) => tags.every((tag) => r.tags?.includes(tag)));
   if (options.since) runs = runsSince(runs, options.since);
   const limit = options.limit ? Number(options.limit) : 50;
   if (!Number.isInteger(limit) || limit < 1)
@@ -52,6 +74,8 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
   }
   const state = (r: (typeof rows)[number]) =>
     r.state === 'open' ? c.yellow('open') : r.completed ? c.green('yes') : c.red('no');
+  // The session column only when a shown run has a session, a user or tags.
+  const sessions = rows.some((r) => r.sessionId || r.userId || (r.tags && r.tags.length > 0));
   io.out(
     table(
       [
@@ -64,6 +88,7 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
         'tokens',
         'cost',
         'environment',
+        ...(sessions ? ['session / user / tags'] : []),
       ],
       rows.map((r) => [
         `${r.parentRunId ? '↳ ' : ''}${r.runId}`,
@@ -75,6 +100,7 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
         r.inputTokens + r.outputTokens > 0 ? String(r.inputTokens + r.outputTokens) : '-',
         formatCost(r.costUsd),
         r.environment || '-',
+        ...(sessions ? [sessionCell(r)] : []),
       ]),
     ),
   );

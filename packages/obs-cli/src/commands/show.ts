@@ -85,6 +85,9 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
     if (s.task) attr('rlm.task', oneLine(s.task, 100));
     attr('rlm.environment', s.environment);
     if (s.parentRunId) attr('rlm.parent_run_id', s.parentRunId);
+    if (s.sessionId) attr('rlm.session_id', s.sessionId);
+    if (s.userId) attr('rlm.user_id', s.userId);
+    if (s.tags && s.tags.length > 0) attr('rlm.tags', s.tags);
     if (s.state === 'ended') {
       attr('rlm.completed', s.completed);
       attr('rlm.total_steps', s.steps);
@@ -93,6 +96,28 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
     if (stats.inputTokens + stats.outputTokens > 0) {
       attr('tokens', `${stats.inputTokens} in / ${stats.outputTokens} out`);
       if (stats.costUsd > 0) attr('cost', formatCost(stats.costUsd));
+    }
+    const models = Object.entries(stats.byModel);
+    if (models.length > 0) {
+      io.out(`${indent}|     ${c.dim('by model:')}`);
+      for (const [model, m] of models)
+        io.out(
+          `${indent}|       ${model}: ${m.calls} call${m.calls === 1 ? '' : 's'}, ${m.inputTokens} in / ${m.outputTokens} out, ${formatCost(m.costUsd)}`,
+        );
+      io.out(`${indent}|       ${c.dim('total')}: ${formatCost(stats.costUsd)}`);
+    }
+    if (run.scores.length > 0) {
+      io.out(`${indent}|     ${c.dim('scores:')}`);
+      for (const score of run.scores) {
+        const parts = [
+          `${score.name} = ${JSON.stringify(typeof score.value === 'number' ? Math.round(score.value * 1e6) / 1e6 : score.value)}`,
+          score.kind,
+          ...(score.source ? [`source ${score.source}`] : []),
+          ...(score.step !== undefined ? [`step ${score.step}`] : []),
+          ...(score.comment ? [JSON.stringify(oneLine(score.comment, 120))] : []),
+        ];
+        io.out(`${indent}|       ${parts.join('  ')}`);
+      }
     }
     // Steps and child runs in time order (children without a known start go last).
     type Item =

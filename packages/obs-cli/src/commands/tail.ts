@@ -44,7 +44,15 @@ class Follower {
     }
     try {
       const { size } = await handle.stat();
-      const from = this.#offsets.get(file) ?? 0;
+      let from = this.#offsets.get(file) ?? 0;
+      // Smaller than before: a new file under the name. A rotated steps file is read from
+      // its start; an index file rewritten by pruning holds only lines shown already.
+      if (size < from) {
+        from = path.basename(path.dirname(file)) === 'steps' ? 0 : size;
+        this.#offsets.set(file, from);
+        this.#partial.delete(file);
+        if (from === size) return [];
+      }
       if (size <= from) return [];
       const buffer = Buffer.alloc(size - from);
       await handle.read(buffer, 0, buffer.length, from);

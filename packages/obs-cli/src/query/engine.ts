@@ -27,7 +27,7 @@ export class QueryError extends Error {
   }
 }
 
-/** Which source files exist in `dir` (a Python directory has no starts.jsonl). */
+/** Which source files exist in `dir` (a Python directory has no starts.jsonl or scores.jsonl). */
 export function sourceFiles(dir: string): SourceFiles {
   let steps = false;
   try {
@@ -39,6 +39,7 @@ export function sourceFiles(dir: string): SourceFiles {
     starts: existsSync(path.join(dir, 'starts.jsonl')),
     ends: existsSync(path.join(dir, 'runs.jsonl')),
     steps,
+    scores: existsSync(path.join(dir, 'scores.jsonl')),
   };
 }
 
@@ -116,7 +117,8 @@ export class QueryEngine {
       this.#files !== undefined &&
       this.#files.starts === files.starts &&
       this.#files.ends === files.ends &&
-      this.#files.steps === files.steps;
+      this.#files.steps === files.steps &&
+      this.#files.scores === files.scores;
     if (same) return;
     for (const statement of viewStatements(this.dir, files)) {
       await this.#connection.run(statement);

@@ -6,12 +6,15 @@
  * - `runs` — one row per run, finished or not (`starts.jsonl` joined with `runs.jsonl`).
  * - `steps` — one row per step, with timing, code, output, error and LLM usage pulled out.
  * - `llm_calls` — one row per LLM call reported on a step (`usage` may be a list).
+ * - `scores` — one row per score or feedback (`scores.jsonl`), the end-of-run `reward` and
+ *   `completed` (`source = 'rlm-obs'`) included.
  * - `records` — Logfire-style: one row per span (`rlm.run`, `rlm.step`), with trace and span
  *   ids equal to the ones the OpenTelemetry, Logfire and Langfuse sinks export, so seed 003's
  *   example queries run here with at most a name changed.
  *
- * Files written by the Python `rlm-code` have no `starts.jsonl` and no `event` on step lines;
- * the views still work, with those columns NULL.
+ * Files written by the Python `rlm-code` have no `starts.jsonl`, no `scores.jsonl` and no
+ * `event` on step lines; the views still work, with those columns NULL (and no scores). The
+ * steps glob `steps/*.jsonl` also reads the rotated parts `steps/<run_id>~<n>.jsonl`.
  */
 
 /** A column of a view, as `--schema` and SQL errors show it. */
@@ -22,96 +25,116 @@ export interface ColumnDoc {
 }
 
 /** The views and what each column means (kept next to the SQL that makes them). */
-export const VIEW_DOCS: Record<'runs' | 'steps' | 'llm_calls' | 'records', ColumnDoc[]> = {
-  runs: [
-    { name: 'run_id', type: 'VARCHAR', doc: 'the run id' },
-    { name: 'parent_run_id', type: 'VARCHAR', doc: 'the run that spawned it (nested runs)' },
-    { name: 'root_run_id', type: 'VARCHAR', doc: 'the top of its tree' },
-    { name: 'trace_id', type: 'VARCHAR', doc: 'the trace id the OTel sinks export' },
-    { name: 'span_id', type: 'VARCHAR', doc: "the run span's id" },
-    { name: 'parent_span_id', type: 'VARCHAR', doc: "the parent span's id (nested or remote)" },
-    { name: 'task', type: 'VARCHAR', doc: 'the task text' },
-    { name: 'environment', type: 'VARCHAR', doc: 'e.g. pure_rlm, dspy' },
-    { name: 'params', type: 'JSON', doc: 'the run parameters' },
-    { name: 'model', type: 'VARCHAR', doc: "params->>'model'" },
-    { name: 'max_steps', type: 'BIGINT', doc: "params->>'max_steps'" },
-    { name: 'attributes', type: 'JSON', doc: 'custom attributes given at start' },
-    { name: 'started_at', type: 'TIMESTAMPTZ', doc: 'start' },
-    { name: 'finished_at', type: 'TIMESTAMPTZ', doc: 'end (NULL while open or crashed)' },
-    { name: 'duration_ms', type: 'DOUBLE', doc: 'finished_at - started_at' },
-    { name: 'state', type: 'VARCHAR', doc: "'ended' or 'open' (still running, or crashed)" },
-    { name: 'completed', type: 'BOOLEAN', doc: 'the run completed its task' },
-    { name: 'steps', type: 'BIGINT', doc: 'steps the run reported' },
-    { name: 'step_count_observed', type: 'BIGINT', doc: 'steps the sink saw' },
-    { name: 'total_reward', type: 'DOUBLE', doc: 'cumulative reward' },
-    { name: 'final_answer', type: 'VARCHAR', doc: 'the final answer' },
-    { name: 'run_path', type: 'VARCHAR', doc: "the run's path (Python field)" },
-  ],
-  steps: [
-    { name: 'run_id', type: 'VARCHAR', doc: 'the run' },
-    { name: 'step', type: 'BIGINT', doc: 'the step number' },
-    { name: 'action', type: 'VARCHAR', doc: 'the action type (e.g. run_python, final)' },
-    { name: 'reward', type: 'DOUBLE', doc: "the step's reward" },
-    { name: 'cumulative_reward', type: 'DOUBLE', doc: 'reward so far' },
-    { name: 'success', type: 'BOOLEAN', doc: 'the observation succeeded' },
-    { name: 'started_at', type: 'TIMESTAMPTZ', doc: "the step's start" },
-    { name: 'ended_at', type: 'TIMESTAMPTZ', doc: "the step's end" },
-    { name: 'duration_ms', type: 'DOUBLE', doc: 'ended_at - started_at' },
-    { name: 'recorded_at', type: 'TIMESTAMPTZ', doc: 'when the line was written' },
-    { name: 'code', type: 'VARCHAR', doc: "the action's code" },
-    { name: 'rationale', type: 'VARCHAR', doc: "the action's rationale" },
-    { name: 'output', type: 'VARCHAR', doc: "the observation's output" },
-    { name: 'error', type: 'VARCHAR', doc: "the observation's error" },
-    { name: 'model', type: 'VARCHAR', doc: 'the (first) model called in the step' },
-    { name: 'input_tokens', type: 'DOUBLE', doc: 'summed over the LLM calls of the step' },
-    { name: 'output_tokens', type: 'DOUBLE', doc: 'summed over the LLM calls of the step' },
-    { name: 'cost_usd', type: 'DOUBLE', doc: 'summed caller-supplied cost, NULL when none' },
-    { name: 'cache_status', type: 'VARCHAR', doc: "cache.status (e.g. 'hit', 'miss')" },
-    { name: 'environment', type: 'VARCHAR', doc: "the run's environment" },
-    { name: 'event', type: 'JSON', doc: 'the whole step event (rlm-obs files only)' },
-  ],
-  llm_calls: [
-    { name: 'run_id', type: 'VARCHAR', doc: 'the run' },
-    { name: 'step', type: 'BIGINT', doc: 'the step' },
-    { name: 'call', type: 'BIGINT', doc: 'index of the call within the step (1-based)' },
-    { name: 'started_at', type: 'TIMESTAMPTZ', doc: "the step's start" },
-    { name: 'model', type: 'VARCHAR', doc: 'the model' },
-    { name: 'provider', type: 'VARCHAR', doc: 'the provider' },
-    { name: 'input_tokens', type: 'DOUBLE', doc: 'prompt tokens' },
-    { name: 'output_tokens', type: 'DOUBLE', doc: 'completion tokens' },
-    { name: 'cache_read_tokens', type: 'DOUBLE', doc: 'prompt tokens read from cache' },
-    { name: 'cache_write_tokens', type: 'DOUBLE', doc: 'prompt tokens written to cache' },
-    { name: 'reasoning_tokens', type: 'DOUBLE', doc: 'reasoning tokens' },
-    { name: 'cost_usd', type: 'DOUBLE', doc: 'caller-supplied cost, NULL when none' },
-    { name: 'environment', type: 'VARCHAR', doc: "the run's environment" },
-  ],
-  records: [
-    { name: 'trace_id', type: 'VARCHAR', doc: '32 hex, as exported by the OTel sinks' },
-    { name: 'span_id', type: 'VARCHAR', doc: '16 hex' },
-    { name: 'parent_span_id', type: 'VARCHAR', doc: '16 hex, NULL for a root span' },
-    { name: 'span_name', type: 'VARCHAR', doc: "'rlm.run' or 'rlm.step'" },
-    { name: 'message', type: 'VARCHAR', doc: "e.g. 'rlm.run <id>', 'RLM step 3 failed'" },
-    { name: 'kind', type: 'VARCHAR', doc: "'span'" },
-    { name: 'level', type: 'VARCHAR', doc: "'info', or 'error' for a failed step or run" },
-    { name: 'start_timestamp', type: 'TIMESTAMPTZ', doc: 'start' },
-    { name: 'end_timestamp', type: 'TIMESTAMPTZ', doc: 'end' },
-    { name: 'duration', type: 'DOUBLE', doc: 'seconds, as in Logfire' },
-    { name: 'attributes', type: 'JSON', doc: "seed 004's rlm.* and gen_ai.* attributes" },
-    { name: 'is_exception', type: 'BOOLEAN', doc: 'a failed step' },
-    { name: 'otel_status_code', type: 'VARCHAR', doc: "'OK', 'ERROR' or 'UNSET' (open run)" },
-    { name: 'otel_status_message', type: 'VARCHAR', doc: 'the error, or "Run did not complete"' },
-    { name: 'otel_scope_name', type: 'VARCHAR', doc: "'rlm-obs'" },
-    { name: 'service_name', type: 'VARCHAR', doc: "'rlm-code'" },
-    { name: 'run_id', type: 'VARCHAR', doc: 'the run' },
-    { name: 'environment', type: 'VARCHAR', doc: "the run's environment" },
-  ],
-};
+export const VIEW_DOCS: Record<'runs' | 'steps' | 'llm_calls' | 'scores' | 'records', ColumnDoc[]> =
+  {
+    runs: [
+      { name: 'run_id', type: 'VARCHAR', doc: 'the run id' },
+      { name: 'parent_run_id', type: 'VARCHAR', doc: 'the run that spawned it (nested runs)' },
+      { name: 'root_run_id', type: 'VARCHAR', doc: 'the top of its tree' },
+      { name: 'trace_id', type: 'VARCHAR', doc: 'the trace id the OTel sinks export' },
+      { name: 'span_id', type: 'VARCHAR', doc: "the run span's id" },
+      { name: 'parent_span_id', type: 'VARCHAR', doc: "the parent span's id (nested or remote)" },
+      { name: 'task', type: 'VARCHAR', doc: 'the task text' },
+      { name: 'environment', type: 'VARCHAR', doc: 'e.g. pure_rlm, dspy' },
+      { name: 'params', type: 'JSON', doc: 'the run parameters' },
+      { name: 'model', type: 'VARCHAR', doc: "params->>'model'" },
+      { name: 'max_steps', type: 'BIGINT', doc: "params->>'max_steps'" },
+      { name: 'attributes', type: 'JSON', doc: 'custom attributes given at start' },
+      { name: 'session_id', type: 'VARCHAR', doc: 'the session (conversation) of the run' },
+      { name: 'user_id', type: 'VARCHAR', doc: 'the end user the run works for' },
+      { name: 'tags', type: 'VARCHAR[]', doc: "the run's tags, e.g. list_contains(tags, 'prod')" },
+      { name: 'started_at', type: 'TIMESTAMPTZ', doc: 'start' },
+      { name: 'finished_at', type: 'TIMESTAMPTZ', doc: 'end (NULL while open or crashed)' },
+      { name: 'duration_ms', type: 'DOUBLE', doc: 'finished_at - started_at' },
+      { name: 'state', type: 'VARCHAR', doc: "'ended' or 'open' (still running, or crashed)" },
+      { name: 'completed', type: 'BOOLEAN', doc: 'the run completed its task' },
+      { name: 'steps', type: 'BIGINT', doc: 'steps the run reported' },
+      { name: 'step_count_observed', type: 'BIGINT', doc: 'steps the sink saw' },
+      { name: 'total_reward', type: 'DOUBLE', doc: 'cumulative reward' },
+      { name: 'final_answer', type: 'VARCHAR', doc: 'the final answer' },
+      { name: 'run_path', type: 'VARCHAR', doc: "the run's path (Python field)" },
+    ],
+    steps: [
+      { name: 'run_id', type: 'VARCHAR', doc: 'the run' },
+      { name: 'step', type: 'BIGINT', doc: 'the step number' },
+      { name: 'action', type: 'VARCHAR', doc: 'the action type (e.g. run_python, final)' },
+      { name: 'reward', type: 'DOUBLE', doc: "the step's reward" },
+      { name: 'cumulative_reward', type: 'DOUBLE', doc: 'reward so far' },
+      { name: 'success', type: 'BOOLEAN', doc: 'the observation succeeded' },
+      { name: 'started_at', type: 'TIMESTAMPTZ', doc: "the step's start" },
+      { name: 'ended_at', type: 'TIMESTAMPTZ', doc: "the step's end" },
+      { name: 'duration_ms', type: 'DOUBLE', doc: 'ended_at - started_at' },
+      { name: 'recorded_at', type: 'TIMESTAMPTZ', doc: 'when the line was written' },
+      { name: 'code', type: 'VARCHAR', doc: "the action's code" },
+      { name: 'rationale', type: 'VARCHAR', doc: "the action's rationale" },
+      { name: 'output', type: 'VARCHAR', doc: "the observation's output" },
+      { name: 'error', type: 'VARCHAR', doc: "the observation's error" },
+      { name: 'model', type: 'VARCHAR', doc: 'the (first) model called in the step' },
+      { name: 'input_tokens', type: 'DOUBLE', doc: 'summed over the LLM calls of the step' },
+      { name: 'output_tokens', type: 'DOUBLE', doc: 'summed over the LLM calls of the step' },
+      { name: 'cost_usd', type: 'DOUBLE', doc: 'summed caller-supplied cost, NULL when none' },
+      { name: 'cache_status', type: 'VARCHAR', doc: "cache.status (e.g. 'hit', 'miss')" },
+      { name: 'environment', type: 'VARCHAR', doc: "the run's environment" },
+      { name: 'event', type: 'JSON', doc: 'the whole step event (rlm-obs files only)' },
+    ],
+    llm_calls: [
+      { name: 'run_id', type: 'VARCHAR', doc: 'the run' },
+      { name: 'step', type: 'BIGINT', doc: 'the step' },
+      { name: 'call', type: 'BIGINT', doc: 'index of the call within the step (1-based)' },
+      { name: 'started_at', type: 'TIMESTAMPTZ', doc: "the step's start" },
+      { name: 'model', type: 'VARCHAR', doc: 'the model' },
+      { name: 'provider', type: 'VARCHAR', doc: 'the provider' },
+      { name: 'input_tokens', type: 'DOUBLE', doc: 'prompt tokens' },
+      { name: 'output_tokens', type: 'DOUBLE', doc: 'completion tokens' },
+      { name: 'cache_read_tokens', type: 'DOUBLE', doc: 'prompt tokens read from cache' },
+      { name: 'cache_write_tokens', type: 'DOUBLE', doc: 'prompt tokens written to cache' },
+      { name: 'reasoning_tokens', type: 'DOUBLE', doc: 'reasoning tokens' },
+      { name: 'cost_usd', type: 'DOUBLE', doc: 'caller-supplied cost, NULL when none' },
+      { name: 'environment', type: 'VARCHAR', doc: "the run's environment" },
+    ],
+    scores: [
+      { name: 'run_id', type: 'VARCHAR', doc: 'the run' },
+      { name: 'name', type: 'VARCHAR', doc: "e.g. 'reward', 'completed', 'correctness', 'thumbs'" },
+      { name: 'value', type: 'VARCHAR', doc: "the value as text ('0.8', 'true', 'down')" },
+      {
+        name: 'value_number',
+        type: 'DOUBLE',
+        doc: 'numbers as they are, booleans as 1/0, NULL for text',
+      },
+      { name: 'kind', type: 'VARCHAR', doc: "'score' or 'feedback'" },
+      { name: 'comment', type: 'VARCHAR', doc: 'the comment, if any' },
+      { name: 'step', type: 'BIGINT', doc: 'the step it is about, if any' },
+      { name: 'source', type: 'VARCHAR', doc: "who gave it; 'rlm-obs' for reward and completed" },
+      { name: 'scored_at', type: 'TIMESTAMPTZ', doc: 'when it was given' },
+    ],
+    records: [
+      { name: 'trace_id', type: 'VARCHAR', doc: '32 hex, as exported by the OTel sinks' },
+      { name: 'span_id', type: 'VARCHAR', doc: '16 hex' },
+      { name: 'parent_span_id', type: 'VARCHAR', doc: '16 hex, NULL for a root span' },
+      { name: 'span_name', type: 'VARCHAR', doc: "'rlm.run' or 'rlm.step'" },
+      { name: 'message', type: 'VARCHAR', doc: "e.g. 'rlm.run <id>', 'RLM step 3 failed'" },
+      { name: 'kind', type: 'VARCHAR', doc: "'span'" },
+      { name: 'level', type: 'VARCHAR', doc: "'info', or 'error' for a failed step or run" },
+      { name: 'start_timestamp', type: 'TIMESTAMPTZ', doc: 'start' },
+      { name: 'end_timestamp', type: 'TIMESTAMPTZ', doc: 'end' },
+      { name: 'duration', type: 'DOUBLE', doc: 'seconds, as in Logfire' },
+      { name: 'attributes', type: 'JSON', doc: "seed 004's rlm.* and gen_ai.* attributes" },
+      { name: 'is_exception', type: 'BOOLEAN', doc: 'a failed step' },
+      { name: 'otel_status_code', type: 'VARCHAR', doc: "'OK', 'ERROR' or 'UNSET' (open run)" },
+      { name: 'otel_status_message', type: 'VARCHAR', doc: 'the error, or "Run did not complete"' },
+      { name: 'otel_scope_name', type: 'VARCHAR', doc: "'rlm-obs'" },
+      { name: 'service_name', type: 'VARCHAR', doc: "'rlm-code'" },
+      { name: 'run_id', type: 'VARCHAR', doc: 'the run' },
+      { name: 'environment', type: 'VARCHAR', doc: "the run's environment" },
+    ],
+  };
 
 /** Which of the files exist; a missing one becomes an empty relation of the same shape. */
 export interface SourceFiles {
   starts: boolean;
   ends: boolean;
   steps: boolean;
+  scores: boolean;
 }
 
 const quote = (text: string) => `'${text.replaceAll("'", "''")}'`;
@@ -119,9 +142,10 @@ const quote = (text: string) => `'${text.replaceAll("'", "''")}'`;
 function jsonSource(file: string, columns: Record<string, string>, present: boolean): string {
   const list = Object.entries(columns);
   if (!present) {
-    return `(SELECT ${list.map(([name, type]) => `NULL::${type} AS ${name}`).join(', ')} WHERE false)`;
+    return `(SELECT ${list.map(([name, type]) => `NULL::${type} AS "${name}"`).join(', ')} WHERE false)`;
   }
-  const spec = list.map(([name, type]) => `${name}: '${type}'`).join(', ');
+  // Quoted: some field names (`at`) are SQL keywords.
+  const spec = list.map(([name, type]) => `"${name}": '${type}'`).join(', ');
   // ignore_errors: a line torn by a crash mid-write must not make every query fail.
   return `read_json(${quote(file)}, format = 'newline_delimited', ignore_errors = true, columns = {${spec}})`;
 }
@@ -136,6 +160,9 @@ const STARTS = {
   parent_run_id: 'VARCHAR',
   traceparent: 'VARCHAR',
   attributes: 'JSON',
+  session_id: 'VARCHAR',
+  user_id: 'VARCHAR',
+  tags: 'VARCHAR[]',
   pid: 'BIGINT',
 };
 const ENDS = {
@@ -152,7 +179,21 @@ const ENDS = {
   total_reward: 'DOUBLE',
   run_path: 'VARCHAR',
   parent_run_id: 'VARCHAR',
+  session_id: 'VARCHAR',
+  user_id: 'VARCHAR',
+  tags: 'VARCHAR[]',
   result: 'JSON',
+};
+const SCORE_LINES = {
+  timestamp: 'VARCHAR',
+  run_id: 'VARCHAR',
+  name: 'VARCHAR',
+  value: 'JSON',
+  kind: 'VARCHAR',
+  comment: 'VARCHAR',
+  step: 'BIGINT',
+  source: 'VARCHAR',
+  at: 'VARCHAR',
 };
 const STEP_LINES = {
   timestamp: 'VARCHAR',
@@ -210,7 +251,9 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
   const base = dir.replace(/\/+$/, '');
   const starts = jsonSource(`${base}/starts.jsonl`, STARTS, files.starts);
   const ends = jsonSource(`${base}/runs.jsonl`, ENDS, files.ends);
+  // The glob also reads rotated parts (steps/<run_id>~<n>.jsonl): every line names its run.
   const stepLines = jsonSource(`${base}/steps/*.jsonl`, STEP_LINES, files.steps);
+  const scoreLines = jsonSource(`${base}/scores.jsonl`, SCORE_LINES, files.scores);
   return [
     ...MACROS.split(/;\s*\n/)
       .map((s) => s.trim())
@@ -230,6 +273,9 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
             coalesce(s.environment, e.environment) AS environment,
             coalesce(s.params, e.params) AS params,
             s.attributes,
+            coalesce(s.session_id, e.session_id) AS session_id,
+            coalesce(s.user_id, e.user_id) AS user_id,
+            coalesce(s.tags, e.tags) AS tags,
             TRY_CAST(coalesce(e.started_at, s.started_at) AS TIMESTAMPTZ) AS started_at,
             TRY_CAST(e.finished_at AS TIMESTAMPTZ) AS finished_at,
             e.completed, e.steps, e.step_count_observed, e.total_reward, e.run_path,
@@ -261,7 +307,7 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
             b.task, b.environment, b.params,
             json_extract_string(b.params, 'model') AS model,
             TRY_CAST(json_extract_string(b.params, 'max_steps') AS BIGINT) AS max_steps,
-            b.attributes, b.started_at, b.finished_at,
+            b.attributes, b.session_id, b.user_id, b.tags, b.started_at, b.finished_at,
             epoch_ms(b.finished_at) - epoch_ms(b.started_at) AS duration_ms,
             b.state, b.completed, b.steps, b.step_count_observed, b.total_reward, b.final_answer,
             b.run_path
@@ -316,6 +362,18 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
             coalesce(rlm_num(u, 'reasoningTokens'), rlm_num(u, 'reasoning_tokens'), 0) AS reasoning_tokens,
             rlm_cost(u) AS cost_usd, environment
      FROM u`,
+    `CREATE OR REPLACE VIEW scores AS
+     SELECT run_id, name,
+            CASE json_type(value) WHEN 'VARCHAR' THEN json_extract_string(value, '$')
+                 ELSE value::VARCHAR END AS value,
+            CASE json_type(value)
+                 WHEN 'BOOLEAN' THEN CASE WHEN value::VARCHAR = 'true' THEN 1.0 ELSE 0.0 END
+                 WHEN 'VARCHAR' THEN NULL
+                 ELSE TRY_CAST(value::VARCHAR AS DOUBLE) END AS value_number,
+            kind, comment, step, source,
+            coalesce(TRY_CAST("at" AS TIMESTAMPTZ), TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS scored_at
+     FROM ${scoreLines}
+     WHERE run_id IS NOT NULL AND name IS NOT NULL`,
     `CREATE OR REPLACE VIEW records AS
      WITH usage AS (
        SELECT run_id, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,

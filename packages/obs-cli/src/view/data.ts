@@ -12,6 +12,9 @@ export interface RunRow {
   task: string | null;
   environment: string | null;
   model: string | null;
+  sessionId: string | null;
+  userId: string | null;
+  tags: string[] | null;
   startedAt: string | null;
   finishedAt: string | null;
   durationMs: number | null;
@@ -50,11 +53,25 @@ export interface StepRow {
   cacheStatus: string | null;
 }
 
-/** A run page: the run, its nested runs (any depth) and all their steps. */
+/** A score or feedback on the run page. */
+export interface ScoreRow {
+  runId: string;
+  name: string;
+  value: string | null;
+  valueNumber: number | null;
+  kind: string | null;
+  comment: string | null;
+  step: number | null;
+  source: string | null;
+  at: string | null;
+}
+
+/** A run page: the run, its nested runs (any depth), all their steps and the run's scores. */
 export interface RunTree {
   run: RunRow;
   runs: RunRow[];
   steps: StepRow[];
+  scores: ScoreRow[];
 }
 
 /** LLM usage per model and time bucket, for the charts. */
@@ -80,7 +97,7 @@ const RUN_SELECT = `
     FROM steps GROUP BY run_id
   ), c AS (SELECT parent_run_id AS run_id, count(*) AS children FROM runs GROUP BY 1)
   SELECT r.run_id, r.parent_run_id, r.root_run_id, r.task, r.environment, r.model,
-         r.started_at, r.finished_at, r.duration_ms, r.state, r.completed, r.steps,
+         r.session_id, r.user_id, r.tags, r.started_at, r.finished_at, r.duration_ms, r.state, r.completed, r.steps,
          r.total_reward, r.final_answer,
          coalesce(s.step_count, 0) AS step_count, coalesce(s.failed_steps, 0) AS failed_steps,
          coalesce(s.input_tokens, 0) AS input_tokens, coalesce(s.output_tokens, 0) AS output_tokens,
@@ -97,6 +114,7 @@ function camel<T>(row: Record<string, JsonCell>): T {
 
 const toRun = (row: Record<string, JsonCell>) => camel<RunRow>(row);
 const toStep = (row: Record<string, JsonCell>) => camel<StepRow>(row);
+const toScore = (row: Record<string, JsonCell>) => camel<ScoreRow>(row);
 
 /** Every run, newest first, with step totals and how many runs it spawned. */
 export async function listRuns(engine: QueryEngine): Promise<RunRow[]> {
@@ -126,7 +144,11 @@ export async function runTree(engine: QueryEngine, runId: string): Promise<RunTr
             cost_usd, cache_status
      FROM steps WHERE run_id IN (${list}) ORDER BY started_at NULLS LAST, run_id, step`,
   );
-  return { run, runs, steps: steps.rows.map(toStep) };
+  const scores = await engine.query(
+    `SELECT run_id, name, value, value_number, kind, comment, step, source, scored_at AS "at"
+     FROM scores WHERE run_id = ${sqlString(runId)} ORDER BY scored_at NULLS LAST, name`,
+  );
+  return { run, runs, steps: steps.rows.map(toStep), scores: scores.rows.map(toScore) };
 }
 
 const BUCKETS = [

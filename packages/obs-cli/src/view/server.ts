@@ -48,7 +48,7 @@ function appScript(): string {
 /** A fingerprint of the directory: changes whenever a line is appended anywhere in it. */
 function fingerprint(dir: string): string {
   const parts: string[] = [];
-  for (const name of ['runs.jsonl', 'starts.jsonl', 'steps']) {
+  for (const name of ['runs.jsonl', 'starts.jsonl', 'scores.jsonl', 'steps']) {
     try {
       const s = statSync(path.join(dir, name));
       parts.push(`${name}:${s.size}:${s.mtimeMs}`);

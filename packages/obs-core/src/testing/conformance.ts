@@ -4,7 +4,13 @@
  * and idempotent shutdown, and that `status()` never throws and shows no secret.
  */
 import { describe, expect, it } from 'vitest';
-import type { RLMObservabilitySink, RunEnd, RunStart, StepRecord } from '../contract.js';
+import type {
+  RLMObservabilitySink,
+  RunEnd,
+  RunStart,
+  ScoreRecord,
+  StepRecord,
+} from '../contract.js';
 import { SINK_SPECIFICATION_VERSION } from '../contract.js';
 import { RLMObservability } from '../coordinator.js';
 
@@ -250,6 +256,26 @@ export function describeSinkConformance<S extends RLMObservabilitySink>(
             sink.onStep('never-started', { event: { step: 1 }, cumulativeReward: 1 }),
           );
           await call(() => sink.onRunEnd('never-started-2', { result: { completed: false } }));
+          if (typeof sink.onScore === 'function') {
+            const onScore = sink.onScore.bind(sink);
+            const at = new Date().toISOString();
+            for (const score of [
+              undefined,
+              null,
+              {},
+              { name: 'n', value: { nested: true }, kind: 'score', at },
+              { name: 'x'.repeat(100_000), value: 'y'.repeat(100_000), kind: 'feedback', at },
+              { name: 'late', value: 1, kind: 'score', step: -3, at: 'not a date' },
+            ])
+              await call(() => onScore('bad-run', score as ScoreRecord));
+            for (const runId of BAD_RUN_IDS)
+              await call(() =>
+                onScore(runId as string, { name: 's', value: true, kind: 'score', at }),
+              );
+            await call(() =>
+              onScore('never-started-3', { name: 'late', value: 0.5, kind: 'feedback', at }),
+            );
+          }
           if (sink.forceFlush) await expect(sink.forceFlush()).resolves.toBeUndefined();
           expect(() => sink.status()).not.toThrow();
         });

@@ -5,7 +5,7 @@
  * as HTML); the data comes from this server's /api; a server-sent event stream triggers a
  * refetch when the files change.
  */
-import type { RunRow, RunTree, StepRow, UsageSeries } from '../data.js';
+import type { RunRow, RunTree, ScoreRow, StepRow, UsageSeries } from '../data.js';
 
 type Child = Node | string | number | null | undefined | false;
 
@@ -154,8 +154,18 @@ async function render(): Promise<void> {
 function matches(run: RunRow): boolean {
   const q = listState.q.trim().toLowerCase();
   if (q) {
-    const hay =
-      `${run.runId} ${run.task ?? ''} ${run.finalAnswer ?? ''} ${run.model ?? ''}`.toLowerCase();
+    const hay = [
+      run.runId,
+      run.task,
+      run.finalAnswer,
+      run.model,
+      run.sessionId,
+      run.userId,
+      ...(run.tags ?? []),
+    ]
+      .filter(Boolean)
+      .join(' ')
+      .toLowerCase();
     if (!q.split(/\s+/).every((word) => hay.includes(word))) return false;
   }
   if (listState.environment && run.environment !== listState.environment) return false;
@@ -189,7 +199,7 @@ async function renderList(): Promise<void> {
   const search = h('input', {
     type: 'search',
     id: 'search',
-    placeholder: 'Search run id, task, answer, model…',
+    placeholder: 'Search run id, task, answer, model, session, user, tag…',
     value: listState.q,
     'data-testid': 'search',
     oninput: (e: Event) => {
@@ -598,6 +608,13 @@ async function renderRun(runId: string): Promise<void> {
       status(run),
       h('span', {}, 'environment ', h('b', {}, run.environment ?? '–')),
       run.model ? h('span', {}, 'model ', h('b', {}, run.model)) : null,
+      run.sessionId
+        ? h('span', { 'data-testid': 'run-session' }, 'session ', h('b', {}, run.sessionId))
+        : null,
+      run.userId ? h('span', { 'data-testid': 'run-user' }, 'user ', h('b', {}, run.userId)) : null,
+      run.tags && run.tags.length > 0
+        ? h('span', { 'data-testid': 'run-tags' }, 'tags ', h('b', {}, run.tags.join(', ')))
+        : null,
       h('span', {}, 'started ', h('b', {}, fmtTime(run.startedAt))),
       h('span', {}, 'duration ', h('b', {}, fmtDuration(run.durationMs))),
       h('span', {}, 'reward ', h('b', {}, fmtNum(run.totalReward))),
@@ -623,7 +640,12 @@ async function renderRun(runId: string): Promise<void> {
     h(
       'div',
       { class: 'layout' },
-      h('div', {}, waterfall, h('div', { class: 'cards' }, rewardChart(ownSteps))),
+      h(
+        'div',
+        {},
+        waterfall,
+        h('div', { class: 'cards' }, rewardChart(ownSteps), scoresCard(tree.scores ?? [])),
+      ),
       panel,
     ),
   );
@@ -686,6 +708,51 @@ function rewardChart(steps: StepRow[]): HTMLElement {
     h('span', {}, legendSwatch(4), 'cumulative'),
   );
   card.append(svg, legend);
+  return card;
+}
+
+/** The run's scores and feedback: name, value, kind, source, step and comment. */
+function scoresCard(scores: ScoreRow[]): HTMLElement {
+  const card = h(
+    'div',
+    { class: 'card', 'data-testid': 'scores' },
+    h('h3', {}, 'Scores & feedback'),
+  );
+  if (scores.length === 0) {
+    card.append(h('p', { class: 'muted' }, 'No scores.'));
+    return card;
+  }
+  card.append(
+    h(
+      'table',
+      { class: 'runs', 'data-testid': 'scores-table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['name', 'value', 'kind', 'source', 'step', 'comment'].map((c) => h('th', {}, c)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...scores.map((score) =>
+          h(
+            'tr',
+            { 'data-testid': 'score-row', 'data-score-name': score.name },
+            h('td', {}, score.name),
+            h('td', { class: 'num' }, score.value ?? '–'),
+            h('td', {}, score.kind ?? ''),
+            h('td', {}, score.source ?? ''),
+            h('td', { class: 'num' }, score.step ?? ''),
+            h('td', { class: 'task' }, score.comment ?? ''),
+          ),
+        ),
+      ),
+    ),
+  );
   return card;
 }
 

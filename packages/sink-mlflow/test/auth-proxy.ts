@@ -1,0 +1,64 @@
+/**
+ * A local stand-in for an MLflow server with authentication (the real test server has none):
+ * it answers 401/403 on demand (and whenever the expected `Authorization` header is missing)
+ * and otherwise forwards each request to the real tracking server, so what gets through can
+ * be read back there.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface AuthProxy {
+  url: string;
+  /** `ok` forwards requests that carry the expected credentials. */
+  mode: 'ok' | '401' | '403';
+  /** Requests received, by `METHOD path`. */
+  routes: string[];
+  close(): Promise<void>;
+}
+
+export async function startAuthProxy(target: string, authorization: string): Promise<AuthProxy> {
+  const proxy = { mode: 'ok', routes: [] } as unknown as AuthProxy;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      proxy.routes.push(`${req.method} ${(req.url ?? '').split('?')[0]}`);
+      const refuse = (status: number) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            error_code: status === 401 ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED',
+            message: status === 401 ? 'You are not authenticated.' : 'Permission denied.',
+          }),
+        );
+      };
+      if (proxy.mode !== 'ok') return refuse(Number(proxy.mode));
+      if (req.headers.authorization !== authorization) return refuse(401);
+      try {
+        const body = Buffer.concat(chunks);
+        const response = await fetch(`${target}${req.url}`, {
+          method: req.method ?? 'GET',
+          headers: req.headers['content-type']
+            ? { 'content-type': String(req.headers['content-type']) }
+            : {},
+          ...(body.length > 0 ? { body } : {}),
+        });
+        res.writeHead(response.status, {
+          'content-type': response.headers.get('content-type') ?? 'application/json',
+        });
+        res.end(Buffer.from(await response.arrayBuffer()));
+      } catch (error) {
+        res.writeHead(502);
+        res.end(String(error));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return proxy;
+}
