@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { RLMObservability } from '@rlm/obs-core';
+import { priceUsage, RLMObservability } from '@rlm/obs-core';
 import { createJsonlSink } from '@rlm/sink-jsonl';
 import { OpenTelemetrySink } from '@rlm/sink-otel';
 import { benchQuery } from './query.mjs';
@@ -192,8 +192,10 @@ async function benchOtel() {
     perCall.sort();
     return { p50: percentile(perCall, 50), p99: percentile(perCall, 99) };
   };
-  // The raw SDK: the same span the sink makes for this event (the seed's six attributes and
-  // three gen_ai ones, two events, a status).
+  // The raw SDK: the same span the sink makes for this event (the seed's six attributes, three
+  // gen_ai ones and the step's cost — the coordinator prices this usage from the price table,
+  // so the sink's span carries `rlm.cost_usd` — two events, a status).
+  const costUsd = priceUsage(events[0].usage);
   const provider = new BasicTracerProvider({
     spanProcessors: [new BatchSpanProcessor(nullExporter, { maxQueueSize: 1_000_000 })],
   });
@@ -215,6 +217,7 @@ async function benchOtel() {
           'gen_ai.request.model': event.usage.model,
           'gen_ai.usage.input_tokens': event.usage.inputTokens,
           'gen_ai.usage.output_tokens': event.usage.outputTokens,
+          'rlm.cost_usd': costUsd,
         },
       },
       ctx,

@@ -52,7 +52,7 @@ const MILLION = 1_000_000;
 
 /** The per-token rates of a model, or `null` when the table does not know it. */
 export function modelRates(model: string, provider?: string): ModelRates | null {
-  const key = `${provider ?? ''}\u0000${model}`;
+  const key = provider ? `${provider}\u0000${model}` : model;
   const cached = rateCache.get(key);
   if (cached !== undefined) return cached;
   let rates: ModelRates | null = null;
@@ -86,6 +86,27 @@ export function modelRates(model: string, provider?: string): ModelRates | null 
   return rates;
 }
 
+/** The price of token counts at a model's rates (input includes cached tokens). */
+function cost(
+  rates: ModelRates,
+  inputTokens: number,
+  outputTokens: number,
+  cacheReadTokens: number,
+  cacheWriteTokens: number,
+  reasoningTokens: number,
+): number {
+  const cached = Math.min(inputTokens, cacheReadTokens + cacheWriteTokens);
+  const cacheRead = Math.min(cacheReadTokens, inputTokens);
+  // Reasoning tokens are part of output tokens where a provider reports both.
+  const output = Math.max(outputTokens, reasoningTokens);
+  const usd =
+    (inputTokens - cached) * rates.input +
+    cacheRead * rates.cacheRead +
+    (cached - cacheRead) * rates.cacheWrite +
+    output * rates.output;
+  return Math.round(usd * 1e10) / 1e10;
+}
+
 /**
  * The cost of one usage record in US dollars from the price table, or `undefined` when it has
  * no model, no tokens, or a model the table does not know. Input tokens include cached ones.
@@ -100,44 +121,86 @@ export function priceUsage(usage: Record<string, unknown>): number | undefined {
   if (!u.model || u.inputTokens + u.outputTokens + u.reasoningTokens === 0) return undefined;
   const rates = modelRates(u.model, u.provider);
   if (!rates) return undefined;
-  const cached = Math.min(u.inputTokens, u.cacheReadTokens + u.cacheWriteTokens);
-  const uncached = u.inputTokens - cached;
-  const cacheRead = Math.min(u.cacheReadTokens, u.inputTokens);
-  const cacheWrite = cached - cacheRead;
-  // Reasoning tokens are part of output tokens where a provider reports both.
-  const output = Math.max(u.outputTokens, u.reasoningTokens);
-  const cost =
-    uncached * rates.input +
-    cacheRead * rates.cacheRead +
-    cacheWrite * rates.cacheWrite +
-    output * rates.output;
-  return Math.round(cost * 1e10) / 1e10;
+  return cost(
+    rates,
+    u.inputTokens,
+    u.outputTokens,
+    u.cacheReadTokens,
+    u.cacheWriteTokens,
+    u.reasoningTokens,
+  );
 }
 
+const count = (value: unknown): number =>
+  typeof value === 'number' && value > 0 && value < Number.POSITIVE_INFINITY ? value : 0;
+
+/** The hot path: our own field names (what the run API documents), no allocation. */
+function priceOwnFields(usage: Record<string, unknown>): number | undefined {
+  const model = usage.model;
+  if (typeof model !== 'string' || model.length === 0) return undefined;
+  const provider = usage.provider;
+  const rates = modelRates(model, typeof provider === 'string' ? provider : undefined);
+  if (!rates) return undefined;
+  const input = count(usage.inputTokens);
+  const output = count(usage.outputTokens);
+  const reasoning = count(usage.reasoningTokens);
+  if (input + output + reasoning === 0) return undefined;
+  return cost(
+    rates,
+    input,
+    output,
+    count(usage.cacheReadTokens),
+    count(usage.cacheWriteTokens),
+    reasoning,
+  );
+}
+
+const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+
 function hasCallerCost(usage: Record<string, unknown>): boolean {
-  for (const key of ['costUsd', 'cost_usd', 'cost', 'total_cost']) {
-    const v = usage[key];
-    if (typeof v === 'number' && Number.isFinite(v)) return true;
-  }
-  return false;
+  return (
+    finite(usage.costUsd) ||
+    finite(usage.cost_usd) ||
+    finite(usage.cost) ||
+    finite(usage.total_cost)
+  );
 }
 
 /**
- * Fills in `costUsd` (and `costSource: 'price-table'`) on a step event's usage records that
- * have none. Mutates `event` — the coordinator calls it on its own sanitized copy.
+ * Fills in `costUsd` on a step event's usage records that have none. Mutates `event` — the
+ * coordinator calls it on its own sanitized copy.
  */
 export function priceStepUsage(event: Record<string, unknown>): void {
   const usage = event.usage;
-  if (usage === undefined || usage === null) return;
-  const list = Array.isArray(usage) ? usage : [usage];
-  for (const item of list) {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
-    const record = item as Record<string, unknown>;
-    if (hasCallerCost(record)) continue;
-    const cost = priceUsage(record);
-    if (cost !== undefined) {
-      record.costUsd = cost;
-      record.costSource = 'price-table';
+  if (typeof usage !== 'object' || usage === null) return;
+  if (!Array.isArray(usage)) {
+    const priced = priceRecord(usage as Record<string, unknown>);
+    if (priced) event.usage = priced;
+    return;
+  }
+  for (let i = 0; i < usage.length; i++) {
+    const item: unknown = usage[i];
+    if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
+      const priced = priceRecord(item as Record<string, unknown>);
+      if (priced) usage[i] = priced;
     }
   }
+}
+
+/**
+ * The record with `costUsd` added, or undefined when it keeps its own cost or
+ * cannot be priced. A new object: adding properties to the sanitizer's spread clones takes V8's
+ * slow path (~0.5 us each), copying into a fresh literal does not (~60 ns).
+ */
+function priceRecord(record: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (hasCallerCost(record)) return undefined;
+  const usd =
+    typeof record.inputTokens === 'number' && record.input_tokens === undefined
+      ? priceOwnFields(record)
+      : priceUsage(record);
+  if (usd === undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const key in record) out[key] = record[key];
+  out.costUsd = usd;
+  return out;
 }

@@ -394,9 +394,6 @@ export class LogfireSink implements RLMObservabilitySink {
       extra['gen_ai.usage.output_tokens'] = output;
       // Logfire's own name for an LLM call's cost in USD (it sums it per trace).
       if (cost > 0) extra['operation.cost'] = cost;
-      const first = Array.isArray(event.usage) ? event.usage.find(isObject) : event.usage;
-      if (isObject(first) && typeof first.costSource === 'string')
-        extra['rlm.cost_source'] = first.costSource;
     }
     if (run) Object.assign(extra, run.identity);
     if (isObject(event.cache) && typeof event.cache.status === 'string')
