@@ -444,6 +444,60 @@ describe('scores, feedback, sessions', () => {
   });
 });
 
+describe('content switches (recordContent: false) through a real export', () => {
+  it('the exported spans keep timings, rewards and tokens but no code, output, task or answer', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      const sink = new OpenTelemetrySink({
+        protocol: 'http/protobuf',
+        endpoint: receiver.url,
+        metricsEnabled: false,
+      });
+      const obs = RLMObservability.withSinks([sink], {
+        flushOnExit: false,
+        logger: false,
+        recordContent: false,
+      });
+      const run = obs.startRun({ task: 'summarise the private contract', environment: 'e' });
+      run.step({
+        action: { action: 'run_python', code: 'print(open("contract.txt").read())' },
+        observation: { success: false, output: 'CONFIDENTIAL terms', error: 'KeyError: salary' },
+        reward: 0.25,
+        durationMs: 40,
+        usage: { model: 'gpt-4.1-mini', inputTokens: 120, outputTokens: 30 },
+      });
+      run.end({ completed: true, finalAnswer: 'the secret clause' });
+      const report = await obs.shutdown();
+      expect(report.ok).toBe(true);
+      const all = JSON.stringify(receiver.spans);
+      for (const text of [
+        'private contract',
+        'contract.txt',
+        'CONFIDENTIAL',
+        'salary',
+        'secret clause',
+      ])
+        expect(all).not.toContain(text);
+      const step = receiver.spans.find((span) => span.name === 'rlm.step')!;
+      expect(step.attributes).toMatchObject({
+        'rlm.reward': 0.25,
+        'rlm.success': false,
+        'gen_ai.usage.input_tokens': 120,
+        'gen_ai.usage.output_tokens': 30,
+      });
+      expect((step.endNs - step.startNs) / 1e6).toBeCloseTo(40, 3);
+      expect(step.events.map((e) => Object.values(e.attributes)[0])).toEqual([
+        '[content omitted: 34 chars]',
+        '[content omitted: 18 chars]',
+      ]);
+      const root = receiver.spans.find((span) => span.name === 'rlm.run')!;
+      expect(root.attributes['rlm.task']).toBe('[content omitted: 30 chars]');
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('environment and status', () => {
   it('createOtelSinkFromEnv reads the seed variables', () => {
     const off = createOtelSinkFromEnv({});
