@@ -117,6 +117,24 @@ describe('rlm-obs on a fresh directory', () => {
 });
 
 describe('rlm-obs on a directory with runs', () => {
+  it('stops quietly when the reader of its output goes away (rlm-obs … | head)', async () => {
+    // ~1.3 MB of CSV: far more than a pipe holds, so writes go on after the reader left.
+    const child = spawnRlmObs(
+      ['query', 'SELECT range AS n FROM range(200000)', '-f', 'csv', '--dir', 'obs'],
+      recorded.dir,
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    // Read one chunk, then close the pipe, as `head -1` does.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
+  });
+
   it('runs: a table with failing and nested runs, filters and --json', async () => {
     const out = await rlmObs(['runs', '--dir', 'obs'], { cwd: recorded.dir });
     expect(out.code).toBe(0);
