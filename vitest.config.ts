@@ -111,6 +111,17 @@ export default defineConfig({
           testTimeout: 300_000,
         },
       },
+      {
+        // All six sinks in one process: chaos, exit and coexistence (issue 11).
+        resolve: { alias },
+        test: {
+          name: 'system',
+          root: './test/system',
+          include: ['**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+        },
+      },
     ],
   },
 });
