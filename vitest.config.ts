@@ -120,6 +120,10 @@ export default defineConfig({
           include: ['**/*.test.ts'],
           testTimeout: 600_000,
           hookTimeout: 300_000,
+          // After every other project, one file at a time: these tests start servers and a
+          // hundred processes, and must not compete with the rest of the suite for 2 cores.
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
         },
       },
     ],

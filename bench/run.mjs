@@ -5,7 +5,9 @@
  * `JSON.stringify` of the same step event (the floor) and a naive `fs.appendFileSync` per
  * step (what the Python original does); the otel sink against a raw SDK span; and
  * `rlm-obs query` (a GROUP BY over 1M recorded steps) against a naive Node pass over the same
- * files (bench/query.mjs). Prints a table with ratios and writes
+ * files (bench/query.mjs); and issue 11's all-sinks benchmark (bench/all-sinks.mjs: all six
+ * sinks on, caller-blocked time, steps/s delivered, overhead on a simulated agent, memory with
+ * the backends down). Prints a table with ratios and writes
  * bench/results.json. Runs against the built dist/ (pnpm bench builds first).
  */
 import * as fs from 'node:fs';
@@ -17,6 +19,8 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import { priceUsage, RLMObservability } from '@rlm/obs-core';
 import { createJsonlSink } from '@rlm/sink-jsonl';
 import { OpenTelemetrySink } from '@rlm/sink-otel';
+import { benchAllSinks } from './all-sinks.mjs';
+import { makeEvent } from './event.mjs';
 import { benchQuery } from './query.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -26,23 +30,6 @@ const N = quick ? 50_000 : 300_000;
 const NAIVE_N = quick ? 5_000 : 20_000;
 const CHUNK = 1_000;
 const ROUNDS = quick ? 1 : 3;
-
-/** A ~370-byte step event, the seed's shape. */
-function makeEvent(step) {
-  return {
-    step,
-    action: {
-      action: 'run_python',
-      code: 'import math\nvalues = [math.sqrt(i) for i in range(100)]\nprint(sum(values))',
-      rationale: 'Sum the square roots to check the hypothesis.',
-    },
-    observation: { success: true, output: '661.4629471031477', error: '' },
-    reward: 0.5,
-    startedAt: 1763766000000 + step * 10,
-    durationMs: 12.5,
-    usage: { model: 'gpt-4.1-mini', inputTokens: 812, outputTokens: 64 },
-  };
-}
 
 const sampleBytes = JSON.stringify(makeEvent(1)).length;
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-bench-'));
@@ -252,6 +239,88 @@ function best(results) {
   }));
 }
 
+/** The all-sinks figures as a table; returns the issue's goals, judged. */
+function printAllSinks(r, quick) {
+  const us = (ns) => (ns / 1000).toFixed(2);
+  const pct = (x) => `${(x * 100).toFixed(2)}%`;
+  const int = (x) => Math.round(x).toLocaleString('en-US');
+  console.log(`\nall six sinks on (issue 11)${quick ? ', quick sizes' : ''} — the backends:`);
+  for (const [name, where] of Object.entries(r.backends))
+    console.log(`  ${name.padEnd(9)} ${where}`);
+  const d = r.sustained;
+  const t = r.timed;
+  console.log(
+    `\n  caller-blocked onStep, ${int(r.sizes.steps)} steps: p50 ${us(t.p50)} us, p99 ${us(t.p99)} us`,
+  );
+  console.log(
+    `  delivered to every sink: ${int(d.stepsPerSec)} steps/s (${int(r.sizes.steps)} steps, first step to everything exported, flush included: ${d.seconds.toFixed(2)} s; loop yields every 100 steps)`,
+  );
+  console.log(
+    `    arrived at the backends: ${Object.entries(d.arrived)
+      .map(([k, v]) => `${k} ${int(v)}`)
+      .join(', ')}; jsonl ${int(d.jsonlLines)} lines`,
+  );
+  const problems = [...d.problems, ...t.problems];
+  console.log(`    drops/failures: ${problems.length === 0 ? 'none' : problems.join('; ')}`);
+  console.log(
+    '\n  overhead on a simulated agent (steps burn CPU, then await; best of rounds, flush included):',
+  );
+  const header = [
+    'step',
+    'steps',
+    'no obs (s)',
+    'default (s)',
+    'all six (s)',
+    'default',
+    'all six',
+  ];
+  const rows = [r.overhead1ms, r.overhead10ms].map((o) => [
+    `${o.stepMs} ms`,
+    String(o.steps),
+    o.seconds.none.toFixed(3),
+    o.seconds.default.toFixed(3),
+    o.seconds.all.toFixed(3),
+    `+${pct(o.defaultOverhead)}`,
+    `+${pct(o.allOverhead)}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const fmt = (row) => `  ${row.map((c, i) => c.padStart(widths[i])).join('  ')}`;
+  console.log(fmt(header));
+  for (const row of rows) console.log(fmt(row));
+  for (const o of [r.overhead1ms, r.overhead10ms])
+    if (o.problems.length) console.log(`    ${o.stepMs} ms: ${o.problems.join('; ')}`);
+  console.log('\n  memory, every remote backend down (after a GC, in a child with --expose-gc):');
+  for (const m of r.memory) {
+    const dropped = m.coordinator.reduce((n, s) => n + s.dropped, 0);
+    const failedAtCoord = m.coordinator.reduce((n, s) => n + s.failed, 0);
+    // The sinks' own drop counts are final after their flush (a batch processor counts late).
+    const e = m.sinksAfterShutdown;
+    const lost = (x) => int(x.ended - x.exported);
+    console.log(
+      `    ${m.label.padEnd(8)} ${int(m.steps)} steps: RSS +${m.rssGrowthMB.toFixed(1)} MB (peak +${m.peakRssGrowthMB.toFixed(1)} MB, heap +${m.heapGrowthMB.toFixed(1)} MB); dropped by the coordinator ${dropped}, failed ${failedAtCoord}; in the sinks (not exported when the 5 s shutdown deadline passed): otel ${lost(e.otel)} of ${int(e.otel.ended)} spans, logfire ${lost(e.logfire)} of ${int(e.logfire.ended)}, langfuse ${lost(e.langfuse)} of ${int(e.langfuse.ended)}, mlflow ${e.mlflow.dropped} ops dropped/${e.mlflow.failed} failed/${e.mlflow.queued} queued, langsmith ${e.langsmith.failedRequests} failed uploads`,
+    );
+  }
+  const worstRss = Math.max(...r.memory.map((m) => m.rssGrowthMB));
+  const targets = {
+    'all six sinks: onStep p50 <= 15 us': t.p50 <= 15_000,
+    'all six sinks: >= 10k steps/s delivered to every sink, zero drops':
+      d.stepsPerSec >= 10_000 && problems.length === 0,
+    'agent with 1 ms steps: default config overhead < 1%':
+      r.overhead1ms.defaultOverhead < 0.01 && r.overhead1ms.problems.length === 0,
+    'agent with 1 ms steps: all six sinks overhead < 5%':
+      r.overhead1ms.allOverhead < 0.05 && r.overhead1ms.problems.length === 0,
+    'agent with 10 ms steps: all six sinks overhead < 1%':
+      r.overhead10ms.allOverhead < 0.01 && r.overhead10ms.problems.length === 0,
+    [`RSS growth after ${int(r.sizes.memorySteps)} steps, backends down, <= 64 MB`]: worstRss <= 64,
+  };
+  if (quick) {
+    console.log('');
+    for (const [name, ok] of Object.entries(targets))
+      console.log(`${ok ? 'PASS' : 'FAIL'}  ${name} (quick sizes)`);
+  }
+  return targets;
+}
+
 async function main() {
   const overhead = timerOverheadNs();
   const floorRounds = [];
@@ -276,6 +345,7 @@ async function main() {
     },
   };
   const query = await benchQuery(tmpRoot, { quick });
+  const allSinks = await benchAllSinks({ quick, tmpRoot, makeEvent });
   const rows = [floor, naive, coord];
   const us = (ns) => (ns / 1000).toFixed(2);
   console.log(
@@ -312,11 +382,14 @@ async function main() {
   console.log(
     `\nspeed-up over naive appendFileSync: ${(coord.stepsPerSec / naive.stepsPerSec).toFixed(1)}x`,
   );
+  const allSinksTargets = printAllSinks(allSinks, quick);
   if (quick) {
     console.log(
-      'quick run (fewer steps, one round): the targets are judged by the full `pnpm bench`',
+      '\nquick run (fewer steps, one round): the targets are judged by the full `pnpm bench`',
     );
   } else {
+    Object.assign(targets, allSinksTargets);
+    console.log('');
     for (const [name, ok] of Object.entries(targets))
       console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
   }
@@ -330,6 +403,7 @@ async function main() {
     rows: rows.map((r) => ({ ...r, ratioToFloor: r.stepsPerSec / floor.stepsPerSec })),
     otel: { ...otel, ratio: otelRatio },
     query,
+    allSinks: { ...allSinks, targets: allSinksTargets },
     targets,
   };
   fs.writeFileSync(path.join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -11,6 +11,9 @@
 import { RLMObservability, type RLMObservabilitySink, type ScoreRecord } from '@rlm/obs-core';
 import type { JsonlStore } from '@rlm/sink-jsonl';
 
+/** Events replayed between two flushes within a run. */
+const REPLAY_BATCH = 500;
+
 /** Progress after each run. */
 export interface ReplayProgress {
   done: number;
@@ -52,6 +55,15 @@ export async function replayRuns(
   });
   let events = 0;
   let done = 0;
+  // A long run is flushed every REPLAY_BATCH events: a sink's own export queue (a span batch
+  // processor holds 2048 by default) would drop the rest of a burst of thousands of steps.
+  let sinceFlush = 0;
+  let flushesOk = true;
+  const flushTimeoutMs = options.flushTimeoutMs ?? 60_000;
+  const drain = async (): Promise<void> => {
+    sinceFlush = 0;
+    if (!(await obs.flush({ timeoutMs: flushTimeoutMs })).ok) flushesOk = false;
+  };
   // Scores reach only sinks that keep them; the others get (and count) none.
   const keepsScores = typeof sink.onScore === 'function';
   const score = (runId: string, record: ScoreRecord): void => {
@@ -67,6 +79,7 @@ export async function replayRuns(
     for (const step of run.steps) {
       obs.onStep(runId, step);
       events++;
+      if (++sinceFlush >= REPLAY_BATCH) await drain();
     }
     // Which scores came before the end: the end-of-run ones mark the end's place in the
     // file; without them, the times decide.
@@ -92,7 +105,7 @@ export async function replayRuns(
     // Let an asynchronous sink make progress between runs.
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const report = await obs.flush({ timeoutMs: options.flushTimeoutMs ?? 60_000 });
+  const report = await obs.flush({ timeoutMs: flushTimeoutMs });
   const counters = report.sinks[0]!;
   return {
     runs: runIds.length,
@@ -104,6 +117,7 @@ export async function replayRuns(
     // the coordinator sends at each run's end.
     ok:
       report.ok &&
+      flushesOk &&
       counters.failed === 0 &&
       counters.dropped === 0 &&
       counters.pending === 0 &&

@@ -40,6 +40,41 @@ describe('replay', () => {
       );
   });
 
+  it('a long run reaches a sink with a bounded export queue whole (flushed as it goes)', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-replay-long-'));
+    const obs = RLMObservability.withSinks([createJsonlSink({ dir })], {
+      flushOnExit: false,
+      logger: false,
+    });
+    const run = obs.startRun({ runId: 'long-run', task: 'many steps' });
+    for (let i = 0; i < 5_000; i++) run.step({ reward: 1 });
+    run.end();
+    await obs.shutdown();
+    // Like a span batch processor: holds 2048 events until a flush, drops the rest.
+    const exported: number[] = [];
+    let queue: number[] = [];
+    let dropped = 0;
+    const bounded = {
+      name: 'bounded',
+      status: () => ({ name: 'bounded', enabled: true, available: true, detail: '' }),
+      onRunStart() {},
+      onStep(_runId: string, record: { event: { step?: number } }) {
+        if (queue.length >= 2048) dropped++;
+        else queue.push(record.event.step!);
+      },
+      onRunEnd() {},
+      async forceFlush() {
+        exported.push(...queue);
+        queue = [];
+        if (dropped > 0) throw new Error(`${dropped} dropped`);
+      },
+    };
+    const report = await replayRuns(openJsonlStore(dir), ['long-run'], bounded);
+    expect(dropped).toBe(0);
+    expect(exported).toEqual(Array.from({ length: 5_000 }, (_, i) => i + 1));
+    expect(report).toMatchObject({ ok: true, events: 5_002, failed: 0, dropped: 0 });
+  });
+
   it('reads rotated steps files in order', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-replay-rotated-'));
     const original = new MemorySink('original');

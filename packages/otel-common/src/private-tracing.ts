@@ -101,30 +101,44 @@ export class PrivateTracing {
     return this.exporter.counters.lastError;
   }
 
-  /** Exports everything ended; rejects when spans failed or were dropped since `failedBefore`. */
+  /** Exports everything ended; rejects when spans failed or were dropped since the last flush. */
   flush(extra: Array<Promise<void> | undefined> = []): Promise<void> {
     // Counted before the flush starts: an export may fail synchronously (an auth pause).
     const failedBefore = this.exporter.counters.failed;
-    return this.#settle(failedBefore, [this.provider.forceFlush(), ...extra]);
+    const endedBefore = this.#ended;
+    return this.#settle(failedBefore, endedBefore, [this.provider.forceFlush(), ...extra]);
   }
 
   shutdown(extra: Array<Promise<void> | undefined> = []): Promise<void> {
     const failedBefore = this.exporter.counters.failed;
-    return this.#settle(failedBefore, [this.provider.shutdown(), ...extra]);
+    const endedBefore = this.#ended;
+    return this.#settle(failedBefore, endedBefore, [this.provider.shutdown(), ...extra]);
   }
 
-  async #settle(failedBefore: number, work: Array<Promise<void> | undefined>): Promise<void> {
+  async #settle(
+    failedBefore: number,
+    endedBefore: number,
+    work: Array<Promise<void> | undefined>,
+  ): Promise<void> {
+    const droppedBefore = this.#dropped;
     const results = await Promise.allSettled(work);
-    // After a flush every ended span was exported or failed — unless the batch processor's
-    // queue was full and it dropped the span (it keeps no count of its own).
+    // After a flush every span ended before it began was exported or failed — unless the
+    // batch processor's queue was full and dropped it (it keeps no count of its own). Spans
+    // ended while the flush ran may still be queued: they are not counted as dropped.
     const c = this.exporter.counters;
-    this.#dropped = Math.max(this.#dropped, this.#ended - c.exported - c.failed);
+    this.#dropped = Math.max(this.#dropped, endedBefore - c.exported - c.failed);
     const lost = c.failed - failedBefore;
+    // Spans the batch processor's full queue dropped are lost too (a burst such as a replay).
+    const droppedNow = this.#dropped - droppedBefore;
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (lost > 0 || rejected) {
+    if (lost > 0 || droppedNow > 0 || rejected) {
       const reason =
-        c.lastError ??
-        (rejected?.reason instanceof Error ? rejected.reason.message : String(rejected?.reason));
+        lost === 0 && !rejected
+          ? 'the export queue was full'
+          : (c.lastError ??
+            (rejected?.reason instanceof Error
+              ? rejected.reason.message
+              : String(rejected?.reason)));
       const dropped = this.#dropped > 0 ? `, ${this.#dropped} dropped` : '';
       const auth = this.auth.detail();
       throw new Error(

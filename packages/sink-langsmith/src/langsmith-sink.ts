@@ -210,6 +210,11 @@ export class LangSmithSink implements RLMObservabilitySink {
         fetchImplementation: this.#fetch.fetch,
         preferProfileAuth: false,
       });
+      // Buffered multipart bodies (the client's LANGSMITH_DISABLE_MULTIPART_STREAMING): the
+      // streamed ones reach the socket as one tiny write per part, which cost ~20x the CPU.
+      (
+        this.#client as unknown as { multipartStreamingDisabled: boolean }
+      ).multipartStreamingDisabled = true;
       this.#available = true;
       this.#detail = `${safeUrl(this.apiUrl)} project: ${this.projectName}`;
       if (options.connectionCheck !== false) this.ready = this.#connectionCheck();
@@ -449,6 +454,10 @@ export class LangSmithSink implements RLMObservabilitySink {
       start_time: startMs,
       ...(isObject(event.attributes) ? { metadata: event.attributes } : {}),
     });
+    // The sink posts each step run itself: don't let the run's tree keep every step run (and
+    // its inputs and outputs) until the run ends — that grew memory and GC time per step.
+    const children = run.tree.child_runs;
+    if (children.at(-1) === child) children.pop();
     stepUsages(event).forEach((usage, i) => {
       // LangSmith's usage shape; `total_cost` is the cost the caller or the price table gave.
       const usageMetadata = {

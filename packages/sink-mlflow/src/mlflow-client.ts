@@ -226,17 +226,25 @@ export class MlflowClient {
     return run;
   }
 
+  /** Every point of a metric, page by page. */
   async getMetricHistory(
     runId: string,
     key: string,
   ): Promise<Array<{ key: string; value: number; step: number; timestamp: number }>> {
-    const { metrics } = await this.request<{
-      metrics?: Array<{ key: string; value: number; step: number; timestamp: number }>;
-    }>(
-      'GET',
-      `metrics/get-history?run_id=${encodeURIComponent(runId)}&metric_key=${encodeURIComponent(key)}&max_results=10000`,
-    );
-    return metrics ?? [];
+    const points: Array<{ key: string; value: number; step: number; timestamp: number }> = [];
+    let token: string | undefined;
+    do {
+      const { metrics, next_page_token } = await this.request<{
+        metrics?: Array<{ key: string; value: number; step: number; timestamp: number }>;
+        next_page_token?: string;
+      }>(
+        'GET',
+        `metrics/get-history?run_id=${encodeURIComponent(runId)}&metric_key=${encodeURIComponent(key)}&max_results=10000${token ? `&page_token=${encodeURIComponent(token)}` : ''}`,
+      );
+      points.push(...(metrics ?? []));
+      token = next_page_token || undefined;
+    } while (token);
+    return points;
   }
 
   async listArtifacts(

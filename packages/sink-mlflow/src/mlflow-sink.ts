@@ -29,7 +29,7 @@ import {
   stepUsages,
   epochMs as timeOf,
 } from '@rlm/obs-core';
-import { MlflowClient, MlflowError, type MlflowMetric } from './mlflow-client.js';
+import { MlflowClient, MlflowError, type MlflowMetric, type MlflowRun } from './mlflow-client.js';
 
 /** Options of the `mlflow` sink. */
 export interface MlflowSinkOptions {
@@ -72,6 +72,12 @@ interface RunState {
   pendingMetrics: MlflowMetric[];
   /** Steps whose metrics are in `pendingMetrics`. */
   pendingSteps: number;
+  /**
+   * For an MLflow run found again (a replay): the steps each step metric already has. Only
+   * the missing ones are sent — a step's time may differ from its first delivery's (events
+   * without `startedAt`), and MLflow keeps such a point as a second one.
+   */
+  logged: Map<string, Set<number>> | undefined;
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
@@ -85,6 +91,14 @@ interface Operation {
   skip?: () => void;
 }
 
+/** The metrics logged per step (a replay sends the steps they are missing). */
+const STEP_METRICS = [
+  'step_reward',
+  'cumulative_reward',
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+];
 /** Ended runs remembered for late scores. */
 const MAX_ENDED_RUNS = 10_000;
 /** Labels beyond this many are only in `rlm.tags`. */
@@ -263,6 +277,7 @@ export class MlflowSink implements RLMObservabilitySink {
       create: undefined,
       pendingMetrics: [],
       pendingSteps: 0,
+      logged: undefined,
       inputTokens: 0,
       outputTokens: 0,
       costUsd: 0,
@@ -292,6 +307,7 @@ export class MlflowSink implements RLMObservabilitySink {
           ? await client.findRunsByTag(experimentId, 'run_id', id)
           : [];
         if (existing) {
+          state.logged = await this.#loggedSteps(existing);
           state.mlflowRunId = existing.info.run_id;
           state.artifactUri = existing.info.artifact_uri;
           return;
@@ -327,8 +343,16 @@ export class MlflowSink implements RLMObservabilitySink {
         await client.logBatch(run.info.run_id, { params: scalar });
         state.create = undefined;
       } catch (error) {
-        // Refused credentials: created by its next operation after the pause.
-        if (!state.mlflowRunId && !(error instanceof MlflowError && isAuthFailure(error.status)))
+        // Refused credentials (created by its next operation after the pause) or a server
+        // that is down or overloaded (network error, timeout, 429, 5xx: created by its next
+        // operation): only a request MLflow rejects for good breaks the run.
+        if (
+          !state.mlflowRunId &&
+          error instanceof MlflowError &&
+          error.status !== 429 &&
+          error.status < 500 &&
+          !isAuthFailure(error.status)
+        )
           state.broken = true;
         throw error;
       }
@@ -519,10 +543,27 @@ export class MlflowSink implements RLMObservabilitySink {
 
   async #sendMetrics(state: RunState): Promise<void> {
     if (state.pendingMetrics.length === 0) return;
-    const metrics = state.pendingMetrics;
+    let metrics = state.pendingMetrics;
     state.pendingMetrics = [];
     state.pendingSteps = 0;
-    await this.#client!.logBatch(await this.#ensureRun(state), { metrics });
+    const mlflowRunId = await this.#ensureRun(state);
+    const logged = state.logged;
+    if (logged) metrics = metrics.filter((m) => !logged.get(m.key)?.has(m.step));
+    if (metrics.length > 0) await this.#client!.logBatch(mlflowRunId, { metrics });
+  }
+
+  /** The steps each step metric of a found MLflow run already has. */
+  async #loggedSteps(run: MlflowRun): Promise<Map<string, Set<number>>> {
+    const logged = new Map<string, Set<number>>();
+    const keys = new Set((run.data.metrics ?? []).map((m) => m.key));
+    for (const key of STEP_METRICS) {
+      if (!keys.has(key)) continue;
+      const steps = new Set<number>();
+      for (const point of await this.#client!.getMetricHistory(run.info.run_id, key))
+        steps.add(point.step);
+      logged.set(key, steps);
+    }
+    return logged;
   }
 
   async #uploadDirectory(artifactUri: string, root: string): Promise<void> {

@@ -234,6 +234,40 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     expect(await client.findRunsByTag(experimentId, 'run_id', 'replayed-run')).toHaveLength(1);
   }, 120_000);
 
+  it('a replay of steps without their own times sends only the missing steps (one point per step)', async () => {
+    const experiment = `rlm-replay-times-${Date.now()}`;
+    // Live, steps 1-2 arrived and step 3 was lost; the replay sends all three, later (so
+    // each step's time, taken at delivery, differs from the live one).
+    for (const steps of [2, 3]) {
+      const obs = RLMObservability.withSinks(
+        [await createSink({ trackingUri: server.url, experiment })],
+        { flushOnExit: false },
+      );
+      obs.onRunStart('replayed-times', {
+        task: 't',
+        environment: 'e',
+        params: {},
+        startedAt: '2026-01-01T00:00:00Z',
+      });
+      for (let step = 1; step <= steps; step++)
+        obs.onStep('replayed-times', { event: { step, reward: step }, cumulativeReward: step });
+      expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+    const found = await client.findRunsByTag(experimentId, 'run_id', 'replayed-times');
+    expect(found).toHaveLength(1);
+    for (const key of ['step_reward', 'cumulative_reward'])
+      expect(
+        (await client.getMetricHistory(found[0]!.info.run_id, key)).map((m) => [m.step, m.value]),
+      ).toEqual([
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ]);
+  }, 120_000);
+
   it('two processes creating the experiment at once both get it', async () => {
     const experiment = `rlm-race-${Date.now()}`;
     const sinks = await Promise.all(
@@ -275,6 +309,34 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     expect(afterRun!.info.status).toBe('FINISHED');
     const [beforeRun] = await client.findRunsByTag(experimentId, 'run_id', 'before-outage');
     expect(beforeRun!.info.status).toBe('FINISHED');
+  }, 240_000);
+
+  it('a run that starts while the server is down is created once it is back, with its later steps', async () => {
+    const experiment = `rlm-late-create-${Date.now()}`;
+    // A server just started may take seconds to answer its first requests.
+    const sink = await createSink({ trackingUri: server.url, experiment, maxRetries: 1 });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    await server.stop();
+    const run = obs.startRun({ runId: 'started-during-outage', task: 't' });
+    try {
+      run.step({ reward: 1 });
+      expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(false);
+      expect(sink.stats().failed).toBeGreaterThan(0);
+    } finally {
+      await server.start();
+    }
+    // Not given up on: the next operation creates the run.
+    run.step({ reward: 2 });
+    run.end();
+    expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+    const found = await client.findRunsByTag(experimentId, 'run_id', 'started-during-outage');
+    expect(found).toHaveLength(1);
+    expect(found[0]!.info.status).toBe('FINISHED');
+    expect(
+      (await client.getMetricHistory(found[0]!.info.run_id, 'step_reward')).map((m) => m.step),
+    ).toEqual([2]);
   }, 240_000);
 
   it('scores and feedback are metrics or tags, also late; session, user and labels are tags', async () => {

@@ -261,6 +261,34 @@ describe('opentelemetry sink: seed 004 to the letter', () => {
   });
 });
 
+describe('a burst beyond the span queue', () => {
+  it('a flush after spans were dropped from the full queue fails and says so; the next one is clean', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      const sink = new OpenTelemetrySink({
+        protocol: 'http/protobuf',
+        endpoint: receiver.url,
+        metricsEnabled: false,
+        maxQueueSize: 50,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ runId: 'burst', task: 't' });
+      for (let i = 0; i < 500; i++) run.step({ observation: { success: true }, reward: 1 });
+      const report = await obs.flush({ timeoutMs: 20_000 });
+      expect(report.ok).toBe(false);
+      expect(report.sinks[0]!.error).toMatch(/dropped \(the export queue was full\)/);
+      const status = sink.status();
+      expect(status.spans_failed).toBe(0);
+      expect(status.spans_dropped as number).toBeGreaterThan(0);
+      expect((status.spans_exported as number) + (status.spans_dropped as number)).toBe(500);
+      run.end();
+      expect((await obs.shutdown({ timeoutMs: 20_000 })).ok).toBe(true);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('scores, feedback, sessions', () => {
   for (const protocol of ['grpc', 'http/protobuf'] as const) {
     it(`${protocol}: score events on the open run span, late scores as rlm.score spans under the run, session/user/tags`, async () => {

@@ -1,0 +1,730 @@
+/**
+ * Issue 11's all-sinks benchmark, run by bench/run.mjs: all six sinks on at once — jsonl to
+ * local files; logfire, langfuse and langsmith against the local receivers of
+ * bench/receivers.mjs (a child process); mlflow against a real MLflow tracking server and
+ * the otel sink against a real Arize Phoenix when the bench can start them (else local
+ * stand-ins, said in the output).
+ *
+ * 1. Caller-blocked `onStep` p50/p99, and steps/s delivered to every sink: the time from the
+ *    first step until every sink exported everything (flush included), checked against each
+ *    sink's own export counters and the receivers' counts, with zero drops.
+ * 2. Overhead on a simulated agent whose steps each burn 1 ms (and 10 ms) of CPU and then
+ *    await (as an agent awaits its model): no observability, the default config (jsonl) and
+ *    all six sinks, interleaved in rounds, as ratios to the loop without observability.
+ * 3. Memory: RSS growth over 100,000 steps with every remote backend down (closed ports, and
+ *    a backend that accepts connections but never answers), after a GC, in a child process
+ *    run with --expose-gc; drops counted.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createServer } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { RLMObservability } from '@rlm/obs-core';
+import { createJsonlSink } from '@rlm/sink-jsonl';
+import { LangfuseSink } from '@rlm/sink-langfuse';
+import { LangSmithSink } from '@rlm/sink-langsmith';
+import { LogfireSink } from '@rlm/sink-logfire';
+import { MlflowSink } from '@rlm/sink-mlflow';
+import { OpenTelemetrySink } from '@rlm/sink-otel';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const LANGFUSE_KEYS = { publicKey: 'pk-lf-bench', secretKey: 'sk-lf-bench' };
+const LANGSMITH_KEY = 'lsv2_bench_key';
+const LOGFIRE_TOKEN = 'pylf_v1_us_bench';
+const PROJECT = 'rlm-bench';
+const yieldLoop = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The sizes: the issue's for the full run, small ones for `--quick` (CI, < 60 s). */
+export function allSinksSizes(quick) {
+  return quick
+    ? { steps: 3_000, overheadSteps1: 500, overheadSteps10: 60, rounds: 1, memorySteps: 5_000 }
+    : {
+        steps: 20_000,
+        overheadSteps1: 3_000,
+        overheadSteps10: 400,
+        rounds: 2,
+        memorySteps: 100_000,
+      };
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `command` if it exists: from the env var, else the setup script's default path. */
+function backendCommand(envVar, name, version) {
+  const candidates = [
+    process.env[envVar],
+    path.join(os.homedir(), '.cache', 'rlm-obs', `${name}-${version}`, 'bin', name),
+  ];
+  return candidates.find((c) => c && fs.existsSync(c));
+}
+
+async function waitUntil(what, log, url, deadlineMs, child) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`${what} exited (${child.exitCode}):\n${log().slice(-1500)}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (response.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not start in time:\n${log().slice(-1500)}`);
+    await sleep(300);
+  }
+}
+
+/** CPU seconds used so far by every process of a process group (Linux /proc; 0 elsewhere). */
+function groupCpuSeconds(pgid) {
+  let ticks = 0;
+  try {
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+      } catch {
+        // gone
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return ticks / 100;
+}
+
+/**
+ * Waits until the real backends (Python processes sharing this machine's 2 cores) have
+ * finished digesting what the previous measurement sent: under 5% CPU over half a second.
+ */
+async function waitIdle(ctx) {
+  const groups = [ctx.mlflow?.pgid, ctx.phoenix?.pgid].filter(Boolean);
+  if (groups.length === 0) return;
+  const deadline = Date.now() + 120_000;
+  let last = groups.reduce((n, g) => n + groupCpuSeconds(g), 0);
+  while (Date.now() < deadline) {
+    await sleep(500);
+    const now = groups.reduce((n, g) => n + groupCpuSeconds(g), 0);
+    if (now - last < 0.025) return;
+    last = now;
+  }
+}
+
+function stopGroup(child) {
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      resolve();
+    }, 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      child.kill('SIGTERM');
+    }
+  });
+}
+
+/** A real MLflow tracking server (sqlite store in a temp dir), as packages/sink-mlflow/test does. */
+async function startMlflow(command, tmpRoot) {
+  const port = await closedPort();
+  const dir = fs.mkdtempSync(path.join(tmpRoot, 'mlflow-'));
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    command,
+    [
+      'server',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--backend-store-uri',
+      `sqlite:///${path.join(dir, 'mlflow.db')}`,
+      '--artifacts-destination',
+      path.join(dir, 'artifacts'),
+      '--workers',
+      '1',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  await waitUntil('mlflow', () => log, `${url}/health`, 150_000, child);
+  return { url, pgid: child.pid, stop: () => stopGroup(child) };
+}
+
+/** A real Arize Phoenix (its data in a temp dir), as packages/sink-otel/test/phoenix.ts does. */
+async function startPhoenix(command, tmpRoot) {
+  const port = await closedPort();
+  const grpcPort = await closedPort();
+  const workdir = fs.mkdtempSync(path.join(tmpRoot, 'phoenix-'));
+  const child = spawn(command, ['serve'], {
+    env: {
+      ...process.env,
+      PHOENIX_HOST: '127.0.0.1',
+      PHOENIX_PORT: String(port),
+      PHOENIX_GRPC_PORT: String(grpcPort),
+      PHOENIX_WORKING_DIR: workdir,
+      PHOENIX_TELEMETRY_ENABLED: 'false',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const httpUrl = `http://127.0.0.1:${port}`;
+  await waitUntil('phoenix', () => log, `${httpUrl}/v1/projects`, 150_000, child);
+  return {
+    httpUrl,
+    grpcUrl: `http://127.0.0.1:${grpcPort}`,
+    pgid: child.pid,
+    stop: () => stopGroup(child),
+  };
+}
+
+/** bench/receivers.mjs in a child process: its urls and a way to read its counts. */
+export async function startReceiverProcess() {
+  const child = spawn(process.execPath, [path.join(here, 'receivers.mjs')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const line = await new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout });
+    rl.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`receivers exited (${code})`)));
+  });
+  const { urls, control } = JSON.parse(line);
+  return {
+    urls,
+    counts: async () => (await fetch(`${control}/counts`)).json(),
+    reset: async () => {
+      await fetch(`${control}/reset`, { method: 'POST' });
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', resolve);
+        child.stdin.end();
+      }),
+  };
+}
+
+/**
+ * The six sinks. `targets`: `{ otel: {endpoint, protocol, metrics, phoenix}, logfire,
+ * langfuse, langsmith, mlflow }` base URLs. Resolves once every sink's setup check is done.
+ */
+export async function createSixSinks(targets, dir, tag) {
+  const otel = new OpenTelemetrySink({
+    endpoint: targets.otel.endpoint,
+    protocol: targets.otel.protocol,
+    metricsEnabled: targets.otel.metrics,
+    resourceAttributes: { 'openinference.project.name': `${PROJECT}-${tag}` },
+  });
+  const logfire = new LogfireSink({
+    token: LOGFIRE_TOKEN,
+    baseUrl: targets.logfire,
+    projectName: PROJECT,
+  });
+  const langfuse = new LangfuseSink({ ...LANGFUSE_KEYS, baseUrl: targets.langfuse });
+  const langsmith = new LangSmithSink({
+    apiKey: LANGSMITH_KEY,
+    apiUrl: targets.langsmith,
+    projectName: PROJECT,
+  });
+  const mlflow = new MlflowSink({ trackingUri: targets.mlflow, experiment: `${PROJECT}-${tag}` });
+  const jsonl = createJsonlSink({ dir });
+  await Promise.all([langfuse.ready, langsmith.ready, mlflow.ready]);
+  return { jsonl, otel, logfire, langfuse, langsmith, mlflow };
+}
+
+/** What each sink says it exported, failed and dropped (its own counters). */
+function sinkExports(sinks) {
+  const otel = sinks.otel.status();
+  const logfire = sinks.logfire.stats();
+  const langfuse = sinks.langfuse.stats();
+  const langsmith = sinks.langsmith.stats();
+  const mlflow = sinks.mlflow.stats();
+  const spans = (s) => ({
+    ended: s.spans_ended,
+    exported: s.spans_exported,
+    failed: s.spans_failed,
+    dropped: s.spans_dropped,
+  });
+  return {
+    otel: spans(otel),
+    logfire: spans(logfire),
+    langfuse: {
+      ...spans(langfuse),
+      scoresSent: langfuse.scores_sent,
+      scoreErrors: langfuse.score_errors,
+    },
+    langsmith: { requests: langsmith.requests, failedRequests: langsmith.failed_requests },
+    mlflow: {
+      operations: mlflow.operations,
+      failed: mlflow.failed,
+      dropped: mlflow.dropped,
+      queued: mlflow.queued,
+    },
+  };
+}
+
+/** Every step reached every sink's backend, nothing failed or was dropped anywhere. */
+async function verifyDelivered(ctx, sinks, obs, runId, steps, dir, report) {
+  const problems = [];
+  for (const s of report.sinks)
+    if (!s.ok) problems.push(`${s.name}: flush not ok (${s.error ?? 'timed out'})`);
+  for (const s of obs.status()) {
+    const c = s.counters;
+    if (c.dropped || c.failed || c.pending)
+      problems.push(
+        `${s.name}: coordinator dropped ${c.dropped}, failed ${c.failed}, pending ${c.pending}`,
+      );
+  }
+  const lines =
+    fs.readFileSync(path.join(dir, 'steps', `${runId}.jsonl`), 'utf8').split('\n').length - 1;
+  if (lines !== steps) problems.push(`jsonl: ${lines} lines on disk, expected ${steps}`);
+  const ex = sinkExports(sinks);
+  for (const name of ['otel', 'logfire', 'langfuse']) {
+    const s = ex[name];
+    if (s.exported !== s.ended || s.failed || s.dropped)
+      problems.push(
+        `${name}: ${s.exported} of ${s.ended} spans exported, ${s.failed} failed, ${s.dropped} dropped`,
+      );
+  }
+  if (ex.langsmith.failedRequests)
+    problems.push(`langsmith: ${ex.langsmith.failedRequests} failed requests`);
+  if (ex.mlflow.failed || ex.mlflow.dropped || ex.mlflow.queued)
+    problems.push(
+      `mlflow: ${ex.mlflow.failed} failed, ${ex.mlflow.dropped} dropped, ${ex.mlflow.queued} queued`,
+    );
+  // What the backends got: the step spans/runs/metrics of this pass, counted on arrival.
+  const counts = await ctx.receivers.counts();
+  const arrived = {
+    logfire: counts.logfire.stepSpans,
+    langfuse: counts.langfuse.stepSpans,
+    langsmith: counts.langsmith.stepRuns,
+  };
+  if (!ctx.phoenix) arrived.otel = counts.otlp.stepSpans;
+  else {
+    // Phoenix accepted (OTLP success) these spans: the exported ones minus the run's own span.
+    arrived.otel = ex.otel.exported - (ex.otel.ended - steps);
+  }
+  if (ctx.mlflow)
+    arrived.mlflow = await mlflowStepMetrics(ctx.mlflow.url, sinks.mlflow.mlflowRunId(runId));
+  else arrived.mlflow = counts.mlflow.stepMetrics;
+  for (const [name, n] of Object.entries(arrived))
+    if (n !== steps) problems.push(`${name}: ${n} steps arrived at the backend, expected ${steps}`);
+  return { problems, exports: ex, arrived, jsonlLines: lines };
+}
+
+/** The number of `step_reward` points MLflow stored for a run (paged get-history). */
+async function mlflowStepMetrics(url, runId) {
+  if (!runId) return 0;
+  let total = 0;
+  let token = '';
+  for (;;) {
+    const response = await fetch(
+      `${url}/api/2.0/mlflow/metrics/get-history?run_id=${runId}&metric_key=step_reward&max_results=25000${token ? `&page_token=${encodeURIComponent(token)}` : ''}`,
+    );
+    const body = await response.json();
+    total += body.metrics?.length ?? 0;
+    if (!body.next_page_token) return total;
+    token = body.next_page_token;
+  }
+}
+
+/** The delivery passes yield to the event loop every this many steps (an agent awaits). */
+const DELIVERY_CHUNK = 100;
+
+/**
+ * One pass of `steps` steps through all six sinks, yielding to the event loop every
+ * {@link DELIVERY_CHUNK} steps. `timed`: per-call caller-blocked times.
+ * Returns the seconds from the first step until everything was exported (flush included).
+ */
+async function sixSinkPass(ctx, makeEvent, steps, timed, tag) {
+  const dir = fs.mkdtempSync(path.join(ctx.tmpRoot, `six-${tag}-`));
+  await ctx.receivers.reset();
+  const sinks = await createSixSinks(ctx.targets, dir, tag);
+  const obs = RLMObservability.withSinks(Object.values(sinks), { flushOnExit: false });
+  const runId = `bench-six-${tag}`;
+  const events = Array.from({ length: 1000 }, (_, i) => makeEvent(i));
+  const perCall = timed ? new Float64Array(steps) : undefined;
+  let cumulative = 0;
+  await waitIdle(ctx);
+  const start = performance.now();
+  obs.onRunStart(runId, { task: 'benchmark', environment: 'bench', params: { max_steps: steps } });
+  for (let i = 0; i < steps; i++) {
+    cumulative += 0.5;
+    const event = events[i % 1000];
+    event.step = i;
+    if (perCall) {
+      const t0 = process.hrtime.bigint();
+      obs.onStep(runId, { event, cumulativeReward: cumulative });
+      perCall[i] = Number(process.hrtime.bigint() - t0);
+    } else obs.onStep(runId, { event, cumulativeReward: cumulative });
+    if (i % DELIVERY_CHUNK === DELIVERY_CHUNK - 1) await yieldLoop();
+  }
+  obs.onRunEnd(runId, { result: { completed: true, steps, totalReward: cumulative } });
+  const report = await obs.flush({ timeoutMs: 300_000 });
+  const seconds = (performance.now() - start) / 1000;
+  const check = await verifyDelivered(ctx, sinks, obs, runId, steps, dir, report);
+  await obs.shutdown({ timeoutMs: 30_000 });
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (perCall) perCall.sort();
+  return {
+    seconds,
+    stepsPerSec: steps / seconds,
+    p50: perCall ? percentile(perCall, 50) : undefined,
+    p99: perCall ? percentile(perCall, 99) : undefined,
+    ...check,
+  };
+}
+
+/** Burns `ms` of CPU. */
+function burn(ms) {
+  const end = performance.now() + ms;
+  let x = 0;
+  while (performance.now() < end) x++;
+  return x;
+}
+
+/** A simulated agent: `steps` steps of `stepMs` CPU each, then an await; `mode` none|default|all. */
+async function agentRun(ctx, makeEvent, mode, steps, stepMs, tag) {
+  let obs;
+  let dir;
+  if (mode !== 'none') {
+    dir = fs.mkdtempSync(path.join(ctx.tmpRoot, `agent-${tag}-`));
+    const sinks =
+      mode === 'all'
+        ? Object.values(await createSixSinks(ctx.targets, dir, tag))
+        : [createJsonlSink({ dir })];
+    obs = RLMObservability.withSinks(sinks, { flushOnExit: false });
+  }
+  const events = Array.from({ length: 100 }, (_, i) => makeEvent(i));
+  const runId = `bench-agent-${tag}`;
+  await waitIdle(ctx);
+  const start = performance.now();
+  obs?.onRunStart(runId, { task: 'agent', environment: 'bench', params: { max_steps: steps } });
+  let cumulative = 0;
+  for (let i = 0; i < steps; i++) {
+    burn(stepMs);
+    cumulative += 0.5;
+    const event = events[i % 100];
+    event.step = i;
+    obs?.onStep(runId, { event, cumulativeReward: cumulative });
+    await yieldLoop();
+  }
+  obs?.onRunEnd(runId, { result: { completed: true, steps, totalReward: cumulative } });
+  const loopSeconds = (performance.now() - start) / 1000;
+  const report = await obs?.shutdown({ timeoutMs: 120_000 });
+  const seconds = (performance.now() - start) / 1000;
+  const dropped = obs
+    ? obs.status().reduce((n, s) => n + s.counters.dropped + s.counters.failed, 0)
+    : 0;
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  return { loopSeconds, seconds, ok: report?.ok ?? true, dropped };
+}
+
+/** Interleaved rounds of none/default/all; the best of the rounds per mode. */
+async function overhead(ctx, makeEvent, stepMs, steps, rounds, log) {
+  const best = { none: Infinity, default: Infinity, all: Infinity };
+  const bestLoop = { none: Infinity, default: Infinity, all: Infinity };
+  const problems = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const mode of ['none', 'default', 'all']) {
+      const run = await agentRun(ctx, makeEvent, mode, steps, stepMs, `${stepMs}ms-${mode}-${r}`);
+      if (!run.ok || run.dropped)
+        problems.push(`${mode} round ${r}: flush ok ${run.ok}, ${run.dropped} dropped/failed`);
+      best[mode] = Math.min(best[mode], run.seconds);
+      bestLoop[mode] = Math.min(bestLoop[mode], run.loopSeconds);
+      log(
+        `  ${stepMs} ms steps, ${mode.padEnd(7)} round ${r + 1}: ${run.seconds.toFixed(3)} s (loop ${run.loopSeconds.toFixed(3)} s)`,
+      );
+    }
+  }
+  return {
+    stepMs,
+    steps,
+    rounds,
+    seconds: best,
+    loopSeconds: bestLoop,
+    defaultOverhead: best.default / best.none - 1,
+    allOverhead: best.all / best.none - 1,
+    problems,
+  };
+}
+
+/** The memory measurement in a child process with --expose-gc. */
+function memoryChild(targets, steps, label) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--expose-gc',
+        fileURLToPath(import.meta.url),
+        '--memory-child',
+        JSON.stringify({ targets, steps, label }),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1);
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`memory child (${label}) exited ${code}: ${out.slice(-1000)}\n${err}`));
+      }
+    });
+  });
+}
+
+/** In the child: every remote backend down; RSS before and after `steps` steps, after a GC. */
+async function memoryChildMain({ targets, steps, label }) {
+  const { makeEvent } = await import('./event.mjs');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-bench-mem-'));
+  const sinks = await createSixSinks(targets, tmp, label);
+  const obs = RLMObservability.withSinks(Object.values(sinks), {
+    flushOnExit: false,
+    logger: false,
+  });
+  const runId = `bench-mem-${label}`;
+  const events = Array.from({ length: 1000 }, (_, i) => makeEvent(i));
+  obs.onRunStart(runId, { task: 'memory', environment: 'bench', params: { max_steps: steps } });
+  let cumulative = 0;
+  const step = (i) => {
+    cumulative += 0.5;
+    const event = events[i % 1000];
+    event.step = i;
+    obs.onStep(runId, { event, cumulativeReward: cumulative });
+  };
+  // Warm up (JIT, connections refused once, buffers allocated), then the baseline.
+  for (let i = 0; i < 1000; i++) {
+    step(i);
+    await yieldLoop();
+  }
+  const gc = async () => {
+    for (let i = 0; i < 3; i++) {
+      global.gc();
+      await sleep(50);
+    }
+  };
+  await gc();
+  const before = process.memoryUsage();
+  let peakRss = before.rss;
+  const start = performance.now();
+  for (let i = 1000; i < 1000 + steps; i++) {
+    step(i);
+    await yieldLoop();
+    if (i % 5000 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
+  const loopSeconds = (performance.now() - start) / 1000;
+  await gc();
+  const after = process.memoryUsage();
+  peakRss = Math.max(peakRss, after.rss);
+  const coordinator = obs.status().map((s) => ({
+    name: s.name,
+    delivered: s.counters.delivered,
+    dropped: s.counters.dropped,
+    failed: s.counters.failed,
+    pending: s.counters.pending,
+  }));
+  const ex = sinkExports(sinks);
+  const langsmith = sinks.langsmith.stats();
+  const report = await obs.shutdown({ timeoutMs: 5_000 });
+  const afterShutdown = sinkExports(sinks);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  // Drops: what the coordinator dropped, and what the sinks could not export (the backends
+  // are down): spans dropped or failed, MLflow operations dropped or failed, LangSmith's
+  // failed uploads.
+  const result = {
+    label,
+    steps,
+    loopSeconds,
+    rssBeforeMB: before.rss / 2 ** 20,
+    rssAfterMB: after.rss / 2 ** 20,
+    rssGrowthMB: (after.rss - before.rss) / 2 ** 20,
+    peakRssGrowthMB: (peakRss - before.rss) / 2 ** 20,
+    heapGrowthMB: (after.heapUsed - before.heapUsed) / 2 ** 20,
+    coordinator,
+    sinksAtEnd: ex,
+    sinksAfterShutdown: afterShutdown,
+    langsmithLastError: langsmith.last_error,
+    shutdownMs: report.durationMs,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  // Whatever the down backends still hold (sockets, retry timers) must not keep us waiting.
+  process.exit(0);
+}
+
+/** A server that accepts connections and never answers. */
+function hangingServer() {
+  const sockets = new Set();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume();
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}`,
+        close: () =>
+          new Promise((r) => {
+            for (const s of sockets) s.destroy();
+            server.close(r);
+          }),
+      }),
+    ),
+  );
+}
+
+/** The whole all-sinks benchmark. `log` prints progress. */
+export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.log }) {
+  const sizes = allSinksSizes(quick);
+  const receivers = await startReceiverProcess();
+  // --quick (CI, < 60 s) uses the local stand-ins: starting MLflow and Phoenix alone takes
+  // about that long; RLM_BENCH_REAL_BACKENDS=1 starts them in a quick run too.
+  const real = !quick || process.env.RLM_BENCH_REAL_BACKENDS === '1';
+  const mlflowCmd = real
+    ? backendCommand('RLM_OBS_MLFLOW', 'mlflow', process.env.MLFLOW_VERSION ?? '3.17.2')
+    : undefined;
+  const phoenixCmd = real
+    ? backendCommand('RLM_OBS_PHOENIX', 'phoenix', process.env.PHOENIX_VERSION ?? '20.26.1')
+    : undefined;
+  log(
+    `\nall six sinks: starting ${[mlflowCmd && 'MLflow', phoenixCmd && 'Phoenix'].filter(Boolean).join(' and ') || 'no real backend'}…`,
+  );
+  const [mlflow, phoenix] = await Promise.all([
+    mlflowCmd
+      ? startMlflow(mlflowCmd, tmpRoot).catch((e) => {
+          log(`  MLflow did not start (${e.message.split('\n')[0]}): using the local stand-in`);
+          return undefined;
+        })
+      : undefined,
+    phoenixCmd
+      ? startPhoenix(phoenixCmd, tmpRoot).catch((e) => {
+          log(
+            `  Phoenix did not start (${e.message.split('\n')[0]}): using the local OTLP receiver`,
+          );
+          return undefined;
+        })
+      : undefined,
+  ]);
+  const targets = {
+    // Phoenix takes traces (no metrics) over the sink's default gRPC; the stand-in takes
+    // http/protobuf traces and metrics.
+    otel: phoenix
+      ? { endpoint: phoenix.grpcUrl, protocol: 'grpc', metrics: false }
+      : { endpoint: receivers.urls.otlp, protocol: 'http/protobuf', metrics: true },
+    logfire: receivers.urls.logfire,
+    langfuse: receivers.urls.langfuse,
+    langsmith: receivers.urls.langsmith,
+    mlflow: mlflow ? mlflow.url : receivers.urls.mlflow,
+  };
+  const backends = {
+    jsonl: 'local files',
+    otel: phoenix
+      ? `Arize Phoenix (real, ${path.basename(path.dirname(path.dirname(phoenixCmd)))}), OTLP gRPC, metrics off (Phoenix takes none)`
+      : phoenixCmd
+        ? 'local OTLP http/protobuf receiver (Phoenix failed to start)'
+        : real
+          ? 'local OTLP http/protobuf receiver (no Phoenix installed: scripts/setup-phoenix.sh)'
+          : 'local OTLP http/protobuf receiver (quick run: no Phoenix started)',
+    logfire: 'local receiver (OTLP http/protobuf)',
+    langfuse: 'local receiver (OTLP JSON + ingestion API)',
+    langsmith: 'local receiver (/info, multipart ingest)',
+    mlflow: mlflow
+      ? `MLflow tracking server (real, ${path.basename(path.dirname(path.dirname(mlflowCmd)))}, sqlite)`
+      : mlflowCmd
+        ? 'local stand-in (MLflow failed to start)'
+        : real
+          ? 'local stand-in (no MLflow installed: scripts/setup-mlflow.sh)'
+          : 'local stand-in (quick run: no MLflow started)',
+  };
+  for (const [name, where] of Object.entries(backends)) log(`  ${name.padEnd(9)} → ${where}`);
+  const ctx = { tmpRoot, receivers, targets, mlflow, phoenix };
+  try {
+    // 1. throughput (untimed pass first, as in run.mjs), then the caller-blocked times.
+    log(`  delivery: ${sizes.steps} steps through all six sinks…`);
+    const sustained = await sixSinkPass(ctx, makeEvent, sizes.steps, false, 'sustained');
+    log(
+      `    ${Math.round(sustained.stepsPerSec)} steps/s delivered in ${sustained.seconds.toFixed(2)} s`,
+    );
+    const timed = await sixSinkPass(ctx, makeEvent, sizes.steps, true, 'timed');
+    log(
+      `    onStep p50 ${(timed.p50 / 1000).toFixed(2)} us, p99 ${(timed.p99 / 1000).toFixed(2)} us`,
+    );
+    // 2. overhead on a simulated agent.
+    const over1 = await overhead(ctx, makeEvent, 1, sizes.overheadSteps1, sizes.rounds, log);
+    const over10 = await overhead(ctx, makeEvent, 10, sizes.overheadSteps10, sizes.rounds, log);
+    // 3. memory with every remote backend down: closed ports, then hanging backends.
+    const closed = {};
+    for (const name of ['otel', 'logfire', 'langfuse', 'langsmith', 'mlflow'])
+      closed[name] = `http://127.0.0.1:${await closedPort()}`;
+    const downTargets = (url) => ({
+      otel: { endpoint: url.otel, protocol: 'http/protobuf', metrics: true },
+      logfire: url.logfire,
+      langfuse: url.langfuse,
+      langsmith: url.langsmith,
+      mlflow: url.mlflow,
+    });
+    log(`  memory: ${sizes.memorySteps} steps, every remote backend refusing connections…`);
+    const memRefused = await memoryChild(downTargets(closed), sizes.memorySteps, 'refused');
+    log(`    RSS growth ${memRefused.rssGrowthMB.toFixed(1)} MB`);
+    const hang = await hangingServer();
+    log(
+      `  memory: ${sizes.memorySteps} steps, every remote backend accepting and never answering…`,
+    );
+    const hangUrls = Object.fromEntries(Object.keys(closed).map((k) => [k, hang.url]));
+    const memHanging = await memoryChild(
+      downTargets(hangUrls),
+      sizes.memorySteps,
+      'hanging',
+    ).finally(() => hang.close());
+    log(`    RSS growth ${memHanging.rssGrowthMB.toFixed(1)} MB`);
+    return {
+      sizes,
+      backends,
+      sustained,
+      timed,
+      overhead1ms: over1,
+      overhead10ms: over10,
+      memory: [memRefused, memHanging],
+    };
+  } finally {
+    await Promise.all([receivers.stop(), mlflow?.stop(), phoenix?.stop()]);
+  }
+}
+
+if (process.argv[2] === '--memory-child') await memoryChildMain(JSON.parse(process.argv[3]));
