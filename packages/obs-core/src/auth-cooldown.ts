@@ -33,6 +33,7 @@ export class AuthCooldown {
   failures = 0;
   #until = 0;
   #streak = 0;
+  #reported = 0;
   #lastStatus: number | undefined;
   readonly #initial: number;
   readonly #max: number;
@@ -73,6 +74,24 @@ export class AuthCooldown {
     const spread = base * this.#jitter * (this.#random() * 2 - 1);
     this.#until =
       this.#now() + Math.max(0, Math.min(this.#max * (1 + this.#jitter), base + spread));
+  }
+
+  /**
+   * A response refused the credentials. While a pause runs, such a response answers a request
+   * sent before it began and changes nothing; otherwise it starts the next pause (as
+   * {@link fail}). Returns whether it started one.
+   */
+  refused(status?: number): boolean {
+    if (this.paused) return false;
+    this.fail(status);
+    return true;
+  }
+
+  /** Events skipped since the last call: what a flush report owes. */
+  takeSkipped(): number {
+    const skipped = this.skipped - this.#reported;
+    this.#reported = this.skipped;
+    return skipped;
   }
 
   /** A request went through: credentials work again. */

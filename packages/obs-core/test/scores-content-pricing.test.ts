@@ -307,6 +307,21 @@ describe('auth cooldown', () => {
     expect(cooldown.until - now).toBe(48_000);
   });
 
+  it('refused() ignores refusals that arrive during a pause; takeSkipped() reports each skip once', () => {
+    let now = 0;
+    const cooldown = new AuthCooldown({ now: () => now, random: () => 0.5 });
+    expect(cooldown.refused(401)).toBe(true);
+    expect(cooldown.refused(401)).toBe(false);
+    expect(cooldown.until).toBe(60_000);
+    expect(cooldown.failures).toBe(1);
+    cooldown.skip(3);
+    expect(cooldown.takeSkipped()).toBe(3);
+    expect(cooldown.takeSkipped()).toBe(0);
+    now = 60_000;
+    expect(cooldown.refused(403)).toBe(true);
+    expect(cooldown.until - now).toBe(120_000);
+  });
+
   it('knows HTTP and gRPC auth failures', () => {
     expect([401, 403, 500, 429, undefined].map((s) => isAuthFailure(s))).toEqual([
       true,

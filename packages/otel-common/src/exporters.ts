@@ -100,7 +100,7 @@ export class ExportAuth {
     const failure = authFailureOf(error);
     if (!failure) return false;
     this.#label = failure.label;
-    if (!this.cooldown.paused) this.cooldown.fail(failure.status);
+    this.cooldown.refused(failure.status);
     return true;
   }
 

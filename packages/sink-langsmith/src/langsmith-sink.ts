@@ -174,7 +174,6 @@ export class LangSmithSink implements RLMObservabilitySink {
   #ended = new Map<string, RunRef>();
   #projectId: Promise<string | undefined> | undefined;
   #unmatchedScores = 0;
-  #skippedAtFlush = 0;
   #hookErrors = 0;
   #lastHookError: string | undefined;
   #pending = new Set<Promise<unknown>>();
@@ -250,8 +249,7 @@ export class LangSmithSink implements RLMObservabilitySink {
 
   /** A 401/403 from LangSmith: pause (a failure during the pause came from earlier requests). */
   #authFailed(status: number): void {
-    if (this.#cooldown.paused) return;
-    this.#cooldown.fail(status);
+    if (!this.#cooldown.refused(status)) return;
     // What was in flight may be lost: open runs post their root run again when they resume
     // (the ids are deterministic, so LangSmith keeps one run).
     for (const run of this.#runs.values()) run.posted = false;
@@ -666,8 +664,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     await Promise.allSettled([...this.#pending]);
     await this.#client?.awaitPendingTraceBatches();
     const failed = this.#fetch.failures - before;
-    const skipped = this.#cooldown.skipped - this.#skippedAtFlush;
-    this.#skippedAtFlush = this.#cooldown.skipped;
+    const skipped = this.#cooldown.takeSkipped();
     if (failed > 0)
       throw new Error(
         `${failed} uploads to ${safeUrl(this.apiUrl)} failed (${this.#fetch.lastError ?? 'unknown error'})`,

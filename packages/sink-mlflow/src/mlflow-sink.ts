@@ -170,7 +170,6 @@ export class MlflowSink implements RLMObservabilitySink {
   readonly #cooldown: AuthCooldown;
   /** Setup failed on the credentials (cleared by the first accepted write). */
   #refusedAtSetup = false;
-  #skippedAtFlush = 0;
 
   constructor(options: MlflowSinkOptions = {}) {
     this.name = options.name ?? 'mlflow';
@@ -211,8 +210,7 @@ export class MlflowSink implements RLMObservabilitySink {
   readonly #watchAuth: typeof fetch = async (input, init) => {
     const response = await fetch(input, init);
     if (isAuthFailure(response.status)) {
-      // A refusal during the pause answers a request sent before it.
-      if (!this.#cooldown.paused) this.#cooldown.fail(response.status);
+      this.#cooldown.refused(response.status);
     } else if (response.ok && (init?.method ?? 'GET').toUpperCase() !== 'GET') {
       this.#cooldown.succeed();
       if (this.#refusedAtSetup) {
@@ -682,8 +680,7 @@ export class MlflowSink implements RLMObservabilitySink {
     const before = this.counters.failed;
     if (this.#working) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const failed = this.counters.failed - before;
-    const skipped = this.#cooldown.skipped - this.#skippedAtFlush;
-    this.#skippedAtFlush = this.#cooldown.skipped;
+    const skipped = this.#cooldown.takeSkipped();
     if (failed > 0)
       throw new Error(`${failed} MLflow operations failed (${this.#lastError ?? 'unknown error'})`);
     if (skipped > 0)
