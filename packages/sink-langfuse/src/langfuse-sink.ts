@@ -308,6 +308,7 @@ export class LangfuseSink implements RLMObservabilitySink {
 
   /** The Langfuse trace id of a run (a 32-hex OpenTelemetry id derived from the run id). */
   getTraceId(runId: string): string | undefined {
+    this.#hooks.drain();
     return this.#runs.get(runId)?.traceId;
   }
 
@@ -364,7 +365,7 @@ export class LangfuseSink implements RLMObservabilitySink {
         ...metadata('langfuse.trace.metadata', { run_id: id, environment, params }),
       });
     }
-    const startMs = timeOf(s.startedAt) ?? Date.now();
+    const startMs = timeOf(s.startedAt) ?? this.#hooks.now();
     tracing.ids.nextTraceId = traceIdFromRunId(id);
     tracing.ids.nextSpanId = spanIdFromRunId(id);
     const span = tracing.tracer.startSpan(
@@ -403,9 +404,11 @@ export class LangfuseSink implements RLMObservabilitySink {
     const step = num(event.step) ?? 0;
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
-    const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? Date.now();
+    const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();
     const endMs =
-      duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, Date.now());
+      duration !== undefined
+        ? startMs + Math.max(0, duration)
+        : Math.max(startMs, this.#hooks.now());
     const failed = observation.success !== true;
     const input: Record<string, unknown> = { action: str(action.action) ?? 'unknown' };
     const code = str(action.code);
@@ -505,7 +508,7 @@ export class LangfuseSink implements RLMObservabilitySink {
         str(result.error) ?? 'Run did not complete',
       );
     }
-    run.span.end(Math.max(timeOf(result.finishedAt) ?? Date.now(), run.startMs));
+    run.span.end(Math.max(timeOf(result.finishedAt) ?? this.#hooks.now(), run.startMs));
     tracing.ended();
     remember(this.#ended, id, { traceId: run.traceId, root: run.root }, this.#maxOpenRuns * 2);
   }
@@ -602,10 +605,12 @@ export class LangfuseSink implements RLMObservabilitySink {
 
   /** Exports the spans and sends the scores; rejects when spans were lost. */
   async forceFlush(): Promise<void> {
+    this.#hooks.drain();
     await this.#tracing?.flush([this.#flushScores()]);
   }
 
   shutdown(): Promise<void> {
+    this.#hooks.drain();
     this.#shutdown ??= (async () => {
       for (const [, run] of this.#runs) {
         run.span.setAttribute('langfuse.observation.metadata.incomplete', 'true');

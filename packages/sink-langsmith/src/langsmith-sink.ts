@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import {
   AuthCooldown,
   type AuthCooldownOptions,
+  defaultSanitizer,
   isAuthFailure,
   isRecord as isObject,
   finiteNumber as num,
@@ -44,7 +45,11 @@ export interface LangSmithSinkOptions {
   projectName?: string;
   /** List projects at setup (the original does): failure gives `available: false`. @defaultValue `true` */
   connectionCheck?: boolean;
-  /** The client's memory bound for queued uploads. @defaultValue 64 MiB */
+  /**
+   * The memory bound for uploads held while LangSmith is slow or down — the client's queue
+   * and the sink's own queue of step runs each; beyond it new runs are dropped and counted.
+   * @defaultValue 64 MiB
+   */
   maxIngestMemoryBytes?: number;
   /** Per-request timeout. @defaultValue `10000` */
   timeoutMs?: number;
@@ -67,11 +72,62 @@ const CHECK_TIMEOUT_MS = 5_000;
 /** A LangSmith dotted order: `<stamp>Z<uuid>` segments joined by dots. */
 const DOTTED = /^(\d{8}T\d{12}Z[0-9a-f-]{36})(\.\d{8}T\d{12}Z[0-9a-f-]{36})*$/;
 
-/** `YYYYMMDDTHHMMSSffffffZ`, the time part of a dotted-order segment. */
-function dottedStamp(ms: number): string {
+/**
+ * `YYYYMMDDTHHMMSSffffffZ`, the time part of a dotted-order segment; `order` fills the
+ * microseconds (as the client's execution order does) so siblings of one millisecond sort.
+ */
+function dottedStamp(ms: number, order = 0): string {
   const iso = new Date(ms).toISOString(); // 2026-11-22T00:51:01.478Z
-  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}${iso.slice(20, 23)}000Z`;
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}${iso.slice(20, 23)}${micros(order)}Z`;
 }
+
+/** A start time as the client sends it: ISO with microseconds (the execution order). */
+function isoMicros(ms: number, order = 0): string {
+  return `${new Date(ms).toISOString().slice(0, -1)}${micros(order)}Z`;
+}
+
+function micros(order: number): string {
+  return String(Math.abs(Math.trunc(order)) % 1000).padStart(3, '0');
+}
+
+function plainParams(params: unknown): unknown {
+  return isObject(params) ? defaultSanitizer()(params) : {};
+}
+
+/** A run create as the client's `batchIngestRuns` takes it. */
+interface RunCreate {
+  id: string;
+  name: string;
+  run_type: string;
+  start_time: string;
+  end_time: number;
+  inputs: Record<string, unknown>;
+  outputs: Record<string, unknown>;
+  error?: string;
+  extra: { metadata: Record<string, unknown> };
+  session_name: string;
+  parent_run_id: string;
+  trace_id: string;
+  dotted_order: string;
+}
+
+/** A hook call waiting for the drain: the hook, the run id, its argument and when it came. */
+interface HookCall {
+  hook: 0 | 1 | 2 | 3;
+  runId: string;
+  arg: unknown;
+  at: number;
+}
+const START = 0;
+const STEP = 1;
+const END = 2;
+const SCORE = 3;
+/** Hook calls processed inline (not waiting for the drain) once this many are waiting. */
+const INBOX_LIMIT = 1024;
+/** Runs per upload request. */
+const BATCH_RUNS = 1000;
+/** Bytes (estimated) per upload request. */
+const BATCH_BYTES = 8 * 1024 * 1024;
 
 /**
  * A UUID v7-shaped id derived from the run id (and a step): the run's start time in the
@@ -99,6 +155,9 @@ interface RunRef {
 
 interface OpenRun extends RunRef {
   tree: RunTree;
+  /** The root run's dotted order and metadata, which its step runs extend. */
+  dotted: string;
+  metadata: Record<string, unknown>;
   lastStepEnd: number;
   /** The root run's create was sent (and not lost to an auth failure since). */
   posted: boolean;
@@ -145,6 +204,10 @@ export interface LangSmithSinkStats {
   failed_requests: number;
   bad_events: number;
   open_runs: number;
+  /** Step and LLM runs sent, waiting to be sent, and dropped (queue full or shut down). */
+  runs_sent: number;
+  runs_queued: number;
+  runs_dropped: number;
   /** Scores on runs this sink never saw (their LangSmith ids are unknown). */
   unmatched_scores: number;
   authFailures: number;
@@ -178,6 +241,19 @@ export class LangSmithSink implements RLMObservabilitySink {
   #lastHookError: string | undefined;
   #pending = new Set<Promise<unknown>>();
   #shutdown: Promise<void> | undefined;
+  /** Hook calls not processed yet (the hooks only queue; the drain does the work). */
+  #inbox: HookCall[] = [];
+  #drainScheduled = false;
+  /** Step and LLM runs waiting for upload, their estimated bytes and bound. */
+  #outbox: { run: RunCreate; bytes: number }[] = [];
+  #outboxBytes = 0;
+  #maxQueuedBytes: number;
+  #sending: Promise<void> | undefined;
+  #runsSent = 0;
+  #runsDropped = 0;
+  #droppedReported = 0;
+  /** `/runs/batch` answered 404: upload through the client's multipart path instead. */
+  #useMultipart = false;
 
   constructor(options: LangSmithSinkOptions = {}) {
     this.name = options.name ?? 'langsmith';
@@ -186,6 +262,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.apiUrl = (options.apiUrl ?? 'https://api.smith.langchain.com').replace(/\/+$/, '');
     this.#detail = 'disabled';
     this.ready = Promise.resolve();
+    this.#maxQueuedBytes = options.maxIngestMemoryBytes ?? 64 * 1024 * 1024;
     this.#cooldown = new AuthCooldown(options.authCooldown);
     this.#fetch = new CountingFetch(
       (status) => this.#authFailed(status),
@@ -288,6 +365,9 @@ export class LangSmithSink implements RLMObservabilitySink {
       failed_requests: this.#fetch.failures,
       bad_events: this.#hookErrors,
       open_runs: this.#runs.size,
+      runs_sent: this.#runsSent,
+      runs_queued: this.#outbox.length,
+      runs_dropped: this.#runsDropped,
       unmatched_scores: this.#unmatchedScores,
       ...this.#cooldown.stats(),
     };
@@ -302,25 +382,121 @@ export class LangSmithSink implements RLMObservabilitySink {
    * `attributes: { 'langsmith.headers': headers }`.
    */
   headers(runId: string): Record<string, string> | undefined {
+    this.#drain();
     const run = this.#runs.get(runId);
     return run ? (run.tree.toHeaders() as unknown as Record<string, string>) : undefined;
   }
 
+  // The hooks only queue the call (the caller pays well under a microsecond); the drain, on
+  // the next turn of the event loop, builds the runs and hands them to the uploads.
   onRunStart(runId: string, start: RunStart): void {
-    this.#guard(() => this.#onRunStart(runId, start));
+    this.#queue(START, runId, start);
   }
 
   onStep(runId: string, record: StepRecord): void {
-    this.#guard(() => this.#onStep(runId, record));
+    this.#queue(STEP, runId, record);
   }
 
   onRunEnd(runId: string, end: RunEnd): void {
-    this.#guard(() => this.#onRunEnd(runId, end));
+    this.#queue(END, runId, end);
   }
 
   /** A score or feedback: LangSmith feedback on the run, or on its step run with `step`. */
   onScore(runId: string, score: ScoreRecord): void {
-    this.#guard(() => this.#onScore(runId, score));
+    this.#queue(SCORE, runId, score);
+  }
+
+  #queue(hook: HookCall['hook'], runId: string, arg: unknown): void {
+    if (!this.#client || this.#shutdown) return;
+    this.#inbox.push({ hook, runId, arg, at: Date.now() });
+    // A caller that never yields still gets bounded memory: past the limit, work inline.
+    if (this.#inbox.length >= INBOX_LIMIT) this.#drain();
+    else if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      setImmediate(this.#drainTask).unref();
+    }
+  }
+
+  readonly #drainTask = (): void => {
+    this.#drainScheduled = false;
+    this.#drain();
+  };
+
+  /** Processes the queued hook calls in order, then starts an upload. */
+  #drain(): void {
+    const calls = this.#inbox;
+    if (calls.length > 0) {
+      this.#inbox = [];
+      for (const call of calls) {
+        this.#guard(() => {
+          if (call.hook === STEP) this.#onStep(call.runId, call.arg as StepRecord, call.at);
+          else if (call.hook === START) this.#onRunStart(call.runId, call.arg as RunStart, call.at);
+          else if (call.hook === END) this.#onRunEnd(call.runId, call.arg as RunEnd, call.at);
+          else this.#onScore(call.runId, call.arg as ScoreRecord, call.at);
+        });
+      }
+    }
+    this.#pump();
+  }
+
+  /** Queues a step or LLM run for upload, or drops and counts it when the queue is full. */
+  #enqueueRun(run: RunCreate, bytes: number): void {
+    if (this.#outboxBytes + bytes > this.#maxQueuedBytes) {
+      this.#runsDropped++;
+      return;
+    }
+    this.#outbox.push({ run, bytes });
+    this.#outboxBytes += bytes;
+  }
+
+  /** One upload at a time: up to {@link BATCH_RUNS} runs per request, oldest first. */
+  #pump(): void {
+    if (this.#sending || this.#outbox.length === 0 || !this.#client) return;
+    if (this.#cooldown.paused) {
+      // Refused key: what waits is skipped (counted); it comes back with a replay.
+      this.#cooldown.skip(this.#outbox.length);
+      this.#outbox = [];
+      this.#outboxBytes = 0;
+      return;
+    }
+    let count = 0;
+    let bytes = 0;
+    while (count < this.#outbox.length && count < BATCH_RUNS && bytes < BATCH_BYTES)
+      bytes += this.#outbox[count++]!.bytes;
+    const batch = this.#outbox.splice(0, count).map((queued) => queued.run);
+    this.#outboxBytes -= bytes;
+    const client = this.#client;
+    const send = async (): Promise<void> => {
+      if (!this.#useMultipart) {
+        try {
+          await client.batchIngestRuns({ runCreates: batch as never });
+          this.#runsSent += batch.length;
+          return;
+        } catch (error) {
+          // Already there (a replay of sent runs): nothing to add.
+          if ((error as Error)?.name === 'LangSmithConflictError') {
+            this.#runsSent += batch.length;
+            return;
+          }
+          if ((error as Error)?.name !== 'LangSmithNotFoundError') throw error;
+          // A LangSmith without the JSON endpoint: the client's multipart path from now on.
+          this.#useMultipart = true;
+        }
+      }
+      await client.multipartIngestRuns({ runCreates: batch as never });
+      this.#runsSent += batch.length;
+    };
+    const sending = send()
+      .catch((error: unknown) => {
+        if (typeof (error as { status?: unknown })?.status !== 'number') this.#fetch.failures++;
+        this.#fetch.lastError =
+          error instanceof Error ? error.message.split('\n')[0] : String(error);
+      })
+      .finally(() => {
+        this.#sending = undefined;
+        this.#pump();
+      });
+    this.#sending = sending;
   }
 
   #track(promise: Promise<unknown>): void {
@@ -333,12 +509,12 @@ export class LangSmithSink implements RLMObservabilitySink {
     void p.finally(() => this.#pending.delete(p));
   }
 
-  #onRunStart(runId: string, start: RunStart): void {
+  #onRunStart(runId: string, start: RunStart, at: number): void {
     const client = this.#client;
-    if (!client || this.#shutdown) return;
+    if (!client) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     const s = isObject(start) ? start : ({} as RunStart);
-    const startMs = timeOf(s.startedAt) ?? Date.now();
+    const startMs = timeOf(s.startedAt) ?? at;
     const environment = str(s.environment) ?? '';
     const attributes = isObject(s.attributes) ? s.attributes : {};
     const sessionId = str(s.sessionId);
@@ -348,7 +524,9 @@ export class LangSmithSink implements RLMObservabilitySink {
       name: `rlm-run-${id.slice(0, 8)}`,
       run_type: 'chain',
       id: langsmithRunId(id, startMs),
-      inputs: { task: str(s.task) ?? '', environment, params: isObject(s.params) ? s.params : {} },
+      // Plain JSON (the coordinator's input already is; a direct call may pass anything): the
+      // client serializes it later, off this call, where a throwing getter would be lost.
+      inputs: { task: str(s.task) ?? '', environment, params: plainParams(s.params) },
       // LangSmith groups traces into threads by `session_id`/`thread_id` and shows
       // `user_id`; child runs inherit the metadata.
       metadata: {
@@ -394,6 +572,8 @@ export class LangSmithSink implements RLMObservabilitySink {
     }
     const run: OpenRun = {
       tree,
+      dotted: tree.dotted_order,
+      metadata: (tree.extra?.metadata as Record<string, unknown> | undefined) ?? {},
       lsId: tree.id,
       traceId: tree.trace_id,
       startMs,
@@ -417,8 +597,8 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#track(run.tree.postRun());
   }
 
-  #onStep(runId: string, record: StepRecord): void {
-    if (!this.#client || this.#shutdown) return;
+  #onStep(runId: string, record: StepRecord, at: number): void {
+    if (!this.#client) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     const run = this.#runs.get(id);
     if (!run) return;
@@ -431,31 +611,51 @@ export class LangSmithSink implements RLMObservabilitySink {
     const step = num(event.step) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run.lastStepEnd;
-    const endMs =
-      duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, Date.now());
+    const endMs = duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, at);
+    // Estimated upload bytes: the texts plus the fixed fields' JSON.
+    let bytes = 600;
     const inputs: Record<string, unknown> = { action: str(action.action) ?? 'unknown' };
     const code = str(action.code);
-    if (code) inputs.code = truncate(code, TEXT_LIMIT);
+    if (code) {
+      inputs.code = truncate(code, TEXT_LIMIT);
+      bytes += (inputs.code as string).length;
+    }
     const outputs: Record<string, unknown> = {
       success: observation.success === true,
       reward: num(event.reward) ?? 0,
       cumulative_reward: num(r.cumulativeReward) ?? 0,
     };
     const out = str(observation.output);
-    if (out) outputs.output = truncate(out, TEXT_LIMIT);
-    const failed = observation.success !== true;
-    const child = run.tree.createChild({
+    if (out) {
+      outputs.output = truncate(out, TEXT_LIMIT);
+      bytes += (outputs.output as string).length;
+    }
+    // The step run as the client's RunTree would create it (child runs inherit the
+    // metadata), built directly: a RunTree per step cost more than everything else here.
+    const stepId = langsmithRunId(id, run.startMs, step);
+    const stepDotted = `${run.dotted}.${dottedStamp(startMs, step + 1)}${stepId}`;
+    const metadata = isObject(event.attributes)
+      ? { ...run.metadata, ...event.attributes }
+      : run.metadata;
+    const stepRun: RunCreate = {
+      id: stepId,
       name: `step-${step}`,
       run_type: 'tool',
-      id: langsmithRunId(id, run.startMs, step),
+      start_time: isoMicros(startMs, step + 1),
+      end_time: endMs,
       inputs,
-      start_time: startMs,
-      ...(isObject(event.attributes) ? { metadata: event.attributes } : {}),
-    });
-    // The sink posts each step run itself: don't let the run's tree keep every step run (and
-    // its inputs and outputs) until the run ends — that grew memory and GC time per step.
-    const children = run.tree.child_runs;
-    if (children.at(-1) === child) children.pop();
+      outputs,
+      extra: { metadata },
+      session_name: this.projectName,
+      parent_run_id: run.lsId,
+      trace_id: run.traceId,
+      dotted_order: stepDotted,
+    };
+    if (observation.success !== true) {
+      stepRun.error = str(observation.error) ?? 'step failed';
+      bytes += stepRun.error.length;
+    }
+    this.#enqueueRun(stepRun, bytes);
     stepUsages(event).forEach((usage, i) => {
       // LangSmith's usage shape; `total_cost` is the cost the caller or the price table gave.
       const usageMetadata = {
@@ -464,34 +664,38 @@ export class LangSmithSink implements RLMObservabilitySink {
         total_tokens: usage.totalTokens,
         ...(usage.costUsd !== undefined ? { total_cost: usage.costUsd } : {}),
       };
-      const llm = child.createChild({
-        name: usage.model ?? 'llm',
-        run_type: 'llm',
-        id: langsmithRunId(id, run.startMs, `${step}:llm:${i}`),
-        inputs: {},
-        start_time: startMs,
-        metadata: {
-          ...(usage.model ? { ls_model_name: usage.model } : {}),
-          ...(usage.provider ? { ls_provider: usage.provider } : {}),
-          ...(usage.costUsd !== undefined ? { cost_usd: usage.costUsd } : {}),
-          usage_metadata: usageMetadata,
+      const llmId = langsmithRunId(id, run.startMs, `${step}:llm:${i}`);
+      this.#enqueueRun(
+        {
+          id: llmId,
+          name: usage.model ?? 'llm',
+          run_type: 'llm',
+          start_time: isoMicros(startMs, i + 1),
+          end_time: endMs,
+          inputs: {},
+          outputs: { usage_metadata: usageMetadata },
+          extra: {
+            metadata: {
+              ...metadata,
+              ...(usage.model ? { ls_model_name: usage.model } : {}),
+              ...(usage.provider ? { ls_provider: usage.provider } : {}),
+              ...(usage.costUsd !== undefined ? { cost_usd: usage.costUsd } : {}),
+              usage_metadata: usageMetadata,
+            },
+          },
+          session_name: this.projectName,
+          parent_run_id: stepId,
+          trace_id: run.traceId,
+          dotted_order: `${stepDotted}.${dottedStamp(startMs, i + 1)}${llmId}`,
         },
-      });
-      this.#track(
-        llm.end({ usage_metadata: usageMetadata }, undefined, endMs).then(() => llm.postRun()),
+        500,
       );
     });
-    // Ended before it is posted: one create with inputs, outputs and error.
-    this.#track(
-      child
-        .end(outputs, failed ? (str(observation.error) ?? 'step failed') : undefined, endMs)
-        .then(() => child.postRun()),
-    );
     run.lastStepEnd = endMs;
   }
 
-  #onRunEnd(runId: string, end: RunEnd): void {
-    if (!this.#client || this.#shutdown) return;
+  #onRunEnd(runId: string, end: RunEnd, at: number): void {
+    if (!this.#client) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     const run = this.#runs.get(id);
     if (!run) return;
@@ -511,7 +715,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     };
     const answer = str(result.finalAnswer);
     if (answer) outputs.final_answer = truncate(answer, TEXT_LIMIT);
-    const endMs = Math.max(timeOf(result.finishedAt) ?? Date.now(), run.startMs);
+    const endMs = Math.max(timeOf(result.finishedAt) ?? at, run.startMs);
     const error = completed ? undefined : (str(result.error) ?? 'Run did not complete');
     if (run.parent) this.#post(run.parent);
     // A run never posted (started during an auth pause) is created whole.
@@ -533,9 +737,9 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#ended.set(id, { lsId: run.lsId, traceId: run.traceId, startMs: run.startMs });
   }
 
-  #onScore(runId: string, score: ScoreRecord): void {
+  #onScore(runId: string, score: ScoreRecord, at: number): void {
     const client = this.#client;
-    if (!client || this.#shutdown) return;
+    if (!client) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     const s = isObject(score) ? score : ({} as ScoreRecord);
     const name = str(s.name);
@@ -562,8 +766,8 @@ export class LangSmithSink implements RLMObservabilitySink {
     const step = typeof s.step === 'number' && Number.isSafeInteger(s.step) ? s.step : undefined;
     const kind = s.kind === 'feedback' ? 'feedback' : 'score';
     const source = str(s.source);
-    const at = str(s.at);
-    const atMs = timeOf(at) ?? Date.now();
+    const scoredAt = str(s.at);
+    const atMs = timeOf(scoredAt) ?? at;
     const numeric =
       typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'number' ? value : undefined;
     const comment = str(s.comment);
@@ -576,7 +780,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       feedbackId: langsmithRunId(
         id,
         atMs,
-        `feedback:${kind}:${name}:${step ?? ''}:${String(value)}:${at ?? ''}`,
+        `feedback:${kind}:${name}:${step ?? ''}:${String(value)}:${scoredAt ?? ''}`,
       ),
       feedbackSourceType: kind === 'feedback' ? ('app' as const) : ('api' as const),
       sourceInfo: {
@@ -584,7 +788,7 @@ export class LangSmithSink implements RLMObservabilitySink {
         ...(source ? { source } : {}),
         rlm_run_id: id,
         ...(step !== undefined ? { step } : {}),
-        ...(at ? { at } : {}),
+        ...(scoredAt ? { at: scoredAt } : {}),
       },
       traceId: ref.traceId,
       ...(step === undefined ? { startTime: ref.startMs } : {}),
@@ -661,21 +865,35 @@ export class LangSmithSink implements RLMObservabilitySink {
   /** Sends everything queued; rejects when uploads failed since the last flush. */
   async forceFlush(): Promise<void> {
     const before = this.#fetch.failures;
+    this.#drain();
+    while (this.#sending) {
+      await this.#sending;
+      this.#pump();
+    }
     await Promise.allSettled([...this.#pending]);
     await this.#client?.awaitPendingTraceBatches();
     const failed = this.#fetch.failures - before;
     const skipped = this.#cooldown.takeSkipped();
+    const dropped = this.#runsDropped - this.#droppedReported;
+    this.#droppedReported = this.#runsDropped;
+    const problems: string[] = [];
     if (failed > 0)
-      throw new Error(
+      problems.push(
         `${failed} uploads to ${safeUrl(this.apiUrl)} failed (${this.#fetch.lastError ?? 'unknown error'})`,
       );
     if (skipped > 0)
-      throw new Error(
+      problems.push(
         `${skipped} events not sent to ${safeUrl(this.apiUrl)}: paused after LangSmith refused the API key`,
       );
+    if (dropped > 0)
+      problems.push(
+        `${dropped} step runs dropped: more than ${this.#maxQueuedBytes} bytes waited for ${safeUrl(this.apiUrl)}`,
+      );
+    if (problems.length > 0) throw new Error(problems.join('; '));
   }
 
   shutdown(): Promise<void> {
+    this.#drain();
     this.#shutdown ??= (async () => {
       for (const [, run] of this.#runs) {
         if (this.#paused()) continue;

@@ -61,6 +61,8 @@ export interface LangSmithReceiver {
   jsonBatch: boolean;
   /** Answer `/info` so the client gzips its multipart bodies. */
   gzip: boolean;
+  /** A deployment without the JSON `/runs/batch` endpoint: 404 there. */
+  multipartOnly: boolean;
   /** The content-encoding of each upload ('' for none). */
   encodings: string[];
   /** `401`/`403` refuse everything but `/info` (as a refused key would); the others hit writes. */
@@ -96,6 +98,7 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
     routes: [],
     jsonBatch: false,
     gzip: false,
+    multipartOnly: false,
     encodings: [],
     mode: 'ok',
   } as unknown as LangSmithReceiver;
@@ -146,6 +149,7 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
         return send(200, feedback);
       }
       if (path === '/runs/batch') {
+        if (receiver.multipartOnly) return send(404, { detail: 'Not Found' });
         const batch = JSON.parse(body.toString('utf8')) as {
           post?: LangSmithRun[];
           patch?: LangSmithRun[];

@@ -120,6 +120,58 @@ describe('langsmith sink', () => {
     });
   }
 
+  it("a LangSmith without the JSON /runs/batch: step runs go through the client's multipart path", async () => {
+    const receiver = await startLangSmithReceiver();
+    receiver.multipartOnly = true;
+    try {
+      const { sink, report, run } = await recordRun(receiver);
+      expect(report.ok).toBe(true);
+      // One try at /runs/batch (404), then multipart for every later upload.
+      expect(receiver.routes.filter((r) => r === 'POST /runs/batch')).toHaveLength(1);
+      expect(receiver.routes).toContain('POST /runs/multipart');
+      checkTree(receiver, run.id, Date.parse(run.startedAt));
+      expect(sink.stats()).toMatchObject({ failed_requests: 0, runs_dropped: 0, runs_queued: 0 });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('step runs waiting for a hung LangSmith stay under the memory bound: the rest dropped, counted, reported', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({
+        apiKey: receiver.apiKey,
+        apiUrl: receiver.url,
+        timeoutMs: 300,
+        maxRetries: 0,
+        maxIngestMemoryBytes: 64 * 1024,
+      });
+      receiver.mode = 'hang';
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ task: 'bounded' });
+      for (let i = 0; i < 2_000; i++)
+        run.step({
+          action: { action: 'a', code: 'x'.repeat(200) },
+          observation: { success: true },
+          reward: 1,
+        });
+      run.end();
+      // Every step reached the sink (the caller was not refused) …
+      expect(obs.status()[0]!.counters).toMatchObject({ delivered: 2_004, dropped: 0 });
+      await new Promise((resolve) => setImmediate(resolve));
+      const stats = sink.stats();
+      // … and what waits for upload fits the bound (~800 bytes per step run here).
+      expect(stats.runs_queued).toBeLessThanOrEqual(Math.ceil((64 * 1024) / 800));
+      expect(stats.runs_dropped).toBeGreaterThan(1_800);
+      const report = await obs.flush({ timeoutMs: 20_000 });
+      expect(report.sinks[0]!.ok).toBe(false);
+      expect(report.sinks[0]!.error).toMatch(/step runs dropped/);
+      await obs.shutdown({ timeoutMs: 5_000 });
+    } finally {
+      await receiver.close();
+    }
+  }, 30_000);
+
   it('a replay of the run reuses its ids (no duplicates)', async () => {
     const receiver = await startLangSmithReceiver();
     try {
@@ -234,8 +286,11 @@ describe('cross-process runs', () => {
       parent.end();
       await a.shutdown();
       const runs = [...receiver.runs.values()];
-      const root = runs.find((r) => r.extra?.metadata?.run_id === 'xp-parent')!;
-      const child = runs.find((r) => r.extra?.metadata?.run_id === 'xp-remote')!;
+      // The chain runs (step runs inherit their run's metadata).
+      const chain = (id: string) =>
+        runs.find((r) => r.extra?.metadata?.run_id === id && r.run_type === 'chain')!;
+      const root = chain('xp-parent');
+      const child = chain('xp-remote');
       expect(child.parent_run_id).toBe(root.id);
       expect(child.trace_id).toBe(root.id);
       expect(String(child.dotted_order).startsWith(String(root.dotted_order))).toBe(true);

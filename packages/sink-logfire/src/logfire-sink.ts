@@ -123,6 +123,10 @@ export function baseUrlForToken(token: string | undefined): string {
 type Primitive = string | number | boolean;
 
 /** Logfire's attributes for a message template and its values. */
+/** `logfire.json_schema` by key set; message templates split at their `{key}`s. */
+const SCHEMAS = new Map<string, string>();
+const TEMPLATES = new Map<string, string[]>();
+
 function conventions(
   template: string,
   values: Record<string, Primitive>,
@@ -130,18 +134,35 @@ function conventions(
   spanType: 'span' | 'log',
   tags: string[],
 ): Attributes {
-  const message = template.replace(/\{(\w+)\}/g, (match, key: string) =>
-    key in values ? String(values[key]) : match,
-  );
-  const properties: Record<string, object> = {};
-  for (const key of Object.keys(values)) properties[key] = {};
+  let parts = TEMPLATES.get(template);
+  if (parts === undefined) {
+    // Compiled once: literal text at even indexes, `{key}` names at odd ones.
+    parts = template.split(/\{(\w+)\}/);
+    TEMPLATES.set(template, parts);
+  }
+  let message = parts[0]!;
+  for (let i = 1; i < parts.length; i += 2) {
+    const key = parts[i]!;
+    message += (key in values ? String(values[key]) : `{${key}}`) + parts[i + 1]!;
+  }
+  // The schema depends only on the keys, which repeat from step to step: built once per set.
+  const keys = Object.keys(values);
+  const cacheKey = keys.join('\u0000');
+  let schema = SCHEMAS.get(cacheKey);
+  if (schema === undefined) {
+    const properties: Record<string, object> = {};
+    for (const key of keys) properties[key] = {};
+    schema = JSON.stringify({ type: 'object', properties });
+    if (SCHEMAS.size >= 256) SCHEMAS.clear();
+    SCHEMAS.set(cacheKey, schema);
+  }
   return {
     ...values,
     'logfire.msg_template': template,
     'logfire.msg': message,
     'logfire.level_num': level,
     'logfire.span_type': spanType,
-    'logfire.json_schema': JSON.stringify({ type: 'object', properties }),
+    'logfire.json_schema': schema,
     'logfire.tags': tags,
   };
 }
@@ -317,7 +338,7 @@ export class LogfireSink implements RLMObservabilitySink {
     const params = isObject(s.params) ? s.params : {};
     const parentRun = typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
     const parent = runParentContext(s.traceparent, parentRun?.context);
-    const startMs = timeOf(s.startedAt) ?? Date.now();
+    const startMs = timeOf(s.startedAt) ?? this.#hooks.now();
     const environment = str(s.environment) ?? '';
     const values: Record<string, Primitive> = {
       run_id: id,
@@ -374,9 +395,11 @@ export class LogfireSink implements RLMObservabilitySink {
     const step = num(event.step) ?? 0;
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
-    const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? Date.now();
+    const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();
     const at =
-      duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, Date.now());
+      duration !== undefined
+        ? startMs + Math.max(0, duration)
+        : Math.max(startMs, this.#hooks.now());
     const actionType = str(action.action) ?? 'unknown';
     const extra: Record<string, Primitive> = {};
     const usages = stepUsages(event);
@@ -449,7 +472,7 @@ export class LogfireSink implements RLMObservabilitySink {
     }
     this.#runs.delete(id);
     const completed = result.completed === true;
-    const endMs = Math.max(timeOf(result.finishedAt) ?? Date.now(), run.startMs);
+    const endMs = Math.max(timeOf(result.finishedAt) ?? this.#hooks.now(), run.startMs);
     const values = {
       run_id: id,
       steps: num(result.steps) ?? 0,
@@ -504,7 +527,7 @@ export class LogfireSink implements RLMObservabilitySink {
     if (score.step !== undefined) values.step = score.step;
     if (score.comment !== undefined) values.comment = score.comment;
     if (score.source !== undefined) values.source = score.source;
-    const at = Math.max(score.atMs ?? Date.now(), run?.startMs ?? 0);
+    const at = Math.max(score.atMs ?? this.#hooks.now(), run?.startMs ?? 0);
     this.#log(
       context,
       'RLM score {name} = {value}',
@@ -563,11 +586,13 @@ export class LogfireSink implements RLMObservabilitySink {
   }
 
   async forceFlush(): Promise<void> {
+    this.#hooks.drain();
     await this.#tracing?.flush();
   }
 
   /** Ends runs still open (so their logs keep a parent), exports everything. Idempotent. */
   shutdown(): Promise<void> {
+    this.#hooks.drain();
     this.#shutdown ??= (async () => {
       for (const [, run] of this.#runs) {
         run.span.setAttribute('rlm.incomplete', true);

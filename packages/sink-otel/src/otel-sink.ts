@@ -287,6 +287,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
 
   /** The 32-hex trace id of a run (seed: `get_trace_id`), or `undefined` if unknown. */
   getTraceId(runId: string): string | undefined {
+    this.#hooks.drain();
     return this.#runs.get(runId)?.span.spanContext().traceId ?? this.#traceIds.get(runId);
   }
 
@@ -302,7 +303,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const params = isObject(s.params) ? s.params : {};
     const parentRun = typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
     const parent = runParentContext(s.traceparent, parentRun?.context);
-    const startMs = timeOf(s.startedAt) ?? Date.now();
+    const startMs = timeOf(s.startedAt) ?? this.#hooks.now();
     const environment = str(s.environment) ?? '';
     const attributes: Attributes = {
       'rlm.run_id': id,
@@ -366,9 +367,11 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const step = num(event.step) ?? 0;
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
-    const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? Date.now();
+    const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();
     const endMs =
-      duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, Date.now());
+      duration !== undefined
+        ? startMs + Math.max(0, duration)
+        : Math.max(startMs, this.#hooks.now());
     const attributes: Attributes = {
       'rlm.run_id': id,
       'rlm.step': step,
@@ -466,7 +469,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     }
     this.#runs.delete(id);
     const completed = result.completed === true;
-    const endMs = timeOf(result.finishedAt) ?? Date.now();
+    const endMs = timeOf(result.finishedAt) ?? this.#hooks.now();
     const span = run.span;
     span.setAttributes({
       'rlm.completed': completed,
@@ -510,11 +513,11 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const attributes = scoreAttributes(score);
     const run = this.#runs.get(id);
     if (run) {
-      const at = Math.max(score.atMs ?? Date.now(), run.startMs);
+      const at = Math.max(score.atMs ?? this.#hooks.now(), run.startMs);
       run.span.addEvent('rlm.score', attributes, at);
       return;
     }
-    const at = score.atMs ?? Date.now();
+    const at = score.atMs ?? this.#hooks.now();
     this.#tracing!.ids.nextSpanId = scoreSpanId(id, score);
     const span = tracer.startSpan(
       'rlm.score',
@@ -594,6 +597,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
 
   /** Exports everything ended so far; rejects when spans failed to export since the last flush. */
   async forceFlush(): Promise<void> {
+    this.#hooks.drain();
     await this.#tracing?.flush([this.#meterProvider?.forceFlush()]);
   }
 
@@ -602,6 +606,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
    * everything and closes the providers. Idempotent.
    */
   shutdown(): Promise<void> {
+    this.#hooks.drain();
     this.#shutdown ??= (async () => {
       for (const [, run] of this.#runs) {
         run.span.setAttribute('rlm.incomplete', true);
