@@ -37,6 +37,11 @@ export interface JsonlSinkOptions {
   name?: string;
   /** Most files open at once. @defaultValue `64` */
   maxOpenFiles?: number;
+  /**
+   * How long lines wait for more before they are written (one `write()` per batch); `flush()`
+   * and the process's exit write at once. @defaultValue `20`
+   */
+  writeDelayMs?: number;
   /** Unwritten bytes held before new lines are dropped and counted. @defaultValue 64 MiB */
   maxBufferedBytes?: number;
   /** Runs whose start is remembered for their `runs.jsonl` line. @defaultValue `100000` */
@@ -342,6 +347,7 @@ export class LocalJSONLSink implements RLMObservabilitySink {
           }
         : {}),
       ...(options.maxOpenFiles !== undefined ? { maxOpenFiles: options.maxOpenFiles } : {}),
+      ...(options.writeDelayMs !== undefined ? { writeDelayMs: options.writeDelayMs } : {}),
       ...(options.maxBufferedBytes !== undefined
         ? { maxBufferedBytes: options.maxBufferedBytes }
         : {}),

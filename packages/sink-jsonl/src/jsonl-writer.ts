@@ -28,6 +28,12 @@ export interface JsonlWriterOptions {
   onError?: (error: unknown, lines: number, file: string) => void;
   /** Size-based rotation of some files (the steps files); see {@link RotationPolicy}. */
   rotation?: RotationPolicy;
+  /**
+   * How long lines wait for more before they are written, so an agent stepping every
+   * millisecond costs a few `write()`s a second, not one per step. `flush()`, `close()` and
+   * the process's `exit` write at once. @defaultValue `20`
+   */
+  writeDelayMs?: number;
 }
 
 /**
@@ -146,6 +152,7 @@ export class JsonlWriter {
   /** Descriptors being opened right now (they count against maxOpenFiles too). */
   #opening = 0;
   #scheduled = false;
+  readonly #writeDelayMs: number;
   #closed = false;
   #waiters: Array<() => void> = [];
   readonly #madeDirs = new Set<string>();
@@ -156,6 +163,7 @@ export class JsonlWriter {
     this.#maxBuffered = Math.max(1024, options.maxBufferedBytes ?? 64 * 1024 * 1024);
     this.#maxPending = Math.max(1, options.maxPendingLines ?? 8192);
     this.#maxWrite = Math.max(1024, options.maxWriteBytes ?? 4 * 1024 * 1024);
+    this.#writeDelayMs = Math.max(0, options.writeDelayMs ?? 20);
     this.#onError = options.onError;
     const rotation = options.rotation;
     this.#rotation =
@@ -197,7 +205,8 @@ export class JsonlWriter {
     if (this.#pendingFiles.length >= this.#maxPending) this.#serialize();
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(this.#tick);
+      if (this.#writeDelayMs === 0) setImmediate(this.#tick);
+      else setTimeout(this.#tick, this.#writeDelayMs);
     }
   }
 

@@ -298,3 +298,32 @@ describe('the writer during an exclusive section', () => {
     expect(writer.stats).toMatchObject({ linesWritten: 2, linesDropped: 0, linesFailed: 0 });
   });
 });
+
+describe('the writer batches lines that come one per turn', () => {
+  it('an agent stepping every turn costs a write per batch, not per line; flush writes at once', async () => {
+    const { JsonlWriter } = await import('../src/jsonl-writer.js');
+    const file = path.join(dir(), 'steps.jsonl');
+    const line = (_id: string, payload: unknown, _t: number, write: (p: string) => void) =>
+      write(JSON.stringify(payload));
+    const writer = new JsonlWriter({ writeDelayMs: 50 });
+    for (let i = 0; i < 300; i++) {
+      writer.append(file, line, 'r', { n: i }, 0);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await writer.flush();
+    expect(readLines(file)).toHaveLength(300);
+    // One write per 50 ms of lines: 300 turns take a few milliseconds, so a write or two (a
+    // machine a hundred times slower would still stay far below a write per line).
+    expect(writer.stats.writes).toBeLessThan(30);
+    // Without the delay: a write per turn.
+    const eager = new JsonlWriter({ writeDelayMs: 0 });
+    const eagerFile = path.join(dir(), 'eager.jsonl');
+    for (let i = 0; i < 50; i++) {
+      eager.append(eagerFile, line, 'r', { n: i }, 0);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await eager.close();
+    expect(eager.stats.writes).toBeGreaterThan(25);
+    await writer.close();
+  });
+});

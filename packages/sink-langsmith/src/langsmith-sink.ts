@@ -45,12 +45,14 @@ export interface LangSmithSinkOptions {
   projectName?: string;
   /** List projects at setup (the original does): failure gives `available: false`. @defaultValue `true` */
   connectionCheck?: boolean;
-  /**
-   * The memory bound for uploads held while LangSmith is slow or down — the client's queue
-   * and the sink's own queue of step runs each; beyond it new runs are dropped and counted.
-   * @defaultValue 64 MiB
-   */
+  /** The client's memory bound for its queued uploads (the root runs). @defaultValue 64 MiB */
   maxIngestMemoryBytes?: number;
+  /**
+   * The memory bound (estimated heap) for step and LLM runs waiting while LangSmith is slow or
+   * down; beyond it new ones are dropped and counted (`runs_dropped`) — `rlm-obs replay`
+   * sends them later. @defaultValue 16 MiB (~6,000 steps)
+   */
+  maxQueuedBytes?: number;
   /** Per-request timeout. @defaultValue `10000` */
   timeoutMs?: number;
   /** Retries per request on 429, 5xx and network errors (with backoff). @defaultValue `3` */
@@ -126,6 +128,14 @@ const SCORE = 3;
 const INBOX_LIMIT = 1024;
 /** Runs per upload request. */
 const BATCH_RUNS = 1000;
+/**
+ * How long a part-filled batch waits for more runs (the client batches for 250 ms): an agent
+ * taking a step per millisecond then costs ~10 uploads a second, not a thousand.
+ */
+const LINGER_MS = 100;
+/** The estimated heap of a queued step run (without its texts) and of an LLM run. */
+const STEP_RUN_BYTES = 2500;
+const LLM_RUN_BYTES = 2000;
 /** Bytes (estimated) per upload request. */
 const BATCH_BYTES = 8 * 1024 * 1024;
 
@@ -249,6 +259,7 @@ export class LangSmithSink implements RLMObservabilitySink {
   #outboxBytes = 0;
   #maxQueuedBytes: number;
   #sending: Promise<void> | undefined;
+  #linger: ReturnType<typeof setTimeout> | undefined;
   #runsSent = 0;
   #runsDropped = 0;
   #droppedReported = 0;
@@ -262,7 +273,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.apiUrl = (options.apiUrl ?? 'https://api.smith.langchain.com').replace(/\/+$/, '');
     this.#detail = 'disabled';
     this.ready = Promise.resolve();
-    this.#maxQueuedBytes = options.maxIngestMemoryBytes ?? 64 * 1024 * 1024;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
     this.#cooldown = new AuthCooldown(options.authCooldown);
     this.#fetch = new CountingFetch(
       (status) => this.#authFailed(status),
@@ -449,9 +460,21 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#outboxBytes += bytes;
   }
 
-  /** One upload at a time: up to {@link BATCH_RUNS} runs per request, oldest first. */
-  #pump(): void {
+  /**
+   * One upload at a time: up to {@link BATCH_RUNS} runs per request, oldest first; a
+   * part-filled batch waits {@link LINGER_MS} for more unless `now` (a flush).
+   */
+  #pump(now = false): void {
     if (this.#sending || this.#outbox.length === 0 || !this.#client) return;
+    if (!now && this.#outbox.length < BATCH_RUNS && !this.#cooldown.paused) {
+      this.#linger ??= setTimeout(() => {
+        this.#linger = undefined;
+        this.#pump(true);
+      }, LINGER_MS).unref();
+      return;
+    }
+    clearTimeout(this.#linger);
+    this.#linger = undefined;
     if (this.#cooldown.paused) {
       // Refused key: what waits is skipped (counted); it comes back with a replay.
       this.#cooldown.skip(this.#outbox.length);
@@ -612,13 +635,14 @@ export class LangSmithSink implements RLMObservabilitySink {
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run.lastStepEnd;
     const endMs = duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, at);
-    // Estimated upload bytes: the texts plus the fixed fields' JSON.
-    let bytes = 600;
+    // Estimated heap while queued: the texts (two bytes a character at worst) plus the run's
+    // objects and fixed strings (~2.5 KB measured for a step run).
+    let bytes = STEP_RUN_BYTES;
     const inputs: Record<string, unknown> = { action: str(action.action) ?? 'unknown' };
     const code = str(action.code);
     if (code) {
       inputs.code = truncate(code, TEXT_LIMIT);
-      bytes += (inputs.code as string).length;
+      bytes += 2 * (inputs.code as string).length;
     }
     const outputs: Record<string, unknown> = {
       success: observation.success === true,
@@ -628,7 +652,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     const out = str(observation.output);
     if (out) {
       outputs.output = truncate(out, TEXT_LIMIT);
-      bytes += (outputs.output as string).length;
+      bytes += 2 * (outputs.output as string).length;
     }
     // The step run as the client's RunTree would create it (child runs inherit the
     // metadata), built directly: a RunTree per step cost more than everything else here.
@@ -653,7 +677,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     };
     if (observation.success !== true) {
       stepRun.error = str(observation.error) ?? 'step failed';
-      bytes += stepRun.error.length;
+      bytes += 2 * stepRun.error.length;
     }
     this.#enqueueRun(stepRun, bytes);
     stepUsages(event).forEach((usage, i) => {
@@ -688,7 +712,7 @@ export class LangSmithSink implements RLMObservabilitySink {
           trace_id: run.traceId,
           dotted_order: `${stepDotted}.${dottedStamp(startMs, i + 1)}${llmId}`,
         },
-        500,
+        LLM_RUN_BYTES,
       );
     });
     run.lastStepEnd = endMs;
@@ -866,9 +890,10 @@ export class LangSmithSink implements RLMObservabilitySink {
   async forceFlush(): Promise<void> {
     const before = this.#fetch.failures;
     this.#drain();
+    this.#pump(true);
     while (this.#sending) {
       await this.#sending;
-      this.#pump();
+      this.#pump(true);
     }
     await Promise.allSettled([...this.#pending]);
     await this.#client?.awaitPendingTraceBatches();

@@ -144,7 +144,7 @@ describe('langsmith sink', () => {
         apiUrl: receiver.url,
         timeoutMs: 300,
         maxRetries: 0,
-        maxIngestMemoryBytes: 64 * 1024,
+        maxQueuedBytes: 256 * 1024,
       });
       receiver.mode = 'hang';
       const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
@@ -160,8 +160,8 @@ describe('langsmith sink', () => {
       expect(obs.status()[0]!.counters).toMatchObject({ delivered: 2_004, dropped: 0 });
       await new Promise((resolve) => setImmediate(resolve));
       const stats = sink.stats();
-      // … and what waits for upload fits the bound (~800 bytes per step run here).
-      expect(stats.runs_queued).toBeLessThanOrEqual(Math.ceil((64 * 1024) / 800));
+      // … and what waits for upload fits the bound (~2.9 KB of heap per step run here).
+      expect(stats.runs_queued).toBeLessThanOrEqual(Math.ceil((256 * 1024) / 2900));
       expect(stats.runs_dropped).toBeGreaterThan(1_800);
       const report = await obs.flush({ timeoutMs: 20_000 });
       expect(report.sinks[0]!.ok).toBe(false);
@@ -171,6 +171,33 @@ describe('langsmith sink', () => {
       await receiver.close();
     }
   }, 30_000);
+
+  it('step runs that come one every few milliseconds go up in a few uploads, not one each', async () => {
+    const receiver = await startLangSmithReceiver();
+    receiver.jsonBatch = true;
+    try {
+      const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const run = obs.startRun({ task: 'slow agent' });
+      const started = performance.now();
+      for (let i = 0; i < 100; i++) {
+        run.step({ observation: { success: true }, reward: 1 });
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const elapsedMs = performance.now() - started;
+      run.end();
+      expect((await obs.flush()).ok).toBe(true);
+      // Runs wait up to 100 ms for more before an upload (a fast LangSmith answered each
+      // upload of one run before the next step came, so it was an upload per step before).
+      const uploads = receiver.routes.filter((r) => r === 'POST /runs/batch').length;
+      expect(uploads).toBeLessThanOrEqual(Math.ceil(elapsedMs / 100) + 3);
+      expect(Math.ceil(elapsedMs / 100) + 3).toBeLessThan(50);
+      expect(sink.stats()).toMatchObject({ runs_sent: 100, runs_queued: 0, runs_dropped: 0 });
+      await obs.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
 
   it('a replay of the run reuses its ids (no duplicates)', async () => {
     const receiver = await startLangSmithReceiver();

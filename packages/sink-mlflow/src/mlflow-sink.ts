@@ -51,6 +51,12 @@ export interface MlflowSinkOptions {
   maxRetries?: number;
   /** Operations held while MLflow is slow; more are dropped and counted. @defaultValue `10000` */
   maxQueueSize?: number;
+  /**
+   * Step metrics (2–5 per step) waiting for MLflow, across runs; while MLflow is slow or down,
+   * the steps beyond it are dropped and counted (`dropped_steps`) — `rlm-obs replay` sends
+   * them later. @defaultValue `50000`
+   */
+  maxPendingMetrics?: number;
   /** Upload the run's `run_path` directory as artifacts. @defaultValue `true` */
   uploadArtifacts?: boolean;
   /** @defaultValue `'mlflow'` */
@@ -127,7 +133,11 @@ export interface MlflowSinkStats {
   operations: number;
   failed: number;
   dropped: number;
+  /** Steps whose metrics were dropped (more than `maxPendingMetrics` waited). */
+  dropped_steps: number;
   queued: number;
+  /** Step metrics waiting to be sent. */
+  pending_metrics: number;
   unmatched_scores: number;
   authFailures: number;
   authSkipped: number;
@@ -149,6 +159,8 @@ export class MlflowSink implements RLMObservabilitySink {
     operations: 0,
     failed: 0,
     dropped: 0,
+    /** Steps whose metrics were dropped: more than `maxPendingMetrics` waited. */
+    dropped_steps: 0,
     requests_retried: 0,
     /** Scores on runs that have no MLflow run (never started anywhere this sink can see). */
     unmatched_scores: 0,
@@ -156,6 +168,10 @@ export class MlflowSink implements RLMObservabilitySink {
 
   readonly #client: MlflowClient | undefined;
   readonly #maxQueue: number;
+  readonly #maxPendingMetrics: number;
+  /** Step metrics waiting in every run's `pendingMetrics`. */
+  #pendingMetrics = 0;
+  #droppedStepsReported = 0;
   readonly #uploadArtifacts: boolean;
   #experimentId: string | undefined;
   #available = false;
@@ -177,6 +193,7 @@ export class MlflowSink implements RLMObservabilitySink {
     this.experiment = options.experiment ?? 'rlm-code-rlm';
     this.trackingUri = (options.trackingUri ?? 'http://localhost:5000').replace(/\/+$/, '');
     this.#maxQueue = Math.max(1, options.maxQueueSize ?? 10_000);
+    this.#maxPendingMetrics = Math.max(10, options.maxPendingMetrics ?? 50_000);
     this.#uploadArtifacts = options.uploadArtifacts !== false;
     this.#detail = this.enabled ? maskUri(this.trackingUri) : 'disabled';
     this.ready = Promise.resolve();
@@ -239,7 +256,9 @@ export class MlflowSink implements RLMObservabilitySink {
       operations: this.counters.operations,
       failed: this.counters.failed,
       dropped: this.counters.dropped,
+      dropped_steps: this.counters.dropped_steps,
       queued: this.#queue.length,
+      pending_metrics: this.#pendingMetrics,
       unmatched_scores: this.counters.unmatched_scores,
       ...this.#cooldown.stats(),
     };
@@ -400,17 +419,19 @@ export class MlflowSink implements RLMObservabilitySink {
         state.outputTokens += output;
         state.costUsd += cost;
       }
+      if (this.#pendingMetrics + metrics.length > this.#maxPendingMetrics) {
+        this.counters.dropped_steps++;
+        return;
+      }
       const first = state.pendingMetrics.length === 0;
       state.pendingMetrics.push(...metrics);
+      this.#pendingMetrics += metrics.length;
       state.pendingSteps++;
       // Steps batch up: one operation sends every metric that queued meanwhile.
       if (first)
         this.#enqueue(() => this.#sendMetrics(state), {
           events: () => state.pendingSteps,
-          skip: () => {
-            state.pendingMetrics = [];
-            state.pendingSteps = 0;
-          },
+          skip: () => this.#takePending(state),
         });
     } catch {
       // hostile input without the coordinator: nothing to record
@@ -429,8 +450,7 @@ export class MlflowSink implements RLMObservabilitySink {
     }
     this.#ended.set(id, state);
     if (this.#paused()) {
-      state.pendingMetrics = [];
-      state.pendingSteps = 0;
+      this.#takePending(state);
       return;
     }
     let result: Record<string, unknown> = {};
@@ -539,11 +559,18 @@ export class MlflowSink implements RLMObservabilitySink {
     return found?.info.run_id;
   }
 
-  async #sendMetrics(state: RunState): Promise<void> {
-    if (state.pendingMetrics.length === 0) return;
-    let metrics = state.pendingMetrics;
+  /** A run's waiting step metrics, taken out of the queue. */
+  #takePending(state: RunState): MlflowMetric[] {
+    const metrics = state.pendingMetrics;
+    this.#pendingMetrics -= metrics.length;
     state.pendingMetrics = [];
     state.pendingSteps = 0;
+    return metrics;
+  }
+
+  async #sendMetrics(state: RunState): Promise<void> {
+    if (state.pendingMetrics.length === 0) return;
+    let metrics = this.#takePending(state);
     const mlflowRunId = await this.#ensureRun(state);
     const logged = state.logged;
     if (logged) metrics = metrics.filter((m) => !logged.get(m.key)?.has(m.step));
@@ -681,10 +708,18 @@ export class MlflowSink implements RLMObservabilitySink {
     if (this.#working) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const failed = this.counters.failed - before;
     const skipped = this.#cooldown.takeSkipped();
+    const droppedSteps = this.counters.dropped_steps - this.#droppedStepsReported;
+    this.#droppedStepsReported = this.counters.dropped_steps;
+    const problems: string[] = [];
     if (failed > 0)
-      throw new Error(`${failed} MLflow operations failed (${this.#lastError ?? 'unknown error'})`);
+      problems.push(`${failed} MLflow operations failed (${this.#lastError ?? 'unknown error'})`);
     if (skipped > 0)
-      throw new Error(`${skipped} events not sent: paused after MLflow refused the credentials`);
+      problems.push(`${skipped} events not sent: paused after MLflow refused the credentials`);
+    if (droppedSteps > 0)
+      problems.push(
+        `${droppedSteps} steps' metrics dropped: more than ${this.#maxPendingMetrics} waited for MLflow`,
+      );
+    if (problems.length > 0) throw new Error(problems.join('; '));
   }
 
   shutdown(): Promise<void> {

@@ -2,6 +2,7 @@
  * Against a real MLflow tracking server; everything is read back through its REST API.
  */
 import * as fs from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import * as path from 'node:path';
 import { RLMObservability } from '@rlm/obs-core';
 import { describeSinkConformance } from '@rlm/obs-core/testing';
@@ -71,6 +72,38 @@ describe('the client without a server', () => {
     });
     await expect(bearer.request('GET', 'x')).rejects.toThrow();
   });
+
+  it('step metrics waiting for a hung MLflow stay under maxPendingMetrics; the rest are dropped, counted, reported', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const hung = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const { port } = hung.address() as AddressInfo;
+    try {
+      const sink = new MlflowSink({
+        trackingUri: `http://127.0.0.1:${port}`,
+        experiment: 'hung',
+        timeoutMs: 300,
+        maxRetries: 0,
+        maxPendingMetrics: 200,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ runId: 'mlf-hung', task: 't' });
+      for (let i = 0; i < 500; i++) run.step({ reward: 1 }); // two metrics a step
+      expect(sink.stats()).toMatchObject({ pending_metrics: 200, dropped_steps: 400 });
+      const report = await obs.flush({ timeoutMs: 20_000 });
+      expect(report.sinks[0]!.ok).toBe(false);
+      expect(report.sinks[0]!.error).toContain("400 steps' metrics dropped");
+      expect(sink.stats().pending_metrics).toBe(0);
+      await obs.shutdown({ timeoutMs: 5_000 });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+    }
+  }, 30_000);
 
   it('reads the seed variables; the status shows the URI without credentials', () => {
     expect(createMlflowSinkFromEnv({}).status()).toEqual({
