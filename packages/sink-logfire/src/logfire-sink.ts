@@ -122,11 +122,11 @@ export function baseUrlForToken(token: string | undefined): string {
 
 type Primitive = string | number | boolean;
 
-/** Logfire's attributes for a message template and its values. */
 /** `logfire.json_schema` by key set; message templates split at their `{key}`s. */
 const SCHEMAS = new Map<string, string>();
 const TEMPLATES = new Map<string, string[]>();
 
+/** Logfire's attributes for a message template and its values. */
 function conventions(
   template: string,
   values: Record<string, Primitive>,
