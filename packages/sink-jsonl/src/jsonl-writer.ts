@@ -153,6 +153,7 @@ export class JsonlWriter {
   #opening = 0;
   #scheduled = false;
   readonly #writeDelayMs: number;
+  #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #waiters: Array<() => void> = [];
   readonly #madeDirs = new Set<string>();
@@ -205,8 +206,7 @@ export class JsonlWriter {
     if (this.#pendingFiles.length >= this.#maxPending) this.#serialize();
     if (!this.#scheduled) {
       this.#scheduled = true;
-      if (this.#writeDelayMs === 0) setImmediate(this.#tick);
-      else setTimeout(this.#tick, this.#writeDelayMs);
+      setImmediate(this.#tick);
     }
   }
 
@@ -318,11 +318,31 @@ export class JsonlWriter {
     }
   }
 
+  // Lines are serialized on the next turn (the payloads die young: no garbage held for the
+  // delay), and the bytes wait up to `writeDelayMs` for more before one write.
   readonly #tick = (): void => {
     this.#scheduled = false;
     this.#serialize();
-    this.#pump();
+    this.#pumpLater();
   };
+
+  /** Writes after `writeDelayMs` — at once when someone waits (a flush) or much is buffered. */
+  #pumpLater(): void {
+    if (
+      this.#writeDelayMs === 0 ||
+      this.#waiters.length > 0 ||
+      this.#progress.length > 0 ||
+      this.#closed ||
+      this.#buffered >= this.#maxWrite
+    ) {
+      this.#pump();
+      return;
+    }
+    this.#pumpTimer ??= setTimeout(() => {
+      this.#pumpTimer = undefined;
+      this.#pump();
+    }, this.#writeDelayMs);
+  }
 
   #serialize(): void {
     const files = this.#pendingFiles;
@@ -534,8 +554,12 @@ export class JsonlWriter {
       if (state.used === 0 && state.sealed.length === 0 && state.fd === undefined) {
         this.#files.delete(state.file);
       }
+      const waiting = this.#progress.length > 0;
       this.#notify();
-      this.#pump();
+      // A completed write does not write the lines that came meanwhile at once (that was a
+      // write per line for an agent stepping slowly) — unless someone waits for them.
+      if (waiting) this.#pump();
+      else this.#pumpLater();
     };
     const go = (rotated: boolean): void => {
       this.#withFd(state, (error, fd) => {
