@@ -670,10 +670,18 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
     langsmith: receivers.urls.langsmith,
     mlflow: mlflow ? mlflow.url : receivers.urls.mlflow,
   };
+  const realBackends = {
+    otel: phoenix
+      ? `Arize Phoenix (real, ${path.basename(path.dirname(path.dirname(phoenixCmd)))}), OTLP gRPC, metrics off (Phoenix takes none)`
+      : undefined,
+    mlflow: mlflow
+      ? `MLflow tracking server (real, ${path.basename(path.dirname(path.dirname(mlflowCmd)))}, sqlite)`
+      : undefined,
+  };
   const backends = {
     jsonl: 'local files',
     otel: phoenix
-      ? `Arize Phoenix (real, ${path.basename(path.dirname(path.dirname(phoenixCmd)))}), OTLP gRPC, metrics off (Phoenix takes none)`
+      ? `local OTLP http/protobuf receiver; the paced pass: ${realBackends.otel}`
       : phoenixCmd
         ? 'local OTLP http/protobuf receiver (Phoenix failed to start)'
         : real
@@ -683,7 +691,7 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
     langfuse: 'local receiver (OTLP JSON + ingestion API)',
     langsmith: 'local receiver (/info, multipart ingest)',
     mlflow: mlflow
-      ? `MLflow tracking server (real, ${path.basename(path.dirname(path.dirname(mlflowCmd)))}, sqlite)`
+      ? `local stand-in; the paced pass: ${realBackends.mlflow}`
       : mlflowCmd
         ? 'local stand-in (MLflow failed to start)'
         : real
@@ -768,6 +776,7 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
       timed,
       real,
       realRate: REAL_RATE,
+      realBackends,
       overhead1ms: over1,
       overhead10ms: over10,
       memory: [memRefused, memHanging],

@@ -274,7 +274,7 @@ function printAllSinks(r, quick) {
   console.log(`    drops/failures: ${problems.length === 0 ? 'none' : problems.join('; ')}`);
   if (r.real) {
     console.log(
-      `  to the real backends (otel → ${r.backends.otel.split(',')[0]}; mlflow → ${r.backends.mlflow.split(',')[0]}), paced at ${int(r.realRate)} steps/s: ${int(r.real.stepsPerSec)} steps/s delivered (${int(r.sizes.realSteps)} steps in ${r.real.seconds.toFixed(2)} s)`,
+      `  to the real backends (otel → ${r.realBackends.otel ?? 'local receiver'}; mlflow → ${r.realBackends.mlflow ?? 'local stand-in'}), paced at ${int(r.realRate)} steps/s: ${int(r.real.stepsPerSec)} steps/s delivered (${int(r.sizes.realSteps)} steps in ${r.real.seconds.toFixed(2)} s)`,
     );
     console.log(
       `    arrived: ${Object.entries(r.real.arrived)
