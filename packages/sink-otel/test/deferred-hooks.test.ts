@@ -95,7 +95,10 @@ describe('the otel sink with deferred hooks', () => {
         startedAt: new Date(callMs).toISOString(),
       });
       now.mockReturnValue(callMs + 40);
-      obs.onStep('deferred', { event: { step: 1, observation: { success: true } } });
+      obs.onStep('deferred', {
+        event: { step: 1, observation: { success: true } },
+        cumulativeReward: 0,
+      });
       now.mockReturnValue(callMs + 50);
       obs.onRunEnd('deferred', { result: { completed: true, steps: 1 } });
       // The caller has its answer before any span exists: nothing ended yet.
