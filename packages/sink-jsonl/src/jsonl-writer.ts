@@ -14,6 +14,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** Buffered bytes written without waiting for the write delay. */
+const WRITE_NOW_BYTES = 64 * 1024;
+
 /** Options of {@link JsonlWriter}. */
 export interface JsonlWriterOptions {
   /** Most file descriptors open at once. @defaultValue `64` */
@@ -326,14 +329,17 @@ export class JsonlWriter {
     this.#pumpLater();
   };
 
-  /** Writes after `writeDelayMs` — at once when someone waits (a flush) or much is buffered. */
+  /**
+   * Writes after `writeDelayMs` — at once when someone waits (a flush) or a write's worth is
+   * buffered (a fast producer writes every turn, as without the delay).
+   */
   #pumpLater(): void {
     if (
       this.#writeDelayMs === 0 ||
       this.#waiters.length > 0 ||
       this.#progress.length > 0 ||
       this.#closed ||
-      this.#buffered >= this.#maxWrite
+      this.#buffered >= WRITE_NOW_BYTES
     ) {
       this.#pump();
       return;
