@@ -170,6 +170,17 @@ function delay(ms: number): { promise: Promise<'deadline'>; cancel(): void } {
  * await obs.shutdown();
  * ```
  */
+/** Reads keys of a caller's object; a throwing getter reads as `undefined`. */
+function safeReader(object: Record<string, unknown>): (key: string) => unknown {
+  return (key) => {
+    try {
+      return object[key];
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 export class RLMObservability implements ExitParticipant {
   readonly name = 'rlm-observability';
   readonly stats: CoordinatorStats = { received: 0, rejected: 0, afterShutdown: 0 };
@@ -671,13 +682,7 @@ export class RLMObservability implements ExitParticipant {
 
   #prepareStart(start: unknown): RunStart {
     const s = isObject(start) ? start : {};
-    const read = (key: string): unknown => {
-      try {
-        return s[key];
-      } catch {
-        return undefined;
-      }
-    };
+    const read = safeReader(s);
     const task = read('task');
     const environment = read('environment');
     const params = this.#sanitize(read('params'));
@@ -738,13 +743,7 @@ export class RLMObservability implements ExitParticipant {
 
   #prepareScore(score: unknown): ScoreRecord | undefined {
     const s = isObject(score) ? score : {};
-    const read = (key: string): unknown => {
-      try {
-        return s[key];
-      } catch {
-        return undefined;
-      }
-    };
+    const read = safeReader(s);
     const name = read('name');
     const value = read('value');
     if (typeof name !== 'string' || name.trim() === '') {

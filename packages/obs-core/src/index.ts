@@ -58,6 +58,7 @@ export type {
   SamplingOptions,
 } from './coordinator.js';
 export { isSinkLike, RLMObservability } from './coordinator.js';
+export { DeferredHooks } from './deferred-hooks.js';
 export type { DiagnosticLogger } from './diagnostics.js';
 export { silentLogger, stderrLogger } from './diagnostics.js';
 export type { TraceContext } from './ids.js';

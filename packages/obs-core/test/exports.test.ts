@@ -8,6 +8,7 @@ it('the export surface of @rlm/obs-core', async () => {
       "CONFIG_KEYS",
       "CONFIG_SEARCH_PLACES",
       "CompositeSink",
+      "DeferredHooks",
       "RLMObservability",
       "RlmObsConfigError",
       "Run",

@@ -89,80 +89,11 @@ export function impliedStart(result: Record<string, unknown>): RunStart {
   };
 }
 
-/** Hook calls run inline (not waiting for the drain) once this many wait. */
-const HOOK_QUEUE_LIMIT = 1024;
-
 /**
- * Runs a sink's hooks off the caller's path, in order, so that they never throw into the
- * coordinator whatever the input (throwing getters, Proxies), counting what it caught.
- *
- * `run(fn)` only queues the call with the time it came (well under a microsecond for the
- * caller); the queue is drained on the next turn of the event loop, inline once
- * {@link HOOK_QUEUE_LIMIT} calls wait (a caller that never yields keeps bounded memory), and
- * by `drain()` — which `forceFlush`, `shutdown` and lookups such as `getTraceId` call first.
- * During the drain `now()` is the time the hook was called, so spans keep their real times.
+ * The OTel sinks' hook runner: core's {@link DeferredHooks} (hook calls queued, drained in
+ * order on the next turn of the event loop, with the time of the call as `now()`).
  */
-export class HookGuard {
-  errors = 0;
-  lastError: string | undefined;
-  readonly #onError: (() => void) | undefined;
-  #queue: (() => void)[] = [];
-  #times: number[] = [];
-  #scheduled = false;
-  #at: number | undefined;
-
-  /** `onError` undoes half-done work (for example ids chosen for a span never started). */
-  constructor(onError?: () => void) {
-    this.#onError = onError;
-  }
-
-  /** Queues a hook call. */
-  run(fn: () => void): void {
-    this.#queue.push(fn);
-    this.#times.push(Date.now());
-    if (this.#queue.length >= HOOK_QUEUE_LIMIT) this.drain();
-    else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#task).unref();
-    }
-  }
-
-  readonly #task = (): void => {
-    this.#scheduled = false;
-    this.drain();
-  };
-
-  /** Hook calls waiting for the drain. */
-  get pending(): number {
-    return this.#queue.length;
-  }
-
-  /** The time of the hook call being run (epoch ms), or now outside a drain. */
-  now(): number {
-    return this.#at ?? Date.now();
-  }
-
-  /** Runs every queued hook call, in order. */
-  drain(): void {
-    while (this.#queue.length > 0) {
-      const queue = this.#queue;
-      const times = this.#times;
-      this.#queue = [];
-      this.#times = [];
-      for (let i = 0; i < queue.length; i++) {
-        this.#at = times[i];
-        try {
-          queue[i]!();
-        } catch (error) {
-          this.#onError?.();
-          this.errors++;
-          this.lastError = error instanceof Error ? error.message : String(error);
-        }
-      }
-      this.#at = undefined;
-    }
-  }
-}
+export { DeferredHooks as HookGuard } from '@rlm/obs-core';
 
 /** The default bound on runs whose span a sink holds open at once. */
 export const DEFAULT_MAX_OPEN_RUNS = 10_000;

@@ -13,7 +13,7 @@
  * - `steps/<run_id>~<n>.jsonl` — rotated parts of a big steps file (retention option
  *   `maxStepFileBytes`), oldest first: parts 1..n, then the current `steps/<run_id>.jsonl`.
  */
-import type { JsonObject, JsonValue } from '@rlm/obs-core';
+import type { JsonObject, JsonValue, ScoreRecord } from '@rlm/obs-core';
 
 /** A line of `steps/<run_id>.jsonl`. */
 export interface StepLine {
@@ -56,20 +56,11 @@ export interface StartLine {
   pid: number;
 }
 
-/** A line of `scores.jsonl` (rlm-obs only). */
-export interface ScoreLine {
+/** A line of `scores.jsonl` (rlm-obs only): the score as the hook got it, with its run. */
+export interface ScoreLine extends ScoreRecord {
   /** When the line was recorded. */
   timestamp: string;
   run_id: string;
-  name: string;
-  value: number | string | boolean;
-  kind: 'score' | 'feedback';
-  comment?: string;
-  step?: number;
-  /** Who gave it; `rlm-obs` for the end-of-run `reward` and `completed`. */
-  source?: string;
-  /** When it was given (ISO 8601). */
-  at: string;
 }
 
 /** A line of `runs.jsonl`. */

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import {
   AuthCooldown,
   type AuthCooldownOptions,
+  DeferredHooks,
   defaultSanitizer,
   isAuthFailure,
   isRecord as isObject,
@@ -113,19 +114,6 @@ interface RunCreate {
   dotted_order: string;
 }
 
-/** A hook call waiting for the drain: the hook, the run id, its argument and when it came. */
-interface HookCall {
-  hook: 0 | 1 | 2 | 3;
-  runId: string;
-  arg: unknown;
-  at: number;
-}
-const START = 0;
-const STEP = 1;
-const END = 2;
-const SCORE = 3;
-/** Hook calls processed inline (not waiting for the drain) once this many are waiting. */
-const INBOX_LIMIT = 1024;
 /** Runs per upload request. */
 const BATCH_RUNS = 1000;
 /**
@@ -247,13 +235,13 @@ export class LangSmithSink implements RLMObservabilitySink {
   #ended = new Map<string, RunRef>();
   #projectId: Promise<string | undefined> | undefined;
   #unmatchedScores = 0;
-  #hookErrors = 0;
-  #lastHookError: string | undefined;
+  /** Scores refused for their shape (the hooks' thrown errors are counted by `#hooks`). */
+  #badScores = 0;
+  #lastBadEvent: string | undefined;
   #pending = new Set<Promise<unknown>>();
   #shutdown: Promise<void> | undefined;
-  /** Hook calls not processed yet (the hooks only queue; the drain does the work). */
-  #inbox: HookCall[] = [];
-  #drainScheduled = false;
+  /** The hooks only queue their call; the drain builds the runs, then starts an upload. */
+  readonly #hooks = new DeferredHooks(undefined, () => this.#pump());
   /** Step and LLM runs waiting for upload, their estimated bytes and bound. */
   #outbox: { run: RunCreate; bytes: number }[] = [];
   #outboxBytes = 0;
@@ -374,7 +362,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     const stats: LangSmithSinkStats = {
       requests: this.#fetch.requests,
       failed_requests: this.#fetch.failures,
-      bad_events: this.#hookErrors,
+      bad_events: this.#hooks.errors + this.#badScores,
       open_runs: this.#runs.size,
       runs_sent: this.#runsSent,
       runs_queued: this.#outbox.length,
@@ -382,7 +370,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       unmatched_scores: this.#unmatchedScores,
       ...this.#cooldown.stats(),
     };
-    const lastError = this.#fetch.lastError ?? this.#lastHookError;
+    const lastError = this.#fetch.lastError ?? this.#lastBadEvent ?? this.#hooks.lastError;
     if (lastError) stats.last_error = lastError;
     return stats;
   }
@@ -393,7 +381,7 @@ export class LangSmithSink implements RLMObservabilitySink {
    * `attributes: { 'langsmith.headers': headers }`.
    */
   headers(runId: string): Record<string, string> | undefined {
-    this.#drain();
+    this.#hooks.drain();
     const run = this.#runs.get(runId);
     return run ? (run.tree.toHeaders() as unknown as Record<string, string>) : undefined;
   }
@@ -401,53 +389,24 @@ export class LangSmithSink implements RLMObservabilitySink {
   // The hooks only queue the call (the caller pays well under a microsecond); the drain, on
   // the next turn of the event loop, builds the runs and hands them to the uploads.
   onRunStart(runId: string, start: RunStart): void {
-    this.#queue(START, runId, start);
+    if (this.#accepting()) this.#hooks.run(() => this.#onRunStart(runId, start));
   }
 
   onStep(runId: string, record: StepRecord): void {
-    this.#queue(STEP, runId, record);
+    if (this.#accepting()) this.#hooks.run(() => this.#onStep(runId, record));
   }
 
   onRunEnd(runId: string, end: RunEnd): void {
-    this.#queue(END, runId, end);
+    if (this.#accepting()) this.#hooks.run(() => this.#onRunEnd(runId, end));
   }
 
   /** A score or feedback: LangSmith feedback on the run, or on its step run with `step`. */
   onScore(runId: string, score: ScoreRecord): void {
-    this.#queue(SCORE, runId, score);
+    if (this.#accepting()) this.#hooks.run(() => this.#onScore(runId, score));
   }
 
-  #queue(hook: HookCall['hook'], runId: string, arg: unknown): void {
-    if (!this.#client || this.#shutdown) return;
-    this.#inbox.push({ hook, runId, arg, at: Date.now() });
-    // A caller that never yields still gets bounded memory: past the limit, work inline.
-    if (this.#inbox.length >= INBOX_LIMIT) this.#drain();
-    else if (!this.#drainScheduled) {
-      this.#drainScheduled = true;
-      setImmediate(this.#drainTask).unref();
-    }
-  }
-
-  readonly #drainTask = (): void => {
-    this.#drainScheduled = false;
-    this.#drain();
-  };
-
-  /** Processes the queued hook calls in order, then starts an upload. */
-  #drain(): void {
-    const calls = this.#inbox;
-    if (calls.length > 0) {
-      this.#inbox = [];
-      for (const call of calls) {
-        this.#guard(() => {
-          if (call.hook === STEP) this.#onStep(call.runId, call.arg as StepRecord, call.at);
-          else if (call.hook === START) this.#onRunStart(call.runId, call.arg as RunStart, call.at);
-          else if (call.hook === END) this.#onRunEnd(call.runId, call.arg as RunEnd, call.at);
-          else this.#onScore(call.runId, call.arg as ScoreRecord, call.at);
-        });
-      }
-    }
-    this.#pump();
+  #accepting(): boolean {
+    return this.#client !== undefined && this.#shutdown === undefined;
   }
 
   /** Queues a step or LLM run for upload, or drops and counts it when the queue is full. */
@@ -532,12 +491,12 @@ export class LangSmithSink implements RLMObservabilitySink {
     void p.finally(() => this.#pending.delete(p));
   }
 
-  #onRunStart(runId: string, start: RunStart, at: number): void {
+  #onRunStart(runId: string, start: RunStart): void {
     const client = this.#client;
     if (!client) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     const s = isObject(start) ? start : ({} as RunStart);
-    const startMs = timeOf(s.startedAt) ?? at;
+    const startMs = timeOf(s.startedAt) ?? this.#hooks.now();
     const environment = str(s.environment) ?? '';
     const attributes = isObject(s.attributes) ? s.attributes : {};
     const sessionId = str(s.sessionId);
@@ -620,7 +579,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#track(run.tree.postRun());
   }
 
-  #onStep(runId: string, record: StepRecord, at: number): void {
+  #onStep(runId: string, record: StepRecord): void {
     if (!this.#client) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     const run = this.#runs.get(id);
@@ -634,7 +593,10 @@ export class LangSmithSink implements RLMObservabilitySink {
     const step = num(event.step) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run.lastStepEnd;
-    const endMs = duration !== undefined ? startMs + Math.max(0, duration) : Math.max(startMs, at);
+    const endMs =
+      duration !== undefined
+        ? startMs + Math.max(0, duration)
+        : Math.max(startMs, this.#hooks.now());
     // Estimated heap while queued: the texts (two bytes a character at worst) plus the run's
     // objects and fixed strings (~2.5 KB measured for a step run).
     let bytes = STEP_RUN_BYTES;
@@ -718,7 +680,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     run.lastStepEnd = endMs;
   }
 
-  #onRunEnd(runId: string, end: RunEnd, at: number): void {
+  #onRunEnd(runId: string, end: RunEnd): void {
     if (!this.#client) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     const run = this.#runs.get(id);
@@ -739,7 +701,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     };
     const answer = str(result.finalAnswer);
     if (answer) outputs.final_answer = truncate(answer, TEXT_LIMIT);
-    const endMs = Math.max(timeOf(result.finishedAt) ?? at, run.startMs);
+    const endMs = Math.max(timeOf(result.finishedAt) ?? this.#hooks.now(), run.startMs);
     const error = completed ? undefined : (str(result.error) ?? 'Run did not complete');
     if (run.parent) this.#post(run.parent);
     // A run never posted (started during an auth pause) is created whole.
@@ -761,7 +723,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#ended.set(id, { lsId: run.lsId, traceId: run.traceId, startMs: run.startMs });
   }
 
-  #onScore(runId: string, score: ScoreRecord, at: number): void {
+  #onScore(runId: string, score: ScoreRecord): void {
     const client = this.#client;
     if (!client) return;
     const id = typeof runId === 'string' ? runId : String(runId);
@@ -773,8 +735,8 @@ export class LangSmithSink implements RLMObservabilitySink {
       typeof value === 'string' ||
       typeof value === 'boolean';
     if (!name || !valid) {
-      this.#hookErrors++;
-      this.#lastHookError = 'onScore: a score needs a name and a number, string or boolean';
+      this.#badScores++;
+      this.#lastBadEvent = 'onScore: a score needs a name and a number, string or boolean';
       return;
     }
     // Late feedback finds the run among the ended ones; a run this process never saw has no
@@ -791,7 +753,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     const kind = s.kind === 'feedback' ? 'feedback' : 'score';
     const source = str(s.source);
     const scoredAt = str(s.at);
-    const atMs = timeOf(scoredAt) ?? at;
+    const atMs = timeOf(scoredAt) ?? this.#hooks.now();
     const numeric =
       typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'number' ? value : undefined;
     const comment = str(s.comment);
@@ -889,7 +851,7 @@ export class LangSmithSink implements RLMObservabilitySink {
   /** Sends everything queued; rejects when uploads failed since the last flush. */
   async forceFlush(): Promise<void> {
     const before = this.#fetch.failures;
-    this.#drain();
+    this.#hooks.drain();
     this.#pump(true);
     while (this.#sending) {
       await this.#sending;
@@ -918,7 +880,7 @@ export class LangSmithSink implements RLMObservabilitySink {
   }
 
   shutdown(): Promise<void> {
-    this.#drain();
+    this.#hooks.drain();
     this.#shutdown ??= (async () => {
       for (const [, run] of this.#runs) {
         if (this.#paused()) continue;
@@ -934,14 +896,5 @@ export class LangSmithSink implements RLMObservabilitySink {
       await this.forceFlush();
     })();
     return this.#shutdown;
-  }
-
-  #guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      this.#hookErrors++;
-      this.#lastHookError = error instanceof Error ? error.message : String(error);
-    }
   }
 }
