@@ -3,6 +3,10 @@ import { base } from '../../tsup.base.js';
 
 export default defineConfig({
   ...base,
-  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'testing/index': 'src/testing/index.ts',
+    'sink-worker': 'src/worker/sink-worker.ts',
+  },
   external: ['vitest', 'jiti', 'yaml'],
 });

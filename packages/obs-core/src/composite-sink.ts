@@ -8,6 +8,7 @@ import {
   type RunEnd,
   type RunStart,
   SINK_SPECIFICATION_VERSION,
+  type SinkFinishOptions,
   type SinkStatus,
   type StepRecord,
 } from './contract.js';
@@ -126,15 +127,15 @@ export class CompositeSink implements RLMObservabilitySink {
     for (const channel of this.#channels) channel.deliver('onRunEnd', runId, end);
   }
 
-  forceFlush(): Promise<void> {
-    return this.#finish('forceFlush');
+  forceFlush(options?: SinkFinishOptions): Promise<void> {
+    return this.#finish('forceFlush', options);
   }
 
-  shutdown(): Promise<void> {
-    return this.#finish('shutdown');
+  shutdown(options?: SinkFinishOptions): Promise<void> {
+    return this.#finish('shutdown', options);
   }
 
-  async #finish(mode: 'forceFlush' | 'shutdown'): Promise<void> {
+  async #finish(mode: 'forceFlush' | 'shutdown', options?: SinkFinishOptions): Promise<void> {
     const failures: string[] = [];
     await Promise.all(
       this.#channels.map(async (channel) => {
@@ -142,7 +143,7 @@ export class CompositeSink implements RLMObservabilitySink {
           await channel.whenIdle();
           const sink = channel.sink;
           const fn = mode === 'shutdown' ? (sink.shutdown ?? sink.forceFlush) : sink.forceFlush;
-          if (typeof fn === 'function') await fn.call(sink);
+          if (typeof fn === 'function') await fn.call(sink, options);
         } catch (error) {
           failures.push(
             `${channel.name}: ${error instanceof Error ? error.message : String(error)}`,

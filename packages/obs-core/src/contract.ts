@@ -220,9 +220,19 @@ export interface RLMObservabilitySink {
    */
   check?(): Promise<SinkCheckResult>;
   /** Finish all buffered work. */
-  forceFlush?(): Promise<void>;
+  forceFlush?(options?: SinkFinishOptions): Promise<void>;
   /** Finish all buffered work and release resources. Called once. */
-  shutdown?(): Promise<void>;
+  shutdown?(options?: SinkFinishOptions): Promise<void>;
+}
+
+/**
+ * What the coordinator passes to `forceFlush()`/`shutdown()`: the time left of its one
+ * deadline. A sink may ignore it (the coordinator stops waiting at the deadline anyway); a
+ * sink that forwards work elsewhere (another thread, a sub-process) passes it on.
+ */
+export interface SinkFinishOptions {
+  /** Milliseconds until the coordinator's deadline. */
+  timeoutMs?: number;
 }
 
 /** One problem an active check found, with the fix to print. */

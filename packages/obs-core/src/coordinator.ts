@@ -549,7 +549,9 @@ export class RLMObservability implements ExitParticipant {
     const channels = this.#channels;
     try {
       const sinks = await Promise.all(
-        channels.map((channel) => this.#finishChannel(channel, mode, deadline.promise)),
+        channels.map((channel) =>
+          this.#finishChannel(channel, mode, deadline.promise, started + timeoutMs),
+        ),
       );
       return {
         ok: sinks.every((s) => s.ok),
@@ -565,13 +567,15 @@ export class RLMObservability implements ExitParticipant {
     channel: SinkChannel,
     mode: 'flush' | 'shutdown',
     deadline: Promise<'deadline'>,
+    deadlineAt: number,
   ): Promise<SinkFlushResult> {
     let error: string | undefined;
     const work = (async () => {
       await channel.whenIdle();
       const sink = channel.sink;
       const fn = mode === 'shutdown' ? (sink.shutdown ?? sink.forceFlush) : sink.forceFlush;
-      if (typeof fn === 'function') await fn.call(sink);
+      if (typeof fn === 'function')
+        await fn.call(sink, { timeoutMs: Math.max(0, Math.round(deadlineAt - performance.now())) });
       return 'done' as const;
     })().catch((e: unknown) => {
       error = this.#redactor.scrub(e instanceof Error ? e.message : String(e)).slice(0, 500);
@@ -638,6 +642,24 @@ export class RLMObservability implements ExitParticipant {
    * Delivers to every sink; `remote` (a copy with content withheld) goes to the sinks that
    * are not local, when a content switch is off. Scores reach only sinks with `onScore`.
    */
+  /**
+   * @internal Hands an event that a coordinator already prepared (in another thread) to the
+   * sinks whose bit is set in `mask` (bit i = the i-th sink added): no preparation, no
+   * sampling, no end-of-run scores — those happened where the event was first accepted.
+   */
+  deliverPrepared(hook: SinkHook, runId: string, payload: unknown, mask: number): void {
+    const channels = this.#channels;
+    if (this.#closed) {
+      this.stats.afterShutdown++;
+      for (let i = 0; i < channels.length && i < 31; i++) if (mask & (1 << i)) channels[i]!.drop();
+      return;
+    }
+    this.#dirty = true;
+    this.stats.received++;
+    for (let i = 0; i < channels.length && i < 31; i++)
+      if (mask & (1 << i)) channels[i]!.deliver(hook, runId, payload);
+  }
+
   #fanOut(hook: SinkHook, runId: string, payload: unknown, remote?: unknown): void {
     const channels = this.#channels;
     const scores = hook === 'onScore';

@@ -24,6 +24,7 @@ export type {
   SinkModule,
   StandardSchemaResult,
   StandardSchemaV1,
+  WorkerConfig,
 } from './config/types.js';
 export { defineConfig } from './config/types.js';
 export type { ContentPolicy, RecordContent } from './content.js';
@@ -37,6 +38,7 @@ export type {
   RunStart,
   ScoreRecord,
   SinkCheckResult,
+  SinkFinishOptions,
   SinkHook,
   SinkProblem,
   SinkSpecificationVersion,
@@ -87,3 +89,5 @@ export {
 export type { SinkCounters, SinkFlushResult } from './sink-channel.js';
 export type { NormalizedUsage } from './usage.js';
 export { normalizeUsage, stepUsages } from './usage.js';
+export type { WorkerSinkSpec, WorkerSinksOptions } from './worker/worker-sinks.js';
+export { createWorkerSinks } from './worker/worker-sinks.js';

@@ -18,6 +18,7 @@ it('the export surface of @rlm/obs-core', async () => {
       "createPlaceholderSink",
       "createRedactor",
       "createSanitizer",
+      "createWorkerSinks",
       "defaultSanitizer",
       "defineConfig",
       "envFlag",

@@ -45,6 +45,7 @@ export const CONFIG_KEYS = [
   'exit',
   'recordContent',
   'pricing',
+  'worker',
 ] as const;
 
 /** Options of {@link loadConfig}. */
@@ -277,6 +278,27 @@ function validate(raw: unknown, file: string): RlmObsConfig {
     }
     if (exit.timeoutMs !== undefined && !(typeof exit.timeoutMs === 'number' && exit.timeoutMs > 0))
       fail('must be a positive number', 'exit.timeoutMs');
+  }
+  if (config.worker !== undefined) {
+    const worker = config.worker;
+    const names = (value: unknown, key: string): void => {
+      if (!Array.isArray(value) || !value.every((n) => typeof n === 'string'))
+        fail("must be a list of sink names like ['otel', 'langsmith']", key);
+    };
+    if (Array.isArray(worker)) names(worker, 'worker');
+    else if (isObject(worker)) {
+      for (const [k, v] of Object.entries(worker as Record<string, unknown>)) {
+        if (k === 'sinks') names(v, 'worker.sinks');
+        else if (['postDelayMs', 'maxInFlight', 'nice'].includes(k)) {
+          if (typeof v !== 'number' || !(v >= 0))
+            fail(`must be a number >= 0 (got ${JSON.stringify(v)})`, `worker.${k}`);
+        } else fail(`unknown key '${k}'; use sinks, postDelayMs, maxInFlight, nice`, `worker.${k}`);
+      }
+    } else if (typeof worker !== 'boolean')
+      fail(
+        'must be true, false, a list of sink names or { sinks, postDelayMs, maxInFlight, nice }',
+        'worker',
+      );
   }
   return config as RlmObsConfig;
 }

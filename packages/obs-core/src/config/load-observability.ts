@@ -5,11 +5,12 @@
 import type { RLMObservabilitySink } from '../contract.js';
 import { type ObservabilityOptions, RLMObservability } from '../coordinator.js';
 import { type DiagnosticLogger, stderrLogger } from '../diagnostics.js';
+import { createWorkerSinks, type WorkerSinkSpec } from '../worker/worker-sinks.js';
 import { RlmObsConfigError } from './config-error.js';
 import { envFlag, sinksFromEnv } from './env-activation.js';
 import { type LoadConfigOptions, type LoadedConfig, loadConfig } from './load-config.js';
 import { resolveSinkEntry } from './resolve-sink.js';
-import type { RlmObsConfig, SinkContext } from './types.js';
+import type { RlmObsConfig, SinkContext, SinkEntry } from './types.js';
 
 /** Options of {@link loadObservability}. */
 export interface LoadObservabilityOptions extends LoadConfigOptions {
@@ -47,6 +48,64 @@ function coordinatorOptions(config: RlmObsConfig, logger: DiagnosticLogger): Obs
   if (config.exit?.timeoutMs !== undefined) options.exitFlushTimeoutMs = config.exit.timeoutMs;
   if (config.exit?.handleSignals !== undefined) options.handleSignals = config.exit.handleSignals;
   return options;
+}
+
+/** The local files stay in the application's thread (they write synchronously on exit). */
+const LOCAL_SINKS = new Set(['jsonl', 'local-jsonl', '@rlm/sink-jsonl', 'rlm-sink-jsonl']);
+
+interface WorkerPlan {
+  /** Every sink named by package or path, except the local files. */
+  all: boolean;
+  names: Set<string> | undefined;
+  tuning: { postDelayMs?: number; maxInFlight?: number; nice?: number };
+}
+
+function workerPlan(worker: RlmObsConfig['worker']): WorkerPlan {
+  if (worker === undefined || worker === false) return { all: false, names: undefined, tuning: {} };
+  if (worker === true) return { all: true, names: undefined, tuning: {} };
+  if (Array.isArray(worker)) return { all: false, names: new Set(worker), tuning: {} };
+  const { sinks, ...tuning } = worker;
+  return { all: sinks === undefined, names: sinks ? new Set(sinks) : undefined, tuning };
+}
+
+/** The worker spec of an entry that goes to the worker thread, else undefined. */
+function workerSpec(
+  entry: SinkEntry,
+  plan: WorkerPlan,
+  location: { file: string; key: string },
+): WorkerSinkSpec | undefined {
+  let use: unknown;
+  let options: unknown;
+  let explicit: boolean | undefined;
+  if (typeof entry === 'string') use = entry;
+  else if (Array.isArray(entry)) [use, options] = entry;
+  else if (entry && typeof entry === 'object' && 'use' in entry) {
+    use = entry.use;
+    options = entry.options;
+    explicit = typeof entry.worker === 'boolean' ? entry.worker : undefined;
+  } else return undefined;
+  if (explicit === false) return undefined;
+  if (typeof use !== 'string' || use.trim() === '') {
+    if (explicit)
+      throw new RlmObsConfigError(
+        "worker: true needs 'use' to be a package name or a path (objects and factories stay in this thread)",
+        { file: location.file, key: `${location.key}.worker` },
+      );
+    return undefined;
+  }
+  const chosen =
+    explicit ??
+    (plan.names !== undefined ? plan.names.has(use) : plan.all && !LOCAL_SINKS.has(use));
+  if (!chosen) return undefined;
+  if (
+    options !== undefined &&
+    (typeof options !== 'object' || options === null || Array.isArray(options))
+  )
+    throw new RlmObsConfigError('options must be an object', {
+      file: location.file,
+      key: `${location.key}.options`,
+    });
+  return { use, ...(options ? { options: options as Record<string, unknown> } : {}) };
 }
 
 async function closeAll(sinks: RLMObservabilitySink[]): Promise<void> {
@@ -92,11 +151,64 @@ export async function loadObservabilityDetailed(
       sinks.push(...(await sinksFromEnv(context)));
     } else if (enabled) {
       const entries = config.sinks ?? ['jsonl'];
-      const names = new Map<string, string>();
+      const plan = workerPlan(config.worker);
+      // Sinks in delivery order; a number stands for the n-th sink of the worker thread.
+      const slots: Array<RLMObservabilitySink | number> = [];
+      const specs: WorkerSinkSpec[] = [];
+      const keys: string[] = [];
+      const mainKeys: Array<string | undefined> = [];
       for (let i = 0; i < entries.length; i++) {
         const key = `sinks[${i}]`;
+        const spec = workerSpec(entries[i], plan, { file: loaded.file, key });
+        if (spec) {
+          slots.push(specs.length);
+          mainKeys.push(undefined);
+          specs.push(spec);
+          keys.push(key);
+          continue;
+        }
         const sink = await resolveSinkEntry(entries[i], { file: loaded.file, key }, context);
-        if (!sink) continue;
+        if (sink) {
+          sinks.push(sink);
+          slots.push(sink);
+          mainKeys.push(key);
+        }
+      }
+      let remote: RLMObservabilitySink[] = [];
+      if (specs.length > 0) {
+        remote = await createWorkerSinks(specs, {
+          configDir: context.configDir,
+          configFile: loaded.file,
+          keys,
+          fallbackDirs: options.fallbackDirs ?? [],
+          env,
+          logger,
+          ...plan.tuning,
+          ...(config.queue?.maxQueueSize !== undefined
+            ? { maxQueueSize: config.queue.maxQueueSize }
+            : {}),
+          ...(config.queue?.callTimeoutMs !== undefined
+            ? { callTimeoutMs: config.queue.callTimeoutMs }
+            : {}),
+        }).catch((error: unknown) => {
+          if (error instanceof RlmObsConfigError) throw error;
+          throw new RlmObsConfigError(
+            `the sink worker could not start: ${(error as Error).message} (a sink's options must be plain data to go to the worker; set worker: false on it)`,
+            { file: loaded.file, key: 'worker' },
+          );
+        });
+        sinks.push(...remote);
+      }
+      // Back in the order of `sinks` (every one is in `sinks` already, for closeAll on error).
+      const ordered = slots.map((slot) => (typeof slot === 'number' ? remote[slot]! : slot));
+      const slotKeys = slots.map((slot, i) =>
+        typeof slot === 'number' ? keys[slot]! : mainKeys[i]!,
+      );
+      sinks.splice(0, sinks.length, ...ordered);
+      const names = new Map<string, string>();
+      for (let i = 0; i < ordered.length; i++) {
+        const sink = ordered[i]!;
+        const key = slotKeys[i]!;
         const previous = names.get(sink.name);
         if (previous) {
           throw new RlmObsConfigError(
@@ -108,7 +220,6 @@ export async function loadObservabilityDetailed(
           );
         }
         names.set(sink.name, key);
-        sinks.push(sink);
       }
     }
   } catch (error) {

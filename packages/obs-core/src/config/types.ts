@@ -74,6 +74,12 @@ export type SinkEntry =
       /** A package name, short name or path — or an imported factory, module or sink. */
       use: string | SinkFactory | SinkModule | RLMObservabilitySink;
       options?: Record<string, unknown>;
+      /**
+       * Create this sink in the sink worker thread (`true`) or in the application's thread
+       * (`false`), overriding the top-level `worker`. Needs `use` to be a name or path and
+       * `options` to be plain data.
+       */
+      worker?: boolean;
     }
   | SinkFactory
   | RLMObservabilitySink
@@ -109,8 +115,30 @@ export interface RlmObsConfig {
   truncate?: SanitizeLimits;
   /** Per-sink queue bound and per-call timeout. */
   queue?: { maxQueueSize?: number; callTimeoutMs?: number };
+  /**
+   * Run sinks in one worker thread, so that their work (building spans and runs, encoding,
+   * compressing, HTTP) does not take the agent's thread: each hook there only appends the
+   * prepared event to a batch. `true`: every sink given by name or path except the local
+   * files (`jsonl`, which writes synchronously on `process.exit()`); a list: the sinks with
+   * these names (as written in `sinks`); an object also tunes the worker (see
+   * `createWorkerSinks`). Sinks given as objects or factories stay in the application's
+   * thread. @defaultValue `false`
+   */
+  worker?: boolean | string[] | WorkerConfig;
   /** Exit behaviour: the automatic flush's deadline and opt-in signal handling. */
   exit?: { flushOnExit?: boolean; timeoutMs?: number; handleSignals?: boolean | NodeJS.Signals[] };
+}
+
+/** The `worker` section of the config. */
+export interface WorkerConfig {
+  /** Which sinks go to the worker (names as written in `sinks`). @defaultValue every remote sink */
+  sinks?: string[];
+  /** How long events wait to be posted with the ones that follow. @defaultValue `50` */
+  postDelayMs?: number;
+  /** Events posted but not yet taken by the worker before the coordinator queues. @defaultValue `20000` */
+  maxInFlight?: number;
+  /** How much lower the worker's CPU priority is (Linux nice steps, 0..19). @defaultValue `10` */
+  nice?: number;
 }
 
 /**

@@ -210,7 +210,7 @@ describe('errors that say what to do', () => {
   it('an unknown top-level key suggests the right one', async () => {
     const p = project({ 'rlm-obs.config.json': JSON.stringify({ sink: ['jsonl'] }) });
     await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
-      /^unknown key 'sink'; did you mean 'sinks'\? Known keys: enabled, sinks, attributes, sampling, redact, truncate, queue, exit, recordContent, pricing \(.*, sink\)$/,
+      /^unknown key 'sink'; did you mean 'sinks'\? Known keys: enabled, sinks, attributes, sampling, redact, truncate, queue, exit, recordContent, pricing, worker \(.*, sink\)$/,
     );
   });
 

@@ -1,0 +1,248 @@
+/**
+ * The sink worker thread (see {@link createWorkerSinks}): creates the sinks it is given,
+ * delivers the event batches the application's thread posts through its own coordinator
+ * (ordered, bounded, timed-out per sink, exactly as in the main thread), and answers status,
+ * flush, shutdown and check requests.
+ */
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { resolveSinkEntry } from '../config/resolve-sink.js';
+import type { SinkContext } from '../config/types.js';
+import type { RLMObservabilitySink } from '../contract.js';
+import { RLMObservability } from '../coordinator.js';
+import type { DiagnosticLogger } from '../diagnostics.js';
+import { createRedactor } from '../redact.js';
+import { type FromWorker, HOOKS, type ToWorker, type WorkerInit } from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('sink-worker.js runs in a worker thread (see createWorkerSinks)');
+const init = workerData as WorkerInit;
+const post = (message: FromWorker): void => port.postMessage(message);
+
+/**
+ * The sinks' own secrets (option values under secret-looking keys: apiKey, secretKey, token,
+ * headers.authorization, ...) are scrubbed from everything the worker sends back, in case a
+ * sink or its backend echoes one in a status or an error.
+ */
+const redactor = createRedactor({ env: init.env });
+function rememberSecrets(value: unknown, key: string, depth: number): void {
+  if (depth > 8) return;
+  if (typeof value === 'string') {
+    if (redactor.isSecretKey(key)) redactor.remember(value);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [k, v] of Object.entries(value)) rememberSecrets(v, k, depth + 1);
+}
+for (const spec of init.specs) rememberSecrets(spec.options, '', 0);
+
+const logger: DiagnosticLogger = {
+  warn: (message) => post({ t: 'log', message: redactor.scrub(message) }),
+};
+
+let obs: RLMObservability | undefined;
+const sinks: RLMObservabilitySink[] = [];
+let lastStatus = '';
+const ACK_INTERVAL_MS = 100;
+let unacked = 0;
+let ackTimer: ReturnType<typeof setTimeout> | undefined;
+
+function sendAck(): void {
+  if (ackTimer !== undefined) clearTimeout(ackTimer);
+  ackTimer = undefined;
+  if (unacked === 0) return;
+  post({ t: 'ack', n: unacked });
+  unacked = 0;
+}
+
+/** Plain data only crosses threads: a status with a function or a class loses it here. */
+function plainStatus(): { json: string; value: FromWorker & { t: 'status' } } {
+  const json = redactor.scrub(JSON.stringify(obs?.status() ?? []));
+  return { json, value: { t: 'status', status: JSON.parse(json) } };
+}
+
+/** Answers a request, after the acks of everything delivered before it. */
+function reply(message: FromWorker & { t: 'reply' }): void {
+  sendAck();
+  post(JSON.parse(redactor.scrub(JSON.stringify(message))));
+}
+
+function postStatus(force: boolean): void {
+  sendAck();
+  const { json, value } = plainStatus();
+  if (!force && json === lastStatus) return;
+  lastStatus = json;
+  post(value);
+}
+
+/**
+ * Lowers this thread's CPU priority (Linux: a thread is a task with its own nice value), so
+ * that on a busy machine the application's thread wins the CPU and the sinks take what is
+ * left; their queues absorb the difference.
+ */
+function lowerPriority(nice: number): void {
+  if (nice <= 0 || process.platform !== 'linux') return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + nice));
+  } catch {
+    // not permitted or not Linux: run at the process's priority
+  }
+}
+
+async function start(): Promise<void> {
+  lowerPriority(init.nice);
+  const context: SinkContext = {
+    configDir: init.configDir,
+    env: init.env,
+    logger,
+    fallbackDirs: init.fallbackDirs,
+  };
+  try {
+    for (let i = 0; i < init.specs.length; i++) {
+      const spec = init.specs[i]!;
+      const sink = await resolveSinkEntry(
+        { use: spec.use, options: spec.options ?? {} },
+        { file: init.configFile, key: init.keys[i] ?? `sinks[${i}]` },
+        context,
+      );
+      if (!sink) throw new Error(`sink '${spec.use}' could not be created`);
+      sinks.push(sink);
+    }
+  } catch (error) {
+    await Promise.all(sinks.map((s) => Promise.resolve(s.shutdown?.()).catch(() => undefined)));
+    const e = error as { message?: unknown; file?: unknown; key?: unknown };
+    const file = typeof e?.file === 'string' ? e.file : undefined;
+    const key = typeof e?.key === 'string' ? e.key : undefined;
+    let message = typeof e?.message === 'string' ? e.message : String(error);
+    // The other side builds the config error again from file and key: keep them out of the text.
+    const where = ` (${[file, key].filter(Boolean).join(', ')})`;
+    if (message.endsWith(where)) message = message.slice(0, -where.length);
+    post({ t: 'init-error', message, file, key });
+    port?.close();
+    return;
+  }
+  obs = new RLMObservability({
+    logger,
+    flushOnExit: false,
+    pricing: false,
+    ...(init.maxQueueSize !== undefined ? { maxQueueSize: init.maxQueueSize } : {}),
+    ...(init.callTimeoutMs !== undefined ? { callTimeoutMs: init.callTimeoutMs } : {}),
+  });
+  for (const sink of sinks) obs.addSink(sink);
+  const { json, value } = plainStatus();
+  lastStatus = json;
+  post({
+    t: 'ready',
+    sinks: sinks.map((sink) => ({
+      name: sink.name,
+      local: sink.local === true,
+      defaultSamplingRate:
+        typeof sink.defaultSamplingRate === 'number' ? sink.defaultSamplingRate : undefined,
+      scores: typeof sink.onScore === 'function',
+      check: typeof sink.check === 'function',
+    })),
+    status: value.status,
+  });
+  // Status changes that happen between batches (an export failing later) reach the other side.
+  setInterval(() => postStatus(false), init.statusIntervalMs).unref();
+}
+
+async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not finish in time`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function handle(message: ToWorker): Promise<void> {
+  const coordinator = obs;
+  if (!coordinator) return;
+  switch (message.t) {
+    case 'ev': {
+      const b = JSON.parse(message.j) as unknown[];
+      for (let i = 0; i + 3 < b.length; i += 4) {
+        coordinator.deliverPrepared(
+          HOOKS[b[i] as number] ?? 'onStep',
+          b[i + 1] as string,
+          b[i + 2],
+          b[i + 3] as number,
+        );
+      }
+      // Acks are batched (each message wakes the application's thread): at most ten a second.
+      unacked += b.length / 4;
+      ackTimer ??= setTimeout(sendAck, ACK_INTERVAL_MS);
+      return;
+    }
+    case 'flush': {
+      const report = await coordinator.flush({ timeoutMs: message.timeoutMs });
+      // The status first: whoever awaited the flush reads it next.
+      postStatus(true);
+      reply({ t: 'reply', id: message.id, report: { ok: report.ok, sinks: report.sinks } });
+      return;
+    }
+    case 'shutdown': {
+      const all = sinks.every((sink) => message.names.includes(sink.name));
+      if (all) {
+        const report = await coordinator.shutdown({ timeoutMs: message.timeoutMs });
+        lastStatus = '';
+        postStatus(true);
+        reply({ t: 'reply', id: message.id, report: { ok: report.ok, sinks: report.sinks } });
+        port?.close();
+        return;
+      }
+      // Some of the sinks close (removed from the application's coordinator): flush
+      // everything, then shut those down; the others keep working.
+      const started = performance.now();
+      const report = await coordinator.flush({ timeoutMs: message.timeoutMs });
+      for (const result of report.sinks) {
+        if (!message.names.includes(result.name)) continue;
+        const sink = coordinator.getSink(result.name);
+        const left = Math.max(0, message.timeoutMs - (performance.now() - started));
+        try {
+          if (sink?.shutdown)
+            await withDeadline(Promise.resolve(sink.shutdown()), left, 'shutdown');
+        } catch (error) {
+          result.ok = false;
+          result.error = error instanceof Error ? error.message : String(error);
+        }
+      }
+      postStatus(true);
+      reply({ t: 'reply', id: message.id, report: { ok: report.ok, sinks: report.sinks } });
+      return;
+    }
+    case 'check': {
+      const sink = coordinator.getSink(message.name);
+      try {
+        const result = sink?.check ? await sink.check() : undefined;
+        reply({ t: 'reply', id: message.id, check: JSON.parse(JSON.stringify(result ?? null)) });
+      } catch (error) {
+        reply({
+          t: 'reply',
+          id: message.id,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      return;
+    }
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  handle(message).catch((error: unknown) => {
+    const id = (message as { id?: unknown }).id;
+    const text = error instanceof Error ? error.message : String(error);
+    if (typeof id === 'number') reply({ t: 'reply', id, error: text });
+    else logger.warn(`sink worker: ${text}`);
+  });
+});
+
+void start();

@@ -1,0 +1,535 @@
+/**
+ * Sinks that run in a worker thread. The remote sinks' real work — building spans and runs,
+ * encoding protobuf and JSON, compressing, HTTP — costs the thread that does it tens of
+ * microseconds per step. {@link createWorkerSinks} creates those sinks in one worker thread
+ * and gives the application's coordinator a light stand-in for each: a stand-in's hook only
+ * appends the (already prepared) event to a batch, and the batch is posted to the worker
+ * every `postDelayMs` (one structured clone per event however many sinks take it).
+ *
+ * In the worker the events go through a coordinator of their own, so every sink keeps its
+ * ordered, bounded, timed-out lane. `status()` shows the worker's delivery counters under
+ * `worker`, `flush()`/`shutdown()` reach the worker under the caller's deadline, and a
+ * process that ends without a flush still delivers (the coordinator's `beforeExit` flush
+ * keeps the worker alive only while it answers). What the worker cannot offer: a sink's own
+ * methods beyond the contract (`getTraceId()`, ...), and options that are not plain data.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { RlmObsConfigError } from '../config/config-error.js';
+import {
+  type RLMObservabilitySink,
+  type RunEnd,
+  type RunStart,
+  type ScoreRecord,
+  SINK_SPECIFICATION_VERSION,
+  type SinkCheckResult,
+  type SinkFinishOptions,
+  type SinkStatus,
+  type StepRecord,
+} from '../contract.js';
+import type { ObservedSinkStatus } from '../coordinator.js';
+import { type DiagnosticLogger, stderrLogger } from '../diagnostics.js';
+import { defaultSanitizer } from '../sanitize.js';
+import type {
+  FromWorker,
+  ToWorker,
+  WorkerFinishReport,
+  WorkerInit,
+  WorkerSinkInfo,
+  WorkerSinkSpec,
+} from './protocol.js';
+
+export type { WorkerSinkSpec } from './protocol.js';
+
+/** Options of {@link createWorkerSinks}. */
+export interface WorkerSinksOptions {
+  /** Where sink names and relative paths resolve from. @defaultValue the working directory */
+  configDir?: string;
+  /** The config file, for error messages. */
+  configFile?: string;
+  /** Each spec's key in the config (`sinks[2]`), for error messages. */
+  keys?: string[];
+  /** More directories to resolve sink packages from. */
+  fallbackDirs?: string[];
+  /** The environment the sinks see (their `${ENV}` options are already interpolated). @defaultValue `process.env` */
+  env?: Record<string, string | undefined>;
+  /** Where the worker's warnings go. @defaultValue stderr */
+  logger?: DiagnosticLogger;
+  /**
+   * How long events wait to be posted to the worker with the ones that follow: an agent
+   * stepping every millisecond wakes the worker a few dozen times a second, not per step.
+   * `flush()` posts at once. @defaultValue `50`
+   */
+  postDelayMs?: number;
+  /**
+   * Events posted but not yet taken by the worker (it is behind: CPU-starved or stuck). Past
+   * it the stand-ins return a promise, so the coordinator queues — and past its bound drops
+   * and counts — exactly as for any slow sink. @defaultValue `20000`
+   */
+  maxInFlight?: number;
+  /** The worker coordinator's per-sink queue bound. @defaultValue `10000` */
+  maxQueueSize?: number;
+  /** The worker coordinator's per-call timeout. @defaultValue `10000` */
+  callTimeoutMs?: number;
+  /** How often the worker sends changed statuses. @defaultValue `500` */
+  statusIntervalMs?: number;
+  /**
+   * How much lower the worker thread's CPU priority is than the application's (Linux nice
+   * steps, 0..19): on a machine whose cores are all busy the agent keeps its CPU and the
+   * sinks catch up when it waits. `0` keeps the same priority. @defaultValue `10`
+   */
+  nice?: number;
+  /** How long the worker may take to create the sinks. @defaultValue `60000` */
+  startTimeoutMs?: number;
+}
+
+const SHUT_DOWN = 'shut down';
+/** Events in one posted batch at most; a fuller batch is posted on the next turn. */
+const MAX_BATCH = 2048;
+/** A sink worker takes at most this many sinks (one bit each in an event's sink mask). */
+const MAX_SINKS = 30;
+/** How much longer than its own deadline the worker may take to answer before we give up. */
+const ANSWER_GRACE_MS = 2000;
+
+function workerScript(): URL {
+  // Built: dist/sink-worker.js beside this chunk. From the sources (tests): the built file.
+  const candidates = [
+    new URL('./sink-worker.js', import.meta.url),
+    new URL('../../dist/sink-worker.js', import.meta.url),
+  ];
+  for (const url of candidates) if (existsSync(fileURLToPath(url))) return url;
+  throw new Error('sink-worker.js is missing from @rlm/obs-core (build the package)');
+}
+
+interface Outstanding {
+  resolve: (message: FromWorker & { t: 'reply' }) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** The application's end of one sink worker. @internal */
+class WorkerLink {
+  readonly #worker: Worker;
+  readonly #log: DiagnosticLogger;
+  readonly #postDelayMs: number;
+  readonly #maxInFlight: number;
+  #batch: unknown[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #immediate = false;
+  #inFlight = 0;
+  #posted = 0;
+  /** Events that arrived after the worker stopped (shut down or failed). */
+  lost = 0;
+  #pressure: { promise: Promise<void>; resolve: () => void } | undefined;
+  #nextId = 1;
+  readonly #outstanding = new Map<number, Outstanding>();
+  #statuses: ObservedSinkStatus[] = [];
+  #infos: WorkerSinkInfo[] = [];
+  #stopped: string | undefined;
+  #flush: { posted: number; promise: Promise<WorkerFinishReport> } | undefined;
+  readonly #open = new Set<string>();
+  #closing:
+    | { names: string[]; timeoutMs: number; promise: Promise<WorkerFinishReport> }
+    | undefined;
+  #ready!: (infos: WorkerSinkInfo[]) => void;
+  #failed!: (error: Error) => void;
+  readonly started: Promise<WorkerSinkInfo[]>;
+
+  constructor(init: WorkerInit, options: WorkerSinksOptions, log: DiagnosticLogger) {
+    this.#log = log;
+    this.#postDelayMs = Math.max(0, options.postDelayMs ?? 50);
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 20_000);
+    this.started = new Promise((resolve, reject) => {
+      this.#ready = resolve;
+      this.#failed = reject;
+    });
+    this.#worker = new Worker(workerScript(), {
+      workerData: init,
+      // Not the flags of a `node --input-type=module -e` parent: they would refuse the file.
+      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
+      env: init.env as NodeJS.ProcessEnv,
+      stdout: false,
+      stderr: false,
+    });
+    this.#worker.on('message', (message: FromWorker) => this.#onMessage(message));
+    this.#worker.on('error', (error) => this.#stop(`worker thread failed: ${error.message}`));
+    this.#worker.on('exit', (code) => this.#stop(`worker thread exited (code ${code})`));
+  }
+
+  #onMessage(message: FromWorker): void {
+    switch (message.t) {
+      case 'ack':
+        this.#inFlight -= message.n;
+        if (this.#pressure && this.#inFlight <= this.#maxInFlight / 2) {
+          const pressure = this.#pressure;
+          this.#pressure = undefined;
+          pressure.resolve();
+        }
+        return;
+      case 'status':
+        this.#statuses = message.status;
+        return;
+      case 'reply': {
+        const waiting = this.#outstanding.get(message.id);
+        if (!waiting) return;
+        this.#outstanding.delete(message.id);
+        clearTimeout(waiting.timer);
+        if (this.#outstanding.size === 0) this.#worker.unref();
+        waiting.resolve(message);
+        return;
+      }
+      case 'log':
+        this.#log.warn(message.message);
+        return;
+      case 'ready':
+        this.#infos = message.sinks;
+        this.#statuses = message.status;
+        for (const info of message.sinks) this.#open.add(info.name);
+        this.#worker.unref();
+        this.#ready(message.sinks);
+        return;
+      case 'init-error':
+        this.#failed(
+          new RlmObsConfigError(message.message, {
+            ...(message.file !== undefined ? { file: message.file } : {}),
+            ...(message.key !== undefined ? { key: message.key } : {}),
+          }),
+        );
+        return;
+    }
+  }
+
+  #stop(reason: string): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = reason;
+    this.#failed(new Error(reason));
+    if (this.#open.size > 0) this.#log.warn(`sink worker: ${reason}`);
+    for (const [id, waiting] of this.#outstanding) {
+      clearTimeout(waiting.timer);
+      waiting.resolve({ t: 'reply', id, error: reason });
+    }
+    this.#outstanding.clear();
+    this.#pressure?.resolve();
+    this.#pressure = undefined;
+  }
+
+  /**
+   * Queues one event for the sink with bit `bit`. The coordinator hands the same prepared
+   * object to each sink in a row, so the sinks of one event share one batch entry.
+   */
+  push(code: number, runId: string, payload: unknown, bit: number): Promise<void> | undefined {
+    if (this.#stopped !== undefined) {
+      // Hooks never throw: after a shutdown, or with the worker gone, events are counted.
+      this.lost++;
+      return undefined;
+    }
+    const b = this.#batch;
+    const n = b.length;
+    if (
+      n > 0 &&
+      b[n - 2] === payload &&
+      b[n - 3] === runId &&
+      b[n - 4] === code &&
+      ((b[n - 1] as number) & bit) === 0
+    ) {
+      b[n - 1] = (b[n - 1] as number) | bit;
+    } else {
+      b.push(code, runId, payload, bit);
+      this.#inFlight++;
+      if (b.length >= MAX_BATCH * 4) {
+        if (!this.#immediate) {
+          this.#immediate = true;
+          setImmediate(this.#postNow);
+        }
+      } else if (this.#timer === undefined) {
+        this.#timer = setTimeout(this.#postNow, this.#postDelayMs);
+        this.#timer.unref();
+      }
+    }
+    if (this.#inFlight <= this.#maxInFlight) return undefined;
+    if (!this.#pressure) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#pressure = { promise, resolve };
+    }
+    return this.#pressure.promise;
+  }
+
+  readonly #postNow = (): void => {
+    this.#immediate = false;
+    this.#post();
+  };
+
+  #post(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const b = this.#batch;
+    if (b.length === 0 || this.#stopped !== undefined) return;
+    this.#batch = [];
+    this.#posted++;
+    // Prepared events are plain JSON data: one JSON text per batch copies to the worker
+    // several times faster than a structured clone of the objects.
+    let text: string;
+    try {
+      text = JSON.stringify(b);
+    } catch {
+      // Not from a coordinator (a stand-in called directly with a cycle, a BigInt, ...):
+      // make each such payload safe on its own rather than lose the batch.
+      const sanitize = defaultSanitizer();
+      const safe = b.slice();
+      for (let i = 2; i < safe.length; i += 4) {
+        try {
+          JSON.stringify(safe[i]);
+        } catch {
+          safe[i] = sanitize(safe[i]);
+        }
+      }
+      text = JSON.stringify(safe);
+    }
+    this.#worker.postMessage({ t: 'ev', j: text } satisfies ToWorker);
+  }
+
+  #request(
+    message: ToWorker & { id: number },
+    timeoutMs: number,
+  ): Promise<FromWorker & { t: 'reply' }> {
+    if (this.#stopped !== undefined)
+      return Promise.resolve({ t: 'reply', id: message.id, error: this.#stopped });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#outstanding.delete(message.id);
+        if (this.#outstanding.size === 0) this.#worker.unref();
+        resolve({ t: 'reply', id: message.id, error: 'the worker thread did not answer in time' });
+      }, timeoutMs + ANSWER_GRACE_MS);
+      timer.unref();
+      this.#outstanding.set(message.id, { resolve, timer });
+      // Referenced while an answer is awaited: a flush on the way out keeps the process up.
+      this.#worker.ref();
+      this.#worker.postMessage(message);
+    });
+  }
+
+  static #report(reply: FromWorker & { t: 'reply' }): WorkerFinishReport {
+    if (reply.report) return reply.report;
+    return { ok: false, sinks: [], ...(reply.error ? { error: reply.error } : {}) };
+  }
+
+  /** Flushes the worker (one request for the stand-ins that flush together). */
+  flush(timeoutMs: number): Promise<WorkerFinishReport> {
+    // Shut down on purpose: nothing is left to flush.
+    if (this.#stopped === SHUT_DOWN) return Promise.resolve({ ok: true, sinks: [] });
+    this.#post();
+    if (this.#flush && this.#flush.posted === this.#posted) return this.#flush.promise;
+    const id = this.#nextId++;
+    const promise = this.#request({ t: 'flush', id, timeoutMs }, timeoutMs).then((reply) => {
+      if (this.#flush?.promise === promise) this.#flush = undefined;
+      if (reply.error !== undefined) throw new Error(reply.error);
+      return WorkerLink.#report(reply);
+    });
+    this.#flush = { posted: this.#posted, promise };
+    return promise;
+  }
+
+  /**
+   * Shuts a sink down in the worker. Stand-ins shutting down together (the coordinator's
+   * shutdown) share one request; when the last one closes, the worker ends.
+   */
+  shutdown(name: string, timeoutMs: number): Promise<WorkerFinishReport> {
+    this.#post();
+    if (!this.#open.delete(name) && !this.#closing) return Promise.resolve({ ok: true, sinks: [] });
+    if (this.#closing) {
+      this.#closing.names.push(name);
+      return this.#closing.promise;
+    }
+    const closing = {
+      names: [name],
+      timeoutMs,
+      promise: undefined as unknown as Promise<WorkerFinishReport>,
+    };
+    // The names of every stand-in that shuts down in this turn go in one request.
+    closing.promise = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      this.#closing = undefined;
+      const last = this.#open.size === 0;
+      const id = this.#nextId++;
+      const reply = await this.#request(
+        { t: 'shutdown', id, timeoutMs: closing.timeoutMs, names: closing.names },
+        closing.timeoutMs,
+      );
+      if (last) {
+        this.#stopped ??= SHUT_DOWN;
+        void this.#worker.terminate().catch(() => undefined);
+      }
+      if (reply.error !== undefined) throw new Error(reply.error);
+      return WorkerLink.#report(reply);
+    });
+    this.#closing = closing;
+    return closing.promise;
+  }
+
+  async check(name: string): Promise<SinkCheckResult> {
+    const id = this.#nextId++;
+    const reply = await this.#request({ t: 'check', id, name }, 30_000);
+    if (reply.error !== undefined) throw new Error(reply.error);
+    return reply.check as SinkCheckResult;
+  }
+
+  status(index: number, name: string): SinkStatus {
+    const last = this.#statuses[index];
+    const { counters, ...rest } = last ?? { name, enabled: true, available: false, detail: '' };
+    const status: SinkStatus & Record<string, unknown> = {
+      ...rest,
+      name,
+      thread: 'worker',
+      ...(counters ? { worker: counters } : {}),
+      ...(this.lost > 0 ? { lost_after_stop: this.lost } : {}),
+    };
+    if (this.#stopped !== undefined && this.#open.has(name)) {
+      status.available = false;
+      status.detail = `${this.#stopped}${rest.detail ? ` (last: ${rest.detail})` : ''}`;
+    }
+    return status;
+  }
+
+  /** Stops the worker at once (a failed start). */
+  terminate(): void {
+    this.#stopped ??= 'terminated';
+    void this.#worker.terminate().catch(() => undefined);
+  }
+
+  /** @internal for tests */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get infos(): WorkerSinkInfo[] {
+    return this.#infos;
+  }
+}
+
+function finishError(name: string, report: WorkerFinishReport, what: string): Error | undefined {
+  const mine = report.sinks.find((s) => s.name === name);
+  if (!mine) return report.ok ? undefined : new Error(`${what} in the worker thread failed`);
+  if (mine.ok) return undefined;
+  if (mine.error) return new Error(mine.error);
+  if (mine.deadlineExceeded)
+    return new Error(`${what} in the worker thread did not finish in time`);
+  const lost = mine.failed + mine.dropped;
+  return new Error(
+    `${what} in the worker thread failed${lost ? ` (${lost} events failed or dropped)` : ''}`,
+  );
+}
+
+/** The application thread's stand-in for a sink that lives in the worker. */
+class WorkerSinkProxy implements RLMObservabilitySink {
+  readonly name: string;
+  readonly specificationVersion = SINK_SPECIFICATION_VERSION;
+  readonly local: boolean;
+  readonly defaultSamplingRate?: number;
+  onScore?: (runId: string, score: ScoreRecord) => Promise<void> | undefined;
+  check?: () => Promise<SinkCheckResult>;
+  readonly #link: WorkerLink;
+  readonly #index: number;
+  readonly #bit: number;
+
+  constructor(link: WorkerLink, index: number, info: WorkerSinkInfo) {
+    this.#link = link;
+    this.#index = index;
+    this.#bit = 1 << index;
+    this.name = info.name;
+    this.local = info.local;
+    if (info.defaultSamplingRate !== undefined) this.defaultSamplingRate = info.defaultSamplingRate;
+    if (info.scores) this.onScore = (runId, score) => link.push(3, runId, score, this.#bit);
+    if (info.check) this.check = () => link.check(this.name);
+  }
+
+  status(): SinkStatus {
+    return this.#link.status(this.#index, this.name);
+  }
+
+  onRunStart(runId: string, start: RunStart): Promise<void> | undefined {
+    return this.#link.push(0, runId, start, this.#bit);
+  }
+
+  onStep(runId: string, step: StepRecord): Promise<void> | undefined {
+    return this.#link.push(1, runId, step, this.#bit);
+  }
+
+  onRunEnd(runId: string, end: RunEnd): Promise<void> | undefined {
+    return this.#link.push(2, runId, end, this.#bit);
+  }
+
+  async forceFlush(options?: SinkFinishOptions): Promise<void> {
+    const report = await this.#link.flush(options?.timeoutMs ?? 5_000);
+    const error = finishError(this.name, report, 'flush');
+    if (error) throw error;
+  }
+
+  async shutdown(options?: SinkFinishOptions): Promise<void> {
+    const report = await this.#link.shutdown(this.name, options?.timeoutMs ?? 5_000);
+    const error = finishError(this.name, report, 'shutdown');
+    if (error) throw error;
+  }
+}
+
+/**
+ * Creates sinks in one worker thread and returns their stand-ins, in the order of `specs`,
+ * to add to a coordinator (or list in `withSinks`). Rejects with {@link RlmObsConfigError}
+ * when a sink cannot be created (nothing is left running then).
+ *
+ * @example
+ * ```ts
+ * const remote = await createWorkerSinks([
+ *   { use: 'otel', options: { endpoint: 'http://localhost:4318' } },
+ *   { use: 'langfuse' },
+ * ]);
+ * const obs = RLMObservability.withSinks([createJsonlSink(), ...remote]);
+ * ```
+ */
+export async function createWorkerSinks(
+  specs: readonly WorkerSinkSpec[],
+  options: WorkerSinksOptions = {},
+): Promise<RLMObservabilitySink[]> {
+  if (specs.length === 0) return [];
+  if (specs.length > MAX_SINKS)
+    throw new RangeError(`a sink worker takes at most ${MAX_SINKS} sinks (got ${specs.length})`);
+  const env = options.env ?? process.env;
+  const init: WorkerInit = {
+    specs: specs.map((spec) => ({
+      use: spec.use,
+      ...(spec.options !== undefined ? { options: spec.options } : {}),
+    })),
+    configDir: options.configDir ?? process.cwd(),
+    configFile: options.configFile,
+    keys: options.keys ?? specs.map((_, i) => `sinks[${i}]`),
+    fallbackDirs: options.fallbackDirs ?? [],
+    env: { ...env },
+    maxQueueSize: options.maxQueueSize,
+    callTimeoutMs: options.callTimeoutMs,
+    statusIntervalMs: Math.max(50, options.statusIntervalMs ?? 500),
+    nice: Math.max(0, Math.min(19, Math.trunc(options.nice ?? 10))),
+  };
+  const link = new WorkerLink(init, options, options.logger ?? stderrLogger);
+  const startMs = options.startTimeoutMs ?? 60_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const infos = await Promise.race([
+      link.started,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the sink worker did not start within ${startMs} ms`)),
+          startMs,
+        );
+      }),
+    ]);
+    return infos.map((info, i) => new WorkerSinkProxy(link, i, info));
+  } catch (error) {
+    link.terminate();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,375 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RlmObsConfigError } from '../src/config/config-error.js';
+import { loadObservability } from '../src/config/load-observability.js';
+import type { RLMObservabilitySink } from '../src/contract.js';
+import { RLMObservability } from '../src/coordinator.js';
+import { describeSinkConformance } from '../src/testing/conformance.js';
+import { MemorySink } from '../src/testing/memory-sink.js';
+import { createWorkerSinks } from '../src/worker/worker-sinks.js';
+import { makeProject } from './config/project.js';
+
+const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+const quiet = { flushOnExit: false, logger: false } as const;
+const silent = { warn() {} };
+
+interface Line {
+  sink: string;
+  hook: string;
+  runId?: string;
+  payload?: Record<string, unknown>;
+}
+
+let dir: string;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => undefined);
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tmpFile(name: string): string {
+  dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-worker-'));
+  if (!fs.existsSync(dir)) dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-worker-'));
+  return path.join(dir, name);
+}
+
+function lines(file: string): Line[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
+}
+
+function stepOf(line: Line): number | undefined {
+  return (line.payload?.event as { step?: number } | undefined)?.step;
+}
+
+function step(n: number, extra: Record<string, unknown> = {}) {
+  return {
+    event: {
+      step: n,
+      action: { action: 'run_python', code: `print(${n})` },
+      observation: { success: true, output: String(n) },
+      reward: 1,
+      ...extra,
+    },
+    cumulativeReward: n,
+  };
+}
+
+describe('createWorkerSinks', () => {
+  it('delivers every event, in order, to sinks in a worker thread, one copy for several sinks', async () => {
+    const a = tmpFile('a.jsonl');
+    const b = tmpFile('b.jsonl');
+    const remote = await createWorkerSinks(
+      [
+        { use: './recording-sink.mjs', options: { file: a, name: 'rec-a' } },
+        { use: './recording-sink.mjs', options: { file: b, name: 'rec-b' } },
+      ],
+      { configDir: fixtures, logger: silent },
+    );
+    expect(remote.map((s) => s.name)).toEqual(['rec-a', 'rec-b']);
+    const memory = new MemorySink();
+    const obs = RLMObservability.withSinks([memory, ...remote], quiet);
+    cleanups.push(() => obs.shutdown());
+    for (const runId of ['r1', 'r2']) {
+      obs.onRunStart(runId, { task: 'sum', environment: 'test', params: { api_key: 'sk-live-1' } });
+      for (let i = 1; i <= 500; i++) obs.onStep(runId, step(i));
+      obs.onRunEnd(runId, { result: { completed: true, steps: 500, totalReward: 500 } });
+    }
+    const report = await obs.flush({ timeoutMs: 10_000 });
+    expect(report.ok).toBe(true);
+    for (const file of [a, b]) {
+      const got = lines(file).filter((l) => l.hook !== 'forceFlush');
+      // 2 starts + 1000 steps + 2 ends + 4 end-of-run scores, each exactly once
+      expect(got).toHaveLength(1008);
+      for (const runId of ['r1', 'r2']) {
+        const steps = got.filter((l) => l.runId === runId && l.hook === 'onStep');
+        expect(steps.map((l) => stepOf(l))).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+        const hooks = got.filter((l) => l.runId === runId).map((l) => l.hook);
+        expect(hooks[0]).toBe('onRunStart');
+        expect(hooks.at(-1)).toBe('onRunEnd');
+        expect(hooks.filter((h) => h === 'onScore')).toHaveLength(2);
+      }
+      // the payloads are the coordinator's prepared ones: redacted, same as in this thread
+      const start = got.find((l) => l.hook === 'onRunStart' && l.runId === 'r1');
+      expect(JSON.stringify(start)).not.toContain('sk-live-1');
+      const mine = memory.eventsOf('r1').find((e) => e.hook === 'onRunStart');
+      expect(start?.payload).toEqual(JSON.parse(JSON.stringify(mine?.payload)));
+      const step7 = got.find((l) => l.runId === 'r2' && l.hook === 'onStep' && stepOf(l) === 7);
+      expect(step7?.payload).toEqual(JSON.parse(JSON.stringify(memory.stepsOf('r2')[6])));
+    }
+    const status = obs.status().find((s) => s.name === 'rec-b') as Record<string, unknown>;
+    expect(status.thread).toBe('worker');
+    expect((status.worker as { delivered: number }).delivered).toBe(1008);
+  });
+
+  it('counts failures in the worker, reports them in status and flush, and never leaks secrets', async () => {
+    const file = tmpFile('fail.jsonl');
+    const [sink] = await createWorkerSinks(
+      [{ use: './recording-sink.mjs', options: { file, throwOnStep: 3, apiKey: 'sk-xyz-999' } }],
+      { configDir: fixtures, logger: silent },
+    );
+    const obs = RLMObservability.withSinks([sink!], quiet);
+    cleanups.push(() => obs.shutdown());
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    for (let i = 1; i <= 5; i++) obs.onStep('r', step(i));
+    // as for a sink in this thread: the flush itself worked; the failed event is counted
+    const report = await obs.flush({ timeoutMs: 10_000 });
+    expect(report.ok).toBe(true);
+    const status = obs.status()[0] as unknown as Record<string, unknown>;
+    const worker = status.worker as { delivered: number; failed: number; lastError: string };
+    expect(worker.failed).toBe(1);
+    expect(worker.delivered).toBe(5);
+    // the sink echoes its key in its detail and in an error: the worker knows its options' secrets
+    expect(worker.lastError).toContain('refused for key [REDACTED]');
+    expect(status.detail).toBe('recording to a file (key=[REDACTED])');
+    expect(JSON.stringify(status)).not.toContain('sk-xyz-999');
+    expect(
+      lines(file)
+        .filter((l) => l.hook === 'onStep')
+        .map((l) => stepOf(l)),
+    ).toEqual([1, 2, 4, 5]);
+  });
+
+  it('keeps the caller unblocked by a slow worker sink: backpressure becomes the coordinator queue', async () => {
+    const file = tmpFile('slow.jsonl');
+    const [sink] = await createWorkerSinks(
+      [{ use: './recording-sink.mjs', options: { file, delayMs: 2 } }],
+      { configDir: fixtures, logger: silent, maxInFlight: 50, postDelayMs: 1 },
+    );
+    const obs = RLMObservability.withSinks([sink!], quiet);
+    cleanups.push(() => obs.shutdown());
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    for (let i = 1; i <= 300; i++) {
+      obs.onStep('r', step(i));
+      if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    const report = await obs.flush({ timeoutMs: 20_000 });
+    expect(report.ok).toBe(true);
+    const steps = lines(file).filter((l) => l.hook === 'onStep');
+    expect(steps.map((l) => stepOf(l))).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(obs.status()[0]?.counters.dropped).toBe(0);
+  });
+
+  it('gives flush the caller deadline: a hung sink in the worker costs the deadline, not more', async () => {
+    const file = tmpFile('hang.jsonl');
+    const [sink] = await createWorkerSinks(
+      [{ use: './recording-sink.mjs', options: { file, hangOnFlush: true } }],
+      { configDir: fixtures, logger: silent },
+    );
+    const obs = RLMObservability.withSinks([sink!], quiet);
+    cleanups.push(() => obs.shutdown({ timeoutMs: 500 }));
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    const started = performance.now();
+    const report = await obs.flush({ timeoutMs: 400 });
+    expect(report.ok).toBe(false);
+    expect(performance.now() - started).toBeLessThan(3_000);
+  });
+
+  it('answers check() from the worker and mirrors the sink contract', async () => {
+    const file = tmpFile('check.jsonl');
+    const [withCheck, plain] = await createWorkerSinks(
+      [
+        { use: './recording-sink.mjs', options: { file, name: 'c1', withCheck: true } },
+        { use: './recording-sink.mjs', options: { file, name: 'c2', scores: false } },
+      ],
+      { configDir: fixtures, logger: silent },
+    );
+    cleanups.push(async () => {
+      await withCheck!.shutdown?.();
+      await plain!.shutdown?.();
+    });
+    expect(await withCheck!.check?.()).toEqual({ ok: true, problems: [], detail: 'checked c1' });
+    expect(plain!.check).toBeUndefined();
+    expect(plain!.onScore).toBeUndefined();
+    expect(typeof withCheck!.onScore).toBe('function');
+  });
+
+  it('rejects with a config error naming the key when a sink cannot be created', async () => {
+    const error = await createWorkerSinks([{ use: './recording-sink.mjs', options: {} }], {
+      configDir: fixtures,
+      configFile: '/x/rlm-obs.config.json',
+      keys: ['sinks[3]'],
+      logger: silent,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RlmObsConfigError);
+    expect((error as Error).message).toBe(
+      "invalid options for sink './recording-sink.mjs': file is required (/x/rlm-obs.config.json, sinks[3].options.file)",
+    );
+    const missing = await createWorkerSinks([{ use: 'no-such-sink-here' }], {
+      configDir: fixtures,
+      logger: silent,
+    }).catch((e: unknown) => e);
+    expect((missing as Error).message).toMatch(/sink 'no-such-sink-here' is not installed/);
+  });
+
+  it('shuts the worker down with the last sink; events after shutdown are counted, not sent', async () => {
+    const file = tmpFile('end.jsonl');
+    const [sink] = await createWorkerSinks([{ use: './recording-sink.mjs', options: { file } }], {
+      configDir: fixtures,
+      logger: silent,
+    });
+    const obs = RLMObservability.withSinks([sink!], quiet);
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    obs.onStep('r', step(1));
+    const report = await obs.shutdown({ timeoutMs: 5_000 });
+    expect(report.ok).toBe(true);
+    expect(lines(file).map((l) => l.hook)).toEqual(['onRunStart', 'onStep', 'shutdown']);
+    obs.onStep('r', step(2));
+    expect(obs.stats.afterShutdown).toBe(1);
+    expect(obs.status()[0]?.counters.dropped).toBe(1);
+  });
+
+  it('delivers everything when the process ends without a flush, and the process exits by itself', () => {
+    const file = tmpFile('exit.jsonl');
+    const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      import { RLMObservability, createWorkerSinks } from ${JSON.stringify(core)};
+      const remote = await createWorkerSinks(
+        [{ use: './recording-sink.mjs', options: { file: ${JSON.stringify(file)} } }],
+        { configDir: ${JSON.stringify(fixtures)} },
+      );
+      const obs = RLMObservability.withSinks(remote);
+      obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+      for (let i = 1; i <= 50; i++) obs.onStep('r', { event: { step: i, reward: 1 }, cumulativeReward: i });
+      obs.onRunEnd('r', { result: { completed: true, steps: 50, totalReward: 50 } });
+    `;
+    for (let round = 0; round < 5; round++) {
+      fs.rmSync(file, { force: true });
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        timeout: 20_000,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      const got = lines(file);
+      expect(got.filter((l) => l.hook === 'onStep')).toHaveLength(50);
+      expect(got.filter((l) => l.hook === 'onRunEnd')).toHaveLength(1);
+    }
+  });
+});
+
+describe('the config file: worker', () => {
+  const recordingSink = fs.readFileSync(path.join(fixtures, 'recording-sink.mjs'), 'utf8');
+  function fakePackage(name: string): Record<string, string> {
+    return {
+      [`node_modules/${name}/package.json`]: JSON.stringify({
+        name,
+        version: '1.0.0',
+        type: 'module',
+        exports: { '.': './index.js' },
+      }),
+      [`node_modules/${name}/index.js`]: recordingSink,
+    };
+  }
+
+  async function load(config: Record<string, unknown>) {
+    const p = makeProject({
+      ...fakePackage('@rlm/sink-rec'),
+      ...fakePackage('@rlm/sink-jsonl'),
+      'rlm-obs.config.json': JSON.stringify(config),
+    });
+    cleanups.push(async () => p.remove());
+    const obs = await loadObservability({ cwd: p.dir, logger: silent, overrides: quiet });
+    cleanups.push(() => obs.shutdown());
+    return { obs, dir: p.dir };
+  }
+
+  const threads = (obs: RLMObservability) =>
+    Object.fromEntries(
+      obs.status().map((s) => [s.name, (s as Record<string, unknown>).thread ?? 'main']),
+    );
+
+  it('worker: true moves every named sink but the local files, keeping the delivery order', async () => {
+    const file = tmpFile('cfg.jsonl');
+    const { obs } = await load({
+      worker: true,
+      sinks: [
+        ['rec', { file, name: 'first' }],
+        ['jsonl', { file, name: 'local-jsonl' }],
+        { use: 'rec', options: { file, name: 'kept-here' }, worker: false },
+        { use: 'rec', options: { file, name: 'last' } },
+      ],
+    });
+    expect(obs.status().map((s) => s.name)).toEqual(['first', 'local-jsonl', 'kept-here', 'last']);
+    expect(threads(obs)).toEqual({
+      first: 'worker',
+      'local-jsonl': 'main',
+      'kept-here': 'main',
+      last: 'worker',
+    });
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    obs.onStep('r', step(1));
+    expect((await obs.flush({ timeoutMs: 5_000 })).ok).toBe(true);
+    const got = lines(file).filter((l) => l.hook === 'onStep');
+    expect(got.map((l) => l.sink).sort()).toEqual(['first', 'kept-here', 'last', 'local-jsonl']);
+  });
+
+  it('a list names the sinks that go; an entry can ask for the worker itself', async () => {
+    const file = tmpFile('cfg2.jsonl');
+    const { obs } = await load({
+      worker: { sinks: ['jsonl'], postDelayMs: 5 },
+      sinks: [
+        ['rec', { file, name: 'a' }],
+        ['jsonl', { file, name: 'b' }],
+        { use: 'rec', options: { file, name: 'c' }, worker: true },
+      ],
+    });
+    expect(threads(obs)).toEqual({ a: 'main', b: 'worker', c: 'worker' });
+  });
+
+  it('refuses bad worker settings and duplicate names across threads, naming the key', async () => {
+    await expect(load({ worker: 'yes', sinks: [] })).rejects.toThrow(
+      /must be true, false, a list of sink names .*worker\)$/,
+    );
+    await expect(load({ worker: { sinks: ['rec'], speed: 1 }, sinks: [] })).rejects.toThrow(
+      /unknown key 'speed'.*worker\.speed\)$/,
+    );
+    const file = tmpFile('dup.jsonl');
+    await expect(
+      load({
+        worker: ['rec'],
+        sinks: [
+          ['jsonl', { file, name: 'same' }],
+          ['rec', { file, name: 'same' }],
+        ],
+      }),
+    ).rejects.toThrow(/two sinks are named 'same' \(sinks\[0\] and sinks\[1\]\)/);
+  });
+});
+
+// A stand-in is a sink like any other: the conformance suite every sink package runs.
+const conformanceFiles = new Map<RLMObservabilitySink, string>();
+describeSinkConformance(
+  async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-worker-conf-')), 'rec.jsonl');
+    const [sink] = await createWorkerSinks(
+      [{ use: './recording-sink.mjs', options: { file, apiKey: 'sk-conformance-4242' } }],
+      { configDir: fixtures, logger: silent },
+    );
+    conformanceFiles.set(sink!, file);
+    return sink!;
+  },
+  {
+    title: 'a sink in the worker thread: conformance',
+    secrets: ['sk-conformance-4242'],
+    readBack: (sink, runId) => {
+      const got = lines(conformanceFiles.get(sink)!).filter((l) => l.runId === runId);
+      return {
+        steps: got.filter((l) => l.hook === 'onStep').map((l) => stepOf(l) ?? -1),
+        ended: got.some((l) => l.hook === 'onRunEnd'),
+      };
+    },
+    cleanup: (sink) => {
+      const file = conformanceFiles.get(sink);
+      if (file) fs.rmSync(path.dirname(file), { recursive: true, force: true });
+      conformanceFiles.delete(sink);
+    },
+  },
+);
