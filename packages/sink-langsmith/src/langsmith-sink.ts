@@ -858,6 +858,9 @@ export class LangSmithSink implements RLMObservabilitySink {
       this.#pump(true);
     }
     await Promise.allSettled([...this.#pending]);
+    // The root runs go through the client's auto-batch queue, which otherwise waits out its
+    // 250 ms aggregation delay: send them now.
+    await this.#client?.flush().catch(() => undefined); // failures are counted by #fetch
     await this.#client?.awaitPendingTraceBatches();
     const failed = this.#fetch.failures - before;
     const skipped = this.#cooldown.takeSkipped();
