@@ -185,10 +185,15 @@ export class CountingSpanExporter implements SpanExporter {
   };
   readonly auth: ExportAuth;
   readonly #inner: SpanExporter;
+  readonly #settled: (() => void) | undefined;
+  /** The last export succeeded (or none was tried yet). */
+  healthy = true;
 
-  constructor(inner: SpanExporter, auth: ExportAuth = new ExportAuth()) {
+  /** `settled` is called after every export's outcome is counted. */
+  constructor(inner: SpanExporter, auth: ExportAuth = new ExportAuth(), settled?: () => void) {
     this.#inner = inner;
     this.auth = auth;
+    this.#settled = settled;
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
@@ -196,11 +201,14 @@ export class CountingSpanExporter implements SpanExporter {
       this.auth.cooldown.skip(spans.length);
       this.counters.skipped += spans.length;
       this.counters.failed += spans.length;
+      this.healthy = false;
       resultCallback({ code: ExportResultCode.FAILED, error: this.auth.skippedError() });
+      this.#settled?.();
       return;
     }
     try {
       this.#inner.export(spans, (result) => {
+        this.healthy = result.code === ExportResultCode.SUCCESS;
         if (result.code === ExportResultCode.SUCCESS) {
           this.counters.exported += spans.length;
           this.auth.succeeded();
@@ -210,11 +218,14 @@ export class CountingSpanExporter implements SpanExporter {
           this.auth.failed(result.error);
         }
         resultCallback(result);
+        this.#settled?.();
       });
     } catch (error) {
+      this.healthy = false;
       this.counters.failed += spans.length;
       this.counters.lastError = error instanceof Error ? error.message : String(error);
       resultCallback({ code: ExportResultCode.FAILED, error: error as Error });
+      this.#settled?.();
     }
   }
 

@@ -46,6 +46,9 @@ export interface SpanCounters {
   spans_skipped: number;
 }
 
+/** The longest a hook is held for room in the export queue. */
+const MAX_ROOM_WAIT_MS = 5_000;
+
 export class PrivateTracing {
   readonly provider: BasicTracerProvider;
   readonly tracer: Tracer;
@@ -54,10 +57,24 @@ export class PrivateTracing {
   #ended = 0;
   #dropped = 0;
   readonly #endpoint: string;
+  readonly #highWater: number;
+  readonly #maxWaitMs: number;
+  #waiters: Array<() => void> = [];
+  #waitTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: PrivateTracingOptions) {
     this.#endpoint = safeEndpoint(options.endpoint);
-    this.exporter = new CountingSpanExporter(options.exporter, options.auth);
+    // The batch processor drops spans when its queue is full; past three quarters of it the
+    // sink asks the coordinator to hold its events instead (see whenRoom()).
+    this.#highWater = Math.max(1, Math.floor((options.maxQueueSize ?? 2048) * 0.75));
+    // Below the coordinator's default per-call timeout, so a held event never counts as failed.
+    this.#maxWaitMs = Math.min(
+      MAX_ROOM_WAIT_MS,
+      (options.exportTimeoutMs ?? 10_000) + (options.scheduledDelayMs ?? 1000),
+    );
+    this.exporter = new CountingSpanExporter(options.exporter, options.auth, () =>
+      this.#exported(),
+    );
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes(options.resource),
       idGenerator: this.ids,
@@ -85,6 +102,42 @@ export class PrivateTracing {
   /** Call once per span ended. */
   ended(count = 1): void {
     this.#ended += count;
+  }
+
+  /** Spans ended and not yet exported, failed or counted as dropped: the export queue. */
+  get backlog(): number {
+    const c = this.exporter.counters;
+    return Math.max(0, this.#ended - c.exported - c.failed - this.#dropped);
+  }
+
+  /**
+   * Backpressure for a burst (a replay, a fast agent, a batch from the sink worker): `undefined`
+   * while the export queue has room for `upcoming` more spans, else a promise that resolves
+   * once exports have brought it down to half. A sink returns it from its hook, so the
+   * coordinator holds the sink's next events in its own ordered, bounded and counted queue
+   * instead of the batch processor silently dropping spans. Only while the backend keeps
+   * accepting: after a failed export (an outage) holding events would only move the loss from
+   * the span queue to the coordinator's, so spans are left to the batch processor's bound and
+   * counted as dropped there. Never waits longer than {@link MAX_ROOM_WAIT_MS}.
+   */
+  whenRoom(upcoming = 0): Promise<void> | undefined {
+    if (!this.exporter.healthy || this.backlog + upcoming < this.#highWater) return undefined;
+    this.#waitTimer ??= setTimeout(() => this.#release(), this.#maxWaitMs);
+    this.#waitTimer.unref?.();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #exported(): void {
+    if (this.#waiters.length === 0) return;
+    if (!this.exporter.healthy || this.backlog <= this.#highWater / 2) this.#release();
+  }
+
+  #release(): void {
+    if (this.#waitTimer !== undefined) clearTimeout(this.#waitTimer);
+    this.#waitTimer = undefined;
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiting) resolve();
   }
 
   counters(): SpanCounters {
@@ -130,6 +183,8 @@ export class PrivateTracing {
     const lost = c.failed - failedBefore;
     // Spans the batch processor's full queue dropped are lost too (a burst such as a replay).
     const droppedNow = this.#dropped - droppedBefore;
+    // Everything ended before the flush is accounted for: nobody needs to wait any more.
+    this.#release();
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (lost > 0 || droppedNow > 0 || rejected) {
       const reason =

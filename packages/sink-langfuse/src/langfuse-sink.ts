@@ -312,16 +312,25 @@ export class LangfuseSink implements RLMObservabilitySink {
     return this.#runs.get(runId)?.traceId;
   }
 
-  onRunStart(runId: string, start: RunStart): void {
+  /** Backpressure when the export queue is near full (see PrivateTracing.whenRoom). */
+  #room(): Promise<void> | undefined {
+    // Deferred hook calls not yet run make spans too (a step: up to two).
+    return this.#tracing?.whenRoom(this.#hooks.pending * 2);
+  }
+
+  onRunStart(runId: string, start: RunStart): Promise<void> | undefined {
     this.#hooks.run(() => this.#onRunStart(runId, start));
+    return this.#room();
   }
 
-  onStep(runId: string, record: StepRecord): void {
+  onStep(runId: string, record: StepRecord): Promise<void> | undefined {
     this.#hooks.run(() => this.#onStep(runId, record));
+    return this.#room();
   }
 
-  onRunEnd(runId: string, end: RunEnd): void {
+  onRunEnd(runId: string, end: RunEnd): Promise<void> | undefined {
     this.#hooks.run(() => this.#onRunEnd(runId, end));
+    return this.#room();
   }
 
   /**
@@ -330,8 +339,9 @@ export class LangfuseSink implements RLMObservabilitySink {
    * names a step, on a nested run's observation, else on the trace; metadata `{kind, source}`.
    * Late feedback (after the run ended) lands on the same trace.
    */
-  onScore(runId: string, score: ScoreRecord): void {
+  onScore(runId: string, score: ScoreRecord): Promise<void> | undefined {
     this.#hooks.run(() => this.#onScore(runId, score));
+    return this.#room();
   }
 
   #onRunStart(runId: string, start: RunStart): void {

@@ -311,24 +311,34 @@ export class LogfireSink implements RLMObservabilitySink {
     return stats;
   }
 
-  onRunStart(runId: string, start: RunStart): void {
+  /** Backpressure when the export queue is near full (see PrivateTracing.whenRoom). */
+  #room(): Promise<void> | undefined {
+    // Deferred hook calls not yet run make spans too (a step: up to two).
+    return this.#tracing?.whenRoom(this.#hooks.pending * 2);
+  }
+
+  onRunStart(runId: string, start: RunStart): Promise<void> | undefined {
     this.#hooks.run(() => this.#onRunStart(runId, start));
+    return this.#room();
   }
 
-  onStep(runId: string, record: StepRecord): void {
+  onStep(runId: string, record: StepRecord): Promise<void> | undefined {
     this.#hooks.run(() => this.#onStep(runId, record));
+    return this.#room();
   }
 
-  onRunEnd(runId: string, end: RunEnd): void {
+  onRunEnd(runId: string, end: RunEnd): Promise<void> | undefined {
     this.#hooks.run(() => this.#onRunEnd(runId, end));
+    return this.#room();
   }
 
   /**
    * A score or feedback: an info log `RLM score {name} = {value}` under the run's span (open
    * or ended: the run's trace, by its derived ids), with `kind`, `comment`, `source`, `step`.
    */
-  onScore(runId: string, score: ScoreRecord): void {
+  onScore(runId: string, score: ScoreRecord): Promise<void> | undefined {
     this.#hooks.run(() => this.#onScore(runId, score));
+    return this.#room();
   }
 
   #onRunStart(runId: string, start: RunStart): void {

@@ -291,8 +291,15 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     return this.#runs.get(runId)?.span.spanContext().traceId ?? this.#traceIds.get(runId);
   }
 
-  onRunStart(runId: string, start: RunStart): void {
+  /** Backpressure when the export queue is near full (see PrivateTracing.whenRoom). */
+  #room(): Promise<void> | undefined {
+    // Deferred hook calls not yet run make spans too (a step: up to two).
+    return this.#tracing?.whenRoom(this.#hooks.pending * 2);
+  }
+
+  onRunStart(runId: string, start: RunStart): Promise<void> | undefined {
     this.#hooks.run(() => this.#onRunStart(runId, start));
+    return this.#room();
   }
 
   #onRunStart(runId: string, start: RunStart): void {
@@ -348,8 +355,9 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     this.#instruments?.runs.add(1, { environment });
   }
 
-  onStep(runId: string, record: StepRecord): void {
+  onStep(runId: string, record: StepRecord): Promise<void> | undefined {
     this.#hooks.run(() => this.#onStep(runId, record));
+    return this.#room();
   }
 
   #onStep(runId: string, record: StepRecord): void {
@@ -450,8 +458,9 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     this.#instruments?.reward.record(reward);
   }
 
-  onRunEnd(runId: string, end: RunEnd): void {
+  onRunEnd(runId: string, end: RunEnd): Promise<void> | undefined {
     this.#hooks.run(() => this.#onRunEnd(runId, end));
+    return this.#room();
   }
 
   #onRunEnd(runId: string, end: RunEnd): void {
@@ -501,8 +510,9 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
    * span, with deterministic ids. Attributes: `rlm.score.name`, `rlm.score.value`,
    * `rlm.score.kind`, `rlm.score.comment`, `rlm.score.source`, `rlm.step`.
    */
-  onScore(runId: string, score: ScoreRecord): void {
+  onScore(runId: string, score: ScoreRecord): Promise<void> | undefined {
     this.#hooks.run(() => this.#onScore(runId, score));
+    return this.#room();
   }
 
   #onScore(runId: string, record: ScoreRecord): void {

@@ -262,7 +262,35 @@ describe('opentelemetry sink: seed 004 to the letter', () => {
 });
 
 describe('a burst beyond the span queue', () => {
-  it('a flush after spans were dropped from the full queue fails and says so; the next one is clean', async () => {
+  it('through the coordinator, the sink holds its events while the span queue is full: nothing dropped', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      const sink = new OpenTelemetrySink({
+        protocol: 'http/protobuf',
+        endpoint: receiver.url,
+        metricsEnabled: false,
+        maxQueueSize: 50,
+        scheduledDelayMs: 10,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ runId: 'burst', task: 't' });
+      for (let i = 0; i < 500; i++) run.step({ observation: { success: true }, reward: 1 });
+      // The caller was not blocked: most events wait in the coordinator's queue.
+      expect(obs.status()[0]!.counters.pending).toBeGreaterThan(400);
+      run.end();
+      const report = await obs.flush({ timeoutMs: 20_000 });
+      expect(report.ok).toBe(true);
+      const status = sink.status();
+      expect(status).toMatchObject({ spans_ended: 501, spans_exported: 501, spans_dropped: 0 });
+      expect(obs.status()[0]!.counters).toMatchObject({ dropped: 0, failed: 0, pending: 0 });
+      expect(receiver.spans.filter((s) => s.name === 'rlm.step')).toHaveLength(500);
+      expect((await obs.shutdown({ timeoutMs: 20_000 })).ok).toBe(true);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a caller that ignores the backpressure loses spans: the flush fails and says so; the next one is clean', async () => {
     const receiver = await startHttpReceiver();
     try {
       const sink = new OpenTelemetrySink({
@@ -271,18 +299,24 @@ describe('a burst beyond the span queue', () => {
         metricsEnabled: false,
         maxQueueSize: 50,
       });
-      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
-      const run = obs.startRun({ runId: 'burst', task: 't' });
-      for (let i = 0; i < 500; i++) run.step({ observation: { success: true }, reward: 1 });
-      const report = await obs.flush({ timeoutMs: 20_000 });
-      expect(report.ok).toBe(false);
-      expect(report.sinks[0]!.error).toMatch(/dropped \(the export queue was full\)/);
+      sink.onRunStart('burst', { task: 't', environment: 'e', params: {} });
+      let held = 0;
+      for (let i = 0; i < 500; i++) {
+        const wait = sink.onStep('burst', {
+          event: { step: i + 1, observation: { success: true }, reward: 1 },
+          cumulativeReward: i + 1,
+        });
+        if (wait) held++;
+      }
+      expect(held).toBeGreaterThan(400);
+      const error = await sink.forceFlush().catch((e: unknown) => e);
+      expect((error as Error).message).toMatch(/dropped \(the export queue was full\)/);
       const status = sink.status();
       expect(status.spans_failed).toBe(0);
       expect(status.spans_dropped as number).toBeGreaterThan(0);
       expect((status.spans_exported as number) + (status.spans_dropped as number)).toBe(500);
-      run.end();
-      expect((await obs.shutdown({ timeoutMs: 20_000 })).ok).toBe(true);
+      sink.onRunEnd('burst', { result: { completed: true } });
+      await expect(sink.shutdown()).resolves.toBeUndefined();
     } finally {
       await receiver.close();
     }
