@@ -272,6 +272,19 @@ function printAllSinks(r, quick) {
   );
   const problems = [...d.problems, ...t.problems];
   console.log(`    drops/failures: ${problems.length === 0 ? 'none' : problems.join('; ')}`);
+  const dw = r.sustainedWorker;
+  const tw = r.timedWorker;
+  const workerProblems = [...dw.problems, ...tw.problems];
+  console.log(
+    `  the five remote sinks in the worker thread (config \`worker: true\`): onStep p50 ${us(tw.p50)} us, p99 ${us(tw.p99)} us; delivered ${int(dw.stepsPerSec)} steps/s (${dw.seconds.toFixed(2)} s)`,
+  );
+  console.log(
+    `    arrived at the backends: ${Object.entries(dw.arrived)
+      .map(([k, v]) => `${k} ${int(v)}`)
+      .join(
+        ', ',
+      )}; jsonl ${int(dw.jsonlLines)} lines; drops/failures: ${workerProblems.length === 0 ? 'none' : workerProblems.join('; ')}`,
+  );
   if (r.real) {
     console.log(
       `  to the real backends (otel → ${r.realBackends.otel ?? 'local receiver'}; mlflow → ${r.realBackends.mlflow ?? 'local stand-in'}), paced at ${int(r.realRate)} steps/s: ${int(r.real.stepsPerSec)} steps/s delivered (${int(r.sizes.realSteps)} steps in ${r.real.seconds.toFixed(2)} s)`,
@@ -283,6 +296,16 @@ function printAllSinks(r, quick) {
           ', ',
         )}; drops/failures: ${r.real.problems.length === 0 ? 'none' : r.real.problems.join('; ')}`,
     );
+    if (r.realWorker)
+      console.log(
+        `    with the worker thread: ${int(r.realWorker.stepsPerSec)} steps/s; arrived: ${Object.entries(
+          r.realWorker.arrived,
+        )
+          .map(([k, v]) => `${k} ${int(v)}`)
+          .join(
+            ', ',
+          )}; drops/failures: ${r.realWorker.problems.length === 0 ? 'none' : r.realWorker.problems.join('; ')}`,
+      );
   }
   console.log(
     '\n  overhead on a simulated agent (steps burn CPU, then await; best of rounds, flush included):',
@@ -293,8 +316,10 @@ function printAllSinks(r, quick) {
     'no obs (s)',
     'default (s)',
     'all six (s)',
+    'worker (s)',
     'default',
     'all six',
+    'worker',
   ];
   const rows = [r.overhead1ms, r.overhead10ms].map((o) => [
     `${o.stepMs} ms`,
@@ -302,13 +327,18 @@ function printAllSinks(r, quick) {
     o.seconds.none.toFixed(3),
     o.seconds.default.toFixed(3),
     o.seconds.all.toFixed(3),
+    o.seconds.worker.toFixed(3),
     `+${pct(o.defaultOverhead)}`,
     `+${pct(o.allOverhead)}`,
+    `+${pct(o.workerOverhead)}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const fmt = (row) => `  ${row.map((c, i) => c.padStart(widths[i])).join('  ')}`;
   console.log(fmt(header));
   for (const row of rows) console.log(fmt(row));
+  console.log(
+    "    (all six: every sink in the agent's thread; worker: the five remote sinks in the sink worker thread, `worker: true`)",
+  );
   for (const o of [r.overhead1ms, r.overhead10ms])
     if (o.problems.length) console.log(`    ${o.stepMs} ms: ${o.problems.join('; ')}`);
   console.log('\n  memory, every remote backend down (after a GC, in a child with --expose-gc):');
@@ -318,27 +348,49 @@ function printAllSinks(r, quick) {
     // The sinks' own drop counts are final after their flush (a batch processor counts late).
     const e = m.sinksAfterShutdown;
     const lost = (x) => int(x.ended - x.exported);
+    if (m.worker) {
+      const w = (x) => `${int(x.worker.failed)} failed/${int(x.worker.dropped)} dropped`;
+      console.log(
+        `    ${`${m.label}, worker`.padEnd(16)} ${int(m.steps)} steps: RSS +${m.rssGrowthMB.toFixed(1)} MB (peak +${m.peakRssGrowthMB.toFixed(1)} MB, this thread's heap +${m.heapGrowthMB.toFixed(1)} MB); dropped by the coordinator ${dropped}, failed ${failedAtCoord}; in the worker (events): otel ${w(e.otel)} (spans: ${lost(e.otel)} of ${int(e.otel.ended)} not exported), logfire ${w(e.logfire)}, langfuse ${w(e.langfuse)}, langsmith ${w(e.langsmith)}, mlflow ${w(e.mlflow)}`,
+      );
+      continue;
+    }
     console.log(
       `    ${m.label.padEnd(8)} ${int(m.steps)} steps: RSS +${m.rssGrowthMB.toFixed(1)} MB (peak +${m.peakRssGrowthMB.toFixed(1)} MB, heap +${m.heapGrowthMB.toFixed(1)} MB); dropped by the coordinator ${dropped}, failed ${failedAtCoord}; in the sinks (not exported when the 5 s shutdown deadline passed): otel ${lost(e.otel)} of ${int(e.otel.ended)} spans, logfire ${lost(e.logfire)} of ${int(e.logfire.ended)}, langfuse ${lost(e.langfuse)} of ${int(e.langfuse.ended)}, mlflow ${e.mlflow.dropped} ops dropped/${e.mlflow.failed} failed/${e.mlflow.queued} queued, langsmith ${e.langsmith.failedRequests} failed uploads`,
     );
   }
   const worstRss = Math.max(...r.memory.map((m) => m.rssGrowthMB));
+  // Each goal judged for both ways of running all six: every sink in the agent's thread, and
+  // the remote sinks in the worker thread (`worker: true`).
   const targets = {
-    'all six sinks: onStep p50 <= 15 us': t.p50 <= 15_000,
-    'all six sinks: >= 10k steps/s delivered to every sink, zero drops':
+    'all six sinks in this thread: onStep p50 <= 15 us': t.p50 <= 15_000,
+    'all six sinks, worker thread: onStep p50 <= 15 us': tw.p50 <= 15_000,
+    'all six sinks in this thread: >= 10k steps/s delivered to every sink, zero drops':
       d.stepsPerSec >= 10_000 && problems.length === 0,
+    'all six sinks, worker thread: >= 10k steps/s delivered to every sink, zero drops':
+      dw.stepsPerSec >= 10_000 && workerProblems.length === 0,
     ...(r.real
       ? {
           [`real backends at ${int(r.realRate)} steps/s: every step arrives, zero drops`]:
             r.real.problems.length === 0,
         }
       : {}),
+    ...(r.realWorker
+      ? {
+          [`real backends at ${int(r.realRate)} steps/s, worker thread: every step arrives, zero drops`]:
+            r.realWorker.problems.length === 0,
+        }
+      : {}),
     'agent with 1 ms steps: default config overhead < 1%':
       r.overhead1ms.defaultOverhead < 0.01 && r.overhead1ms.problems.length === 0,
-    'agent with 1 ms steps: all six sinks overhead < 5%':
+    'agent with 1 ms steps: all six sinks in this thread overhead < 5%':
       r.overhead1ms.allOverhead < 0.05 && r.overhead1ms.problems.length === 0,
-    'agent with 10 ms steps: all six sinks overhead < 1%':
+    'agent with 1 ms steps: all six sinks, worker thread, overhead < 5%':
+      r.overhead1ms.workerOverhead < 0.05 && r.overhead1ms.problems.length === 0,
+    'agent with 10 ms steps: all six sinks in this thread overhead < 1%':
       r.overhead10ms.allOverhead < 0.01 && r.overhead10ms.problems.length === 0,
+    'agent with 10 ms steps: all six sinks, worker thread, overhead < 1%':
+      r.overhead10ms.workerOverhead < 0.01 && r.overhead10ms.problems.length === 0,
     [`RSS growth after ${int(r.sizes.memorySteps)} steps, backends down, <= 64 MB`]: worstRss <= 64,
   };
   if (quick) {

@@ -242,9 +242,19 @@ describe('createWorkerSinks', () => {
       for (let i = 1; i <= 50; i++) obs.onStep('r', { event: { step: i, reward: 1 }, cumulativeReward: i });
       obs.onRunEnd('r', { result: { completed: true, steps: 50, totalReward: 50 } });
     `;
-    for (let round = 0; round < 5; round++) {
+    const scriptFile = tmpFile('exit-script.mjs');
+    fs.writeFileSync(scriptFile, script);
+    // Run as a file and as `node -e` (whose --input-type the worker must not inherit), with
+    // and without a V8 flag (which a worker may not be given explicitly).
+    const ways = [
+      [scriptFile],
+      ['--input-type=module', '-e', script],
+      ['--expose-gc', scriptFile],
+      ['--expose-gc', '--input-type=module', '-e', script],
+    ];
+    for (let round = 0; round < 6; round++) {
       fs.rmSync(file, { force: true });
-      execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      execFileSync(process.execPath, ways[round % ways.length]!, {
         timeout: 20_000,
         stdio: ['ignore', 'ignore', 'inherit'],
       });

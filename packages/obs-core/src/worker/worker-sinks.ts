@@ -102,6 +102,30 @@ function workerScript(): URL {
   throw new Error('sink-worker.js is missing from @rlm/obs-core (build the package)');
 }
 
+/**
+ * Starts the worker. It inherits the process's Node flags, except that a parent started as
+ * `node --input-type=module -e …` would make it refuse its own file: then the flags are passed
+ * without that one — or none, where the rest are flags a worker may not be given explicitly
+ * (V8 options such as `--expose-gc`, which it shares with the process anyway).
+ */
+function startWorker(init: WorkerInit): Worker {
+  const options = {
+    workerData: init,
+    env: init.env as NodeJS.ProcessEnv,
+    stdout: false,
+    stderr: false,
+  };
+  if (!process.execArgv.some((arg) => arg.startsWith('--input-type')))
+    return new Worker(workerScript(), options);
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+  try {
+    return new Worker(workerScript(), { ...options, execArgv });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    return new Worker(workerScript(), { ...options, execArgv: [] });
+  }
+}
+
 interface Outstanding {
   resolve: (message: FromWorker & { t: 'reply' }) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -143,14 +167,7 @@ class WorkerLink {
       this.#ready = resolve;
       this.#failed = reject;
     });
-    this.#worker = new Worker(workerScript(), {
-      workerData: init,
-      // Not the flags of a `node --input-type=module -e` parent: they would refuse the file.
-      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
-      env: init.env as NodeJS.ProcessEnv,
-      stdout: false,
-      stderr: false,
-    });
+    this.#worker = startWorker(init);
     this.#worker.on('message', (message: FromWorker) => this.#onMessage(message));
     this.#worker.on('error', (error) => this.#stop(`worker thread failed: ${error.message}`));
     this.#worker.on('exit', (code) => this.#stop(`worker thread exited (code ${code})`));
