@@ -16,3 +16,7 @@ const { version } = JSON.parse(
 const code = await main(process.argv.slice(2), undefined, version);
 // Let pending writes finish; the exit code is set, nothing is cut off.
 process.exitCode = code;
+// The command is done (`view` and `tail -f` return only when stopped). What may still hold
+// the process is a sink's network work that its shutdown deadline already gave up on (a
+// backend that never answers, retried by its SDK): let output drain, then leave.
+setTimeout(() => process.exit(code), 500).unref();

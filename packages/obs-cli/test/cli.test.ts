@@ -508,4 +508,73 @@ describe('configs and backends', () => {
       t.remove();
     }
   });
+
+  it('a sink that leaves work behind after its shutdown deadline does not keep the command running', async () => {
+    const t = tempDir();
+    try {
+      // Its shutdown never finishes and holds the event loop for ten minutes (a backend that
+      // never answers, retried by its SDK).
+      fs.writeFileSync(
+        path.join(t.dir, 'lingering-sink.mjs'),
+        `export function createSink() {
+          return {
+            name: 'lingering',
+            status: () => ({ name: 'lingering', enabled: true, available: true, detail: 'holds on' }),
+            onRunStart() {}, onStep() {}, onRunEnd() {},
+            shutdown: () => new Promise((resolve) => setTimeout(resolve, 600_000)),
+          };
+        }`,
+      );
+      fs.writeFileSync(
+        path.join(t.dir, 'rlm-obs.config.json'),
+        JSON.stringify({ sinks: ['jsonl', './lingering-sink.mjs'] }),
+      );
+      // rlmObs() kills the command after 60 s; without the exit after the command it would
+      // still be waiting for the timer.
+      const out = await rlmObs(['status', '--json'], { cwd: t.dir });
+      expect(out.code).toBe(0);
+      expect(JSON.parse(out.stdout).sinks.map((s: { name: string }) => s.name)).toEqual([
+        'local-jsonl',
+        'lingering',
+      ]);
+    } finally {
+      t.remove();
+    }
+  });
+
+  it('status shows sinks that run in the worker thread (worker: true)', async () => {
+    const t = tempDir();
+    try {
+      fs.writeFileSync(
+        path.join(t.dir, 'plain-sink.mjs'),
+        `export function createSink(options) {
+          return {
+            name: options.name,
+            status: () => ({ name: options.name, enabled: true, available: true, detail: 'key=' + options.apiKey }),
+            onRunStart() {}, onStep() {}, onRunEnd() {},
+          };
+        }`,
+      );
+      fs.writeFileSync(
+        path.join(t.dir, 'rlm-obs.config.json'),
+        JSON.stringify({
+          worker: true,
+          sinks: [
+            'jsonl',
+            ['./plain-sink.mjs', { name: 'remote-one', apiKey: 'sk-cli-worker-77' }],
+          ],
+        }),
+      );
+      const out = await rlmObs(['status', '--json'], { cwd: t.dir });
+      expect(out.code).toBe(0);
+      const sinks = JSON.parse(out.stdout).sinks as Array<Record<string, unknown>>;
+      expect(sinks.map((s) => [s.name, s.thread ?? 'main'])).toEqual([
+        ['local-jsonl', 'main'],
+        ['remote-one', 'worker'],
+      ]);
+      expect(out.stdout + out.stderr).not.toContain('sk-cli-worker-77');
+    } finally {
+      t.remove();
+    }
+  });
 });
