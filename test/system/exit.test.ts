@@ -7,6 +7,8 @@
  * With six sinks in one process, one sink's open sockets or timers can keep the process alive
  * long enough for another sink's own timers to send its data. So each sink also runs alone in
  * a few processes: its events must get out through the coordinator's exit flush by themselves.
+ * And 20 more processes run the five remote sinks in the sink worker thread (`createWorkerSinks`):
+ * the exit flush must reach into the worker and the worker must not keep the process alive.
  *
  * The processes run test/system/fixtures/exit-run.mjs against the BUILT packages (`pnpm build`
  * first; they resolve from test/system/node_modules/@rlm/*).
@@ -42,6 +44,8 @@ import {
 import { groupBy, type ProcessResult, pool, runNode } from './exit-processes.js';
 
 const PROCESSES = 100;
+/** Processes with the remote sinks in the sink worker thread. */
+const WORKER_PROCESSES = 20;
 /** Processes per sink that run with that sink alone. */
 const ALONE = 5;
 const STEPS = 50;
@@ -85,11 +89,18 @@ let base: string;
 interface Job {
   runId: string;
   sinks: SinkKey[];
+  worker?: boolean;
 }
 const allSix: Job[] = Array.from({ length: PROCESSES }, (_, i) => ({
   runId: `exit-${String(i).padStart(3, '0')}`,
   sinks: SINKS,
 }));
+const viaWorker: Job[] = Array.from({ length: WORKER_PROCESSES }, (_, i) => ({
+  runId: `worker-${String(i).padStart(3, '0')}`,
+  sinks: SINKS,
+  worker: true,
+}));
+const viaWorkerIds = viaWorker.map((j) => j.runId).sort();
 const alone: Job[] = SINKS.flatMap((sink) =>
   Array.from({ length: ALONE }, (_, i) => ({ runId: `alone-${sink}-${i}`, sinks: [sink] })),
 );
@@ -109,6 +120,7 @@ function childEnv(job: Job): NodeJS.ProcessEnv {
     EXIT_RUN_ID: job.runId,
     EXIT_RUN_PATH: path.join(base, 'artifacts', job.runId),
     EXIT_SINKS: job.sinks.join(','),
+    ...(job.worker ? { EXIT_WORKER: '1' } : {}),
     // local-jsonl (on by default), all processes in one directory
     RLM_OBS_JSONL_DIR: path.join(base, 'jsonl'),
     // opentelemetry over gRPC (the seed's default protocol), with metrics
@@ -151,7 +163,7 @@ beforeAll(async () => {
     mlflow = await createMlflowServer(command);
     await mlflow.start();
   }
-  const jobs = [...allSix, ...alone];
+  const jobs = [...allSix, ...viaWorker, ...alone];
   for (const { runId } of jobs) {
     // A small run_path per run, uploaded to MLflow as the run's artifacts at the end.
     const dir = path.join(base, 'artifacts', runId);
@@ -427,7 +439,7 @@ describe(`${PROCESSES} short processes with all six sinks, ${STEPS} steps each, 
   }
 
   it('opentelemetry: each process exported its metrics at exit, once', () => {
-    const processes = allSix.length + aloneIds('otel').length;
+    const processes = allSix.length + viaWorker.length + aloneIds('otel').length;
     const total = (name: string) =>
       otel.metrics
         .filter((m) => m.name === name)
@@ -441,7 +453,7 @@ describe(`${PROCESSES} short processes with all six sinks, ${STEPS} steps each, 
 
   it('no sink received anything twice or from elsewhere', () => {
     const expected = (sink: SinkKey) =>
-      [...allSix, ...alone].filter((j) => j.sinks.includes(sink)).length;
+      [...allSix, ...viaWorker, ...alone].filter((j) => j.sinks.includes(sink)).length;
     expect(otel.spans).toHaveLength(expected('otel') * (1 + STEPS));
     expect(logfire.spans).toHaveLength(expected('logfire') * (1 + 1 + STEPS + 2 + 1));
     expect(langfuse.spans).toHaveLength(expected('langfuse') * (1 + STEPS));
@@ -450,6 +462,18 @@ describe(`${PROCESSES} short processes with all six sinks, ${STEPS} steps each, 
     expect(langsmith.feedback.size).toBe(expected('langsmith') * 2);
     expect([...langsmith.projects.keys()]).toEqual([LANGSMITH_PROJECT]);
   });
+});
+
+describe(`${WORKER_PROCESSES} short processes with the remote sinks in the worker thread, no flush`, () => {
+  it('every process exits by itself with code 0 and no error output; every sink was available', () => {
+    for (const job of viaWorker) expectCleanExit(job);
+  });
+
+  for (const sink of SINKS) {
+    it(`${SINK_NAMES[sink]}: every event of every process arrived`, async () => {
+      await checks[sink](viaWorkerIds);
+    });
+  }
 });
 
 describe(`each sink alone in ${ALONE} processes (no other sink keeps the process alive)`, () => {

@@ -334,6 +334,37 @@ describe('the config file: worker', () => {
     expect(threads(obs)).toEqual({ a: 'main', b: 'worker', c: 'worker' });
   });
 
+  it('without a config file, RLM_OBS_WORKER=1 builds the enabled remote sinks in the worker by their fromEnv', async () => {
+    const file = tmpFile('env.jsonl');
+    const p = makeProject({ ...fakePackage('@rlm/sink-otel'), ...fakePackage('@rlm/sink-jsonl') });
+    cleanups.push(async () => p.remove());
+    const env = {
+      RLM_OBS_WORKER: '1',
+      DSPY_RLM_OTEL_ENABLED: 'true',
+      REC_FILE: file,
+      REC_API_KEY: 'sk-env-worker-31337',
+    };
+    const obs = await loadObservability({ cwd: p.dir, env, logger: silent, overrides: quiet });
+    cleanups.push(() => obs.shutdown());
+    const byName = Object.fromEntries(obs.status().map((s) => [s.name, s]));
+    expect(byName['local-jsonl']).toMatchObject({ available: true });
+    expect((byName['local-jsonl'] as Record<string, unknown>).thread).toBeUndefined();
+    expect(byName.opentelemetry).toMatchObject({ available: true, thread: 'worker' });
+    // the seed sinks that are not installed are shown as before
+    expect(byName.langsmith).toMatchObject({ available: false });
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    obs.onStep('r', step(1));
+    expect((await obs.flush({ timeoutMs: 5_000 })).ok).toBe(true);
+    expect(
+      lines(file)
+        .filter((l) => l.hook === 'onStep')
+        .map((l) => l.sink)
+        .sort(),
+    ).toEqual(['local-jsonl', 'opentelemetry']);
+    // the env secret the sink echoes in its detail is scrubbed by the worker's redactor
+    expect(JSON.stringify(obs.status())).not.toContain('sk-env-worker-31337');
+  });
+
   it('refuses bad worker settings and duplicate names across threads, naming the key', async () => {
     await expect(load({ worker: 'yes', sinks: [] })).rejects.toThrow(
       /must be true, false, a list of sink names .*worker\)$/,

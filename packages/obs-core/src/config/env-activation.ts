@@ -4,6 +4,7 @@
  * reads its own settings from the same environment through its `fromEnv`.
  */
 import type { RLMObservabilitySink } from '../contract.js';
+import { createWorkerSinks, type WorkerSinkSpec } from '../worker/worker-sinks.js';
 import { RlmObsConfigError } from './config-error.js';
 import { createPlaceholderSink } from './placeholder-sink.js';
 import { notInstalledMessage, resolveSinkModule } from './resolve-sink.js';
@@ -93,6 +94,11 @@ export async function sinksFromEnv(context: SinkContext): Promise<RLMObservabili
   const { env } = context;
   const master = envFlag(env.DSPY_RLM_OBS_ENABLED, true);
   const sinks: RLMObservabilitySink[] = [];
+  // RLM_OBS_WORKER: the enabled remote sinks are built (by their fromEnv) in the sink worker
+  // thread; `specs[i]` fills the place `slots[i]` keeps in `sinks`.
+  const worker = master && envFlag(env.RLM_OBS_WORKER, false);
+  const specs: WorkerSinkSpec[] = [];
+  const slots: number[] = [];
   for (const seed of SEED_SINKS) {
     const enabled = master && envFlag(env[seed.flag], seed.defaultOn);
     // With the master switch off, the Python original keeps only a disabled local sink.
@@ -105,6 +111,12 @@ export async function sinksFromEnv(context: SinkContext): Promise<RLMObservabili
           detail: enabled ? notInstalledMessage(seed.shortName, context.configDir) : 'disabled',
         }),
       );
+      continue;
+    }
+    if (worker && enabled && seed.sinkName !== 'local-jsonl') {
+      slots.push(sinks.length);
+      specs.push({ use: seed.packageName, fromEnv: true });
+      sinks.push(createPlaceholderSink(seed.sinkName, { enabled, detail: 'starting' }));
       continue;
     }
     let mod: SinkModule;
@@ -129,6 +141,23 @@ export async function sinksFromEnv(context: SinkContext): Promise<RLMObservabili
         }),
       );
     }
+  }
+  if (specs.length > 0) {
+    const remote = await createWorkerSinks(specs, {
+      configDir: context.configDir,
+      fallbackDirs: context.fallbackDirs ?? [],
+      env,
+      logger: context.logger,
+      keys: specs.map(() => 'RLM_OBS_WORKER'),
+    }).catch(async (error: unknown) => {
+      await Promise.all(
+        sinks.map((sink) => Promise.resolve(sink.shutdown?.()).catch(() => undefined)),
+      );
+      throw error;
+    });
+    slots.forEach((slot, i) => {
+      sinks[slot] = remote[i]!;
+    });
   }
   return sinks;
 }

@@ -29,10 +29,15 @@ export interface LoadedObservability {
   config: LoadedConfig | undefined;
 }
 
-function coordinatorOptions(config: RlmObsConfig, logger: DiagnosticLogger): ObservabilityOptions {
+function coordinatorOptions(
+  config: RlmObsConfig,
+  logger: DiagnosticLogger,
+  env: Record<string, string | undefined>,
+): ObservabilityOptions {
   const options: ObservabilityOptions = { logger };
   if (config.attributes) options.attributes = config.attributes;
-  if (config.redact !== undefined) options.redact = config.redact;
+  // Secrets in the environment the sinks were built from are scrubbed from warnings and status.
+  options.redact = config.redact === false ? false : { env, ...config.redact };
   if (config.recordContent !== undefined) options.recordContent = config.recordContent;
   if (config.pricing !== undefined) options.pricing = config.pricing;
   if (config.truncate) options.limits = config.truncate;
@@ -226,7 +231,7 @@ export async function loadObservabilityDetailed(
     await closeAll(sinks);
     throw error;
   }
-  const obs = new RLMObservability({ ...coordinatorOptions(config, logger), ...options.overrides });
+  const obs = new RLMObservability({ ...coordinatorOptions(config, logger, env), ...options.overrides });
   for (const sink of sinks) obs.addSink(sink);
   return { obs, config: loaded };
 }

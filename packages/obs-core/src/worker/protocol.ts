@@ -14,6 +14,11 @@ export interface WorkerSinkSpec {
   use: string;
   /** The sink's options: plain data (they are copied to the worker thread). */
   options?: Record<string, unknown>;
+  /**
+   * Build the sink with the package's `fromEnv(env)` (environment activation, the seed's
+   * variables) instead of `createSink(options)`.
+   */
+  fromEnv?: boolean;
 }
 
 export interface WorkerInit {

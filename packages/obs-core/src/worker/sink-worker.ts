@@ -7,8 +7,8 @@
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { resolveSinkEntry } from '../config/resolve-sink.js';
-import type { SinkContext } from '../config/types.js';
+import { resolveSinkEntry, resolveSinkModule } from '../config/resolve-sink.js';
+import type { SinkContext, SinkModule } from '../config/types.js';
 import type { RLMObservabilitySink } from '../contract.js';
 import { RLMObservability } from '../coordinator.js';
 import type { DiagnosticLogger } from '../diagnostics.js';
@@ -102,11 +102,13 @@ async function start(): Promise<void> {
   try {
     for (let i = 0; i < init.specs.length; i++) {
       const spec = init.specs[i]!;
-      const sink = await resolveSinkEntry(
-        { use: spec.use, options: spec.options ?? {} },
-        { file: init.configFile, key: init.keys[i] ?? `sinks[${i}]` },
-        context,
-      );
+      const sink = spec.fromEnv
+        ? await sinkFromEnv(spec.use, context)
+        : await resolveSinkEntry(
+            { use: spec.use, options: spec.options ?? {} },
+            { file: init.configFile, key: init.keys[i] ?? `sinks[${i}]` },
+            context,
+          );
       if (!sink) throw new Error(`sink '${spec.use}' could not be created`);
       sinks.push(sink);
     }
@@ -147,6 +149,19 @@ async function start(): Promise<void> {
   });
   // Status changes that happen between batches (an export failing later) reach the other side.
   setInterval(() => postStatus(false), init.statusIntervalMs).unref();
+}
+
+/** A sink built by its package's `fromEnv(env)`, as environment activation does. */
+async function sinkFromEnv(
+  use: string,
+  context: SinkContext,
+): Promise<RLMObservabilitySink | undefined> {
+  const found = resolveSinkModule(use, context.configDir, context.fallbackDirs);
+  if (!found) throw new Error(`${use} is not installed`);
+  const mod = (await import(found.url)) as SinkModule;
+  if (typeof mod.fromEnv === 'function') return mod.fromEnv(context.env, context);
+  if (typeof mod.createSink === 'function') return mod.createSink({}, context);
+  throw new Error(`${use} has neither fromEnv nor createSink`);
 }
 
 async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {

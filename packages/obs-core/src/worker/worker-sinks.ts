@@ -518,6 +518,7 @@ export async function createWorkerSinks(
     specs: specs.map((spec) => ({
       use: spec.use,
       ...(spec.options !== undefined ? { options: spec.options } : {}),
+      ...(spec.fromEnv ? { fromEnv: true } : {}),
     })),
     configDir: options.configDir ?? process.cwd(),
     configFile: options.configFile,
