@@ -345,7 +345,7 @@ function sinkExports(sinks) {
   const otel = sinks.otel.status();
   const logfire = sinks.logfire.stats();
   const langfuse = sinks.langfuse.stats();
-  const langsmith = worker ? sinks.langsmith.status() : sinks.langsmith.stats();
+  const langsmith = sinks.langsmith.stats();
   const mlflow = sinks.mlflow.stats();
   const spans = (s) => ({
     ended: s.spans_ended,
