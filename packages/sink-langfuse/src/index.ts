@@ -37,15 +37,34 @@ export function createLangfuseSinkFromEnv(
 }
 
 /**
+ * How long `createSink`/`fromEnv` wait for the backend check: a backend that does not answer
+ * must not hold up the application's start (its client would retry for up to a minute). The
+ * check goes on in the background and `status()` shows its outcome once there is one.
+ */
+const READY_WAIT_MS = 5_000;
+
+async function readyOrLater(ready: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    ready,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, READY_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
  * The sink package contract: listed in a config as `'langfuse'`. Keys not given come from the
- * environment. Resolves after the auth check, so `status()` tells whether the keys work.
+ * environment. Resolves after the auth check (or after 5 s, the check going on in the
+ * background), so `status()` tells whether the keys work.
  */
 export async function createSink(
   options: LangfuseSinkOptions = {},
   context?: Partial<SinkContext>,
 ): Promise<LangfuseSink> {
   const sink = new LangfuseSink({ ...fromEnvironment(context?.env ?? process.env), ...options });
-  await sink.ready;
+  await readyOrLater(sink.ready);
   return sink;
 }
 
@@ -54,7 +73,7 @@ export async function fromEnv(
   env: Record<string, string | undefined> = process.env,
 ): Promise<LangfuseSink> {
   const sink = createLangfuseSinkFromEnv(env);
-  await sink.ready;
+  await readyOrLater(sink.ready);
   return sink;
 }
 

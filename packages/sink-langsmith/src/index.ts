@@ -36,13 +36,31 @@ export function createLangSmithSinkFromEnv(
   });
 }
 
-/** The sink package contract: listed in a config as `'langsmith'`; resolves after the connection check. */
+/**
+ * How long `createSink`/`fromEnv` wait for the backend check: a backend that does not answer
+ * must not hold up the application's start (its client would retry for up to a minute). The
+ * check goes on in the background and `status()` shows its outcome once there is one.
+ */
+const READY_WAIT_MS = 5_000;
+
+async function readyOrLater(ready: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    ready,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, READY_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/** The sink package contract: listed in a config as `'langsmith'`; resolves after the connection check (at most 5 s). */
 export async function createSink(
   options: LangSmithSinkOptions = {},
   context?: Partial<SinkContext>,
 ): Promise<LangSmithSink> {
   const sink = new LangSmithSink({ ...fromEnvironment(context?.env ?? process.env), ...options });
-  await sink.ready;
+  await readyOrLater(sink.ready);
   return sink;
 }
 
@@ -51,7 +69,7 @@ export async function fromEnv(
   env: Record<string, string | undefined> = process.env,
 ): Promise<LangSmithSink> {
   const sink = createLangSmithSinkFromEnv(env);
-  await sink.ready;
+  await readyOrLater(sink.ready);
   return sink;
 }
 

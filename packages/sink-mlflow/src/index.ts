@@ -40,13 +40,31 @@ export function createMlflowSinkFromEnv(
   });
 }
 
+/**
+ * How long `createSink`/`fromEnv` wait for the backend check: a backend that does not answer
+ * must not hold up the application's start (its client would retry for up to a minute). The
+ * check goes on in the background and `status()` shows its outcome once there is one.
+ */
+const READY_WAIT_MS = 5_000;
+
+async function readyOrLater(ready: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    ready,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, READY_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** The sink package contract: listed in a config as `'mlflow'`; resolves once the experiment exists. */
 export async function createSink(
   options: MlflowSinkOptions = {},
   context?: Partial<SinkContext>,
 ): Promise<MlflowSink> {
   const sink = new MlflowSink({ ...fromEnvironment(context?.env ?? process.env), ...options });
-  await sink.ready;
+  await readyOrLater(sink.ready);
   return sink;
 }
 
@@ -55,7 +73,7 @@ export async function fromEnv(
   env: Record<string, string | undefined> = process.env,
 ): Promise<MlflowSink> {
   const sink = createMlflowSinkFromEnv(env);
-  await sink.ready;
+  await readyOrLater(sink.ready);
   return sink;
 }
 

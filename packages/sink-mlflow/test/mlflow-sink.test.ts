@@ -105,6 +105,34 @@ describe('the client without a server', () => {
     }
   }, 30_000);
 
+  it('createSink does not hold up the start when MLflow never answers: setup goes on in the background', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const hung = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const { port } = hung.address() as AddressInfo;
+    try {
+      // The client's own timeouts and retries would take ~40 s; the factory waits 5 s at most.
+      const sink = await createSink({
+        trackingUri: `http://127.0.0.1:${port}`,
+        experiment: 'hung',
+      });
+      expect(sink.status()).toMatchObject({ name: 'mlflow', enabled: true });
+      let settled = false;
+      void sink.ready.then(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(settled).toBe(false); // still setting up
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+    }
+  }, 20_000);
+
   it('reads the seed variables; the status shows the URI without credentials', () => {
     expect(createMlflowSinkFromEnv({}).status()).toEqual({
       name: 'mlflow',

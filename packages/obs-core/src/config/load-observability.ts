@@ -231,7 +231,10 @@ export async function loadObservabilityDetailed(
     await closeAll(sinks);
     throw error;
   }
-  const obs = new RLMObservability({ ...coordinatorOptions(config, logger, env), ...options.overrides });
+  const obs = new RLMObservability({
+    ...coordinatorOptions(config, logger, env),
+    ...options.overrides,
+  });
   for (const sink of sinks) obs.addSink(sink);
   return { obs, config: loaded };
 }

@@ -100,17 +100,26 @@ async function start(): Promise<void> {
     fallbackDirs: init.fallbackDirs,
   };
   try {
-    for (let i = 0; i < init.specs.length; i++) {
-      const spec = init.specs[i]!;
-      const sink = spec.fromEnv
-        ? await sinkFromEnv(spec.use, context)
-        : await resolveSinkEntry(
-            { use: spec.use, options: spec.options ?? {} },
-            { file: init.configFile, key: init.keys[i] ?? `sinks[${i}]` },
-            context,
-          );
-      if (!sink) throw new Error(`sink '${spec.use}' could not be created`);
-      sinks.push(sink);
+    // All at once: a factory may wait for its backend (an auth or connection check).
+    const created = await Promise.allSettled(
+      init.specs.map((spec, i) =>
+        spec.fromEnv
+          ? sinkFromEnv(spec.use, context)
+          : resolveSinkEntry(
+              { use: spec.use, options: spec.options ?? {} },
+              { file: init.configFile, key: init.keys[i] ?? `sinks[${i}]` },
+              context,
+            ),
+      ),
+    );
+    for (const result of created)
+      if (result.status === 'fulfilled' && result.value) sinks.push(result.value);
+    const failed = created.findIndex((r) => r.status === 'rejected' || !r.value);
+    if (failed >= 0) {
+      const result = created[failed]!;
+      throw result.status === 'rejected'
+        ? result.reason
+        : new Error(`sink '${init.specs[failed]!.use}' could not be created`);
     }
   } catch (error) {
     await Promise.all(sinks.map((s) => Promise.resolve(s.shutdown?.()).catch(() => undefined)));
