@@ -349,7 +349,8 @@ function printAllSinks(r, quick) {
     const e = m.sinksAfterShutdown;
     const lost = (x) => int(x.ended - x.exported);
     if (m.worker) {
-      const w = (x) => `${int(x.worker.failed)} failed/${int(x.worker.dropped)} dropped`;
+      const w = (x) =>
+        `${int(x.worker.failed)} failed/${int(x.worker.dropped)} dropped/${int(x.worker.pending)} pending`;
       console.log(
         `    ${`${m.label}, worker`.padEnd(16)} ${int(m.steps)} steps: RSS +${m.rssGrowthMB.toFixed(1)} MB (peak +${m.peakRssGrowthMB.toFixed(1)} MB, this thread's heap +${m.heapGrowthMB.toFixed(1)} MB); dropped by the coordinator ${dropped}, failed ${failedAtCoord}; in the worker (events): otel ${w(e.otel)} (spans: ${lost(e.otel)} of ${int(e.otel.ended)} not exported), logfire ${w(e.logfire)}, langfuse ${w(e.langfuse)}, langsmith ${w(e.langsmith)}, mlflow ${w(e.mlflow)}`,
       );
