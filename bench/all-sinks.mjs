@@ -481,6 +481,28 @@ const REAL_RATE = 500;
 
 /** The delivery passes yield to the event loop every this many steps (an agent awaits). */
 const DELIVERY_CHUNK = 100;
+/**
+ * Steps that may be on their way to the slowest local backend in an unpaced pass (below every
+ * sink's own bound: LangSmith's 16 MiB hold ~6,700 step runs), checked every WINDOW_CHECK.
+ */
+const DELIVERY_WINDOW = 2_000;
+const WINDOW_CHECK = 500;
+
+/** Waits until every local receiver has at least `steps` steps of this pass. */
+async function untilArrived(ctx, steps) {
+  for (;;) {
+    const c = await ctx.receivers.counts();
+    const arrived = Math.min(
+      c.otlp.stepSpans,
+      c.logfire.stepSpans,
+      c.langfuse.stepSpans,
+      c.langsmith.stepRuns,
+      c.mlflow.stepMetrics,
+    );
+    if (arrived >= steps) return;
+    await sleep(2);
+  }
+}
 
 /**
  * One pass of `steps` steps through all six sinks, yielding to the event loop every
@@ -512,6 +534,10 @@ async function sixSinkPass(ctx, makeEvent, steps, timed, tag, rate, worker = fal
     if (i % DELIVERY_CHUNK === DELIVERY_CHUNK - 1) {
       const wait = rate ? start + ((i + 1) / rate) * 1000 - performance.now() : 0;
       await (wait > 0 ? sleep(wait) : yieldLoop());
+      // Unpaced: a closed loop. No more than DELIVERY_WINDOW steps may be on their way to the
+      // slowest backend, so the figure is what the pipeline sustains, not how fast a caller
+      // can fill bounded queues (past them events are dropped by design).
+      if (!rate && (i + 1) % WINDOW_CHECK === 0) await untilArrived(ctx, i + 1 - DELIVERY_WINDOW);
     }
   }
   obs.onRunEnd(runId, { result: { completed: true, steps, totalReward: cumulative } });

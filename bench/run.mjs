@@ -263,7 +263,7 @@ function printAllSinks(r, quick) {
     `\n  caller-blocked onStep, ${int(r.sizes.steps)} steps: p50 ${us(t.p50)} us, p99 ${us(t.p99)} us`,
   );
   console.log(
-    `  delivered to every sink (local receivers): ${int(d.stepsPerSec)} steps/s (${int(r.sizes.steps)} steps, first step to everything exported, flush included: ${d.seconds.toFixed(2)} s; loop yields every 100 steps)`,
+    `  delivered to every sink (local receivers): ${int(d.stepsPerSec)} steps/s (${int(r.sizes.steps)} steps, first step to everything exported, flush included: ${d.seconds.toFixed(2)} s; yields every 100 steps, at most 2,000 steps on their way to the slowest backend)`,
   );
   console.log(
     `    arrived at the backends: ${Object.entries(d.arrived)

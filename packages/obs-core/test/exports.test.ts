@@ -65,6 +65,7 @@ it('the export surface of @rlm/obs-core/testing', async () => {
       "badPayloads",
       "closedPort",
       "describeSinkConformance",
+      "hungServer",
     ]
   `);
 });

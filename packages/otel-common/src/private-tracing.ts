@@ -46,8 +46,11 @@ export interface SpanCounters {
   spans_skipped: number;
 }
 
-/** The longest a hook is held for room in the export queue. */
-const MAX_ROOM_WAIT_MS = 5_000;
+/**
+ * The longest a hook is held for room in the export queue; a hold that runs out without any
+ * export finishing stops holding until one succeeds (a hung or unreachable backend).
+ */
+const MAX_ROOM_WAIT_MS = 2_000;
 
 export class PrivateTracing {
   readonly provider: BasicTracerProvider;
@@ -61,6 +64,8 @@ export class PrivateTracing {
   readonly #maxWaitMs: number;
   #waiters: Array<() => void> = [];
   #waitTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A hold ran out without any export finishing: no holding until one succeeds. */
+  #stalled = false;
 
   constructor(options: PrivateTracingOptions) {
     this.#endpoint = safeEndpoint(options.endpoint);
@@ -118,16 +123,24 @@ export class PrivateTracing {
    * instead of the batch processor silently dropping spans. Only while the backend keeps
    * accepting: after a failed export (an outage) holding events would only move the loss from
    * the span queue to the coordinator's, so spans are left to the batch processor's bound and
-   * counted as dropped there. Never waits longer than {@link MAX_ROOM_WAIT_MS}.
+   * counted as dropped there; the same once a hold ran out (2 s) with no export finishing (a
+   * backend that hangs, or that its client is still retrying), until an export succeeds.
    */
   whenRoom(upcoming = 0): Promise<void> | undefined {
-    if (!this.exporter.healthy || this.backlog + upcoming < this.#highWater) return undefined;
-    this.#waitTimer ??= setTimeout(() => this.#release(), this.#maxWaitMs);
+    if (this.#stalled || !this.exporter.healthy) return undefined;
+    if (this.backlog + upcoming < this.#highWater) return undefined;
+    this.#waitTimer ??= setTimeout(() => {
+      // No export finished while we held: the backend hangs or is unreachable (its client
+      // still retrying). Stop holding until an export succeeds again.
+      this.#stalled = true;
+      this.#release();
+    }, this.#maxWaitMs);
     this.#waitTimer.unref?.();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
   #exported(): void {
+    if (this.exporter.healthy) this.#stalled = false;
     if (this.#waiters.length === 0) return;
     if (!this.exporter.healthy || this.backlog <= this.#highWater / 2) this.#release();
   }

@@ -1,7 +1,6 @@
-import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { RLMObservability, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
-import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
+import { closedPort, describeSinkConformance, hungServer } from '@rlm/obs-core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLangfuseSinkFromEnv, createSink, LangfuseSink } from '../src/index.js';
 import { startLangfuseReceiver } from './langfuse-receiver.js';
@@ -425,26 +424,18 @@ describe('langfuse auth cooldown', () => {
 
 describe('a Langfuse that never answers at setup', () => {
   it('createSink does not hold up the start: it returns while the key check goes on, and status says so', async () => {
-    const sockets = new Set<Socket>();
-    const hung = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.resume();
-    });
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    const { port } = hung.address() as AddressInfo;
+    const hung = await hungServer();
     try {
       // The client's own timeout would take 60 s; the factory waits 5 s at most.
       const sink = await createSink({
         publicKey: 'pk-lf-hung',
         secretKey: 'sk-lf-hung',
-        baseUrl: `http://127.0.0.1:${port}`,
+        baseUrl: hung.url,
       });
       expect(sink.status()).toMatchObject({ available: true });
       expect(sink.status().detail).toMatch(/checking the keys/);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => hung.close(resolve));
+      await hung.close();
     }
   }, 20_000);
 });

@@ -2,10 +2,9 @@
  * Against a real MLflow tracking server; everything is read back through its REST API.
  */
 import * as fs from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import * as path from 'node:path';
 import { RLMObservability } from '@rlm/obs-core';
-import { describeSinkConformance } from '@rlm/obs-core/testing';
+import { describeSinkConformance, hungServer } from '@rlm/obs-core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createMlflowSinkFromEnv,
@@ -74,17 +73,10 @@ describe('the client without a server', () => {
   });
 
   it('step metrics waiting for a hung MLflow stay under maxPendingMetrics; the rest are dropped, counted, reported', async () => {
-    const sockets = new Set<import('node:net').Socket>();
-    const hung = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.resume();
-    });
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    const { port } = hung.address() as AddressInfo;
+    const hung = await hungServer();
     try {
       const sink = new MlflowSink({
-        trackingUri: `http://127.0.0.1:${port}`,
+        trackingUri: hung.url,
         experiment: 'hung',
         timeoutMs: 300,
         maxRetries: 0,
@@ -100,24 +92,16 @@ describe('the client without a server', () => {
       expect(sink.stats().pending_metrics).toBe(0);
       await obs.shutdown({ timeoutMs: 5_000 });
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => hung.close(resolve));
+      await hung.close();
     }
   }, 30_000);
 
   it('createSink does not hold up the start when MLflow never answers: setup goes on in the background', async () => {
-    const sockets = new Set<import('node:net').Socket>();
-    const hung = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.resume();
-    });
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    const { port } = hung.address() as AddressInfo;
+    const hung = await hungServer();
     try {
       // The client's own timeouts and retries would take ~40 s; the factory waits 5 s at most.
       const sink = await createSink({
-        trackingUri: `http://127.0.0.1:${port}`,
+        trackingUri: hung.url,
         experiment: 'hung',
       });
       expect(sink.status()).toMatchObject({ name: 'mlflow', enabled: true });
@@ -128,8 +112,7 @@ describe('the client without a server', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(settled).toBe(false); // still setting up
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => hung.close(resolve));
+      await hung.close();
     }
   }, 20_000);
 

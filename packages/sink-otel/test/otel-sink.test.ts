@@ -1,4 +1,5 @@
 import { RLMObservability, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
+import { hungServer } from '@rlm/obs-core/testing';
 import { describe, expect, it } from 'vitest';
 import {
   type Received,
@@ -289,6 +290,36 @@ describe('a burst beyond the span queue', () => {
       await receiver.close();
     }
   });
+
+  it('a backend that never answers is not waited for: one hold runs out, then spans go to the bounded queue', async () => {
+    const hung = await hungServer();
+    try {
+      const sink = new OpenTelemetrySink({
+        protocol: 'http/protobuf',
+        endpoint: hung.url,
+        metricsEnabled: false,
+        maxQueueSize: 50,
+        exportTimeoutMs: 60_000,
+      });
+      sink.onRunStart('hung', { task: 't', environment: 'e', params: {} });
+      const step = (n: number) =>
+        sink.onStep('hung', {
+          event: { step: n, observation: { success: true }, reward: 1 },
+          cumulativeReward: n,
+        });
+      let n = 0;
+      let hold: Promise<void> | undefined;
+      while (!hold && n < 100) hold = step(++n);
+      expect(hold).toBeInstanceOf(Promise);
+      // No export finishes (the backend never answers, the export timeout is a minute): the
+      // hold runs out and the sink stops holding.
+      await hold;
+      const later = Array.from({ length: 50 }, () => step(++n));
+      expect(later.every((h) => h === undefined)).toBe(true);
+    } finally {
+      await hung.close();
+    }
+  }, 30_000);
 
   it('a caller that ignores the backpressure loses spans: the flush fails and says so; the next one is clean', async () => {
     const receiver = await startHttpReceiver();

@@ -9,4 +9,5 @@ export type { FaultMode, FaultySinkOptions } from './faulty-sink.js';
 export { FaultySink } from './faulty-sink.js';
 export type { RecordedEvent } from './memory-sink.js';
 export { MemorySink } from './memory-sink.js';
-export { closedPort } from './ports.js';
+export type { HungServer } from './ports.js';
+export { closedPort, hungServer } from './ports.js';
