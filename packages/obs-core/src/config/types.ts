@@ -135,7 +135,7 @@ export interface WorkerConfig {
   sinks?: string[];
   /** How long events wait to be posted with the ones that follow. @defaultValue `50` */
   postDelayMs?: number;
-  /** Events posted but not yet taken by the worker before the coordinator queues. @defaultValue `20000` */
+  /** Events posted but not yet taken by the worker before the coordinator queues. @defaultValue `2000` */
   maxInFlight?: number;
   /** How much lower the worker's CPU priority is (Linux nice steps, 0..19). @defaultValue `10` */
   nice?: number;

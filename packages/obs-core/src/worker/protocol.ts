@@ -61,8 +61,8 @@ export interface WorkerFinishReport {
 }
 
 export type ToWorker =
-  /** Events: the JSON text of `[hook code, run id, payload, sink mask, ...]`. */
-  | { t: 'ev'; j: string }
+  /** Events: the JSON text of `[hook code, run id, payload, sink mask, ...]`; `a`: ack at once. */
+  | { t: 'ev'; j: string; a?: boolean }
   | { t: 'flush'; id: number; timeoutMs: number }
   | { t: 'shutdown'; id: number; timeoutMs: number; names: string[] }
   | { t: 'check'; id: number; name: string };

@@ -203,7 +203,8 @@ async function handle(message: ToWorker): Promise<void> {
       }
       // Acks are batched (each message wakes the application's thread): at most ten a second.
       unacked += b.length / 4;
-      ackTimer ??= setTimeout(sendAck, ACK_INTERVAL_MS);
+      if (message.a) sendAck();
+      else ackTimer ??= setTimeout(sendAck, ACK_INTERVAL_MS);
       return;
     }
     case 'flush': {

@@ -65,7 +65,8 @@ export interface WorkerSinksOptions {
   /**
    * Events posted but not yet taken by the worker (it is behind: CPU-starved or stuck). Past
    * it the stand-ins return a promise, so the coordinator queues — and past its bound drops
-   * and counts — exactly as for any slow sink. @defaultValue `20000`
+   * and counts — exactly as for any slow sink. It bounds the memory that batches on their way
+   * take (with every backend down, 20,000 cost ~100 MB more than 2,000). @defaultValue `2000`
    */
   maxInFlight?: number;
   /** The worker coordinator's per-sink queue bound. @defaultValue `10000` */
@@ -162,7 +163,7 @@ class WorkerLink {
   constructor(init: WorkerInit, options: WorkerSinksOptions, log: DiagnosticLogger) {
     this.#log = log;
     this.#postDelayMs = Math.max(0, options.postDelayMs ?? 50);
-    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 20_000);
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 2_000);
     this.started = new Promise((resolve, reject) => {
       this.#ready = resolve;
       this.#failed = reject;
@@ -307,7 +308,13 @@ class WorkerLink {
       }
       text = JSON.stringify(safe);
     }
-    this.#worker.postMessage({ t: 'ev', j: text } satisfies ToWorker);
+    // Past half the bound the worker acknowledges at once (else at most ten times a second).
+    const urgent = this.#inFlight > this.#maxInFlight / 2;
+    this.#worker.postMessage({
+      t: 'ev',
+      j: text,
+      ...(urgent ? { a: true } : {}),
+    } satisfies ToWorker);
   }
 
   #request(
