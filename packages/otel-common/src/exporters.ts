@@ -188,6 +188,9 @@ export class CountingSpanExporter implements SpanExporter {
   readonly #settled: (() => void) | undefined;
   /** The last export succeeded (or none was tried yet). */
   healthy = true;
+  /** Spans handed to the inner exporter whose outcome is not known yet. */
+  #inFlight = 0;
+  #idle: Array<() => void> = [];
 
   /** `settled` is called after every export's outcome is counted. */
   constructor(inner: SpanExporter, auth: ExportAuth = new ExportAuth(), settled?: () => void) {
@@ -206,8 +209,21 @@ export class CountingSpanExporter implements SpanExporter {
       this.#settled?.();
       return;
     }
+    this.#inFlight += spans.length;
+    let settled = false;
+    const done = (): void => {
+      if (settled) return;
+      settled = true;
+      this.#inFlight -= spans.length;
+      if (this.#inFlight === 0 && this.#idle.length > 0) {
+        const waiting = this.#idle;
+        this.#idle = [];
+        for (const resolve of waiting) resolve();
+      }
+    };
     try {
       this.#inner.export(spans, (result) => {
+        done();
         this.healthy = result.code === ExportResultCode.SUCCESS;
         if (result.code === ExportResultCode.SUCCESS) {
           this.counters.exported += spans.length;
@@ -221,12 +237,22 @@ export class CountingSpanExporter implements SpanExporter {
         this.#settled?.();
       });
     } catch (error) {
+      done();
       this.healthy = false;
       this.counters.failed += spans.length;
       this.counters.lastError = error instanceof Error ? error.message : String(error);
       resultCallback({ code: ExportResultCode.FAILED, error: error as Error });
       this.#settled?.();
     }
+  }
+
+  /**
+   * Resolves when no export is in flight: a batch processor's `forceFlush()` does not wait for
+   * an export its timer already started, whose spans would otherwise look lost.
+   */
+  whenIdle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   shutdown(): Promise<void> {

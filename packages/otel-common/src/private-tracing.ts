@@ -188,6 +188,8 @@ export class PrivateTracing {
   ): Promise<void> {
     const droppedBefore = this.#dropped;
     const results = await Promise.allSettled(work);
+    // An export the batch processor's timer started before the flush may still be running.
+    await this.exporter.whenIdle();
     // After a flush every span ended before it began was exported or failed — unless the
     // batch processor's queue was full and dropped it (it keeps no count of its own). Spans
     // ended while the flush ran may still be queued: they are not counted as dropped.

@@ -321,6 +321,36 @@ describe('a burst beyond the span queue', () => {
     }
   }, 30_000);
 
+  it('a flush waits for the export the batch timer already started: its spans are not counted as dropped', async () => {
+    const batches: number[] = [];
+    const slow = {
+      export(spans: unknown[], done: (result: { code: number }) => void) {
+        setTimeout(() => {
+          batches.push(spans.length);
+          done({ code: 0 });
+        }, 300);
+      },
+      shutdown: async () => {},
+      forceFlush: async () => {},
+    };
+    const sink = new OpenTelemetrySink({
+      spanExporter: slow as never,
+      metricsEnabled: false,
+      scheduledDelayMs: 5,
+    });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    const run = obs.startRun({ runId: 'slow-export', task: 't' });
+    for (let i = 0; i < 20; i++) run.step({ observation: { success: true }, reward: 1 });
+    // Long enough for the batch processor's timer to start exporting the 20 step spans.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const report = await obs.flush({ timeoutMs: 5_000 });
+    expect(report.ok).toBe(true);
+    expect(batches).toEqual([20]);
+    expect(sink.status()).toMatchObject({ spans_ended: 20, spans_exported: 20, spans_dropped: 0 });
+    run.end();
+    await obs.shutdown({ timeoutMs: 5_000 });
+  });
+
   it('a caller that ignores the backpressure loses spans: the flush fails and says so; the next one is clean', async () => {
     const receiver = await startHttpReceiver();
     try {
