@@ -149,7 +149,6 @@ class WorkerLink {
   #nextId = 1;
   readonly #outstanding = new Map<number, Outstanding>();
   #statuses: ObservedSinkStatus[] = [];
-  #infos: WorkerSinkInfo[] = [];
   #stopped: string | undefined;
   #flush: { posted: number; promise: Promise<WorkerFinishReport> } | undefined;
   readonly #open = new Set<string>();
@@ -200,7 +199,6 @@ class WorkerLink {
         this.#log.warn(message.message);
         return;
       case 'ready':
-        this.#infos = message.sinks;
         this.#statuses = message.status;
         for (const info of message.sinks) this.#open.add(info.name);
         this.#worker.unref();
@@ -422,15 +420,6 @@ class WorkerLink {
   terminate(): void {
     this.#stopped ??= 'terminated';
     void this.#worker.terminate().catch(() => undefined);
-  }
-
-  /** @internal for tests */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
-  get infos(): WorkerSinkInfo[] {
-    return this.#infos;
   }
 }
 
