@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RlmObsConfigError } from '../src/config/config-error.js';
 import { loadObservability } from '../src/config/load-observability.js';
 import type { RLMObservabilitySink } from '../src/contract.js';
@@ -228,6 +228,42 @@ describe('createWorkerSinks', () => {
     expect(obs.status()[0]?.counters.dropped).toBe(1);
   });
 
+  it('flushes once, warmUpMs after the first events, unless the application flushed first', async () => {
+    const hooksOf = (file: string) => lines(file).map((l) => l.hook);
+    const start = async (file: string, warmUpMs: number) => {
+      const [sink] = await createWorkerSinks([{ use: './recording-sink.mjs', options: { file } }], {
+        configDir: fixtures,
+        logger: silent,
+        warmUpMs,
+      });
+      const obs = RLMObservability.withSinks([sink!], quiet);
+      cleanups.push(() => obs.shutdown());
+      return obs;
+    };
+    const warm = tmpFile('warm.jsonl');
+    const off = tmpFile('warm-off.jsonl');
+    const early = tmpFile('warm-early.jsonl');
+    const [a, b, c] = await Promise.all([start(warm, 100), start(off, 0), start(early, 300)]);
+    const started = performance.now();
+    for (const obs of [a, b, c]) {
+      obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+      obs.onStep('r', step(1));
+    }
+    await c.flush({ timeoutMs: 5_000 });
+    await vi.waitFor(() => expect(hooksOf(warm)).toContain('forceFlush'), { timeout: 5_000 });
+    // no earlier than asked: warmUpMs after the worker took the first events
+    expect(performance.now() - started).toBeGreaterThanOrEqual(100);
+    expect(hooksOf(warm)).toEqual(['onRunStart', 'onStep', 'forceFlush']);
+    // the worker posts a status after it, and it keeps taking events
+    a.onStep('r', step(2));
+    await a.flush({ timeoutMs: 5_000 });
+    expect(hooksOf(warm)).toEqual(['onRunStart', 'onStep', 'forceFlush', 'onStep', 'forceFlush']);
+    // past the others' warm-up times: off never flushes, early flushed once (its own flush)
+    await new Promise((resolve) => setTimeout(resolve, 400 - (performance.now() - started)));
+    expect(hooksOf(off)).toEqual(['onRunStart', 'onStep']);
+    expect(hooksOf(early)).toEqual(['onRunStart', 'onStep', 'forceFlush']);
+  });
+
   it('delivers everything when the process ends without a flush, and the process exits by itself', () => {
     const file = tmpFile('exit.jsonl');
     const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -371,6 +407,9 @@ describe('the config file: worker', () => {
     );
     await expect(load({ worker: { sinks: ['rec'], speed: 1 }, sinks: [] })).rejects.toThrow(
       /unknown key 'speed'.*worker\.speed\)$/,
+    );
+    await expect(load({ worker: { warmUpMs: -1 }, sinks: [] })).rejects.toThrow(
+      /must be a number >= 0 \(got -1\).*worker\.warmUpMs\)$/,
     );
     const file = tmpFile('dup.jsonl');
     await expect(

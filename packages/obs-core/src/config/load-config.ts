@@ -289,14 +289,18 @@ function validate(raw: unknown, file: string): RlmObsConfig {
     else if (isObject(worker)) {
       for (const [k, v] of Object.entries(worker as Record<string, unknown>)) {
         if (k === 'sinks') names(v, 'worker.sinks');
-        else if (['postDelayMs', 'maxInFlight', 'nice'].includes(k)) {
+        else if (['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs'].includes(k)) {
           if (typeof v !== 'number' || !(v >= 0))
             fail(`must be a number >= 0 (got ${JSON.stringify(v)})`, `worker.${k}`);
-        } else fail(`unknown key '${k}'; use sinks, postDelayMs, maxInFlight, nice`, `worker.${k}`);
+        } else
+          fail(
+            `unknown key '${k}'; use sinks, postDelayMs, maxInFlight, nice, warmUpMs`,
+            `worker.${k}`,
+          );
       }
     } else if (typeof worker !== 'boolean')
       fail(
-        'must be true, false, a list of sink names or { sinks, postDelayMs, maxInFlight, nice }',
+        'must be true, false, a list of sink names or { sinks, postDelayMs, maxInFlight, nice, warmUpMs }',
         'worker',
       );
   }

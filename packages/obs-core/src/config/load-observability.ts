@@ -62,7 +62,7 @@ interface WorkerPlan {
   /** Every sink named by package or path, except the local files. */
   all: boolean;
   names: Set<string> | undefined;
-  tuning: { postDelayMs?: number; maxInFlight?: number; nice?: number };
+  tuning: { postDelayMs?: number; maxInFlight?: number; nice?: number; warmUpMs?: number };
 }
 
 function workerPlan(worker: RlmObsConfig['worker']): WorkerPlan {

@@ -139,6 +139,8 @@ export interface WorkerConfig {
   maxInFlight?: number;
   /** How much lower the worker's CPU priority is (Linux nice steps, 0..19). @defaultValue `10` */
   nice?: number;
+  /** How long after the first events the worker flushes once to warm up (`0`: never). @defaultValue `250` */
+  warmUpMs?: number;
 }
 
 /**

@@ -35,6 +35,8 @@ export interface WorkerInit {
   statusIntervalMs: number;
   /** Added to the worker thread's nice value (Linux). */
   nice: number;
+  /** How long after the first events the worker flushes once to warm up (0: never). */
+  warmUpMs: number;
 }
 
 /** What the worker knows about each sink it created. */

@@ -187,11 +187,39 @@ async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Prom
   }
 }
 
+/**
+ * One flush shortly after the first events: each sink's first export costs far more than the
+ * next (modules loaded on first use, code compiled, a connection opened). Done early, on this
+ * thread, it is not paid in the flush that a short process ends with. Its outcome shows in
+ * the statuses like any export's.
+ */
+let warmUp: ReturnType<typeof setTimeout> | 'done' | undefined;
+function scheduleWarmUp(coordinator: RLMObservability): void {
+  if (warmUp !== undefined) return;
+  if (init.warmUpMs <= 0) {
+    warmUp = 'done';
+    return;
+  }
+  warmUp = setTimeout(() => {
+    warmUp = 'done';
+    void coordinator.flush({ timeoutMs: WARM_UP_TIMEOUT_MS }).then(() => postStatus(false));
+  }, init.warmUpMs);
+  warmUp.unref();
+}
+/** A flush or shutdown asked for by the application makes the warm-up pointless. */
+function cancelWarmUp(): void {
+  if (warmUp !== undefined && warmUp !== 'done') clearTimeout(warmUp);
+  warmUp = 'done';
+}
+const WARM_UP_TIMEOUT_MS = 5_000;
+
 async function handle(message: ToWorker): Promise<void> {
   const coordinator = obs;
   if (!coordinator) return;
+  if (message.t !== 'ev' && message.t !== 'check') cancelWarmUp();
   switch (message.t) {
     case 'ev': {
+      if (warmUp === undefined) scheduleWarmUp(coordinator);
       const b = JSON.parse(message.j) as unknown[];
       for (let i = 0; i + 3 < b.length; i += 4) {
         coordinator.deliverPrepared(

@@ -81,6 +81,13 @@ export interface WorkerSinksOptions {
    * sinks catch up when it waits. `0` keeps the same priority. @defaultValue `10`
    */
   nice?: number;
+  /**
+   * How long after the first events the worker flushes once, off the application's thread,
+   * so that each sink's first export (lazy module loads, compiling its code, the first
+   * connection) is paid while the agent works rather than in the flush a short process ends
+   * with. `0` turns it off. @defaultValue `250`
+   */
+  warmUpMs?: number;
   /** How long the worker may take to create the sinks. @defaultValue `60000` */
   startTimeoutMs?: number;
 }
@@ -525,6 +532,7 @@ export async function createWorkerSinks(
     callTimeoutMs: options.callTimeoutMs,
     statusIntervalMs: Math.max(50, options.statusIntervalMs ?? 500),
     nice: Math.max(0, Math.min(19, Math.trunc(options.nice ?? 10))),
+    warmUpMs: Math.max(0, options.warmUpMs ?? 250),
   };
   const link = new WorkerLink(init, options, options.logger ?? stderrLogger);
   const startMs = options.startTimeoutMs ?? 60_000;
