@@ -34,7 +34,7 @@ export interface JsonlWriterOptions {
   /**
    * How long lines wait for more before they are written, so an agent stepping every
    * millisecond costs a few `write()`s a second, not one per step. `flush()`, `close()` and
-   * the process's `exit` write at once. @defaultValue `20`
+   * the process's `exit` write at once. @defaultValue `100`
    */
   writeDelayMs?: number;
 }
@@ -105,11 +105,14 @@ interface Batch {
   base: Buffer | undefined;
 }
 
-/** Buffers at least this big are pooled for reuse, at most POOL_SIZE of them. */
-const POOLED_MIN = 64 * 1024;
-const POOL_SIZE = 4;
 /** Small first buffers: thousands of concurrent runs each hold one. */
 const INITIAL_BUFFER = 4 * 1024;
+/**
+ * Written buffers are kept for reuse, at most POOL_SIZE of them: a slow agent's batch of a
+ * few lines would otherwise allocate (and later collect) a fresh one per write.
+ */
+const POOLED_MIN = INITIAL_BUFFER;
+const POOL_SIZE = 4;
 
 const live = new Set<JsonlWriter>();
 let exitHookInstalled = false;
@@ -167,7 +170,7 @@ export class JsonlWriter {
     this.#maxBuffered = Math.max(1024, options.maxBufferedBytes ?? 64 * 1024 * 1024);
     this.#maxPending = Math.max(1, options.maxPendingLines ?? 8192);
     this.#maxWrite = Math.max(1024, options.maxWriteBytes ?? 4 * 1024 * 1024);
-    this.#writeDelayMs = Math.max(0, options.writeDelayMs ?? 20);
+    this.#writeDelayMs = Math.max(0, options.writeDelayMs ?? 100);
     this.#onError = options.onError;
     const rotation = options.rotation;
     this.#rotation =
