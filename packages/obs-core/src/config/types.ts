@@ -139,7 +139,7 @@ export interface WorkerConfig {
   maxInFlight?: number;
   /** How much lower the worker's CPU priority is (Linux nice steps, 0..19). @defaultValue `10` */
   nice?: number;
-  /** How long after the first events the worker flushes once to warm up (`0`: never). @defaultValue `250` */
+  /** Flush once this long after the first events, to warm the sinks up (`0`: never). @defaultValue `0` */
   warmUpMs?: number;
 }
 
