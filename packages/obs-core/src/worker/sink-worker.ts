@@ -188,8 +188,9 @@ async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Prom
 }
 
 /**
- * One flush shortly after the first events: each sink's first export costs far more than the
- * next (modules loaded on first use, code compiled, a connection opened). Done early, on this
+ * With `warmUpMs` set (off by default, see `WorkerSinksOptions.warmUpMs`), one flush that
+ * long after the first events: each sink's first export costs far more than the next
+ * (modules loaded on first use, code compiled, a connection opened). Done early, on this
  * thread, it is not paid in the flush that a short process ends with. Its outcome shows in
  * the statuses like any export's.
  */
