@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RLMObservability } from '@rlm/obs-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parsePartFileName, stepPartFileName } from '../src/file-names.js';
 import {
   createJsonlSinkFromEnv,
@@ -325,5 +325,36 @@ describe('the writer batches lines that come one per turn', () => {
     await eager.close();
     expect(eager.stats.writes).toBeGreaterThan(25);
     await writer.close();
+  });
+});
+
+describe('the writer reuses its written buffers', () => {
+  it('a fast producer allocates a handful of big buffers, not one per write', async () => {
+    const { JsonlWriter } = await import('../src/jsonl-writer.js');
+    const file = path.join(dir(), 'fast.jsonl');
+    const text = 'x'.repeat(500);
+    const line = (_id: string, payload: unknown, _t: number, write: (p: string) => void) =>
+      write(`{"n":${payload as number},"pad":"${text}"}`);
+    const writer = new JsonlWriter();
+    const allocations: number[] = [];
+    const real = Buffer.allocUnsafe;
+    const spy = vi.spyOn(Buffer, 'allocUnsafe').mockImplementation((size: number) => {
+      if (size >= 64 * 1024) allocations.push(size);
+      return real.call(Buffer, size);
+    });
+    try {
+      // 100 turns of 1,000 lines: ~50 MB, a write of ~500 KB per turn or so.
+      for (let turn = 0; turn < 100; turn++) {
+        for (let i = 0; i < 1_000; i++) writer.append(file, line, 'r', turn * 1_000 + i, 0);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await writer.close();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(writer.stats.linesWritten).toBe(100_000);
+    expect(writer.stats.writes).toBeGreaterThan(50);
+    // The small first buffers of a run must not crowd the big ones out of the pool.
+    expect(allocations.length).toBeLessThan(20);
   });
 });
