@@ -15,11 +15,13 @@
  *    await (as an agent awaits its model): no observability, the default config (jsonl) and
  *    all six sinks, interleaved in rounds, as ratios to the loop without observability.
  * 3. Memory: RSS growth over 100,000 steps with every remote backend down (closed ports, and
- *    a backend that accepts connections but never answers), after a GC, in a child process
- *    run with --expose-gc; drops counted.
+ *    a backend that accepts connections but never answers), after a GC of every thread's
+ *    heap (the worker's through the inspector protocol), in a child process run with
+ *    --expose-gc; drops counted.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { Session } from 'node:inspector';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -660,6 +662,47 @@ function memoryChild(targets, steps, label, worker = false) {
   });
 }
 
+/**
+ * Collects the garbage of this process's worker threads (the sink worker): `global.gc()`
+ * only reaches this thread's heap. Through the inspector protocol — `NodeWorker` to reach
+ * each worker, `HeapProfiler.collectGarbage` there — attached once, before the baseline.
+ */
+async function workerGarbageCollector() {
+  const session = new Session();
+  session.connect();
+  const post = (method, params = {}) =>
+    new Promise((resolve, reject) =>
+      session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+  const workers = [];
+  const waiting = new Map();
+  session.on('NodeWorker.attachedToWorker', (m) => workers.push(m.params.sessionId));
+  session.on('NodeWorker.receivedMessageFromWorker', (m) => {
+    const reply = JSON.parse(m.params.message);
+    waiting.get(`${m.params.sessionId}:${reply.id}`)?.(reply);
+  });
+  await post('NodeWorker.enable', { waitForDebuggerOnStart: false });
+  for (let i = 0; i < 100 && workers.length === 0; i++) await sleep(10);
+  if (workers.length === 0) throw new Error('no worker thread to attach to');
+  let id = 0;
+  return () =>
+    Promise.all(
+      workers.map((sessionId) => {
+        const key = `${sessionId}:${++id}`;
+        const message = JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' });
+        return new Promise((resolve, reject) => {
+          // The sink worker is unref'ed between requests: this timer keeps the loop alive.
+          const timer = setTimeout(() => reject(new Error('the worker did not collect')), 10_000);
+          waiting.set(key, (reply) => {
+            clearTimeout(timer);
+            resolve(reply);
+          });
+          post('NodeWorker.sendMessageToWorker', { sessionId, message }).catch(reject);
+        });
+      }),
+    );
+}
+
 /** In the child: every remote backend down; RSS before and after `steps` steps, after a GC. */
 async function memoryChildMain({ targets, steps, label, worker = false }) {
   const { makeEvent } = await import('./event.mjs');
@@ -669,6 +712,7 @@ async function memoryChildMain({ targets, steps, label, worker = false }) {
     flushOnExit: false,
     logger: false,
   });
+  const workerGc = worker ? await workerGarbageCollector() : undefined;
   const runId = `bench-mem-${label}`;
   const events = Array.from({ length: 1000 }, (_, i) => makeEvent(i));
   obs.onRunStart(runId, { task: 'memory', environment: 'bench', params: { max_steps: steps } });
@@ -687,6 +731,7 @@ async function memoryChildMain({ targets, steps, label, worker = false }) {
   const gc = async () => {
     for (let i = 0; i < 3; i++) {
       global.gc();
+      await workerGc?.();
       await sleep(50);
     }
   };
@@ -943,9 +988,8 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
       'hanging',
     ).finally(() => hang.close());
     log(`    RSS growth ${memHanging.rssGrowthMB.toFixed(1)} MB`);
-    // The same with the remote sinks in the worker thread (its heap is in the same RSS; only
-    // this thread's heap can be collected before the measurement, so the figure is an upper
-    // bound).
+    // The same with the remote sinks in the worker thread (its heap is in the same RSS, and
+    // collected before each measurement too).
     log(`  memory, worker thread: ${sizes.memorySteps} steps, every remote backend refusing…`);
     const memRefusedWorker = await memoryChild(
       downTargets(closed),
