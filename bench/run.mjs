@@ -341,7 +341,9 @@ function printAllSinks(r, quick) {
   );
   for (const o of [r.overhead1ms, r.overhead10ms])
     if (o.problems.length) console.log(`    ${o.stepMs} ms: ${o.problems.join('; ')}`);
-  console.log('\n  memory, every remote backend down (after a GC of every thread's heap, in a child with --expose-gc):');
+  console.log(
+    '\n  memory, every remote backend down (after a GC of the heap of every thread, in a child with --expose-gc):',
+  );
   for (const m of r.memory) {
     const dropped = m.coordinator.reduce((n, s) => n + s.dropped, 0);
     const failedAtCoord = m.coordinator.reduce((n, s) => n + s.failed, 0);
