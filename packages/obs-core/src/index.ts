@@ -74,6 +74,7 @@ export {
 export { epochMs, finiteNumber, isRecord, safeUrl, stringValue } from './payload.js';
 export type { ModelRates } from './pricing.js';
 export { modelRates, preloadPrices, priceStepUsage, priceUsage } from './pricing.js';
+export { READY_WAIT_MS, readyOrLater } from './ready.js';
 export type { RedactOptions, Redactor } from './redact.js';
 export { createRedactor } from './redact.js';
 export type { EndRunOptions, ScoreOptions, StartRunOptions } from './run.js';

@@ -2,7 +2,7 @@
  * @rlm/sink-langfuse — Langfuse for rlm-obs on the current SDK (`@langfuse/otel`,
  * `@langfuse/client`), on a private OpenTelemetry provider.
  */
-import { envFlag, type SinkContext } from '@rlm/obs-core';
+import { envFlag, readyOrLater, type SinkContext } from '@rlm/obs-core';
 import { LangfuseSink, type LangfuseSinkOptions } from './langfuse-sink.js';
 
 export type { LangfuseSinkOptions, LangfuseStats } from './langfuse-sink.js';
@@ -34,24 +34,6 @@ export function createLangfuseSinkFromEnv(
     ...fromEnvironment(env),
     ...options,
   });
-}
-
-/**
- * How long `createSink`/`fromEnv` wait for the backend check: a backend that does not answer
- * must not hold up the application's start (its client would retry for up to a minute). The
- * check goes on in the background and `status()` shows its outcome once there is one.
- */
-const READY_WAIT_MS = 5_000;
-
-async function readyOrLater(ready: Promise<void>): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    ready,
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, READY_WAIT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
 }
 
 /**

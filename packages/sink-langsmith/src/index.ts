@@ -1,7 +1,7 @@
 /**
  * @rlm/sink-langsmith — LangSmith for rlm-obs through the official `langsmith` client.
  */
-import { envFlag, type SinkContext } from '@rlm/obs-core';
+import { envFlag, readyOrLater, type SinkContext } from '@rlm/obs-core';
 import { LangSmithSink, type LangSmithSinkOptions } from './langsmith-sink.js';
 
 export type { LangSmithSinkOptions, LangSmithSinkStats } from './langsmith-sink.js';
@@ -34,24 +34,6 @@ export function createLangSmithSinkFromEnv(
     ...fromEnvironment(env),
     ...options,
   });
-}
-
-/**
- * How long `createSink`/`fromEnv` wait for the backend check: a backend that does not answer
- * must not hold up the application's start (its client would retry for up to a minute). The
- * check goes on in the background and `status()` shows its outcome once there is one.
- */
-const READY_WAIT_MS = 5_000;
-
-async function readyOrLater(ready: Promise<void>): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    ready,
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, READY_WAIT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
 }
 
 /** The sink package contract: listed in a config as `'langsmith'`; resolves after the connection check (at most 5 s). */

@@ -1,7 +1,7 @@
 /**
  * @rlm/sink-mlflow — MLflow experiment tracking for rlm-obs over a small typed REST client.
  */
-import { envFlag, type SinkContext } from '@rlm/obs-core';
+import { envFlag, readyOrLater, type SinkContext } from '@rlm/obs-core';
 import { MlflowSink, type MlflowSinkOptions } from './mlflow-sink.js';
 
 export type {
@@ -38,24 +38,6 @@ export function createMlflowSinkFromEnv(
     ...fromEnvironment(env),
     ...options,
   });
-}
-
-/**
- * How long `createSink`/`fromEnv` wait for the backend check: a backend that does not answer
- * must not hold up the application's start (its client would retry for up to a minute). The
- * check goes on in the background and `status()` shows its outcome once there is one.
- */
-const READY_WAIT_MS = 5_000;
-
-async function readyOrLater(ready: Promise<void>): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    ready,
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, READY_WAIT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
 }
 
 /** The sink package contract: listed in a config as `'mlflow'`; resolves once the experiment exists. */
