@@ -639,10 +639,6 @@ export class RLMObservability implements ExitParticipant {
   }
 
   /**
-   * Delivers to every sink; `remote` (a copy with content withheld) goes to the sinks that
-   * are not local, when a content switch is off. Scores reach only sinks with `onScore`.
-   */
-  /**
    * @internal Hands an event that a coordinator already prepared (in another thread) to the
    * sinks whose bit is set in `mask` (bit i = the i-th sink added): no preparation, no
    * sampling, no end-of-run scores — those happened where the event was first accepted.
@@ -660,6 +656,10 @@ export class RLMObservability implements ExitParticipant {
       if (mask & (1 << i)) channels[i]!.deliver(hook, runId, payload);
   }
 
+  /**
+   * Delivers to every sink; `remote` (a copy with content withheld) goes to the sinks that
+   * are not local, when a content switch is off. Scores reach only sinks with `onScore`.
+   */
   #fanOut(hook: SinkHook, runId: string, payload: unknown, remote?: unknown): void {
     const channels = this.#channels;
     const scores = hook === 'onScore';
