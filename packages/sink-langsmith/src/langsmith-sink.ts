@@ -7,7 +7,7 @@
  * session, user and tags go into the run's metadata and tags; after a 401/403 the sink pauses
  * its uploads (`AuthCooldown`).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   AuthCooldown,
   type AuthCooldownOptions,
@@ -75,22 +75,39 @@ const CHECK_TIMEOUT_MS = 5_000;
 /** A LangSmith dotted order: `<stamp>Z<uuid>` segments joined by dots. */
 const DOTTED = /^(\d{8}T\d{12}Z[0-9a-f-]{36})(\.\d{8}T\d{12}Z[0-9a-f-]{36})*$/;
 
+// Both time texts change only once a millisecond: a step's runs (and every step in a busy
+// millisecond) share one `Date` formatting. Profiled in the sink worker: formatting a date per
+// run was ~4% of the sink's CPU.
+let stampMs = Number.NaN;
+let stampIso = ''; // 2026-11-22T00:51:01.478
+let stampCompact = ''; // 20261122T005101478
+function stampsOf(ms: number): void {
+  if (ms === stampMs) return;
+  const iso = new Date(ms).toISOString(); // 2026-11-22T00:51:01.478Z
+  stampIso = iso.slice(0, -1);
+  stampCompact = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}${iso.slice(20, 23)}`;
+  stampMs = ms;
+}
+
 /**
  * `YYYYMMDDTHHMMSSffffffZ`, the time part of a dotted-order segment; `order` fills the
  * microseconds (as the client's execution order does) so siblings of one millisecond sort.
  */
 function dottedStamp(ms: number, order = 0): string {
-  const iso = new Date(ms).toISOString(); // 2026-11-22T00:51:01.478Z
-  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}${iso.slice(20, 23)}${micros(order)}Z`;
+  stampsOf(ms);
+  return `${stampCompact}${micros(order)}Z`;
 }
 
 /** A start time as the client sends it: ISO with microseconds (the execution order). */
 function isoMicros(ms: number, order = 0): string {
-  return `${new Date(ms).toISOString().slice(0, -1)}${micros(order)}Z`;
+  stampsOf(ms);
+  return `${stampIso}${micros(order)}Z`;
 }
 
+const MICROS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 function micros(order: number): string {
-  return String(Math.abs(Math.trunc(order)) % 1000).padStart(3, '0');
+  const n = Math.abs(Math.trunc(order)) % 1000;
+  return MICROS[n] ?? String(n).padStart(3, '0');
 }
 
 function plainParams(params: unknown): unknown {
@@ -132,15 +149,13 @@ const BATCH_BYTES = 8 * 1024 * 1024;
  * first 48 bits, a hash in the rest — the same on every replay of the run.
  */
 export function langsmithRunId(runId: string, startMs: number, part?: string | number): string {
-  const bytes = createHash('sha256')
-    .update(`rlm-obs:langsmith:${runId}:${part ?? 'run'}`)
-    .digest();
-  const ms = BigInt(Math.max(0, Math.floor(startMs)));
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const hex = hash('sha256', `rlm-obs:langsmith:${runId}:${part ?? 'run'}`, 'hex');
+  // The low 48 bits of the whole milliseconds, big-endian (`%` of a double is exact).
+  const ms = Number.isFinite(startMs) ? Math.max(0, Math.floor(startMs)) % 2 ** 48 : 0;
+  const time = ms.toString(16).padStart(12, '0');
+  // Version 7 in the 13th digit; the variant (10xx) in the 17th.
+  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** What feedback needs to find a run in LangSmith, also after the run ended. */

@@ -226,6 +226,83 @@ describe('langsmith sink', () => {
     }
   });
 
+  it('ids, start times and dotted orders stay what earlier versions sent (replays and other processes rely on them)', async () => {
+    // Pinned from the first release: a change here would make replays duplicate runs.
+    expect(langsmithRunId('ls-run-0001', 1763772661478)).toBe(
+      '019aa90a-fee6-7f32-bbcd-111fac8e2220',
+    );
+    expect(langsmithRunId('ls-run-0001', 1763772661478, 1)).toBe(
+      '019aa90a-fee6-7b64-9512-05896b1b1707',
+    );
+    expect(langsmithRunId('ls-run-0001', 1763772661478, '3:llm:0')).toBe(
+      '019aa90a-fee6-77fb-9d34-be757494b803',
+    );
+    expect(langsmithRunId('a\ud800b', 0)).toBe('00000000-0000-7b1e-82a9-a6a1fb53724c');
+    expect(langsmithRunId('ü-🙂', 2 ** 48 + 5, 7)).toBe('00000000-0005-7f78-a1d8-60124e13df49');
+    expect(langsmithRunId('x', 1763772661478.9, 2)).toBe('019aa90a-fee6-757e-8d1c-ca6983855396');
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      obs.onRunStart('pinned', {
+        task: 't',
+        environment: 'e',
+        params: {},
+        startedAt: '2026-11-22T00:51:01.000Z',
+      });
+      const usage = { model: 'gpt-4.1-mini', inputTokens: 1, outputTokens: 1 };
+      for (const [step, startedAt] of [
+        [1, '2026-11-22T00:51:01.478Z'],
+        [2, '2026-11-22T00:51:01.478Z'],
+        [3, '2026-11-22T23:59:59.999Z'],
+      ] as const) {
+        obs.onStep('pinned', {
+          event: { step, startedAt, durationMs: 1, observation: { success: true }, usage },
+          cumulativeReward: 0,
+        });
+      }
+      obs.onRunEnd('pinned', { result: { completed: true } });
+      await obs.shutdown();
+      const startMs = Date.parse('2026-11-22T00:51:01.000Z');
+      const root = receiver.runs.get(langsmithRunId('pinned', startMs))!;
+      const expected = [
+        [
+          1,
+          '2026-11-22T00:51:01.478002Z',
+          '20261122T005101478002Z',
+          '478001',
+          '20261122T005101478001Z',
+        ],
+        [
+          2,
+          '2026-11-22T00:51:01.478003Z',
+          '20261122T005101478003Z',
+          '478001',
+          '20261122T005101478001Z',
+        ],
+        [
+          3,
+          '2026-11-22T23:59:59.999004Z',
+          '20261122T235959999004Z',
+          '999001',
+          '20261122T235959999001Z',
+        ],
+      ] as const;
+      for (const [step, start, stamp, llmMicros, llmStamp] of expected) {
+        const id = langsmithRunId('pinned', startMs, step);
+        const run = receiver.runs.get(id)!;
+        expect(run.start_time).toBe(start);
+        expect(run.dotted_order).toBe(`${root.dotted_order}.${stamp}${id}`);
+        const llmId = langsmithRunId('pinned', startMs, `${step}:llm:0`);
+        const llm = receiver.runs.get(llmId)!;
+        expect(llm.start_time).toBe(`${start.slice(0, 20)}${llmMicros}Z`);
+        expect(llm.dotted_order).toBe(`${run.dotted_order}.${llmStamp}${llmId}`);
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('a refused key or an unreachable LangSmith gives available: false without the key', async () => {
     const receiver = await startLangSmithReceiver();
     try {
