@@ -81,6 +81,38 @@ export function validKey(key: string): string {
   return (clean || '_').slice(0, LIMITS.keyLength);
 }
 
+const keys = new Map<string, string>();
+/** `validKey` for the keys that come again and again (a run's metric names), remembered. */
+function metricKey(key: string): string {
+  let valid = keys.get(key);
+  if (valid === undefined) {
+    valid = validKey(key);
+    if (keys.size >= 1000) keys.clear();
+    keys.set(key, valid);
+  }
+  return valid;
+}
+
+function jsonLength(item: unknown): number {
+  return JSON.stringify(item).length;
+}
+
+/**
+ * `JSON.stringify(metric).length` without the JSON: a valid key needs no escapes and a finite
+ * number's JSON is its `String()`. (Once per metric, it was the sink's biggest cost.)
+ */
+export function metricJsonLength(m: {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}): number {
+  // {"key":"…","value":…,"timestamp":…,"step":…}
+  return (
+    40 + m.key.length + String(m.value).length + String(m.timestamp).length + String(m.step).length
+  );
+}
+
 function cut(value: string, max: number): string {
   return value.length <= max ? value : `${value.slice(0, max - 16)}…[truncated]`;
 }
@@ -275,7 +307,7 @@ export class MlflowClient {
     const metrics = (data.metrics ?? [])
       .filter((m) => Number.isFinite(m.value))
       .map((m) => ({
-        key: validKey(m.key),
+        key: metricKey(m.key),
         value: m.value,
         timestamp: Math.floor(m.timestamp),
         step: Math.floor(m.step),
@@ -300,10 +332,16 @@ export class MlflowClient {
       };
       let bytes = 100;
       let items = 0;
-      const take = <T>(kind: keyof typeof next, source: T[], target: T[], max: number) => {
+      const take = <T>(
+        kind: keyof typeof next,
+        source: T[],
+        target: T[],
+        max: number,
+        sizeOf: (item: T) => number,
+      ) => {
         while (next[kind] < source.length && target.length < max && items < LIMITS.itemsPerBatch) {
           const item = source[next[kind]]!;
-          const size = JSON.stringify(item).length + 1;
+          const size = sizeOf(item) + 1;
           if (bytes + size > LIMITS.bytesPerBatch && items > 0) break;
           target.push(item);
           next[kind]++;
@@ -311,9 +349,9 @@ export class MlflowClient {
           items++;
         }
       };
-      take('params', params, batch.params, LIMITS.paramsPerBatch);
-      take('tags', tags, batch.tags, LIMITS.tagsPerBatch);
-      take('metrics', metrics, batch.metrics, LIMITS.metricsPerBatch);
+      take('params', params, batch.params, LIMITS.paramsPerBatch, jsonLength);
+      take('tags', tags, batch.tags, LIMITS.tagsPerBatch, jsonLength);
+      take('metrics', metrics, batch.metrics, LIMITS.metricsPerBatch, metricJsonLength);
       await this.request('POST', 'runs/log-batch', { run_id: runId, ...batch });
     }
   }

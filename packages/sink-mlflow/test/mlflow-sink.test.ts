@@ -15,6 +15,7 @@ import {
   maskUri,
   validKey,
 } from '../src/index.js';
+import { metricJsonLength } from '../src/mlflow-client.js';
 import { startAuthProxy } from './auth-proxy.js';
 import { createMlflowServer, type MlflowServer, mlflowCommand } from './mlflow-server.js';
 
@@ -27,6 +28,64 @@ describe('the client without a server', () => {
     expect(validKey('step reward/ä€!')).toBe('step reward/___');
     expect(validKey('x'.repeat(300))).toHaveLength(LIMITS.keyLength);
     expect(validKey('')).toBe('_');
+  });
+
+  it("splits log-batch calls at MLflow's limits: items, metrics, params, tags and bytes", async () => {
+    const bodies: Array<{
+      text: string;
+      metrics: Array<{ key: string; value: number; timestamp: number; step: number }>;
+      params: unknown[];
+      tags: unknown[];
+    }> = [];
+    const client = new MlflowClient({
+      trackingUri: 'http://mlflow.test',
+      fetch: (async (_url: string, init: RequestInit) => {
+        const text = String(init.body);
+        bodies.push({ text, ...JSON.parse(text) });
+        return new Response('{}');
+      }) as typeof fetch,
+    });
+    const values = [0, -0, 1, -1.5, 1e-7, 123456789.123, -2.5e21, Number.MAX_VALUE, 0.1 + 0.2];
+    const metrics = Array.from({ length: 2_500 }, (_, i) => ({
+      // long keys with characters that need replacing: the bytes bound is reached first
+      key: `${i % 3 === 0 ? 'ä"\\\n' : 'k'}${'x'.repeat(i % 400)}`,
+      value: values[i % values.length]!,
+      timestamp: 1763772661478 + i,
+      step: i,
+    }));
+    metrics.push({ key: 'nan', value: Number.NaN, timestamp: 0, step: 0 });
+    const params = Object.fromEntries(
+      Array.from({ length: 150 }, (_, i) => [`p${i}`, `"${'v'.repeat(5_900)}\\`]),
+    );
+    const tags = Object.fromEntries(
+      Array.from({ length: 120 }, (_, i) => [`t${i}`, 'é'.repeat(4_900)]),
+    );
+    await client.logBatch('run-1', { metrics, params, tags });
+    for (const body of bodies) {
+      expect(body.text.length).toBeLessThanOrEqual(LIMITS.bytesPerBatch);
+      expect(body.metrics.length + body.params.length + body.tags.length).toBeLessThanOrEqual(
+        LIMITS.itemsPerBatch,
+      );
+      expect(body.params.length).toBeLessThanOrEqual(LIMITS.paramsPerBatch);
+      expect(body.tags.length).toBeLessThanOrEqual(LIMITS.tagsPerBatch);
+    }
+    // everything sent once, in order; the non-finite metric skipped
+    const sent = bodies.flatMap((b) => b.metrics);
+    expect(sent.map((m) => m.step)).toEqual(metrics.slice(0, -1).map((m) => m.step));
+    expect(sent.map((m) => m.key)).toEqual(metrics.slice(0, -1).map((m) => validKey(m.key)));
+    expect(sent.map((m) => (Object.is(m.value, -0) ? 0 : m.value))).toEqual(
+      metrics.slice(0, -1).map((m) => (Object.is(m.value, -0) ? 0 : m.value)),
+    );
+    expect(bodies.flatMap((b) => b.params)).toHaveLength(150);
+    expect(bodies.flatMap((b) => b.tags)).toHaveLength(120);
+    // the bytes bound was reached, and a batch holds as much as it allows (the size used is
+    // not a loose estimate)
+    expect(Math.max(...bodies.map((b) => b.text.length))).toBeGreaterThan(
+      0.95 * LIMITS.bytesPerBatch,
+    );
+    expect(bodies.length).toBeLessThanOrEqual(4);
+    // the metric size used for the bound is exactly the JSON's
+    for (const m of sent) expect(metricJsonLength(m)).toBe(JSON.stringify(m).length);
   });
 
   it('masks credentials in the tracking URI', () => {
