@@ -20,6 +20,7 @@ const silent = { warn() {} };
 interface Line {
   sink: string;
   hook: string;
+  tid?: number;
   runId?: string;
   payload?: Record<string, unknown>;
 }
@@ -109,6 +110,48 @@ describe('createWorkerSinks', () => {
     const status = obs.status().find((s) => s.name === 'rec-b') as Record<string, unknown>;
     expect(status.thread).toBe('worker');
     expect((status.worker as { delivered: number }).delivered).toBe(1008);
+  });
+
+  it('threads: 2 deals the sinks out to two worker threads; each gets every event in order', async () => {
+    const files = ['t0.jsonl', 't1.jsonl', 't2.jsonl'].map(tmpFile);
+    const remote = await createWorkerSinks(
+      files.map((file, i) => ({
+        use: './recording-sink.mjs',
+        options: { file, name: `rec-${i}` },
+      })),
+      { configDir: fixtures, logger: silent, threads: 2 },
+    );
+    expect(remote.map((s) => s.name)).toEqual(['rec-0', 'rec-1', 'rec-2']);
+    const obs = RLMObservability.withSinks(remote, quiet);
+    let shutDown = false;
+    cleanups.push(() => (shutDown ? Promise.resolve() : obs.shutdown()));
+    for (const runId of ['r1', 'r2']) {
+      obs.onRunStart(runId, { task: 'sum', environment: 'test', params: {} });
+      for (let i = 1; i <= 300; i++) obs.onStep(runId, step(i));
+      obs.onRunEnd(runId, { result: { completed: true, steps: 300, totalReward: 300 } });
+    }
+    expect((await obs.flush({ timeoutMs: 10_000 })).ok).toBe(true);
+    const got = files.map((file) => lines(file).filter((l) => l.hook !== 'forceFlush'));
+    for (const sinkLines of got) {
+      expect(sinkLines).toHaveLength(2 + 600 + 2 + 4);
+      for (const runId of ['r1', 'r2'])
+        expect(
+          sinkLines.filter((l) => l.runId === runId && l.hook === 'onStep').map(stepOf),
+        ).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    }
+    // the 1st and 3rd sink share a worker thread, the 2nd has the other; neither is this one
+    const tids = got.map((sinkLines) => new Set(sinkLines.map((l) => l.tid)));
+    for (const set of tids) expect(set.size).toBe(1);
+    const [t0, t1, t2] = tids.map((set) => [...set][0]);
+    expect(t0).toBe(t2);
+    expect(t1).not.toBe(t0);
+    expect([t0, t1]).not.toContain(0);
+    for (const status of obs.status())
+      expect((status as { thread?: string }).thread).toBe('worker');
+    const report = await obs.shutdown({ timeoutMs: 10_000 });
+    shutDown = true;
+    expect(report.ok).toBe(true);
+    for (const file of files) expect(lines(file).at(-1)?.hook).toBe('shutdown');
   });
 
   it('counts failures in the worker, reports them in status and flush, and never leaks secrets', async () => {
@@ -270,8 +313,11 @@ describe('createWorkerSinks', () => {
     const script = `
       import { RLMObservability, createWorkerSinks } from ${JSON.stringify(core)};
       const remote = await createWorkerSinks(
-        [{ use: './recording-sink.mjs', options: { file: ${JSON.stringify(file)} } }],
-        { configDir: ${JSON.stringify(fixtures)} },
+        [
+          { use: './recording-sink.mjs', options: { file: ${JSON.stringify(file)} } },
+          { use: './recording-sink.mjs', options: { file: ${JSON.stringify(file)}, name: 'second' } },
+        ],
+        { configDir: ${JSON.stringify(fixtures)}, threads: Number(process.env.THREADS) },
       );
       const obs = RLMObservability.withSinks(remote);
       obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
@@ -288,15 +334,23 @@ describe('createWorkerSinks', () => {
       ['--expose-gc', scriptFile],
       ['--expose-gc', '--input-type=module', '-e', script],
     ];
-    for (let round = 0; round < 6; round++) {
+    // Two sinks, in one worker thread and in two.
+    for (let round = 0; round < 8; round++) {
       fs.rmSync(file, { force: true });
       execFileSync(process.execPath, ways[round % ways.length]!, {
         timeout: 20_000,
         stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, THREADS: String(round < 4 ? 1 : 2) },
       });
       const got = lines(file);
-      expect(got.filter((l) => l.hook === 'onStep')).toHaveLength(50);
-      expect(got.filter((l) => l.hook === 'onRunEnd')).toHaveLength(1);
+      for (const sink of ['recording', 'second']) {
+        const mine = got.filter((l) => l.sink === sink);
+        expect(mine.filter((l) => l.hook === 'onStep')).toHaveLength(50);
+        expect(mine.filter((l) => l.hook === 'onRunEnd')).toHaveLength(1);
+      }
+      expect(new Set(got.filter((l) => l.hook === 'onStep').map((l) => l.tid)).size).toBe(
+        round < 4 ? 1 : 2,
+      );
     }
   });
 });
@@ -357,6 +411,29 @@ describe('the config file: worker', () => {
     expect(got.map((l) => l.sink).sort()).toEqual(['first', 'kept-here', 'last', 'local-jsonl']);
   });
 
+  it('worker.threads: 2 puts the worker sinks on two threads, keeping the delivery order', async () => {
+    const file = tmpFile('cfg-threads.jsonl');
+    const { obs } = await load({
+      worker: { threads: 2 },
+      sinks: [
+        ['rec', { file, name: 'first' }],
+        ['jsonl', { file, name: 'local-jsonl' }],
+        { use: 'rec', options: { file, name: 'second' } },
+        { use: 'rec', options: { file, name: 'third' } },
+      ],
+    });
+    expect(obs.status().map((s) => s.name)).toEqual(['first', 'local-jsonl', 'second', 'third']);
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    obs.onStep('r', step(1));
+    expect((await obs.flush({ timeoutMs: 5_000 })).ok).toBe(true);
+    const got = lines(file).filter((l) => l.hook === 'onStep');
+    const tid = Object.fromEntries(got.map((l) => [l.sink, l.tid]));
+    expect(Object.keys(tid).sort()).toEqual(['first', 'local-jsonl', 'second', 'third']);
+    expect(tid.first).toBe(tid.third);
+    expect(tid.second).not.toBe(tid.first);
+    expect(tid['local-jsonl']).toBe(0);
+  });
+
   it('a list names the sinks that go; an entry can ask for the worker itself', async () => {
     const file = tmpFile('cfg2.jsonl');
     const { obs } = await load({
@@ -411,6 +488,10 @@ describe('the config file: worker', () => {
     await expect(load({ worker: { warmUpMs: -1 }, sinks: [] })).rejects.toThrow(
       /must be a number >= 0 \(got -1\).*worker\.warmUpMs\)$/,
     );
+    for (const threads of [0, 1.5, '2'])
+      await expect(load({ worker: { threads }, sinks: [] })).rejects.toThrow(
+        /must be a whole number >= 1 .*worker\.threads\)$/,
+      );
     const file = tmpFile('dup.jsonl');
     await expect(
       load({

@@ -289,18 +289,21 @@ function validate(raw: unknown, file: string): RlmObsConfig {
     else if (isObject(worker)) {
       for (const [k, v] of Object.entries(worker as Record<string, unknown>)) {
         if (k === 'sinks') names(v, 'worker.sinks');
-        else if (['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs'].includes(k)) {
+        else if (k === 'threads') {
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+            fail(`must be a whole number >= 1 (got ${JSON.stringify(v)})`, 'worker.threads');
+        } else if (['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs'].includes(k)) {
           if (typeof v !== 'number' || !(v >= 0))
             fail(`must be a number >= 0 (got ${JSON.stringify(v)})`, `worker.${k}`);
         } else
           fail(
-            `unknown key '${k}'; use sinks, postDelayMs, maxInFlight, nice, warmUpMs`,
+            `unknown key '${k}'; use sinks, threads, postDelayMs, maxInFlight, nice, warmUpMs`,
             `worker.${k}`,
           );
       }
     } else if (typeof worker !== 'boolean')
       fail(
-        'must be true, false, a list of sink names or { sinks, postDelayMs, maxInFlight, nice, warmUpMs }',
+        'must be true, false, a list of sink names or { sinks, threads, postDelayMs, maxInFlight, nice, warmUpMs }',
         'worker',
       );
   }

@@ -62,7 +62,13 @@ interface WorkerPlan {
   /** Every sink named by package or path, except the local files. */
   all: boolean;
   names: Set<string> | undefined;
-  tuning: { postDelayMs?: number; maxInFlight?: number; nice?: number; warmUpMs?: number };
+  tuning: {
+    threads?: number;
+    postDelayMs?: number;
+    maxInFlight?: number;
+    nice?: number;
+    warmUpMs?: number;
+  };
 }
 
 function workerPlan(worker: RlmObsConfig['worker']): WorkerPlan {

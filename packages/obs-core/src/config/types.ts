@@ -133,6 +133,11 @@ export interface RlmObsConfig {
 export interface WorkerConfig {
   /** Which sinks go to the worker (names as written in `sinks`). @defaultValue every remote sink */
   sinks?: string[];
+  /**
+   * Worker threads that share those sinks (each sink in one; see `createWorkerSinks`): `2`
+   * puts the work of several remote sinks on two cores. @defaultValue `1`
+   */
+  threads?: number;
   /** How long events wait to be posted with the ones that follow. @defaultValue `50` */
   postDelayMs?: number;
   /** Events posted but not yet taken by the worker before the coordinator queues. @defaultValue `2000` */
