@@ -264,7 +264,8 @@ export async function createSixSinks(targets, dir, tag, worker = false) {
   const jsonl = createJsonlSink({ dir });
   if (worker) {
     // The recommended config for all six (`worker: true`): the five remote sinks in the sink
-    // worker thread, created there from the same options; the local files stay here.
+    // worker thread, created there from the same options; the local files stay here. A
+    // number: that many worker threads (`worker: { threads }`).
     const remote = await createWorkerSinks(
       [
         {
@@ -290,7 +291,7 @@ export async function createSixSinks(targets, dir, tag, worker = false) {
           options: { trackingUri: targets.mlflow, experiment: `${PROJECT}-${tag}` },
         },
       ],
-      { configDir: here, logger: { warn() {} } },
+      { configDir: here, logger: { warn() {} }, threads: worker === true ? 1 : worker },
     );
     const [otel, logfire, langfuse, langsmith, mlflow] = remote;
     const sinks = { jsonl, otel, logfire, langfuse, langsmith, mlflow };
@@ -929,6 +930,21 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
     log(
       `    onStep p50 ${(timedWorker.p50 / 1000).toFixed(2)} us, p99 ${(timedWorker.p99 / 1000).toFixed(2)} us`,
     );
+    // 1a'. For information, not a goal: the same with two worker threads
+    // (`worker: { threads: 2 }`, which costs more memory and the agent's thread more posts).
+    log(`  delivery: ${sizes.steps} steps, the five remote sinks in two worker threads…`);
+    const sustainedWorker2 = await sixSinkPass(
+      localCtx,
+      makeEvent,
+      sizes.steps,
+      false,
+      'sustained-worker2',
+      undefined,
+      2,
+    );
+    log(
+      `    ${Math.round(sustainedWorker2.stepsPerSec)} steps/s delivered in ${sustainedWorker2.seconds.toFixed(2)} s`,
+    );
     // 1b. the real backends, paced at a rate Phoenix sustains on this machine (it answers
     // "Server is at capacity" from ~2,000 spans/s here): everything must arrive.
     let real;
@@ -1014,6 +1030,7 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
       timed,
       sustainedWorker,
       timedWorker,
+      sustainedWorker2,
       real,
       realWorker,
       realRate: REAL_RATE,

@@ -274,6 +274,7 @@ function printAllSinks(r, quick) {
   console.log(`    drops/failures: ${problems.length === 0 ? 'none' : problems.join('; ')}`);
   const dw = r.sustainedWorker;
   const tw = r.timedWorker;
+  const dw2 = r.sustainedWorker2;
   const workerProblems = [...dw.problems, ...tw.problems];
   console.log(
     `  the five remote sinks in the worker thread (config \`worker: true\`): onStep p50 ${us(tw.p50)} us, p99 ${us(tw.p99)} us; delivered ${int(dw.stepsPerSec)} steps/s (${dw.seconds.toFixed(2)} s)`,
@@ -284,6 +285,9 @@ function printAllSinks(r, quick) {
       .join(
         ', ',
       )}; jsonl ${int(dw.jsonlLines)} lines; drops/failures: ${workerProblems.length === 0 ? 'none' : workerProblems.join('; ')}`,
+  );
+  console.log(
+    `    for information, two worker threads (\`worker: { threads: 2 }\`): delivered ${int(dw2.stepsPerSec)} steps/s (${dw2.seconds.toFixed(2)} s); drops/failures: ${dw2.problems.length === 0 ? 'none' : dw2.problems.join('; ')}`,
   );
   if (r.real) {
     console.log(
