@@ -109,8 +109,16 @@ export function metricJsonLength(m: {
 }): number {
   // {"key":"…","value":…,"timestamp":…,"step":…}
   return (
-    40 + m.key.length + String(m.value).length + String(m.timestamp).length + String(m.step).length
+    40 +
+    m.key.length +
+    numberJsonLength(m.value) +
+    numberJsonLength(m.timestamp) +
+    numberJsonLength(m.step)
   );
+}
+
+function numberJsonLength(n: number): number {
+  return Number.isFinite(n) ? String(n).length : 4; // null
 }
 
 function cut(value: string, max: number): string {

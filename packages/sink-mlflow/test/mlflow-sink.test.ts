@@ -85,7 +85,8 @@ describe('the client without a server', () => {
     );
     expect(bodies.length).toBeLessThanOrEqual(4);
     // the metric size used for the bound is exactly the JSON's
-    for (const m of sent) expect(metricJsonLength(m)).toBe(JSON.stringify(m).length);
+    for (const m of [...sent, { key: 'k', value: 1, timestamp: Number.NaN, step: Infinity }])
+      expect(metricJsonLength(m)).toBe(JSON.stringify(m).length);
   });
 
   it('masks credentials in the tracking URI', () => {

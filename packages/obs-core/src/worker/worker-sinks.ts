@@ -96,10 +96,10 @@ export interface WorkerSinksOptions {
    * How many worker threads share the sinks (each sink lives in one of them, the sinks
    * dealt out in turn: the 1st, 3rd, 5th… to the first thread with `2`). One thread does
    * the work of all the sinks one after another; with several remote sinks and a spare core
-   * the work of two threads runs side by side — five remote sinks delivered ~8.9k steps/s
-   * with one thread and ~10.8k/s with two in the bench on 2 cores. Each thread costs a few
-   * MB more memory, and the application's thread posts each event once per thread. At most
-   * the number of sinks. @defaultValue `1`
+   * the work of two threads runs side by side (the bench, 2 cores, five remote sinks: ~6.6k
+   * steps/s delivered with one thread, ~8.8k with two). Each thread is another JavaScript
+   * heap (tens of MB while backends hang), and the application's thread posts each event
+   * once per thread. At most the number of sinks. @defaultValue `1`
    */
   threads?: number;
 }
