@@ -3,14 +3,14 @@
  * of the same run lands on the same trace where the backend de-duplicates by id), W3C
  * `traceparent` parsing and formatting, and time-ordered run ids.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/;
 
 function digest(input: string): string {
-  return createHash('sha256').update(input).digest('hex');
+  return hash('sha256', input, 'hex');
 }
 
 function nonZero(hex: string, fallback: string): string {
@@ -26,8 +26,20 @@ function nonZero(hex: string, fallback: string): string {
  * ```
  */
 export function traceIdFromRunId(runId: string): string {
-  return nonZero(digest(`rlm-obs:trace:${runId}`).slice(0, 32), '00000000000000000000000000000001');
+  let traceId = traceIds.get(runId);
+  if (traceId === undefined) {
+    traceId = nonZero(
+      digest(`rlm-obs:trace:${runId}`).slice(0, 32),
+      '00000000000000000000000000000001',
+    );
+    if (traceIds.size >= 4096) traceIds.clear();
+    traceIds.set(runId, traceId);
+  }
+  return traceId;
 }
+
+/** The trace ids of the run ids seen lately: several sinks ask for a run's on every step. */
+const traceIds = new Map<string, string>();
 
 /** SHA-256 of each run id seen lately: a step's span id mixes the step into it cheaply. */
 const runHashes = new Map<string, [number, number]>();
