@@ -312,7 +312,7 @@ function printAllSinks(r, quick) {
       );
   }
   console.log(
-    '\n  overhead on a simulated agent (steps burn CPU, then await; best of rounds, flush included):',
+    `\n  overhead on a simulated agent (steps burn CPU, then await; best of ${r.overhead1ms.rounds} interleaved rounds, flush included):`,
   );
   const header = [
     'step',
