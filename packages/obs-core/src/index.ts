@@ -71,7 +71,14 @@ export {
   spanIdFromRunId,
   traceIdFromRunId,
 } from './ids.js';
-export { epochMs, finiteNumber, isRecord, safeUrl, stringValue } from './payload.js';
+export {
+  assignOwn,
+  epochMs,
+  finiteNumber,
+  isRecord,
+  safeUrl,
+  stringValue,
+} from './payload.js';
 export type { ModelRates } from './pricing.js';
 export { modelRates, preloadPrices, priceStepUsage, priceUsage } from './pricing.js';
 export { READY_WAIT_MS, readyOrLater } from './ready.js';

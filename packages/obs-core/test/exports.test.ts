@@ -15,6 +15,7 @@ it('the export surface of @rlm/obs-core', async () => {
       "Run",
       "SEED_SINKS",
       "SINK_SPECIFICATION_VERSION",
+      "assignOwn",
       "contentPolicy",
       "createPlaceholderSink",
       "createRedactor",

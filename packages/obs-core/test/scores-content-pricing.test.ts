@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AuthCooldown,
+  assignOwn,
   isAuthFailure,
   priceUsage,
   RLMObservability,
@@ -258,6 +259,33 @@ describe('priced usage', () => {
     expect(haiku!.costUsd).toBeCloseTo(1000 * 0.8e-6 + 200 * 4e-6, 12);
     expect(unknown).not.toHaveProperty('costUsd');
     expect(priceUsage({ model: 'gpt-4.1-mini' })).toBeUndefined();
+  });
+
+  it('a priced usage record keeps every key of the original, a `__proto__` key as data too', () => {
+    const memory = new MemorySink();
+    const obs = RLMObservability.withSinks([memory], quiet);
+    const run = obs.startRun({});
+    run.step({
+      usage: JSON.parse(
+        '{"model":"gpt-4.1-mini","inputTokens":1000,"outputTokens":200,"__proto__":{"team":"ml"}}',
+      ),
+    });
+    const usage = memory.stepsOf(run.id)[0]!.event.usage as Record<string, unknown>;
+    expect(usage.costUsd).toBeGreaterThan(0);
+    expect(Object.getPrototypeOf(usage)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(usage, '__proto__')?.value).toEqual({ team: 'ml' });
+    expect(JSON.parse(JSON.stringify(usage))).toMatchObject({ ['__proto__']: { team: 'ml' } });
+  });
+
+  it('assignOwn copies own keys like a spread, later copies winning', () => {
+    const a = { x: 1, y: 2 };
+    const b = JSON.parse('{"y":3,"__proto__":{"polluted":true}}');
+    const out = assignOwn(assignOwn({}, a), b);
+    expect(out).toEqual({ ...a, ...b });
+    expect(Object.keys(out)).toEqual(Object.keys({ ...a, ...b }));
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect((out as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
   });
 
   it('pricing: false leaves usage alone', () => {

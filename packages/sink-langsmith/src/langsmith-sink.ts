@@ -11,6 +11,7 @@ import { hash } from 'node:crypto';
 import {
   AuthCooldown,
   type AuthCooldownOptions,
+  assignOwn,
   DeferredHooks,
   defaultSanitizer,
   isAuthFailure,
@@ -111,37 +112,20 @@ function micros(order: number): string {
 }
 
 /**
- * `{ ...a, ...b }` for the step path. Node 20's V8 gives a spread copy that then gets more keys
- * a shape of its own, on every call: ~1.8 µs for two small objects against ~0.2 µs here. A
- * key `__proto__` stays an own property, as with the spread.
+ * An LLM run's metadata: its step's, then the model, provider, cost and usage. Filled key by
+ * key (`assignOwn`): a spread copy with keys added takes V8's slow path on every step.
  */
-function merged(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const source of [a, b])
-    for (const key of Object.keys(source)) {
-      if (key === '__proto__')
-        Object.defineProperty(out, key, {
-          value: source[key],
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      else out[key] = source[key];
-    }
-  return out;
-}
-
-/** What an LLM run adds to its step's metadata. */
 function llmMetadata(
+  stepMetadata: Record<string, unknown>,
   usage: { model?: string; provider?: string; costUsd?: number },
   usageMetadata: Record<string, unknown>,
 ): Record<string, unknown> {
-  const extra: Record<string, unknown> = {};
-  if (usage.model) extra.ls_model_name = usage.model;
-  if (usage.provider) extra.ls_provider = usage.provider;
-  if (usage.costUsd !== undefined) extra.cost_usd = usage.costUsd;
-  extra.usage_metadata = usageMetadata;
-  return extra;
+  const metadata = assignOwn({}, stepMetadata);
+  if (usage.model) metadata.ls_model_name = usage.model;
+  if (usage.provider) metadata.ls_provider = usage.provider;
+  if (usage.costUsd !== undefined) metadata.cost_usd = usage.costUsd;
+  metadata.usage_metadata = usageMetadata;
+  return metadata;
 }
 
 function plainParams(params: unknown): unknown {
@@ -669,8 +653,9 @@ export class LangSmithSink implements RLMObservabilitySink {
     // metadata), built directly: a RunTree per step cost more than everything else here.
     const stepId = langsmithRunId(id, run.startMs, step);
     const stepDotted = `${run.dotted}.${dottedStamp(startMs, step + 1)}${stepId}`;
+    // Not a spread: V8 would give each merged object a shape of its own (see `assignOwn`).
     const metadata = isObject(event.attributes)
-      ? merged(run.metadata, event.attributes)
+      ? assignOwn(assignOwn({}, run.metadata), event.attributes)
       : run.metadata;
     const stepRun: RunCreate = {
       id: stepId,
@@ -709,7 +694,7 @@ export class LangSmithSink implements RLMObservabilitySink {
           end_time: endMs,
           inputs: {},
           outputs: { usage_metadata: usageMetadata },
-          extra: { metadata: merged(metadata, llmMetadata(usage, usageMetadata)) },
+          extra: { metadata: llmMetadata(metadata, usage, usageMetadata) },
           session_name: this.projectName,
           parent_run_id: stepId,
           trace_id: run.traceId,
