@@ -29,7 +29,13 @@ import {
   stepUsages,
   epochMs as timeOf,
 } from '@rlm/obs-core';
-import { MlflowClient, MlflowError, type MlflowMetric, type MlflowRun } from './mlflow-client.js';
+import {
+  MlflowClient,
+  MlflowError,
+  type MlflowMetric,
+  type MlflowRun,
+  validKey,
+} from './mlflow-client.js';
 
 /** Options of the `mlflow` sink. */
 export interface MlflowSinkOptions {
@@ -75,6 +81,11 @@ interface RunState {
   broken: boolean;
   /** Creates the MLflow run; kept until it worked, so a run refused during an auth failure is created after the pause. */
   create: (() => Promise<void>) | undefined;
+  /**
+   * The run's params until MLflow has them: a run created just before the server went away
+   * (or found again by a replay) gets them with its next operation.
+   */
+  params: Record<string, string> | undefined;
   pendingMetrics: MlflowMetric[];
   /** Steps whose metrics are in `pendingMetrics`. */
   pendingSteps: number;
@@ -292,6 +303,7 @@ export class MlflowSink implements RLMObservabilitySink {
       artifactUri: undefined,
       broken: false,
       create: undefined,
+      params: undefined,
       pendingMetrics: [],
       pendingSteps: 0,
       logged: undefined,
@@ -312,6 +324,14 @@ export class MlflowSink implements RLMObservabilitySink {
     const parentState =
       typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
     const startMs = timeOf(s.startedAt) ?? Date.now();
+    const scalar: Record<string, string> = {};
+    for (const [key, value] of Object.entries(params)) {
+      if (value === null || ['string', 'number', 'boolean'].includes(typeof value))
+        scalar[key] = String(value);
+    }
+    scalar.environment = environment;
+    scalar.task_chars = String(task.length);
+    state.params = scalar;
     state.create = async () => {
       await this.ready;
       const client = this.#client!;
@@ -327,6 +347,11 @@ export class MlflowSink implements RLMObservabilitySink {
           state.logged = await this.#loggedSteps(existing);
           state.mlflowRunId = existing.info.run_id;
           state.artifactUri = existing.info.artifact_uri;
+          state.create = undefined;
+          // Only the params the first delivery did not get there (MLflow refuses to change one).
+          const have = new Set((existing.data.params ?? []).map((p) => p.key));
+          const missing = Object.entries(scalar).filter(([key]) => !have.has(validKey(key)));
+          state.params = missing.length > 0 ? Object.fromEntries(missing) : undefined;
           return;
         }
         const runName = id.replace(/[\u0000-\u001f]/g, '_').slice(0, 250) || 'unnamed-run';
@@ -350,14 +375,6 @@ export class MlflowSink implements RLMObservabilitySink {
         const run = await client.createRun({ experimentId, runName, startTime: startMs, tags });
         state.mlflowRunId = run.info.run_id;
         state.artifactUri = run.info.artifact_uri;
-        const scalar: Record<string, string> = {};
-        for (const [key, value] of Object.entries(params)) {
-          if (value === null || ['string', 'number', 'boolean'].includes(typeof value))
-            scalar[key] = String(value);
-        }
-        scalar.environment = environment;
-        scalar.task_chars = String(task.length);
-        await client.logBatch(run.info.run_id, { params: scalar });
         state.create = undefined;
       } catch (error) {
         // Refused credentials (created by its next operation after the pause) or a server
@@ -378,11 +395,35 @@ export class MlflowSink implements RLMObservabilitySink {
     if (!this.#cooldown.paused) this.#enqueue(() => this.#ensureRun(state));
   }
 
-  /** The MLflow run id, creating the run first when that has not worked yet. */
+  /**
+   * The MLflow run id, creating the run first when that has not worked yet, and logging its
+   * params when MLflow does not have them yet.
+   */
   async #ensureRun(state: RunState): Promise<string> {
     if (!state.mlflowRunId && state.create && !state.broken) await state.create();
     if (!state.mlflowRunId) throw new Error('the MLflow run was never created');
+    if (state.params) await this.#logParams(state, state.mlflowRunId, state.params);
     return state.mlflowRunId;
+  }
+
+  /**
+   * Logs a run's params; they stay pending for the run's next operation while MLflow cannot
+   * take them. A server that cannot be reached fails the operation that carried them (its own
+   * request would fail the same way; no second wait). A server that answers — busy (429, 5xx),
+   * refusing the credentials, or rejecting the params for good (other 4xx, then given up) — has
+   * the failure counted, and the operation goes on, so its metrics still arrive.
+   */
+  async #logParams(state: RunState, mlflowRunId: string, params: Record<string, string>) {
+    try {
+      await this.#client!.logBatch(mlflowRunId, { params });
+      state.params = undefined;
+    } catch (error) {
+      if (!(error instanceof MlflowError)) throw error;
+      if (error.status !== 429 && error.status < 500 && !isAuthFailure(error.status))
+        state.params = undefined;
+      this.counters.failed++;
+      this.#lastError = `params: ${error.message.split('\n')[0]}`;
+    }
   }
 
   onStep(runId: string, record: StepRecord): void {

@@ -13,6 +13,11 @@ export interface AuthProxy {
   mode: 'ok' | '401' | '403';
   /** Requests received, by `METHOD path`. */
   routes: string[];
+  /**
+   * Answers a request itself with the returned status (an MLflow-shaped error) instead of
+   * forwarding it; `undefined` forwards.
+   */
+  answer?: (route: string, body: Buffer) => number | undefined;
   close(): Promise<void>;
 }
 
@@ -27,15 +32,29 @@ export async function startAuthProxy(target: string, authorization: string): Pro
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(
           JSON.stringify({
-            error_code: status === 401 ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED',
-            message: status === 401 ? 'You are not authenticated.' : 'Permission denied.',
+            error_code:
+              status === 401
+                ? 'UNAUTHENTICATED'
+                : status === 403
+                  ? 'PERMISSION_DENIED'
+                  : status >= 500
+                    ? 'TEMPORARILY_UNAVAILABLE'
+                    : 'INVALID_PARAMETER_VALUE',
+            message:
+              status === 401
+                ? 'You are not authenticated.'
+                : status === 403
+                  ? 'Permission denied.'
+                  : `answered ${status} by the test proxy`,
           }),
         );
       };
       if (proxy.mode !== 'ok') return refuse(Number(proxy.mode));
       if (req.headers.authorization !== authorization) return refuse(401);
+      const body = Buffer.concat(chunks);
+      const answered = proxy.answer?.(proxy.routes.at(-1)!, body);
+      if (answered !== undefined) return refuse(answered);
       try {
-        const body = Buffer.concat(chunks);
         const response = await fetch(`${target}${req.url}`, {
           method: req.method ?? 'GET',
           headers: req.headers['content-type']

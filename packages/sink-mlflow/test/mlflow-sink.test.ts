@@ -443,6 +443,92 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     ).toEqual([2]);
   }, 240_000);
 
+  it("a run's params that did not get through go with its next operation; a replay adds the missing ones", async () => {
+    const experiment = `rlm-params-${Date.now()}`;
+    const proxy = await startAuthProxy(
+      server.url,
+      `Basic ${Buffer.from('bob:pw-params').toString('base64')}`,
+    );
+    const client = new MlflowClient({ trackingUri: server.url });
+    const paramsOf = async (runId: string) => {
+      const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+      const [run] = await client.findRunsByTag(experimentId, 'run_id', runId);
+      return Object.fromEntries((run!.data.params ?? []).map((p) => [p.key, p.value]));
+    };
+    // The proxy answers the next `refuse.count` log-batch requests that carry params itself.
+    const refuse = { count: 0, status: 503, seen: 0 };
+    proxy.answer = (route, body) => {
+      if (!route.endsWith('/runs/log-batch') || !/"params":\[\{/.test(body.toString())) return;
+      refuse.seen++;
+      if (refuse.count === 0) return;
+      refuse.count--;
+      return refuse.status;
+    };
+    const sinkOptions = {
+      trackingUri: proxy.url,
+      experiment,
+      username: 'bob',
+      password: 'pw-params',
+      maxRetries: 0,
+    };
+    const start = { task: 'abc', environment: 'env', params: { k: 1, name: 'x' } };
+    const all = { k: '1', name: 'x', environment: 'env', task_chars: '3' };
+    try {
+      // 1. The run is created, then MLflow is unavailable for its params (503, no retries
+      // left): counted and reported, and sent again with the run's next operation.
+      let sink = await createSink(sinkOptions);
+      let obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      refuse.count = 1;
+      obs.onRunStart('params-later', start);
+      expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(false);
+      expect(sink.stats()).toMatchObject({ failed: 1 });
+      expect(sink.stats().last_error).toContain('params');
+      expect(await paramsOf('params-later')).toEqual({});
+      obs.onStep('params-later', { event: { step: 1, reward: 1 }, cumulativeReward: 1 });
+      obs.onRunEnd('params-later', { result: { completed: true, steps: 1, totalReward: 1 } });
+      expect((await obs.shutdown({ timeoutMs: 30_000 })).ok).toBe(true);
+      expect(await paramsOf('params-later')).toEqual(all);
+      const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+      const [later] = await client.findRunsByTag(experimentId, 'run_id', 'params-later');
+      expect(
+        (await client.getMetricHistory(later!.info.run_id, 'step_reward')).map((m) => m.step),
+      ).toEqual([1]);
+
+      // 2. Params MLflow rejects for good (4xx) are given up, not sent with every operation.
+      sink = await createSink(sinkOptions);
+      obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      refuse.count = 1;
+      refuse.status = 400;
+      refuse.seen = 0;
+      obs.onRunStart('params-rejected', start);
+      for (let step = 1; step <= 3; step++) {
+        obs.onStep('params-rejected', { event: { step, reward: 1 }, cumulativeReward: step });
+        await obs.flush({ timeoutMs: 30_000 });
+      }
+      obs.onRunEnd('params-rejected', { result: { completed: true, steps: 3, totalReward: 3 } });
+      await obs.shutdown({ timeoutMs: 30_000 });
+      expect(refuse.seen).toBe(1);
+      expect(sink.stats()).toMatchObject({ failed: 1 });
+      expect(await paramsOf('params-rejected')).toEqual({});
+
+      // 3. A replay finds that run and sends the params it is missing; a second replay,
+      // finding them there, sends none.
+      for (const expected of [1, 0]) {
+        sink = await createSink(sinkOptions);
+        obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+        refuse.seen = 0;
+        obs.onRunStart('params-rejected', start);
+        obs.onRunEnd('params-rejected', { result: { completed: true, steps: 3, totalReward: 3 } });
+        expect((await obs.shutdown({ timeoutMs: 30_000 })).ok).toBe(true);
+        expect(refuse.seen).toBe(expected);
+        expect(await paramsOf('params-rejected')).toEqual(all);
+      }
+      expect(await client.findRunsByTag(experimentId, 'run_id', 'params-rejected')).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+  }, 240_000);
+
   it('scores and feedback are metrics or tags, also late; session, user and labels are tags', async () => {
     const experiment = `rlm-scores-${Date.now()}`;
     const sink = await createSink({ trackingUri: server.url, experiment });
