@@ -20,6 +20,15 @@ export class MlflowError extends Error {
   ) {
     super(message);
   }
+
+  /** The server was busy or failing (429, 5xx): the same request may work later. */
+  get retryable(): boolean {
+    return retryableStatus(this.status);
+  }
+}
+
+function retryableStatus(status: number): boolean {
+  return status === 429 || status >= 500;
 }
 
 /** Options of {@link MlflowClient}. */
@@ -179,13 +188,13 @@ export class MlflowClient {
           // not JSON
         }
         const error = new MlflowError(message, response.status, code);
-        if (response.status !== 429 && response.status < 500) throw error;
+        if (!error.retryable) throw error;
         lastError = error;
         const header = response.headers.get('retry-after');
         if (header && Number.isFinite(Number(header)))
           retryAfter = Math.min(5000, Number(header) * 1000);
       } catch (error) {
-        if (error instanceof MlflowError && error.status !== 429 && error.status < 500) throw error;
+        if (error instanceof MlflowError && !error.retryable) throw error;
         lastError = error;
       }
       if (attempt < this.#maxRetries)
@@ -413,7 +422,7 @@ export class MlflowClient {
           response.status,
           undefined,
         );
-        if (response.status !== 429 && response.status < 500) break;
+        if (!retryableStatus(response.status)) break;
       } catch (error) {
         lastError = error;
       }

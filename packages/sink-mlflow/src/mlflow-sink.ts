@@ -37,6 +37,14 @@ import {
   validKey,
 } from './mlflow-client.js';
 
+/**
+ * MLflow answered and refused the request for good: not busy or failing (429, 5xx, retried
+ * by the client) and not refusing the credentials (retried after the auth pause).
+ */
+function rejectedForGood(error: unknown): boolean {
+  return error instanceof MlflowError && !error.retryable && !isAuthFailure(error.status);
+}
+
 /** Options of the `mlflow` sink. */
 export interface MlflowSinkOptions {
   /** @defaultValue `true` (env `DSPY_RLM_MLFLOW_ENABLED` with `createMlflowSinkFromEnv`) */
@@ -380,14 +388,7 @@ export class MlflowSink implements RLMObservabilitySink {
         // Refused credentials (created by its next operation after the pause) or a server
         // that is down or overloaded (network error, timeout, 429, 5xx: created by its next
         // operation): only a request MLflow rejects for good breaks the run.
-        if (
-          !state.mlflowRunId &&
-          error instanceof MlflowError &&
-          error.status !== 429 &&
-          error.status < 500 &&
-          !isAuthFailure(error.status)
-        )
-          state.broken = true;
+        if (!state.mlflowRunId && rejectedForGood(error)) state.broken = true;
         throw error;
       }
     };
@@ -419,8 +420,7 @@ export class MlflowSink implements RLMObservabilitySink {
       state.params = undefined;
     } catch (error) {
       if (!(error instanceof MlflowError)) throw error;
-      if (error.status !== 429 && error.status < 500 && !isAuthFailure(error.status))
-        state.params = undefined;
+      if (rejectedForGood(error)) state.params = undefined;
       this.counters.failed++;
       this.#lastError = `params: ${error.message.split('\n')[0]}`;
     }
