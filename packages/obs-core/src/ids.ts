@@ -26,33 +26,40 @@ function nonZero(hex: string, fallback: string): string {
  * ```
  */
 export function traceIdFromRunId(runId: string): string {
-  let traceId = traceIds.get(runId);
-  if (traceId === undefined) {
-    traceId = nonZero(
-      digest(`rlm-obs:trace:${runId}`).slice(0, 32),
-      '00000000000000000000000000000001',
-    );
-    if (traceIds.size >= 4096) traceIds.clear();
-    traceIds.set(runId, traceId);
-  }
-  return traceId;
+  return remember(traceIds, runId, computeTraceId);
 }
 
-/** The trace ids of the run ids seen lately: several sinks ask for a run's on every step. */
+function computeTraceId(runId: string): string {
+  return nonZero(digest(`rlm-obs:trace:${runId}`).slice(0, 32), '00000000000000000000000000000001');
+}
+
+/**
+ * `compute(runId)`, remembered for the run ids seen lately (several sinks ask per step).
+ * `compute` is a plain function, not a closure: nothing is allocated on a hit.
+ */
+function remember<T>(cache: Map<string, T>, runId: string, compute: (runId: string) => T): T {
+  let value = cache.get(runId);
+  if (value === undefined) {
+    value = compute(runId);
+    if (cache.size >= 4096) cache.clear();
+    cache.set(runId, value);
+  }
+  return value;
+}
+
+/** The trace ids of the run ids seen lately. */
 const traceIds = new Map<string, string>();
 
 /** SHA-256 of each run id seen lately: a step's span id mixes the step into it cheaply. */
 const runHashes = new Map<string, [number, number]>();
 
 function runHash(runId: string): [number, number] {
-  let hash = runHashes.get(runId);
-  if (hash === undefined) {
-    const hex = digest(`rlm-obs:run:${runId}`);
-    hash = [Number.parseInt(hex.slice(0, 8), 16), Number.parseInt(hex.slice(8, 16), 16)];
-    if (runHashes.size >= 4096) runHashes.clear();
-    runHashes.set(runId, hash);
-  }
-  return hash;
+  return remember(runHashes, runId, computeRunHash);
+}
+
+function computeRunHash(runId: string): [number, number] {
+  const hex = digest(`rlm-obs:run:${runId}`);
+  return [Number.parseInt(hex.slice(0, 8), 16), Number.parseInt(hex.slice(8, 16), 16)];
 }
 
 /** A 32-bit finaliser (murmur3's fmix32): every input bit reaches every output bit. */
