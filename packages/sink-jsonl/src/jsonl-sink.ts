@@ -18,6 +18,7 @@ import {
   safeStringify,
 } from '@rlm/obs-core';
 import { partOfFile, stepFileName } from './file-names.js';
+import { isoTime } from './iso-time.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { pruneDirectory, type RetentionOptions } from './retention.js';
 
@@ -86,7 +87,7 @@ let lastIso = '';
 function iso(ms: number): string {
   if (ms !== lastMs) {
     lastMs = ms;
-    lastIso = new Date(ms).toISOString();
+    lastIso = isoTime(ms);
   }
   return lastIso;
 }
