@@ -7,8 +7,19 @@
  * ended go before its end, later ones after it), except the end-of-run `reward` and
  * `completed` (`source: 'rlm-obs'`): the coordinator makes them again at each `onRunEnd`, so
  * replaying them would deliver them twice.
+ *
+ * Steps recorded without their own timing (no `startedAt`) are replayed with the times they
+ * were recorded — what the sinks took live: a step started when the previous one ended (the
+ * run's start for the first) and ended when its line was written. Without that, a span
+ * backend would end the first such step at the time of the replay, hours or days later.
  */
-import { RLMObservability, type RLMObservabilitySink, type ScoreRecord } from '@rlm/obs-core';
+import {
+  epochMs,
+  RLMObservability,
+  type RLMObservabilitySink,
+  type ScoreRecord,
+  type StepRecord,
+} from '@rlm/obs-core';
 import type { JsonlStore } from '@rlm/sink-jsonl';
 
 /** Events replayed between two flushes within a run. */
@@ -29,6 +40,39 @@ export interface ReplayReport {
   failed: number;
   dropped: number;
   ok: boolean;
+}
+
+/**
+ * The step as replay delivers it: untouched when it has its own `startedAt` (or no record
+ * time is known), else with `startedAt` = where the previous step ended and, unless it has
+ * its own `durationMs`, the time until its line was written. Also where this step ended.
+ */
+export function withRecordedTimes(
+  step: StepRecord,
+  recordedAt: string | undefined,
+  previousEndMs: number | undefined,
+): { step: StepRecord; endMs: number | undefined } {
+  const event = step.event;
+  const recordedMs = epochMs(recordedAt);
+  const ownStart = epochMs(event?.startedAt);
+  const ownDuration =
+    typeof event?.durationMs === 'number' &&
+    Number.isFinite(event.durationMs) &&
+    event.durationMs >= 0
+      ? event.durationMs
+      : undefined;
+  if (ownStart !== undefined || recordedMs === undefined || typeof event !== 'object' || !event) {
+    const endMs =
+      ownStart !== undefined && ownDuration !== undefined ? ownStart + ownDuration : recordedMs;
+    return { step, endMs };
+  }
+  const startMs =
+    previousEndMs !== undefined && previousEndMs <= recordedMs ? previousEndMs : recordedMs;
+  const durationMs = ownDuration ?? recordedMs - startMs;
+  return {
+    step: { ...step, event: { ...event, startedAt: new Date(startMs).toISOString(), durationMs } },
+    endMs: startMs + durationMs,
+  };
 }
 
 /**
@@ -76,7 +120,11 @@ export async function replayRuns(
       obs.onRunStart(runId, run.start);
       events++;
     }
-    for (const step of run.steps) {
+    // Where the previous step ended, as the sinks computed it live.
+    let previousEnd = epochMs(run.start?.startedAt);
+    for (let i = 0; i < run.steps.length; i++) {
+      const { step, endMs } = withRecordedTimes(run.steps[i]!, run.stepTimes[i], previousEnd);
+      previousEnd = endMs ?? previousEnd;
       obs.onStep(runId, step);
       events++;
       if (++sinceFlush >= REPLAY_BATCH) await drain();

@@ -93,6 +93,61 @@ describe('replay', () => {
     for (const runId of runIds) expect(replayed.eventsOf(runId)).toEqual(original.eventsOf(runId));
   });
 
+  it('steps recorded without their own timing are replayed at the times they were recorded', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-replay-times-'));
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const obs = RLMObservability.withSinks([createJsonlSink({ dir })], {
+      flushOnExit: false,
+      logger: false,
+    });
+    const run = obs.startRun({ runId: 'untimed', task: 'time me', environment: 'test' });
+    await sleep(30);
+    run.step({ action: { action: 'run_python', code: 'a' }, reward: 0.1 });
+    await sleep(30);
+    run.step({ action: { action: 'run_python', code: 'b' }, reward: 0.2 });
+    await sleep(30);
+    // Its own timing: kept as it is, and the next step starts where it ended.
+    const ownStart = Date.now() - 20;
+    run.step({ action: { action: 'run_python', code: 'c' }, startedAt: ownStart, durationMs: 5 });
+    await sleep(30);
+    // Its own duration only: it starts where the previous one ended and keeps the duration.
+    run.step({ action: { action: 'submit' }, durationMs: 7 });
+    run.end({ completed: true });
+    await obs.shutdown();
+    const lines = fs
+      .readFileSync(path.join(dir, 'steps', 'untimed.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { timestamp: string });
+    const recorded = lines.map((line) => Date.parse(line.timestamp));
+    const runStart = Date.parse(
+      JSON.parse(fs.readFileSync(path.join(dir, 'starts.jsonl'), 'utf8')).started_at,
+    );
+
+    await sleep(50);
+    const replayStart = Date.now();
+    const replayed = new MemorySink('replayed');
+    expect((await replayRuns(openJsonlStore(dir), ['untimed'], replayed)).ok).toBe(true);
+    const events = replayed
+      .eventsOf('untimed')
+      .filter((e) => e.hook === 'onStep')
+      .map((e) => (e.payload as { event: { startedAt?: unknown; durationMs?: unknown } }).event);
+    expect(events).toHaveLength(4);
+    const timing = events.map((e) => [e.startedAt, e.durationMs]);
+    expect(timing[0]).toEqual([new Date(runStart).toISOString(), recorded[0]! - runStart]);
+    expect(timing[1]).toEqual([new Date(recorded[0]!).toISOString(), recorded[1]! - recorded[0]!]);
+    expect(timing[2]).toEqual([ownStart, 5]);
+    expect(timing[3]).toEqual([new Date(ownStart + 5).toISOString(), 7]);
+    // Every step ends before the replay began (not at the replay's own time).
+    for (const e of events)
+      expect(
+        new Date(e.startedAt as string | number).getTime() + (e.durationMs as number),
+      ).toBeLessThan(replayStart);
+    // The first two steps took the ~30 ms the agent waited, not 0 and not the replay's delay.
+    expect(timing[0]![1]).toBeGreaterThanOrEqual(25);
+    expect(timing[1]![1]).toBeGreaterThanOrEqual(25);
+  });
+
   it('the demo is deterministic for a seed', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-demo-'));
     const strip = (m: MemorySink) =>

@@ -55,6 +55,11 @@ export interface StoredRun {
   start?: RunStart;
   /** Every `onStep` input, in file order. */
   steps: StepRecord[];
+  /**
+   * When each of `steps` was recorded (its line's `timestamp`, ISO 8601; `undefined` where a
+   * line has none). Replay times the steps that carry no `startedAt` with these.
+   */
+  stepTimes: (string | undefined)[];
   /** The `onRunEnd` input, when the run ended. */
   end?: RunEnd;
   /**
@@ -191,10 +196,12 @@ export class JsonlStore {
       if (line.run_id === runId) endLine = line as unknown as RunLine;
     }
     const steps: StepRecord[] = [];
+    const stepTimes: (string | undefined)[] = [];
     for (const file of await this.stepFiles(runId)) {
       for await (const line of readJsonLines(file, count)) {
         if (line.run_id !== undefined && line.run_id !== runId) continue;
         steps.push(stepFromLine(line as unknown as StepLine));
+        stepTimes.push(typeof line.timestamp === 'string' ? line.timestamp : undefined);
       }
     }
     const scores: ScoreRecord[] = [];
@@ -219,7 +226,14 @@ export class JsonlStore {
         ...sessionFields(endLine),
       };
     }
-    const stored: StoredRun = { runId, summary, steps, scores, malformedLines: malformed };
+    const stored: StoredRun = {
+      runId,
+      summary,
+      steps,
+      stepTimes,
+      scores,
+      malformedLines: malformed,
+    };
     if (start) stored.start = start;
     if (endLine) stored.end = endFromLine(endLine);
     return stored;
