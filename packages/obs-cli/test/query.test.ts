@@ -179,8 +179,40 @@ describe('query views over a recording', () => {
     const records = await rows('SELECT * FROM records');
     const steps = await rows('SELECT run_id, step FROM steps');
     const runs = await rows('SELECT * FROM runs');
-    expect(records).toHaveLength(steps.length + runs.length);
+    const ended = runs.filter((r) => r.state === 'ended');
+    // A span per run and per step; a log when each run started and when it ended.
+    expect(records).toHaveLength(steps.length + runs.length * 2 + ended.length);
     const bySpan = new Map(records.map((r) => [r.span_id as string, r]));
+    for (const run of runs) {
+      const id = run.run_id as string;
+      const started = bySpan.get(spanIdFromRunId(id, 'start'));
+      expect(started, id).toMatchObject({
+        kind: 'log',
+        span_name: 'RLM run started',
+        message: 'RLM run started',
+        level: 'info',
+        parent_span_id: spanIdFromRunId(id),
+        trace_id: run.trace_id,
+        is_exception: false,
+        attributes: { run_id: id, environment: run.environment },
+      });
+      const end = bySpan.get(spanIdFromRunId(id, 'end'));
+      if (run.state !== 'ended') {
+        expect(end, id).toBeUndefined();
+        continue;
+      }
+      expect(end, id).toMatchObject({
+        kind: 'log',
+        span_name: run.completed ? 'RLM run completed' : 'RLM run did not complete',
+        level: run.completed ? 'info' : 'warn',
+        parent_span_id: spanIdFromRunId(id),
+        duration: 0,
+        attributes: { run_id: id, steps: run.steps, total_reward: run.total_reward },
+      });
+    }
+    expect(bySpan.get(spanIdFromRunId(demo.failedRunId, 'end'))!.message).toBe(
+      'RLM run did not complete',
+    );
     for (const s of steps) {
       const record = bySpan.get(spanIdFromRunId(s.run_id as string, s.step as number));
       expect(record, `${s.run_id}#${s.step}`).toBeDefined();
@@ -442,7 +474,8 @@ describe('query over a Python-written directory', () => {
         [1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z'],
         [2, '2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z'],
       ]);
-      expect((await python.query('SELECT count(*) AS n FROM records')).rows[0]!.n).toBe(3);
+      // The run span, its two steps, and its start and end logs.
+      expect((await python.query('SELECT count(*) AS n FROM records')).rows[0]!.n).toBe(5);
       // No starts.jsonl, no scores.jsonl: the new columns are NULL and there are no scores.
       expect((await python.query('SELECT session_id, user_id, tags FROM runs')).rows).toEqual([
         { session_id: null, user_id: null, tags: null },

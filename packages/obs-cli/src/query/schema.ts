@@ -8,9 +8,10 @@
  * - `llm_calls` — one row per LLM call reported on a step (`usage` may be a list).
  * - `scores` — one row per score or feedback (`scores.jsonl`), the end-of-run `reward` and
  *   `completed` (`source = 'rlm-obs'`) included.
- * - `records` — Logfire-style: one row per span (`rlm.run`, `rlm.step`), with trace and span
- *   ids equal to the ones the OpenTelemetry, Logfire and Langfuse sinks export, so seed 003's
- *   example queries run here with at most a name changed.
+ * - `records` — Logfire-style: one row per span (`rlm.run`, `rlm.step`) and per run log of
+ *   seed 000 (`RLM run started`, `RLM run completed` / `RLM run did not complete`, kind
+ *   `'log'`), with trace and span ids equal to the ones the OpenTelemetry, Logfire and Langfuse
+ *   sinks export, so seed 003's example queries run here with at most a name changed.
  *
  * Files written by the Python `rlm-code` have no `starts.jsonl`, no `scores.jsonl` and no
  * `event` on step lines; the views still work, with those columns NULL (and no scores). The
@@ -111,16 +112,32 @@ export const VIEW_DOCS: Record<'runs' | 'steps' | 'llm_calls' | 'scores' | 'reco
       { name: 'trace_id', type: 'VARCHAR', doc: '32 hex, as exported by the OTel sinks' },
       { name: 'span_id', type: 'VARCHAR', doc: '16 hex' },
       { name: 'parent_span_id', type: 'VARCHAR', doc: '16 hex, NULL for a root span' },
-      { name: 'span_name', type: 'VARCHAR', doc: "'rlm.run' or 'rlm.step'" },
+      {
+        name: 'span_name',
+        type: 'VARCHAR',
+        doc: "'rlm.run', 'rlm.step', or a log's message template ('RLM run started', …)",
+      },
       { name: 'message', type: 'VARCHAR', doc: "e.g. 'rlm.run <id>', 'RLM step 3 failed'" },
-      { name: 'kind', type: 'VARCHAR', doc: "'span'" },
-      { name: 'level', type: 'VARCHAR', doc: "'info', or 'error' for a failed step or run" },
+      {
+        name: 'kind',
+        type: 'VARCHAR',
+        doc: "'span', or 'log' for the run logs of seed 000 (as the Logfire sink sends them)",
+      },
+      {
+        name: 'level',
+        type: 'VARCHAR',
+        doc: "'info'; 'error' for a failed step or run span; 'warn' for 'RLM run did not complete'",
+      },
       { name: 'start_timestamp', type: 'TIMESTAMPTZ', doc: 'start' },
       { name: 'end_timestamp', type: 'TIMESTAMPTZ', doc: 'end' },
       { name: 'duration', type: 'DOUBLE', doc: 'seconds, as in Logfire' },
       { name: 'attributes', type: 'JSON', doc: "seed 004's rlm.* and gen_ai.* attributes" },
       { name: 'is_exception', type: 'BOOLEAN', doc: 'a failed step' },
-      { name: 'otel_status_code', type: 'VARCHAR', doc: "'OK', 'ERROR' or 'UNSET' (open run)" },
+      {
+        name: 'otel_status_code',
+        type: 'VARCHAR',
+        doc: "'OK', 'ERROR' or 'UNSET' (an open run, a log)",
+      },
       { name: 'otel_status_message', type: 'VARCHAR', doc: 'the error, or "Run did not complete"' },
       { name: 'otel_scope_name', type: 'VARCHAR', doc: "'rlm-obs'" },
       { name: 'service_name', type: 'VARCHAR', doc: "'rlm-code'" },
@@ -245,6 +262,24 @@ CREATE OR REPLACE MACRO rlm_time(t) AS CASE json_type(t)
   WHEN 'DOUBLE' THEN to_timestamp(TRY_CAST(t AS DOUBLE) / 1000)
   ELSE NULL END;
 `;
+
+/**
+ * The number `spanIdFromRunId(runId, key)` (core's ids) mixes in for a string key: FNV-1a.
+ * The query test checks the ids against that function.
+ */
+function keyNumber(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+/** The Logfire sink's `spanIdFromRunId(id, 'start')` and `(id, 'end')` for its run logs. */
+const START_KEY = keyNumber('start');
+const END_KEY = keyNumber('end');
+/** SQL for the span id of a run's log, from the run's hash halves in `alias.hi`/`alias.lo`. */
+function logSpanId(alias: string, n: number): string {
+  const a = `rlm_step_a(${alias}.hi, ${n})`;
+  return `rlm_hex8(${a}) || rlm_hex8(rlm_step_b(${alias}.lo, ${a}, ${n}))`;
+}
 
 /** The statements that create the views over the JSONL directory `dir`. */
 export function viewStatements(dir: string, files: SourceFiles): string[] {
@@ -420,12 +455,34 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
               CASE WHEN s.success = false THEN left(s.error, 200) END AS otel_status_message,
               s.run_id, s.environment
        FROM steps s LEFT JOIN hashed r ON r.run_id = s.run_id
+     ), run_logs AS (
+       -- Seed 000's run logs, with the span ids the Logfire sink gives them.
+       SELECT h.trace_id, ${logSpanId('h', START_KEY)} AS span_id, h.span_id AS parent_span_id,
+              'RLM run started' AS span_name, 'RLM run started' AS message, 'log' AS kind,
+              'info' AS level, r.started_at AS start_timestamp, r.started_at AS end_timestamp,
+              json_object('run_id', r.run_id, 'environment', r.environment) AS attributes,
+              false AS is_exception, 'UNSET' AS otel_status_code,
+              NULL::VARCHAR AS otel_status_message, r.run_id, r.environment
+       FROM runs r JOIN hashed h ON h.run_id = r.run_id
+       WHERE r.started_at IS NOT NULL
+       UNION ALL
+       SELECT h.trace_id, ${logSpanId('h', END_KEY)}, h.span_id,
+              CASE WHEN r.completed THEN 'RLM run completed' ELSE 'RLM run did not complete' END,
+              CASE WHEN r.completed THEN 'RLM run completed' ELSE 'RLM run did not complete' END,
+              'log', CASE WHEN r.completed THEN 'info' ELSE 'warn' END,
+              r.finished_at, r.finished_at,
+              json_object('run_id', r.run_id, 'steps', coalesce(r.steps, 0),
+                'total_reward', coalesce(r.total_reward, 0)),
+              false, 'UNSET', NULL::VARCHAR, r.run_id, r.environment
+       FROM runs r JOIN hashed h ON h.run_id = r.run_id
+       WHERE r.state = 'ended' AND r.finished_at IS NOT NULL
      )
      SELECT trace_id, span_id, parent_span_id, span_name, message, kind, level,
             start_timestamp, end_timestamp,
             (epoch_ms(end_timestamp) - epoch_ms(start_timestamp)) / 1000.0 AS duration,
             attributes, is_exception, otel_status_code, otel_status_message,
             'rlm-obs' AS otel_scope_name, 'rlm-code' AS service_name, run_id, environment
-     FROM (SELECT * FROM run_spans UNION ALL SELECT * FROM step_spans)`,
+     FROM (SELECT * FROM run_spans UNION ALL SELECT * FROM step_spans
+           UNION ALL SELECT * FROM run_logs)`,
   ];
 }
