@@ -253,6 +253,8 @@ function best(results) {
 function printAllSinks(r, quick) {
   const us = (ns) => (ns / 1000).toFixed(2);
   const pct = (x) => `${(x * 100).toFixed(2)}%`;
+  /** An overhead with its sign: +1.03%, -0.40%. */
+  const signed = (x) => `${x < 0 ? '' : '+'}${pct(x)}`;
   const int = (x) => Math.round(x).toLocaleString('en-US');
   console.log(`\nall six sinks on (issue 11)${quick ? ', quick sizes' : ''} — the backends:`);
   for (const [name, where] of Object.entries(r.backends))
@@ -336,9 +338,9 @@ function printAllSinks(r, quick) {
     o.seconds.default.toFixed(3),
     o.seconds.all.toFixed(3),
     o.seconds.worker.toFixed(3),
-    `+${pct(o.defaultOverhead)}`,
-    `+${pct(o.allOverhead)}`,
-    `+${pct(o.workerOverhead)}`,
+    signed(o.defaultOverhead),
+    signed(o.allOverhead),
+    signed(o.workerOverhead),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const fmt = (row) => `  ${row.map((c, i) => c.padStart(widths[i])).join('  ')}`;
