@@ -540,6 +540,12 @@ function sustainedRate(arrivals, warm) {
   };
 }
 
+/** A delivery pass's rates, for the progress log. */
+function deliveredText(pass) {
+  const steady = pass.steady ? Math.round(pass.steady.stepsPerSec) : '?';
+  return `${Math.round(pass.stepsPerSec)} steps/s delivered in ${pass.seconds.toFixed(2)} s from a cold start; sustained ${steady} steps/s`;
+}
+
 /**
  * One pass of `steps` steps through all six sinks, yielding to the event loop every
  * {@link DELIVERY_CHUNK} steps (and, with `rate`, pacing the steps to that many a second).
@@ -938,9 +944,7 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
     // 1. throughput (untimed pass first, as in run.mjs), then the caller-blocked times.
     log(`  delivery: ${sizes.steps} steps through all six sinks (local receivers)…`);
     const sustained = await sixSinkPass(localCtx, makeEvent, sizes.steps, false, 'sustained');
-    log(
-      `    ${Math.round(sustained.stepsPerSec)} steps/s delivered in ${sustained.seconds.toFixed(2)} s from a cold start; sustained ${sustained.steady ? Math.round(sustained.steady.stepsPerSec) : '?'} steps/s`,
-    );
+    log(`    ${deliveredText(sustained)}`);
     const timed = await sixSinkPass(localCtx, makeEvent, sizes.steps, true, 'timed');
     log(
       `    onStep p50 ${(timed.p50 / 1000).toFixed(2)} us, p99 ${(timed.p99 / 1000).toFixed(2)} us`,
@@ -956,9 +960,7 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
       undefined,
       true,
     );
-    log(
-      `    ${Math.round(sustainedWorker.stepsPerSec)} steps/s delivered in ${sustainedWorker.seconds.toFixed(2)} s from a cold start; sustained ${sustainedWorker.steady ? Math.round(sustainedWorker.steady.stepsPerSec) : '?'} steps/s`,
-    );
+    log(`    ${deliveredText(sustainedWorker)}`);
     const timedWorker = await sixSinkPass(
       localCtx,
       makeEvent,
@@ -983,9 +985,7 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
       undefined,
       2,
     );
-    log(
-      `    ${Math.round(sustainedWorker2.stepsPerSec)} steps/s delivered in ${sustainedWorker2.seconds.toFixed(2)} s from a cold start; sustained ${sustainedWorker2.steady ? Math.round(sustainedWorker2.steady.stepsPerSec) : '?'} steps/s`,
-    );
+    log(`    ${deliveredText(sustainedWorker2)}`);
     // 1b. the real backends, paced at a rate Phoenix sustains on this machine (it answers
     // "Server is at capacity" from ~2,000 spans/s here): everything must arrive.
     let real;
