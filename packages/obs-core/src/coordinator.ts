@@ -639,6 +639,18 @@ export class RLMObservability implements ExitParticipant {
   }
 
   /**
+   * @internal The sinks (bit i = the i-th sink added) with at least `threshold` events queued
+   * or in progress: the sink worker tells the application's thread to hold their events.
+   */
+  busyMask(threshold: number): number {
+    const channels = this.#channels;
+    let mask = 0;
+    for (let i = 0; i < channels.length && i < 31; i++)
+      if (channels[i]!.pending >= threshold) mask |= 1 << i;
+    return mask;
+  }
+
+  /**
    * @internal Hands an event that a coordinator already prepared (in another thread) to the
    * sinks whose bit is set in `mask` (bit i = the i-th sink added): no preparation, no
    * sampling, no end-of-run scores — those happened where the event was first accepted.

@@ -134,8 +134,9 @@ export interface WorkerConfig {
   /** Which sinks go to the worker (names as written in `sinks`). @defaultValue every remote sink */
   sinks?: string[];
   /**
-   * Worker threads that share those sinks (each sink in one; see `createWorkerSinks`): `2`
-   * puts the work of several remote sinks on two cores. @defaultValue `1`
+   * Worker threads that share those sinks (each sink in one, consecutive sinks together; see
+   * `createWorkerSinks`): `2` puts the work of several remote sinks on two cores, at the
+   * cost of another JavaScript heap. @defaultValue `1`
    */
   threads?: number;
   /** How long events wait to be posted with the ones that follow. @defaultValue `50` */

@@ -23,6 +23,11 @@ export interface WorkerSinkSpec {
 
 export interface WorkerInit {
   specs: WorkerSinkSpec[];
+  /**
+   * The bit of this worker's first sink in the batch entries' sink masks (the masks span
+   * the sinks of every worker thread; this one's sinks have consecutive bits).
+   */
+  bitOffset: number;
   /** Where names and relative paths resolve from, plus the config file for messages. */
   configDir: string;
   configFile: string | undefined;
@@ -35,6 +40,8 @@ export interface WorkerInit {
   statusIntervalMs: number;
   /** Added to the worker thread's nice value (Linux). */
   nice: number;
+  /** A sink with this many events queued in the worker is busy (see the `ack` message). */
+  busyAt: number;
   /** How long after the first events the worker flushes once to warm up (0: never). */
   warmUpMs: number;
 }
@@ -51,7 +58,12 @@ export interface WorkerSinkInfo {
 export type FromWorker =
   | { t: 'ready'; sinks: WorkerSinkInfo[]; status: ObservedSinkStatus[] }
   | { t: 'init-error'; message: string; file: string | undefined; key: string | undefined }
-  | { t: 'ack'; n: number }
+  /**
+   * `n` more batch entries taken; `b`: the sinks (bits of the batch masks) whose queue here
+   * holds `busyAt` events or more — the application's thread holds their next events until
+   * an ack clears the bit.
+   */
+  | { t: 'ack'; n: number; b: number }
   | { t: 'status'; status: ObservedSinkStatus[] }
   | { t: 'log'; message: string }
   | { t: 'reply'; id: number; report?: WorkerFinishReport; check?: unknown; error?: string };
@@ -63,7 +75,11 @@ export interface WorkerFinishReport {
 }
 
 export type ToWorker =
-  /** Events: the JSON text of `[hook code, run id, payload, sink mask, ...]`; `a`: ack at once. */
+  /**
+   * Events: the JSON text of `[hook code, run id, payload, sink mask, ...]` (the same text
+   * for every worker thread: each takes the entries whose mask has bits of its sinks);
+   * `a`: ack at once.
+   */
   | { t: 'ev'; j: string; a?: boolean }
   | { t: 'flush'; id: number; timeoutMs: number }
   | { t: 'shutdown'; id: number; timeoutMs: number; names: string[] }

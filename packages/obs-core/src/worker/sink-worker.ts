@@ -48,12 +48,33 @@ const ACK_INTERVAL_MS = 100;
 let unacked = 0;
 let ackTimer: ReturnType<typeof setTimeout> | undefined;
 
+/** The sinks (bits of the batch masks) last reported busy. */
+let busy = 0;
+let busyTimer: ReturnType<typeof setInterval> | undefined;
+const BUSY_CHECK_MS = 10;
+
+function currentBusy(): number {
+  return obs ? obs.busyMask(init.busyAt) * 2 ** init.bitOffset : 0;
+}
+
 function sendAck(): void {
   if (ackTimer !== undefined) clearTimeout(ackTimer);
   ackTimer = undefined;
-  if (unacked === 0) return;
-  post({ t: 'ack', n: unacked });
+  const now = currentBusy();
+  if (unacked === 0 && now === busy) return;
+  post({ t: 'ack', n: unacked, b: now });
   unacked = 0;
+  busy = now;
+  // While a sink is busy, look again soon: its queue drains with no new events to wake us.
+  if (busy !== 0) busyTimer ??= setInterval(checkBusy, BUSY_CHECK_MS).unref();
+  else if (busyTimer !== undefined) {
+    clearInterval(busyTimer);
+    busyTimer = undefined;
+  }
+}
+
+function checkBusy(): void {
+  if (currentBusy() !== busy) sendAck();
 }
 
 /** Plain data only crosses threads: a status with a function or a class loses it here. */
@@ -222,17 +243,24 @@ async function handle(message: ToWorker): Promise<void> {
     case 'ev': {
       if (warmUp === undefined) scheduleWarmUp(coordinator);
       const b = JSON.parse(message.j) as unknown[];
+      // The masks span every worker thread's sinks: this one's are `sinks.length` bits from
+      // `bitOffset`.
+      const offset = init.bitOffset;
+      const mine = 2 ** sinks.length - 1;
       for (let i = 0; i + 3 < b.length; i += 4) {
+        const mask = ((b[i + 3] as number) >>> offset) & mine;
+        if (mask === 0) continue;
         coordinator.deliverPrepared(
           HOOKS[b[i] as number] ?? 'onStep',
           b[i + 1] as string,
           b[i + 2],
-          b[i + 3] as number,
+          mask,
         );
       }
-      // Acks are batched (each message wakes the application's thread): at most ten a second.
+      // Acks are batched (each message wakes the application's thread): at most ten a second,
+      // unless a sink became busy.
       unacked += b.length / 4;
-      if (message.a) sendAck();
+      if (message.a || currentBusy() !== busy) sendAck();
       else ackTimer ??= setTimeout(sendAck, ACK_INTERVAL_MS);
       return;
     }

@@ -66,7 +66,10 @@ export interface WorkerSinksOptions {
    * Events posted but not yet taken by the worker (it is behind: CPU-starved or stuck). Past
    * it the stand-ins return a promise, so the coordinator queues — and past its bound drops
    * and counts — exactly as for any slow sink. It bounds the memory that batches on their way
-   * take (with every backend down, 20,000 cost ~100 MB more than 2,000). @defaultValue `2000`
+   * take (with every backend down, 20,000 cost ~100 MB more than 2,000). It is also how far a
+   * slow sink may fall behind in the worker: past it, the worker reports the sink busy and
+   * its next events wait in the coordinator's lane on this side, so a backlog is held (and
+   * bounded) once, not twice. @defaultValue `2000`
    */
   maxInFlight?: number;
   /** The worker coordinator's per-sink queue bound. @defaultValue `10000` */
@@ -93,13 +96,14 @@ export interface WorkerSinksOptions {
   /** How long the worker may take to create the sinks. @defaultValue `60000` */
   startTimeoutMs?: number;
   /**
-   * How many worker threads share the sinks (each sink lives in one of them, the sinks
-   * dealt out in turn: the 1st, 3rd, 5th… to the first thread with `2`). One thread does
-   * the work of all the sinks one after another; with several remote sinks and a spare core
-   * the work of two threads runs side by side (the bench, 2 cores, five remote sinks: ~6.6k
-   * steps/s delivered with one thread, ~8.8k with two). Each thread is another JavaScript
-   * heap (tens of MB while backends hang), and the application's thread posts each event
-   * once per thread. At most the number of sinks. @defaultValue `1`
+   * How many worker threads share the sinks. Each sink lives in one of them, consecutive
+   * sinks together (with `2` and five sinks: the first three, then the last two), so sinks
+   * listed together — often built on the same SDK — share a heap. One batch serves every
+   * thread. One thread does the work of all the sinks one after another; with several busy
+   * remote sinks and a spare core two do it side by side (the project's bench, 2 cores, the
+   * five remote sinks at full speed: ~9–11k steps/s sustained with one thread, ~13–14k with
+   * two), but each thread is another JavaScript heap: tens of MB more while backends hang.
+   * At most the number of sinks. @defaultValue `1`
    */
   threads?: number;
 }
@@ -107,7 +111,7 @@ export interface WorkerSinksOptions {
 const SHUT_DOWN = 'shut down';
 /** Events in one posted batch at most; a fuller batch is posted on the next turn. */
 const MAX_BATCH = 2048;
-/** A sink worker takes at most this many sinks (one bit each in an event's sink mask). */
+/** Sinks in the worker threads at most (one bit each in an event's sink mask). */
 const MAX_SINKS = 30;
 /** How much longer than its own deadline the worker may take to answer before we give up. */
 const ANSWER_GRACE_MS = 2000;
@@ -151,20 +155,183 @@ interface Outstanding {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** The application's end of one sink worker. @internal */
-class WorkerLink {
-  readonly #worker: Worker;
-  readonly #log: DiagnosticLogger;
+/** A worker thread as the {@link EventPoster} sees it. @internal */
+export interface PostTarget {
+  /** The worker stopped (shut down or failed): events for its sinks are lost. */
+  readonly stopped: boolean;
+  /** Batch entries the worker has taken. */
+  readonly acked: number;
+  /** Events that arrived after the worker stopped. */
+  lost: number;
+  /** The sinks (bits) whose queue in the worker is long: their next events wait. */
+  readonly busy: number;
+  /** Settles when the worker reports other busy sinks (or stops). */
+  whenFree(): Promise<void>;
+  postEvents(text: string, urgent: boolean): void;
+}
+
+/**
+ * The application's side of the event stream to the sink workers: one batch for all of
+ * them, posted as one JSON text every `postDelayMs` (or at once when it is full). Each entry
+ * carries a mask of the sinks (one bit per sink, over all threads) that take it, so one
+ * event costs one entry and one serialization however many sinks and threads take it; each
+ * worker delivers the entries to its own sinks and acknowledges all of them.
+ * @internal
+ */
+export class EventPoster {
   readonly #postDelayMs: number;
   readonly #maxInFlight: number;
+  links: PostTarget[] = [];
   #batch: unknown[] = [];
+  /** The batch's latest entry (its index) for each payload. */
+  #entryOf = new Map<unknown, number>();
+  /** Each sink's (bit's) latest entry in the batch; -1: none. */
+  readonly #lastEntry = new Int32Array(32).fill(-1);
   #timer: ReturnType<typeof setTimeout> | undefined;
   #immediate = false;
-  #inFlight = 0;
-  #posted = 0;
+  /** Batch entries so far; a worker's `acked` counts the ones it took. */
+  #pushed = 0;
+  /** Batches posted so far. */
+  posted = 0;
+  #pressure: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  constructor(options: WorkerSinksOptions) {
+    this.#postDelayMs = Math.max(0, options.postDelayMs ?? 50);
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 2_000);
+  }
+
+  /** Entries the slowest running worker has not taken yet. */
+  #inFlight(): number {
+    let acked = this.#pushed;
+    for (const link of this.links) if (!link.stopped && link.acked < acked) acked = link.acked;
+    return this.#pushed - acked;
+  }
+
+  /**
+   * Queues one event for the sink with bit `bit` (in `link`'s thread). The coordinator hands
+   * the same prepared object to each sink, so the sinks of one event share one entry — also
+   * when their lanes call at different times (a lane that waited for the backpressure below
+   * catches up with a run of events): a call joins the batch's entry for its payload unless
+   * that sink already has a later entry, so each sink still gets its events in order.
+   */
+  push(
+    link: PostTarget,
+    code: number,
+    runId: string,
+    payload: unknown,
+    bit: number,
+  ): Promise<void> | undefined {
+    if (link.stopped) {
+      // Hooks never throw: after a shutdown, or with the worker gone, events are counted.
+      link.lost++;
+      return undefined;
+    }
+    const b = this.#batch;
+    const sink = 31 - Math.clz32(bit);
+    const entry = this.#entryOf.get(payload);
+    if (
+      entry !== undefined &&
+      entry > this.#lastEntry[sink]! &&
+      b[entry + 1] === runId &&
+      b[entry] === code &&
+      ((b[entry + 3] as number) & bit) === 0
+    ) {
+      b[entry + 3] = (b[entry + 3] as number) | bit;
+      this.#lastEntry[sink] = entry;
+    } else {
+      const at = b.length;
+      b.push(code, runId, payload, bit);
+      this.#entryOf.set(payload, at);
+      this.#lastEntry[sink] = at;
+      this.#pushed++;
+      if (b.length >= MAX_BATCH * 4 || this.#inFlight() > this.#maxInFlight) {
+        // Full, or the workers are behind: post on the next turn rather than wait for the
+        // timer (the delay only gathers events that trickle in).
+        if (!this.#immediate) {
+          this.#immediate = true;
+          setImmediate(this.#postNow);
+        }
+      } else if (this.#timer === undefined) {
+        this.#timer = setTimeout(this.#postNow, this.#postDelayMs);
+        this.#timer.unref();
+      }
+    }
+    if (this.#inFlight() <= this.#maxInFlight)
+      // A sink whose queue in the worker is long: this event goes, the next ones wait in the
+      // coordinator's lane here (bounded, counted) rather than pile up in the worker's.
+      return (link.busy & bit) === 0 ? undefined : link.whenFree();
+    if (!this.#pressure) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#pressure = { promise, resolve };
+    }
+    return this.#pressure.promise;
+  }
+
+  /** A worker took entries (or stopped): lift the backpressure once all are at half the bound. */
+  taken(): void {
+    if (this.#pressure && this.#inFlight() <= this.#maxInFlight / 2) {
+      const pressure = this.#pressure;
+      this.#pressure = undefined;
+      pressure.resolve();
+    }
+  }
+
+  readonly #postNow = (): void => {
+    this.#immediate = false;
+    this.post();
+  };
+
+  /** Posts the batch to every running worker now. */
+  post(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const b = this.#batch;
+    if (b.length === 0) return;
+    this.#batch = [];
+    this.#entryOf = new Map();
+    this.#lastEntry.fill(-1);
+    this.posted++;
+    // Prepared events are plain JSON data: one JSON text per batch copies to the worker
+    // several times faster than a structured clone of the objects.
+    let text: string;
+    try {
+      text = JSON.stringify(b);
+    } catch {
+      // Not from a coordinator (a stand-in called directly with a cycle, a BigInt, ...):
+      // make each such payload safe on its own rather than lose the batch.
+      const sanitize = defaultSanitizer();
+      const safe = b.slice();
+      for (let i = 2; i < safe.length; i += 4) {
+        try {
+          JSON.stringify(safe[i]);
+        } catch {
+          safe[i] = sanitize(safe[i]);
+        }
+      }
+      text = JSON.stringify(safe);
+    }
+    // Past half the bound the workers acknowledge at once (else at most ten times a second).
+    const urgent = this.#inFlight() > this.#maxInFlight / 2;
+    for (const link of this.links) link.postEvents(text, urgent);
+  }
+}
+
+/** The application's end of one sink worker. @internal */
+class WorkerLink implements PostTarget {
+  readonly #worker: Worker;
+  readonly #log: DiagnosticLogger;
+  readonly #poster: EventPoster;
+  /** Batch entries this worker has taken (it acknowledges every entry, its sinks' or not). */
+  acked = 0;
+  busy = 0;
+  #free: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Events that arrived after the worker stopped (shut down or failed). */
   lost = 0;
-  #pressure: { promise: Promise<void>; resolve: () => void } | undefined;
   #nextId = 1;
   readonly #outstanding = new Map<number, Outstanding>();
   #statuses: ObservedSinkStatus[] = [];
@@ -178,10 +345,9 @@ class WorkerLink {
   #failed!: (error: Error) => void;
   readonly started: Promise<WorkerSinkInfo[]>;
 
-  constructor(init: WorkerInit, options: WorkerSinksOptions, log: DiagnosticLogger) {
+  constructor(init: WorkerInit, poster: EventPoster, log: DiagnosticLogger) {
     this.#log = log;
-    this.#postDelayMs = Math.max(0, options.postDelayMs ?? 50);
-    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 2_000);
+    this.#poster = poster;
     this.started = new Promise((resolve, reject) => {
       this.#ready = resolve;
       this.#failed = reject;
@@ -195,12 +361,12 @@ class WorkerLink {
   #onMessage(message: FromWorker): void {
     switch (message.t) {
       case 'ack':
-        this.#inFlight -= message.n;
-        if (this.#pressure && this.#inFlight <= this.#maxInFlight / 2) {
-          const pressure = this.#pressure;
-          this.#pressure = undefined;
-          pressure.resolve();
+        this.acked += message.n;
+        if (message.b !== this.busy) {
+          this.busy = message.b;
+          this.#freed();
         }
+        this.#poster.taken();
         return;
       case 'status':
         this.#statuses = message.status;
@@ -244,89 +410,36 @@ class WorkerLink {
       waiting.resolve({ t: 'reply', id, error: reason });
     }
     this.#outstanding.clear();
-    this.#pressure?.resolve();
-    this.#pressure = undefined;
+    this.busy = 0;
+    this.#freed();
+    this.#poster.taken();
   }
 
-  /**
-   * Queues one event for the sink with bit `bit`. The coordinator hands the same prepared
-   * object to each sink in a row, so the sinks of one event share one batch entry.
-   */
-  push(code: number, runId: string, payload: unknown, bit: number): Promise<void> | undefined {
-    if (this.#stopped !== undefined) {
-      // Hooks never throw: after a shutdown, or with the worker gone, events are counted.
-      this.lost++;
-      return undefined;
-    }
-    const b = this.#batch;
-    const n = b.length;
-    if (
-      n > 0 &&
-      b[n - 2] === payload &&
-      b[n - 3] === runId &&
-      b[n - 4] === code &&
-      ((b[n - 1] as number) & bit) === 0
-    ) {
-      b[n - 1] = (b[n - 1] as number) | bit;
-    } else {
-      b.push(code, runId, payload, bit);
-      this.#inFlight++;
-      if (b.length >= MAX_BATCH * 4) {
-        if (!this.#immediate) {
-          this.#immediate = true;
-          setImmediate(this.#postNow);
-        }
-      } else if (this.#timer === undefined) {
-        this.#timer = setTimeout(this.#postNow, this.#postDelayMs);
-        this.#timer.unref();
-      }
-    }
-    if (this.#inFlight <= this.#maxInFlight) return undefined;
-    if (!this.#pressure) {
+  whenFree(): Promise<void> {
+    if (!this.#free) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => {
         resolve = r;
       });
-      this.#pressure = { promise, resolve };
+      this.#free = { promise, resolve };
     }
-    return this.#pressure.promise;
+    return this.#free.promise;
   }
 
-  readonly #postNow = (): void => {
-    this.#immediate = false;
-    this.#post();
-  };
+  #freed(): void {
+    const free = this.#free;
+    this.#free = undefined;
+    free?.resolve();
+  }
 
-  #post(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    const b = this.#batch;
-    if (b.length === 0 || this.#stopped !== undefined) return;
-    this.#batch = [];
-    this.#posted++;
-    // Prepared events are plain JSON data: one JSON text per batch copies to the worker
-    // several times faster than a structured clone of the objects.
-    let text: string;
-    try {
-      text = JSON.stringify(b);
-    } catch {
-      // Not from a coordinator (a stand-in called directly with a cycle, a BigInt, ...):
-      // make each such payload safe on its own rather than lose the batch.
-      const sanitize = defaultSanitizer();
-      const safe = b.slice();
-      for (let i = 2; i < safe.length; i += 4) {
-        try {
-          JSON.stringify(safe[i]);
-        } catch {
-          safe[i] = sanitize(safe[i]);
-        }
-      }
-      text = JSON.stringify(safe);
-    }
-    // Past half the bound the worker acknowledges at once (else at most ten times a second).
-    const urgent = this.#inFlight > this.#maxInFlight / 2;
+  /** Whether the worker stopped (shut down or failed): events for its sinks are lost. */
+  get stopped(): boolean {
+    return this.#stopped !== undefined;
+  }
+
+  /** Posts a batch's JSON text (`urgent`: ack at once). */
+  postEvents(text: string, urgent: boolean): void {
+    if (this.#stopped !== undefined) return;
     this.#worker.postMessage({
       t: 'ev',
       j: text,
@@ -363,15 +476,16 @@ class WorkerLink {
   flush(timeoutMs: number): Promise<WorkerFinishReport> {
     // Shut down on purpose: nothing is left to flush.
     if (this.#stopped === SHUT_DOWN) return Promise.resolve({ ok: true, sinks: [] });
-    this.#post();
-    if (this.#flush && this.#flush.posted === this.#posted) return this.#flush.promise;
+    this.#poster.post();
+    const posted = this.#poster.posted;
+    if (this.#flush && this.#flush.posted === posted) return this.#flush.promise;
     const id = this.#nextId++;
     const promise = this.#request({ t: 'flush', id, timeoutMs }, timeoutMs).then((reply) => {
       if (this.#flush?.promise === promise) this.#flush = undefined;
       if (reply.error !== undefined) throw new Error(reply.error);
       return WorkerLink.#report(reply);
     });
-    this.#flush = { posted: this.#posted, promise };
+    this.#flush = { posted, promise };
     return promise;
   }
 
@@ -380,7 +494,7 @@ class WorkerLink {
    * shutdown) share one request; when the last one closes, the worker ends.
    */
   shutdown(name: string, timeoutMs: number): Promise<WorkerFinishReport> {
-    this.#post();
+    this.#poster.post();
     if (!this.#open.delete(name) && !this.#closing) return Promise.resolve({ ok: true, sinks: [] });
     if (this.#closing) {
       this.#closing.names.push(name);
@@ -464,17 +578,26 @@ class WorkerSinkProxy implements RLMObservabilitySink {
   onScore?: (runId: string, score: ScoreRecord) => Promise<void> | undefined;
   check?: () => Promise<SinkCheckResult>;
   readonly #link: WorkerLink;
+  readonly #poster: EventPoster;
   readonly #index: number;
   readonly #bit: number;
 
-  constructor(link: WorkerLink, index: number, info: WorkerSinkInfo) {
+  /** `index`: the sink's place in its worker; `bit`: its bit in the batch entries' masks. */
+  constructor(
+    link: WorkerLink,
+    poster: EventPoster,
+    index: number,
+    bit: number,
+    info: WorkerSinkInfo,
+  ) {
     this.#link = link;
+    this.#poster = poster;
     this.#index = index;
-    this.#bit = 1 << index;
+    this.#bit = bit;
     this.name = info.name;
     this.local = info.local;
     if (info.defaultSamplingRate !== undefined) this.defaultSamplingRate = info.defaultSamplingRate;
-    if (info.scores) this.onScore = (runId, score) => link.push(3, runId, score, this.#bit);
+    if (info.scores) this.onScore = (runId, score) => poster.push(link, 3, runId, score, this.#bit);
     if (info.check) this.check = () => link.check(this.name);
   }
 
@@ -483,15 +606,15 @@ class WorkerSinkProxy implements RLMObservabilitySink {
   }
 
   onRunStart(runId: string, start: RunStart): Promise<void> | undefined {
-    return this.#link.push(0, runId, start, this.#bit);
+    return this.#poster.push(this.#link, 0, runId, start, this.#bit);
   }
 
   onStep(runId: string, step: StepRecord): Promise<void> | undefined {
-    return this.#link.push(1, runId, step, this.#bit);
+    return this.#poster.push(this.#link, 1, runId, step, this.#bit);
   }
 
   onRunEnd(runId: string, end: RunEnd): Promise<void> | undefined {
-    return this.#link.push(2, runId, end, this.#bit);
+    return this.#poster.push(this.#link, 2, runId, end, this.#bit);
   }
 
   async forceFlush(options?: SinkFinishOptions): Promise<void> {
@@ -527,14 +650,18 @@ export async function createWorkerSinks(
 ): Promise<RLMObservabilitySink[]> {
   if (specs.length === 0) return [];
   if (specs.length > MAX_SINKS)
-    throw new RangeError(`a sink worker takes at most ${MAX_SINKS} sinks (got ${specs.length})`);
+    throw new RangeError(`the sink workers take at most ${MAX_SINKS} sinks (got ${specs.length})`);
   const env = options.env ?? process.env;
   const keys = options.keys ?? specs.map((_, i) => `sinks[${i}]`);
   const threads = Math.max(1, Math.min(specs.length, Math.trunc(options.threads ?? 1) || 1));
-  // The sinks dealt out in turn: spec i goes to thread i % threads.
-  const groups = Array.from({ length: threads }, (_, t) =>
-    specs.flatMap((_, i) => (i % threads === t ? [i] : [])),
-  );
+  // The sinks in turn, in consecutive groups (the first threads take one more when they do
+  // not divide evenly): sinks listed together — often built on the same SDK — share a heap.
+  const groups = Array.from({ length: threads }, (_, t) => {
+    const from = Math.ceil((t * specs.length) / threads);
+    const to = Math.ceil(((t + 1) * specs.length) / threads);
+    return Array.from({ length: to - from }, (_, i) => from + i);
+  });
+  const poster = new EventPoster(options);
   const links = groups.map((group) => {
     const init: WorkerInit = {
       specs: group.map((i) => {
@@ -545,6 +672,9 @@ export async function createWorkerSinks(
           ...(spec.fromEnv ? { fromEnv: true } : {}),
         };
       }),
+      bitOffset: group[0]!,
+      // A sink more than the in-flight bound behind in the worker holds its next events here.
+      busyAt: Math.max(1, options.maxInFlight ?? 2_000),
       configDir: options.configDir ?? process.cwd(),
       configFile: options.configFile,
       keys: group.map((i) => keys[i] ?? `sinks[${i}]`),
@@ -556,8 +686,9 @@ export async function createWorkerSinks(
       nice: Math.max(0, Math.min(19, Math.trunc(options.nice ?? 10))),
       warmUpMs: Math.max(0, options.warmUpMs ?? 0),
     };
-    return new WorkerLink(init, options, options.logger ?? stderrLogger);
+    return new WorkerLink(init, poster, options.logger ?? stderrLogger);
   });
+  poster.links = links;
   const startMs = options.startTimeoutMs ?? 60_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -573,7 +704,13 @@ export async function createWorkerSinks(
     const proxies: RLMObservabilitySink[] = new Array(specs.length);
     groups.forEach((group, t) => {
       group.forEach((specIndex, i) => {
-        proxies[specIndex] = new WorkerSinkProxy(links[t]!, i, infos[t]![i]!);
+        proxies[specIndex] = new WorkerSinkProxy(
+          links[t]!,
+          poster,
+          i,
+          1 << specIndex,
+          infos[t]![i]!,
+        );
       });
     });
     return proxies;
