@@ -974,7 +974,7 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
       `    onStep p50 ${(timedWorker.p50 / 1000).toFixed(2)} us, p99 ${(timedWorker.p99 / 1000).toFixed(2)} us`,
     );
     // 1a'. For information, not a goal: the same with two worker threads
-    // (`worker: { threads: 2 }`, which costs more memory and the agent's thread more posts).
+    // (`worker: { threads: 2 }`, which costs another JavaScript heap).
     log(`  delivery: ${sizes.steps} steps, the five remote sinks in two worker threads…`);
     const sustainedWorker2 = await sixSinkPass(
       localCtx,
