@@ -101,7 +101,7 @@ export interface WorkerSinksOptions {
    * listed together — often built on the same SDK — share a heap. One batch serves every
    * thread. One thread does the work of all the sinks one after another; with several busy
    * remote sinks and a spare core two do it side by side (the project's bench, 2 cores, the
-   * five remote sinks at full speed: ~9–11k steps/s sustained with one thread, ~13–14k with
+   * five remote sinks at full speed: ~8.5–11k steps/s sustained with one thread, ~13–14k with
    * two), but each thread is another JavaScript heap: tens of MB more while backends hang.
    * At most the number of sinks. @defaultValue `1`
    */
