@@ -155,6 +155,20 @@ interface Outstanding {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** A promise to hand out and the function that settles it. */
+interface Gate {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function gate(): Gate {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** A worker thread as the {@link EventPoster} sees it. @internal */
 export interface PostTarget {
   /** The worker stopped (shut down or failed): events for its sinks are lost. */
@@ -193,7 +207,7 @@ export class EventPoster {
   #pushed = 0;
   /** Batches posted so far. */
   posted = 0;
-  #pressure: { promise: Promise<void>; resolve: () => void } | undefined;
+  #pressure: Gate | undefined;
 
   constructor(options: WorkerSinksOptions) {
     this.#postDelayMs = Math.max(0, options.postDelayMs ?? 50);
@@ -260,13 +274,7 @@ export class EventPoster {
       // A sink whose queue in the worker is long: this event goes, the next ones wait in the
       // coordinator's lane here (bounded, counted) rather than pile up in the worker's.
       return (link.busy & bit) === 0 ? undefined : link.whenFree();
-    if (!this.#pressure) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => {
-        resolve = r;
-      });
-      this.#pressure = { promise, resolve };
-    }
+    this.#pressure ??= gate();
     return this.#pressure.promise;
   }
 
@@ -329,7 +337,7 @@ class WorkerLink implements PostTarget {
   /** Batch entries this worker has taken (it acknowledges every entry, its sinks' or not). */
   acked = 0;
   busy = 0;
-  #free: { promise: Promise<void>; resolve: () => void } | undefined;
+  #free: Gate | undefined;
   /** Events that arrived after the worker stopped (shut down or failed). */
   lost = 0;
   #nextId = 1;
@@ -416,13 +424,7 @@ class WorkerLink implements PostTarget {
   }
 
   whenFree(): Promise<void> {
-    if (!this.#free) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => {
-        resolve = r;
-      });
-      this.#free = { promise, resolve };
-    }
+    this.#free ??= gate();
     return this.#free.promise;
   }
 
