@@ -206,6 +206,26 @@ describe('createWorkerSinks', () => {
     for (const s of obs.status()) expect(s.counters.dropped).toBe(0);
   });
 
+  it('a sink that stays busy in the worker never makes the application’s coordinator time a call out', async () => {
+    const file = tmpFile('busy-long.jsonl');
+    const [sink] = await createWorkerSinks(
+      [{ use: './recording-sink.mjs', options: { file, name: 'slow', delayMs: 500 } }],
+      { configDir: fixtures, logger: silent, maxInFlight: 2, postDelayMs: 5 },
+    );
+    // Each event takes the sink longer than this coordinator lets a call take.
+    const obs = RLMObservability.withSinks([sink!], { ...quiet, callTimeoutMs: 400 });
+    cleanups.push(() => obs.shutdown());
+    for (let i = 1; i <= 8; i++) obs.onStep('r', step(i));
+    await vi.waitFor(() => expect(lines(file)).toHaveLength(8), { timeout: 15_000 });
+    const status = obs.status()[0] as unknown as {
+      counters: { delivered: number; failed: number; timedOut?: number };
+    };
+    // every hand-over counted as delivered: none timed out waiting for the busy sink
+    expect(status.counters.failed).toBe(0);
+    expect(status.counters.delivered).toBe(8);
+    expect(lines(file).map(stepOf)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('counts failures in the worker, reports them in status and flush, and never leaks secrets', async () => {
     const file = tmpFile('fail.jsonl');
     const [sink] = await createWorkerSinks(

@@ -113,6 +113,11 @@ const SHUT_DOWN = 'shut down';
 const MAX_BATCH = 2048;
 /** Sinks in the worker threads at most (one bit each in an event's sink mask). */
 const MAX_SINKS = 30;
+/**
+ * How long a busy sink's next event waits at most (well below any sensible per-call timeout
+ * of the application's coordinator).
+ */
+const BUSY_HOLD_MS = 250;
 /** How much longer than its own deadline the worker may take to answer before we give up. */
 const ANSWER_GRACE_MS = 2000;
 
@@ -338,6 +343,7 @@ class WorkerLink implements PostTarget {
   acked = 0;
   busy = 0;
   #free: Gate | undefined;
+  #freeTimer: ReturnType<typeof setTimeout> | undefined;
   /** Events that arrived after the worker stopped (shut down or failed). */
   lost = 0;
   #nextId = 1;
@@ -424,11 +430,20 @@ class WorkerLink implements PostTarget {
   }
 
   whenFree(): Promise<void> {
-    this.#free ??= gate();
+    if (!this.#free) {
+      this.#free = gate();
+      // Never longer than BUSY_HOLD_MS: the coordinator would time the call out and count
+      // an event as failed that the worker has. A sink that stays busy takes one more event
+      // each time, which its queue in the worker bounds.
+      this.#freeTimer = setTimeout(() => this.#freed(), BUSY_HOLD_MS);
+      this.#freeTimer.unref();
+    }
     return this.#free.promise;
   }
 
   #freed(): void {
+    clearTimeout(this.#freeTimer);
+    this.#freeTimer = undefined;
     const free = this.#free;
     this.#free = undefined;
     free?.resolve();
