@@ -3,6 +3,7 @@ import { EventPoster, type PostTarget } from '../src/worker/worker-sinks.js';
 
 /** A worker thread as the poster sees it: the batches it was sent, decoded. */
 class FakeWorker implements PostTarget {
+  constructor(readonly bits = 0x3fffffff) {}
   stopped = false;
   acked = 0;
   lost = 0;
@@ -163,13 +164,21 @@ describe('EventPoster: the batch the sink workers are sent', () => {
   });
 
   it('counts the events of a stopped worker as lost and posts to the others', () => {
-    const [a, b] = [new FakeWorker(), new FakeWorker()];
+    // sinks 1 and 2 in thread a, sinks 4 and 8 in thread b
+    const [a, b] = [new FakeWorker(0b0011), new FakeWorker(0b1100)];
     const p = poster([a, b]);
+    const [e1, e2] = [{ step: 1 }, { step: 2 }];
+    for (const bit of [1, 2, 4, 8]) p.push(bit < 4 ? a : b, 1, 'r', e1, bit);
+    // b stops with e1 in the batch: its two sinks lose it
     b.stopped = true;
-    p.push(a, 1, 'r', { step: 1 }, 1);
-    p.push(b, 1, 'r', { step: 1 }, 2);
+    for (const bit of [1, 2, 4, 8]) p.push(bit < 4 ? a : b, 1, 'r', e2, bit);
+    expect(b.lost).toBe(2);
     p.post();
-    expect(b.lost).toBe(1);
-    expect(a.entries().map(([, , , mask]) => mask)).toEqual([1]);
+    expect(b.lost).toBe(4);
+    expect(b.batches).toHaveLength(0);
+    expect(a.entries().map(([, , payload, mask]) => [payload, mask])).toEqual([
+      [e1, 0b1111],
+      [e2, 0b0011],
+    ]);
   });
 });

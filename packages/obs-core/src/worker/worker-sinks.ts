@@ -182,6 +182,8 @@ export interface PostTarget {
   readonly acked: number;
   /** Events that arrived after the worker stopped. */
   lost: number;
+  /** Its sinks' bits in the entries' masks. */
+  readonly bits: number;
   /** The sinks (bits) whose queue in the worker is long: their next events wait. */
   readonly busy: number;
   /** Settles when the worker reports other busy sinks (or stops). */
@@ -247,7 +249,9 @@ export class EventPoster {
     }
     const b = this.#batch;
     const sink = 31 - Math.clz32(bit);
-    const entry = this.#entryOf.get(payload);
+    const n = b.length;
+    // Usually the sinks of an event call one after another: the last entry is the one.
+    const entry = n > 0 && b[n - 2] === payload ? n - 4 : this.#entryOf.get(payload);
     if (
       entry !== undefined &&
       entry > this.#lastEntry[sink]! &&
@@ -258,10 +262,9 @@ export class EventPoster {
       b[entry + 3] = (b[entry + 3] as number) | bit;
       this.#lastEntry[sink] = entry;
     } else {
-      const at = b.length;
       b.push(code, runId, payload, bit);
-      this.#entryOf.set(payload, at);
-      this.#lastEntry[sink] = at;
+      this.#entryOf.set(payload, n);
+      this.#lastEntry[sink] = n;
       this.#pushed++;
       if (b.length >= MAX_BATCH * 4 || this.#inFlight() > this.#maxInFlight) {
         // Full, or the workers are behind: post on the next turn rather than wait for the
@@ -330,7 +333,13 @@ export class EventPoster {
     }
     // Past half the bound the workers acknowledge at once (else at most ten times a second).
     const urgent = this.#inFlight() > this.#maxInFlight / 2;
-    for (const link of this.links) link.postEvents(text, urgent);
+    for (const link of this.links) {
+      if (!link.stopped) link.postEvents(text, urgent);
+      // Taken from its sinks' lanes before the worker stopped: counted, not silently gone.
+      else
+        for (let i = 3; i < b.length; i += 4)
+          for (let m = (b[i] as number) & link.bits; m !== 0; m &= m - 1) link.lost++;
+    }
   }
 }
 
@@ -346,6 +355,7 @@ class WorkerLink implements PostTarget {
   #freeTimer: ReturnType<typeof setTimeout> | undefined;
   /** Events that arrived after the worker stopped (shut down or failed). */
   lost = 0;
+  readonly bits: number;
   #nextId = 1;
   readonly #outstanding = new Map<number, Outstanding>();
   #statuses: ObservedSinkStatus[] = [];
@@ -362,6 +372,7 @@ class WorkerLink implements PostTarget {
   constructor(init: WorkerInit, poster: EventPoster, log: DiagnosticLogger) {
     this.#log = log;
     this.#poster = poster;
+    this.bits = (2 ** init.specs.length - 1) * 2 ** init.bitOffset;
     this.started = new Promise((resolve, reject) => {
       this.#ready = resolve;
       this.#failed = reject;
