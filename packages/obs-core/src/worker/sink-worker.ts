@@ -57,10 +57,9 @@ function currentBusy(): number {
   return obs ? obs.busyMask(init.busyAt) * 2 ** init.bitOffset : 0;
 }
 
-function sendAck(): void {
+function sendAck(now = currentBusy()): void {
   if (ackTimer !== undefined) clearTimeout(ackTimer);
   ackTimer = undefined;
-  const now = currentBusy();
   if (unacked === 0 && now === busy) return;
   post({ t: 'ack', n: unacked, b: now });
   unacked = 0;
@@ -74,7 +73,8 @@ function sendAck(): void {
 }
 
 function checkBusy(): void {
-  if (currentBusy() !== busy) sendAck();
+  const now = currentBusy();
+  if (now !== busy) sendAck(now);
 }
 
 /** Plain data only crosses threads: a status with a function or a class loses it here. */
@@ -260,7 +260,8 @@ async function handle(message: ToWorker): Promise<void> {
       // Acks are batched (each message wakes the application's thread): at most ten a second,
       // unless a sink became busy.
       unacked += b.length / 4;
-      if (message.a || currentBusy() !== busy) sendAck();
+      const now = currentBusy();
+      if (message.a || now !== busy) sendAck(now);
       else ackTimer ??= setTimeout(sendAck, ACK_INTERVAL_MS);
       return;
     }

@@ -252,13 +252,13 @@ export class EventPoster {
     const n = b.length;
     // Usually the sinks of an event call one after another: the last entry is the one.
     const entry = n > 0 && b[n - 2] === payload ? n - 4 : this.#entryOf.get(payload);
-    if (
+    const joins =
       entry !== undefined &&
       entry > this.#lastEntry[sink]! &&
       b[entry + 1] === runId &&
       b[entry] === code &&
-      ((b[entry + 3] as number) & bit) === 0
-    ) {
+      ((b[entry + 3] as number) & bit) === 0;
+    if (joins) {
       b[entry + 3] = (b[entry + 3] as number) | bit;
       this.#lastEntry[sink] = entry;
     } else {
@@ -266,7 +266,10 @@ export class EventPoster {
       this.#entryOf.set(payload, n);
       this.#lastEntry[sink] = n;
       this.#pushed++;
-      if (b.length >= MAX_BATCH * 4 || this.#inFlight() > this.#maxInFlight) {
+    }
+    const inFlight = this.#inFlight();
+    if (!joins) {
+      if (b.length >= MAX_BATCH * 4 || inFlight > this.#maxInFlight) {
         // Full, or the workers are behind: post on the next turn rather than wait for the
         // timer (the delay only gathers events that trickle in).
         if (!this.#immediate) {
@@ -278,7 +281,7 @@ export class EventPoster {
         this.#timer.unref();
       }
     }
-    if (this.#inFlight() <= this.#maxInFlight)
+    if (inFlight <= this.#maxInFlight)
       // A sink whose queue in the worker is long: this event goes, the next ones wait in the
       // coordinator's lane here (bounded, counted) rather than pile up in the worker's.
       return (link.busy & bit) === 0 ? undefined : link.whenFree();
