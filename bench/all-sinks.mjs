@@ -35,6 +35,7 @@ import { LangSmithSink } from '@rlm/sink-langsmith';
 import { LogfireSink } from '@rlm/sink-logfire';
 import { MlflowSink } from '@rlm/sink-mlflow';
 import { OpenTelemetrySink } from '@rlm/sink-otel';
+import { stepsArrived } from './receivers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const LANGFUSE_KEYS = { publicKey: 'pk-lf-bench', secretKey: 'sk-lf-bench' };
@@ -247,7 +248,15 @@ export async function startReceiverProcess() {
   const { urls, control } = JSON.parse(line);
   return {
     urls,
-    counts: async () => (await fetch(`${control}/counts`)).json(),
+    /** The counts; with `stepsAtLeast`, once that many steps arrived everywhere (≤ 10 s). */
+    counts: async ({ stepsAtLeast } = {}) =>
+      (
+        await fetch(
+          stepsAtLeast === undefined
+            ? `${control}/counts`
+            : `${control}/counts?stepsAtLeast=${stepsAtLeast}&timeoutMs=10000`,
+        )
+      ).json(),
     reset: async () => {
       await fetch(`${control}/reset`, { method: 'POST' });
     },
@@ -498,16 +507,9 @@ const WINDOW_CHECK = 500;
 /** Waits until every local receiver has at least `steps` steps of this pass; the count then. */
 async function untilArrived(ctx, steps) {
   for (;;) {
-    const c = await ctx.receivers.counts();
-    const arrived = Math.min(
-      c.otlp.stepSpans,
-      c.logfire.stepSpans,
-      c.langfuse.stepSpans,
-      c.langsmith.stepRuns,
-      c.mlflow.stepMetrics,
-    );
+    // One request that the receivers answer once the steps arrived (or after 10 s).
+    const arrived = stepsArrived(await ctx.receivers.counts({ stepsAtLeast: steps }));
     if (arrived >= steps) return arrived;
-    await sleep(2);
   }
 }
 

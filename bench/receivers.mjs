@@ -15,7 +15,8 @@
  *   create/update/search/get, `runs/log-batch` (metrics counted), artifact uploads.
  *
  * Run as a child process (`node bench/receivers.mjs`): it prints one JSON line
- * `{ "urls": {...}, "control": url }`; `GET <control>/counts` answers the counts,
+ * `{ "urls": {...}, "control": url }`; `GET <control>/counts` answers the counts (with
+ * `?stepsAtLeast=N`, once N steps arrived at every receiver: see {@link stepsArrived}),
  * `POST <control>/reset` zeroes them. Kept in a separate process so that receiving does not
  * share the bench's event loop.
  */
@@ -351,12 +352,53 @@ function countFieldParts(buf, prefix) {
   return count;
 }
 
+/** The steps that arrived at every receiver: the least of their step counts. */
+export function stepsArrived(counts) {
+  return Math.min(
+    counts.otlp.stepSpans,
+    counts.logfire.stepSpans,
+    counts.langfuse.stepSpans,
+    counts.langsmith.stepRuns,
+    counts.mlflow.stepMetrics,
+  );
+}
+
+/** How often a waiting `/counts?stepsAtLeast=` checks the counts (in this process: no I/O). */
+const WAIT_CHECK_MS = 1;
+
 /** The child-process entry: start, print the urls, serve `/counts` and `/reset`. */
 async function main() {
   const receivers = await startReceivers();
+  // `/counts?stepsAtLeast=N&timeoutMs=T` answers once N steps arrived everywhere (or after T
+  // ms): one request per wait, where polling cost the bench's thread and this process ~0.4 ms
+  // of CPU a request, taken from the sinks being measured.
+  const waiters = new Set();
+  let checker;
+  const check = () => {
+    const arrived = stepsArrived(receivers.counts);
+    const now = performance.now();
+    for (const w of waiters) {
+      if (arrived >= w.steps || now >= w.deadline) {
+        waiters.delete(w);
+        json(w.res, 200, receivers.counts);
+      }
+    }
+    if (waiters.size === 0) {
+      clearInterval(checker);
+      checker = undefined;
+    }
+  };
   const control = await serve((req, res) => {
-    if (req.url === '/counts') return json(res, 200, receivers.counts);
-    if (req.url === '/reset' && req.method === 'POST') {
+    const url = new URL(req.url ?? '/', 'http://control');
+    if (url.pathname === '/counts') {
+      const steps = Number(url.searchParams.get('stepsAtLeast') ?? 0);
+      if (!(steps > stepsArrived(receivers.counts))) return json(res, 200, receivers.counts);
+      const timeoutMs = Number(url.searchParams.get('timeoutMs') ?? 60_000);
+      waiters.add({ res, steps, deadline: performance.now() + timeoutMs });
+      checker ??= setInterval(check, WAIT_CHECK_MS);
+      return;
+    }
+    if (url.pathname === '/reset' && req.method === 'POST') {
       receivers.reset();
       return json(res, 200, {});
     }
