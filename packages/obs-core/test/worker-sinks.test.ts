@@ -21,6 +21,8 @@ interface Line {
   sink: string;
   hook: string;
   tid?: number;
+  /** The worker heap's young generation bound (`resourceLimits`). */
+  youngMb?: number;
   runId?: string;
   payload?: Record<string, unknown>;
 }
@@ -507,6 +509,24 @@ describe('the config file: worker', () => {
     expect(tid['local-jsonl']).toBe(0);
   });
 
+  it('gives the worker heap a 96 MB young generation by default; worker.youngGenerationMb sets it, 0 keeps V8 default', async () => {
+    const file = tmpFile('young.jsonl');
+    const youngOf = async (worker: Record<string, unknown>) => {
+      fs.rmSync(file, { force: true });
+      const { obs } = await load({ worker, sinks: [['rec', { file, name: 'rec' }]] });
+      obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+      obs.onStep('r', step(1));
+      expect((await obs.flush({ timeoutMs: 5_000 })).ok).toBe(true);
+      await obs.shutdown();
+      return lines(file).find((l) => l.hook === 'onStep')?.youngMb;
+    };
+    expect(await youngOf({ sinks: ['rec'] })).toBe(96);
+    expect(await youngOf({ sinks: ['rec'], youngGenerationMb: 64 })).toBe(64);
+    const v8Default = await youngOf({ sinks: ['rec'], youngGenerationMb: 0 });
+    expect(v8Default).toBeGreaterThan(0);
+    expect(v8Default).not.toBe(96);
+  });
+
   it('a list names the sinks that go; an entry can ask for the worker itself', async () => {
     const file = tmpFile('cfg2.jsonl');
     const { obs } = await load({
@@ -560,6 +580,9 @@ describe('the config file: worker', () => {
     );
     await expect(load({ worker: { warmUpMs: -1 }, sinks: [] })).rejects.toThrow(
       /must be a number >= 0 \(got -1\).*worker\.warmUpMs\)$/,
+    );
+    await expect(load({ worker: { youngGenerationMb: 'big' }, sinks: [] })).rejects.toThrow(
+      /must be a number >= 0 \(got "big"\).*worker\.youngGenerationMb\)$/,
     );
     for (const threads of [0, 1.5, '2'])
       await expect(load({ worker: { threads }, sinks: [] })).rejects.toThrow(

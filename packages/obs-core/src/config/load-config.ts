@@ -292,18 +292,20 @@ function validate(raw: unknown, file: string): RlmObsConfig {
         else if (k === 'threads') {
           if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
             fail(`must be a whole number >= 1 (got ${JSON.stringify(v)})`, 'worker.threads');
-        } else if (['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs'].includes(k)) {
+        } else if (
+          ['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs', 'youngGenerationMb'].includes(k)
+        ) {
           if (typeof v !== 'number' || !(v >= 0))
             fail(`must be a number >= 0 (got ${JSON.stringify(v)})`, `worker.${k}`);
         } else
           fail(
-            `unknown key '${k}'; use sinks, threads, postDelayMs, maxInFlight, nice, warmUpMs`,
+            `unknown key '${k}'; use sinks, threads, postDelayMs, maxInFlight, nice, warmUpMs, youngGenerationMb`,
             `worker.${k}`,
           );
       }
     } else if (typeof worker !== 'boolean')
       fail(
-        'must be true, false, a list of sink names or { sinks, threads, postDelayMs, maxInFlight, nice, warmUpMs }',
+        'must be true, false, a list of sink names or { sinks, threads, postDelayMs, maxInFlight, nice, warmUpMs, youngGenerationMb }',
         'worker',
       );
   }

@@ -68,6 +68,7 @@ interface WorkerPlan {
     maxInFlight?: number;
     nice?: number;
     warmUpMs?: number;
+    youngGenerationMb?: number;
   };
 }
 

@@ -147,6 +147,8 @@ export interface WorkerConfig {
   nice?: number;
   /** Flush once this long after the first events, to warm the sinks up (`0`: never). @defaultValue `0` */
   warmUpMs?: number;
+  /** The young generation of the worker's heap in MB (`0`: V8's default). @defaultValue `96` */
+  youngGenerationMb?: number;
 }
 
 /**

@@ -44,6 +44,8 @@ export interface WorkerInit {
   busyAt: number;
   /** How long after the first events the worker flushes once to warm up (0: never). */
   warmUpMs: number;
+  /** The worker heap's young generation bound in MB (`resourceLimits`; 0: V8's default). */
+  youngGenerationMb: number;
 }
 
 /** What the worker knows about each sink it created. */

@@ -93,6 +93,19 @@ export interface WorkerSinksOptions {
    * backend hanging). `0` turns it off. @defaultValue `0`
    */
   warmUpMs?: number;
+  /**
+   * The young generation of the worker's JavaScript heap, in MB (Node's
+   * `resourceLimits.maxYoungGenerationSizeMb`; `0`: V8's default, ~48 MB). The sinks' SDKs
+   * allocate ~50 KB a step and hold their export batches for tens of milliseconds: with
+   * V8's default the worker scavenged every ~30 ms at full speed, each time copying the
+   * batches still waiting, which were then promoted and collected again by the full
+   * collector. Twice the room halves the scavenges; in the project's bench (2 cores, the
+   * five remote sinks, interleaved pairs) one thread delivered 3% more steps a second on
+   * average and, with every backend down, the process's RSS peaked ~60 MB lower and grew
+   * ~6 MB less (less is promoted to the old generation, which does not shrink back). Only
+   * memory the worker actually allocates is committed. @defaultValue `96`
+   */
+  youngGenerationMb?: number;
   /** How long the worker may take to create the sinks. @defaultValue `60000` */
   startTimeoutMs?: number;
   /**
@@ -131,6 +144,9 @@ function workerScript(): URL {
   throw new Error('sink-worker.js is missing from @rlm/obs-core (build the package)');
 }
 
+/** The worker heap's young generation (see `WorkerSinksOptions.youngGenerationMb`). */
+const DEFAULT_YOUNG_GENERATION_MB = 96;
+
 /**
  * Starts the worker. It inherits the process's Node flags, except that a parent started as
  * `node --input-type=module -e …` would make it refuse its own file: then the flags are passed
@@ -143,6 +159,9 @@ function startWorker(init: WorkerInit): Worker {
     env: init.env as NodeJS.ProcessEnv,
     stdout: false,
     stderr: false,
+    ...(init.youngGenerationMb > 0
+      ? { resourceLimits: { maxYoungGenerationSizeMb: init.youngGenerationMb } }
+      : {}),
   };
   if (!process.execArgv.some((arg) => arg.startsWith('--input-type')))
     return new Worker(workerScript(), options);
@@ -716,6 +735,7 @@ export async function createWorkerSinks(
       statusIntervalMs: Math.max(50, options.statusIntervalMs ?? 500),
       nice: Math.max(0, Math.min(19, Math.trunc(options.nice ?? 10))),
       warmUpMs: Math.max(0, options.warmUpMs ?? 0),
+      youngGenerationMb: Math.max(0, options.youngGenerationMb ?? DEFAULT_YOUNG_GENERATION_MB),
     };
     return new WorkerLink(init, poster, options.logger ?? stderrLogger);
   });
