@@ -9,8 +9,9 @@
  *   protobuf), `POST /v1/metrics`.
  * - `langfuse`: `GET /api/public/projects` (the auth check), `POST /api/public/otel/v1/traces`
  *   (OTLP JSON), `POST /api/public/ingestion` (scores; answers 207 like Langfuse).
- * - `langsmith`: `GET /info`, projects (`/sessions`), `POST /runs/multipart` (or gzip),
- *   `/runs/batch`, `POST /feedback`; counts run creates, patches and `step-<n>` runs.
+ * - `langsmith`: `GET /info`, projects (`/sessions`), `POST /runs`, `PATCH /runs/{id}`,
+ *   `POST /runs/multipart` (or gzip), `/runs/batch`, `POST /feedback`; counts run creates,
+ *   patches and `step-<n>` runs.
  * - `mlflow` (a stand-in when no real MLflow server can be started): experiments, runs
  *   create/update/search/get, `runs/log-batch` (metrics counted), artifact uploads.
  *
@@ -231,6 +232,15 @@ export async function startReceivers() {
       c.posts += batch.post?.length ?? 0;
       c.patches += batch.patch?.length ?? 0;
       c.stepRuns += (batch.post ?? []).filter((r) => String(r.name).startsWith('step-')).length;
+      return json(res, 200, {});
+    }
+    // The client's direct requests (the root runs): a create, a patch.
+    if (path === '/runs' && req.method === 'POST') {
+      c.posts++;
+      return json(res, 200, {});
+    }
+    if (req.method === 'PATCH' && path.startsWith('/runs/')) {
+      c.patches++;
       return json(res, 200, {});
     }
     if (path === '/feedback' && req.method === 'POST') {

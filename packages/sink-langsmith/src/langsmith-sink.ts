@@ -32,7 +32,7 @@ import {
   epochMs as timeOf,
   truncate,
 } from '@rlm/obs-core';
-import { Client } from 'langsmith';
+import { Client, type ClientConfig } from 'langsmith';
 import { RunTree } from 'langsmith/run_trees';
 
 /** Options of the `langsmith` sink. */
@@ -47,7 +47,10 @@ export interface LangSmithSinkOptions {
   projectName?: string;
   /** List projects at setup (the original does): failure gives `available: false`. @defaultValue `true` */
   connectionCheck?: boolean;
-  /** The client's memory bound for its queued uploads (the root runs). @defaultValue 64 MiB */
+  /**
+   * @deprecated Ignored: root runs no longer wait in the client's upload queue (they are
+   * sent directly; step runs are bounded by `maxQueuedBytes`). Accepted so configs still load.
+   */
   maxIngestMemoryBytes?: number;
   /**
    * The memory bound (estimated heap) for step and LLM runs waiting while LangSmith is slow or
@@ -176,6 +179,33 @@ export function langsmithRunId(runId: string, startMs: number, part?: string | n
   return `${time.slice(0, 8)}-${time.slice(8)}-7${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/**
+ * The client the root runs' `RunTree`s post and patch through. `RunTree` catches a failed
+ * create or update and writes it to the console; here it is handed to `onError` instead (the
+ * sink counts and reports it) and the call resolves.
+ */
+class ReportingClient extends Client {
+  readonly #onError: (error: unknown) => void;
+  constructor(config: ClientConfig, onError: (error: unknown) => void) {
+    super(config);
+    this.#onError = onError;
+  }
+  override async createRun(...args: Parameters<Client['createRun']>): Promise<void> {
+    try {
+      await super.createRun(...args);
+    } catch (error) {
+      this.#onError(error);
+    }
+  }
+  override async updateRun(...args: Parameters<Client['updateRun']>): Promise<void> {
+    try {
+      await super.updateRun(...args);
+    } catch (error) {
+      this.#onError(error);
+    }
+  }
+}
+
 /** What feedback needs to find a run in LangSmith, also after the run ended. */
 interface RunRef {
   /** The run's LangSmith id. */
@@ -192,6 +222,8 @@ interface OpenRun extends RunRef {
   lastStepEnd: number;
   /** The root run's create was sent (and not lost to an auth failure since). */
   posted: boolean;
+  /** The root run's create request, which its end's patch waits for. */
+  created: Promise<unknown> | undefined;
   ended: boolean;
   parent: OpenRun | undefined;
 }
@@ -306,18 +338,24 @@ export class LangSmithSink implements RLMObservabilitySink {
       return;
     }
     try {
-      this.#client = new Client({
-        apiUrl: this.apiUrl,
-        apiKey: options.apiKey,
-        autoBatchTracing: true,
-        // A deliberate bound: uploads held while LangSmith is slow or down.
-        maxIngestMemoryBytes: options.maxIngestMemoryBytes ?? 64 * 1024 * 1024,
-        timeout_ms: options.timeoutMs ?? 10_000,
-        // Retries are bounded, so a long outage costs failed uploads, not an endless queue.
-        callerOptions: { maxRetries: options.maxRetries ?? 3 },
-        fetchImplementation: this.#fetch.fetch,
-        preferProfileAuth: false,
-      });
+      this.#client = new ReportingClient(
+        {
+          apiUrl: this.apiUrl,
+          apiKey: options.apiKey,
+          // Root runs and feedback go out as direct requests (POST /runs, PATCH /runs/{id},
+          // POST /feedback), so a failure comes back to the sink (through ReportingClient) to be
+          // counted and reported; the client's auto-batch queue logged each failed batch to the
+          // console, with every run id in it, outside rlm-obs's logger. Step runs are batched
+          // by this sink.
+          autoBatchTracing: false,
+          timeout_ms: options.timeoutMs ?? 10_000,
+          // Retries are bounded, so a long outage costs failed uploads, not an endless queue.
+          callerOptions: { maxRetries: options.maxRetries ?? 3 },
+          fetchImplementation: this.#fetch.fetch,
+          preferProfileAuth: false,
+        },
+        (error) => this.#failed(error),
+      );
       // Buffered multipart bodies (the client's LANGSMITH_DISABLE_MULTIPART_STREAMING): the
       // streamed ones reach the socket as one tiny write per part, which cost ~20x the CPU.
       (
@@ -515,13 +553,15 @@ export class LangSmithSink implements RLMObservabilitySink {
   }
 
   #track(promise: Promise<unknown>): void {
-    const p = promise.catch((error: unknown) => {
-      // An HTTP error was already counted by the fetch wrapper.
-      if (typeof (error as { status?: unknown })?.status !== 'number') this.#fetch.failures++;
-      this.#fetch.lastError = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    });
+    const p = promise.catch((error: unknown) => this.#failed(error));
     this.#pending.add(p);
     void p.finally(() => this.#pending.delete(p));
+  }
+
+  /** A request that failed: counted (an HTTP error already was, by the fetch wrapper). */
+  #failed(error: unknown): void {
+    if (typeof (error as { status?: unknown })?.status !== 'number') this.#fetch.failures++;
+    this.#fetch.lastError = error instanceof Error ? error.message.split('\n')[0] : String(error);
   }
 
   #onRunStart(runId: string, start: RunStart): void {
@@ -594,6 +634,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       startMs,
       lastStepEnd: startMs,
       posted: false,
+      created: undefined,
       ended: false,
       parent,
     };
@@ -609,7 +650,8 @@ export class LangSmithSink implements RLMObservabilitySink {
     if (run.posted || run.ended) return;
     if (run.parent) this.#post(run.parent);
     run.posted = true;
-    this.#track(run.tree.postRun());
+    run.created = run.tree.postRun();
+    this.#track(run.created);
   }
 
   #onStep(runId: string, record: StepRecord): void {
@@ -734,11 +776,17 @@ export class LangSmithSink implements RLMObservabilitySink {
     const posted = run.posted;
     run.posted = true;
     run.ended = true;
-    this.#track(
-      run.tree
-        .end(outputs, error, endMs)
-        .then(() => (posted ? run.tree.patchRun() : run.tree.postRun())),
-    );
+    this.#track(run.tree.end(outputs, error, endMs).then(() => this.#finish(run, posted)));
+  }
+
+  /**
+   * Sends an ended root run: a patch once its create settled (the requests go out directly,
+   * so a patch must not overtake its create), or the whole run if it was never posted.
+   */
+  async #finish(run: OpenRun, posted: boolean): Promise<void> {
+    if (!posted) return run.tree.postRun();
+    await run.created?.catch(() => undefined);
+    return run.tree.patchRun();
   }
 
   #remember(id: string, run: RunRef): void {
@@ -884,10 +932,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       this.#pump(true);
     }
     await Promise.allSettled([...this.#pending]);
-    // The root runs go through the client's auto-batch queue, which otherwise waits out its
-    // 250 ms aggregation delay: send them now.
-    await this.#client?.flush().catch(() => undefined); // failures are counted by #fetch
-    await this.#client?.awaitPendingTraceBatches();
+
     const failed = this.#fetch.failures - before;
     const skipped = this.#cooldown.takeSkipped();
     const dropped = this.#runsDropped - this.#droppedReported;
@@ -915,11 +960,7 @@ export class LangSmithSink implements RLMObservabilitySink {
         if (this.#paused()) continue;
         const posted = run.posted;
         run.posted = run.ended = true;
-        this.#track(
-          run.tree
-            .end({ incomplete: true })
-            .then(() => (posted ? run.tree.patchRun() : run.tree.postRun())),
-        );
+        this.#track(run.tree.end({ incomplete: true }).then(() => this.#finish(run, posted)));
       }
       this.#runs.clear();
       await this.forceFlush();

@@ -1,8 +1,8 @@
 /**
  * A local receiver that answers like LangSmith: `/info`, projects (`GET /sessions?name=` or
  * `name_contains=`, `POST /sessions?upsert=true`; ingesting a run creates its project),
- * `/runs/multipart` (gzip or not, with `feedback.<id>` parts) and the JSON `/runs/batch` and
- * `POST /feedback` fallbacks. Creates and updates are merged into one record per run id, as
+ * `POST /runs` and `PATCH /runs/{id}` (the client's direct requests), `/runs/multipart` (gzip
+ * or not, with `feedback.<id>` parts), the JSON `/runs/batch` and `POST /feedback`. Creates and updates are merged into one record per run id, as
  * LangSmith does.
  */
 import { randomUUID } from 'node:crypto';
@@ -57,14 +57,8 @@ export interface LangSmithReceiver {
   projects: Map<string, LangSmithProject>;
   posts: number;
   routes: string[];
-  /** Answer `/info` so the client falls back to JSON `/runs/batch`. */
-  jsonBatch: boolean;
-  /** Answer `/info` so the client gzips its multipart bodies. */
-  gzip: boolean;
   /** A deployment without the JSON `/runs/batch` endpoint: 404 there. */
   multipartOnly: boolean;
-  /** The content-encoding of each upload ('' for none). */
-  encodings: string[];
   /** `401`/`403` refuse everything but `/info` (as a refused key would); the others hit writes. */
   mode: 'ok' | 'hang' | '401' | '403' | '429' | '503';
   close(): Promise<void>;
@@ -96,10 +90,7 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
     projects: new Map(),
     posts: 0,
     routes: [],
-    jsonBatch: false,
-    gzip: false,
     multipartOnly: false,
-    encodings: [],
     mode: 'ok',
   } as unknown as LangSmithReceiver;
   const server: Server = createServer((req, res) => {
@@ -116,9 +107,7 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
       if (req.headers['x-api-key'] !== receiver.apiKey)
         return send(401, { detail: 'Invalid token' });
       if (path === '/info') {
-        if (receiver.jsonBatch)
-          return send(200, { batch_ingest_config: { use_multipart_endpoint: false } });
-        return send(200, receiver.gzip ? { instance_flags: { gzip_body_enabled: true } } : {});
+        return send(200, {});
       }
       if (receiver.mode === '401' || receiver.mode === '403')
         return send(Number(receiver.mode), { detail: 'nope' });
@@ -141,12 +130,26 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
       if (receiver.mode === 'hang') return;
       if (receiver.mode !== 'ok') return send(Number(receiver.mode), { detail: 'nope' });
       let body = Buffer.concat(chunks);
-      receiver.encodings.push(String(req.headers['content-encoding'] ?? ''));
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
       if (path === '/feedback' && req.method === 'POST') {
         const feedback = JSON.parse(body.toString('utf8')) as LangSmithFeedback;
         receiver.feedback.set(feedback.id, { ...feedback, via: 'feedback' });
         return send(200, feedback);
+      }
+      // The client's direct requests (no auto-batch queue): a run create, a run patch.
+      if (path === '/runs' && req.method === 'POST') {
+        merge(receiver, JSON.parse(body.toString('utf8')) as LangSmithRun);
+        receiver.posts++;
+        return send(200);
+      }
+      const patched = /^\/runs\/([0-9a-f-]{36})$/.exec(path);
+      if (patched && req.method === 'PATCH') {
+        merge(receiver, {
+          ...(JSON.parse(body.toString('utf8')) as LangSmithRun),
+          id: patched[1]!,
+        });
+        receiver.posts++;
+        return send(200);
       }
       if (path === '/runs/batch') {
         if (receiver.multipartOnly) return send(404, { detail: 'Not Found' });
