@@ -919,7 +919,7 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
           : 'local OTLP http/protobuf receiver (quick run: no Phoenix started)',
     logfire: 'local receiver (OTLP http/protobuf)',
     langfuse: 'local receiver (OTLP JSON + ingestion API)',
-    langsmith: 'local receiver (/info, multipart ingest)',
+    langsmith: 'local receiver (/info, runs and /runs/batch)',
     mlflow: mlflow
       ? `local stand-in; the paced pass: ${realBackends.mlflow}`
       : mlflowCmd

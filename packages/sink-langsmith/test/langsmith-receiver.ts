@@ -57,6 +57,8 @@ export interface LangSmithReceiver {
   projects: Map<string, LangSmithProject>;
   posts: number;
   routes: string[];
+  /** How long `POST /runs` takes to answer (then `created <id>` is added to `routes`). */
+  createDelayMs: number;
   /** A deployment without the JSON `/runs/batch` endpoint: 404 there. */
   multipartOnly: boolean;
   /** `401`/`403` refuse everything but `/info` (as a refused key would); the others hit writes. */
@@ -91,6 +93,7 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
     posts: 0,
     routes: [],
     multipartOnly: false,
+    createDelayMs: 0,
     mode: 'ok',
   } as unknown as LangSmithReceiver;
   const server: Server = createServer((req, res) => {
@@ -138,8 +141,12 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
       }
       // The client's direct requests (no auto-batch queue): a run create, a run patch.
       if (path === '/runs' && req.method === 'POST') {
-        merge(receiver, JSON.parse(body.toString('utf8')) as LangSmithRun);
+        const run = JSON.parse(body.toString('utf8')) as LangSmithRun;
+        if (receiver.createDelayMs > 0)
+          await new Promise((resolve) => setTimeout(resolve, receiver.createDelayMs));
+        merge(receiver, run);
         receiver.posts++;
+        receiver.routes.push(`created ${run.id}`);
         return send(200);
       }
       const patched = /^\/runs\/([0-9a-f-]{36})$/.exec(path);

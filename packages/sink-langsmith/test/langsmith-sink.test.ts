@@ -111,14 +111,11 @@ describe('langsmith sink', () => {
         expect(receiver.routes).toContain(
           transport === 'json batch' ? 'POST /runs/batch' : 'POST /runs/multipart',
         );
-        // Root runs: a create each (the run and its nested run), then a patch after it.
+        // Root runs: a create each (the run and its nested run) and a patch of each end.
         const rootId = langsmithRunId(run.id, Date.parse(run.startedAt));
-        const direct = receiver.routes.filter((r) => r === 'POST /runs' || r.startsWith('PATCH'));
-        expect(direct.filter((r) => r === 'POST /runs')).toHaveLength(2);
-        expect(direct).toContain(`PATCH /runs/${rootId}`);
-        expect(receiver.routes.indexOf(`PATCH /runs/${rootId}`)).toBeGreaterThan(
-          receiver.routes.indexOf('POST /runs'),
-        );
+        expect(receiver.routes.filter((r) => r === 'POST /runs')).toHaveLength(2);
+        expect(receiver.routes.filter((r) => r.startsWith('PATCH /runs/'))).toHaveLength(2);
+        expect(receiver.routes).toContain(`PATCH /runs/${rootId}`);
         checkTree(receiver, run.id, Date.parse(run.startedAt));
         expect(sink.stats().failed_requests).toBe(0);
       } finally {
@@ -178,6 +175,26 @@ describe('langsmith sink', () => {
       await receiver.close();
     }
   }, 30_000);
+
+  it("a run's end is patched only after its create was answered (the requests go out directly)", async () => {
+    const receiver = await startLangSmithReceiver();
+    receiver.createDelayMs = 300;
+    try {
+      const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const run = obs.startRun({ task: 'short' });
+      run.step({ observation: { success: true }, reward: 1 });
+      run.end();
+      expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      const rootId = langsmithRunId(run.id, Date.parse(run.startedAt));
+      const created = receiver.routes.indexOf(`created ${rootId}`);
+      expect(created).toBeGreaterThan(-1);
+      expect(receiver.routes.indexOf(`PATCH /runs/${rootId}`)).toBeGreaterThan(created);
+      expect(receiver.runs.get(rootId)).toMatchObject({ outputs: { completed: true } });
+    } finally {
+      await receiver.close();
+    }
+  });
 
   it('step runs that come one every few milliseconds go up in a few uploads, not one each', async () => {
     const receiver = await startLangSmithReceiver();
