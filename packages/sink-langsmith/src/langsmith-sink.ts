@@ -233,6 +233,8 @@ class CountingFetch {
   requests = 0;
   failures = 0;
   lastError: string | undefined;
+  /** The errors already counted here (a request that never got an answer). */
+  readonly counted = new WeakSet<object>();
   constructor(
     private readonly onAuthFailure: (status: number) => void,
     private readonly onWriteOk: () => void,
@@ -256,6 +258,7 @@ class CountingFetch {
     } catch (error) {
       this.failures++;
       this.lastError = error instanceof Error ? error.message : String(error);
+      if (typeof error === 'object' && error !== null) this.counted.add(error);
       throw error;
     }
   };
@@ -540,11 +543,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       this.#runsSent += batch.length;
     };
     const sending = send()
-      .catch((error: unknown) => {
-        if (typeof (error as { status?: unknown })?.status !== 'number') this.#fetch.failures++;
-        this.#fetch.lastError =
-          error instanceof Error ? error.message.split('\n')[0] : String(error);
-      })
+      .catch((error: unknown) => this.#failed(error))
       .finally(() => {
         this.#sending = undefined;
         this.#pump();
@@ -558,9 +557,15 @@ export class LangSmithSink implements RLMObservabilitySink {
     void p.finally(() => this.#pending.delete(p));
   }
 
-  /** A request that failed: counted (an HTTP error already was, by the fetch wrapper). */
+  /**
+   * A call that failed: counted unless the fetch wrapper already counted it (an HTTP error
+   * answer, or a request that got no answer).
+   */
   #failed(error: unknown): void {
-    if (typeof (error as { status?: unknown })?.status !== 'number') this.#fetch.failures++;
+    const counted =
+      typeof (error as { status?: unknown })?.status === 'number' ||
+      (typeof error === 'object' && error !== null && this.#fetch.counted.has(error));
+    if (!counted) this.#fetch.failures++;
     this.#fetch.lastError = error instanceof Error ? error.message.split('\n')[0] : String(error);
   }
 

@@ -62,7 +62,7 @@ export interface LangSmithReceiver {
   /** A deployment without the JSON `/runs/batch` endpoint: 404 there. */
   multipartOnly: boolean;
   /** `401`/`403` refuse everything but `/info` (as a refused key would); the others hit writes. */
-  mode: 'ok' | 'hang' | '401' | '403' | '429' | '503';
+  mode: 'ok' | 'hang' | 'reset' | '401' | '403' | '429' | '503';
   close(): Promise<void>;
 }
 
@@ -131,6 +131,7 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
         );
       }
       if (receiver.mode === 'hang') return;
+      if (receiver.mode === 'reset') return req.socket.destroy();
       if (receiver.mode !== 'ok') return send(Number(receiver.mode), { detail: 'nope' });
       let body = Buffer.concat(chunks);
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);

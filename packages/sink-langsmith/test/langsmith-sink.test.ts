@@ -453,6 +453,38 @@ describe('cross-process runs', () => {
 });
 
 describe('a LangSmith that refuses, throttles, fails or hangs', () => {
+  it('connections cut on every upload: each failed request counted once', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({
+        apiKey: receiver.apiKey,
+        apiUrl: receiver.url,
+        projectName: 'rlm-cut',
+        maxRetries: 0,
+      });
+      receiver.mode = 'reset';
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ task: 'cut' });
+      run.step({ observation: { success: true }, reward: 1 });
+      run.end();
+      const report = await obs.shutdown({ timeoutMs: 10_000 });
+      expect(report.sinks[0]!.ok).toBe(false);
+      // Until the client's own retries are over: no request for a second.
+      let seen = -1;
+      while (seen !== receiver.routes.length) {
+        seen = receiver.routes.length;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+      const cut = receiver.routes.filter(
+        (r) => r !== 'GET /info' && !r.endsWith(' /sessions'),
+      ).length;
+      expect(cut).toBeGreaterThan(0);
+      expect(sink.stats().failed_requests).toBe(cut);
+    } finally {
+      await receiver.close();
+    }
+  }, 30_000);
+
   for (const mode of ['401', '429', '503', 'hang'] as const) {
     it(`${mode}: counted, the caller unaffected, memory bounded, nothing on the console`, async () => {
       const receiver = await startLangSmithReceiver();
