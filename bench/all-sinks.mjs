@@ -14,7 +14,8 @@
  *    "Server is at capacity" from ~2,000 spans/s on this machine): every step must arrive.
  * 2. Overhead on a simulated agent whose steps each burn 1 ms (and 10 ms) of CPU and then
  *    await (as an agent awaits its model): no observability, the default config (jsonl) and
- *    all six sinks, interleaved in rounds, as ratios to the loop without observability.
+ *    all six sinks, interleaved in rounds, as ratios to the loop without observability; each
+ *    run in a fresh process after an untimed warm-up (the best of the rounds per mode).
  * 3. Memory: RSS growth over 100,000 steps with every remote backend down (closed ports, and
  *    a backend that accepts connections but never answers), after a GC of every thread's
  *    heap (the worker's through the inspector protocol), in a child process run with
@@ -43,6 +44,8 @@ const LANGSMITH_KEY = 'lsv2_bench_key';
 const LOGFIRE_TOKEN = 'pylf_v1_us_bench';
 const PROJECT = 'rlm-bench';
 const yieldLoop = () => new Promise((resolve) => setImmediate(resolve));
+/** Untimed steps before an overhead run, in its process (enough for the JIT's top tier). */
+const AGENT_WARM_UP_STEPS = Number(process.env.RLM_BENCH_WARM_UP ?? 5000);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The sizes: the issue's for the full run, small ones for `--quick` (CI, < 60 s). */
@@ -616,7 +619,11 @@ function burn(ms) {
   return x;
 }
 
-/** A simulated agent: `steps` steps of `stepMs` CPU each, then an await; `mode` none|default|all. */
+/**
+ * A simulated agent: `steps` steps of `stepMs` CPU each, then an await; `mode`
+ * none|default|all|worker. Runs in a fresh process (see {@link agentChild}); a short untimed
+ * warm-up with the same sinks first (the JIT, connections, buffers), as the in-process runs had.
+ */
 async function agentRun(ctx, makeEvent, mode, steps, stepMs, tag) {
   let obs;
   let dir;
@@ -630,7 +637,14 @@ async function agentRun(ctx, makeEvent, mode, steps, stepMs, tag) {
   }
   const events = Array.from({ length: 100 }, (_, i) => makeEvent(i));
   const runId = `bench-agent-${tag}`;
-  await waitIdle(ctx);
+  const warmId = `${runId}-warm-up`;
+  obs?.onRunStart(warmId, { task: 'agent', environment: 'bench', params: {} });
+  for (let i = 0; i < AGENT_WARM_UP_STEPS; i++) {
+    obs?.onStep(warmId, { event: events[i % 100], cumulativeReward: i });
+    await yieldLoop();
+  }
+  obs?.onRunEnd(warmId, { result: { completed: true } });
+  await obs?.flush({ timeoutMs: 60_000 });
   const start = performance.now();
   obs?.onRunStart(runId, { task: 'agent', environment: 'bench', params: { max_steps: steps } });
   let cumulative = 0;
@@ -654,14 +668,15 @@ async function agentRun(ctx, makeEvent, mode, steps, stepMs, tag) {
 }
 
 /** Interleaved rounds of none/default/all; the best of the rounds per mode. */
-async function overhead(ctx, makeEvent, stepMs, steps, rounds, log) {
+export async function overhead(ctx, stepMs, steps, rounds, log) {
   const modes = ['none', 'default', 'all', 'worker'];
   const best = Object.fromEntries(modes.map((m) => [m, Infinity]));
   const bestLoop = Object.fromEntries(modes.map((m) => [m, Infinity]));
   const problems = [];
   for (let r = 0; r < rounds; r++) {
     for (const mode of modes) {
-      const run = await agentRun(ctx, makeEvent, mode, steps, stepMs, `${stepMs}ms-${mode}-${r}`);
+      await waitIdle(ctx);
+      const run = await agentChild(ctx, mode, steps, stepMs, `${stepMs}ms-${mode}-${r}`);
       if (!run.ok || run.dropped)
         problems.push(`${mode} round ${r}: flush ok ${run.ok}, ${run.dropped} dropped/failed`);
       best[mode] = Math.min(best[mode], run.seconds);
@@ -682,6 +697,42 @@ async function overhead(ctx, makeEvent, stepMs, steps, rounds, log) {
     workerOverhead: best.worker / best.none - 1,
     problems,
   };
+}
+
+/**
+ * One overhead run in a fresh process. In this process the runs of one mode came after the
+ * others' in one heap, with what six sinks' SDKs, exporters and worker threads left in it
+ * (the baseline's rounds varied by 2%, more than the overhead measured); in a child every mode
+ * starts from the same state: the same modules loaded, the same warm-up.
+ */
+function agentChild(ctx, mode, steps, stepMs, tag) {
+  return new Promise((resolve, reject) => {
+    const args = { targets: ctx.targets, tmpRoot: ctx.tmpRoot, mode, steps, stepMs, tag };
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), '--agent-child', JSON.stringify(args)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1);
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`agent child (${tag}) exited ${code}: ${out.slice(-1000)}\n${err}`));
+      }
+    });
+  });
+}
+
+/** In the child: one {@link agentRun}, its figures as the last line of stdout. */
+async function agentChildMain({ targets, tmpRoot, mode, steps, stepMs, tag }) {
+  const { makeEvent } = await import('./event.mjs');
+  const result = await agentRun({ targets, tmpRoot }, makeEvent, mode, steps, stepMs, tag);
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
 /** The memory measurement in a child process with --expose-gc. */
@@ -1013,15 +1064,8 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
     }
     // 2. overhead on a simulated agent (the local receivers: on this 2-core machine the real
     // backends' own ingestion would take the agent's CPU, which a deployment does not share).
-    const over1 = await overhead(localCtx, makeEvent, 1, sizes.overheadSteps1, sizes.rounds, log);
-    const over10 = await overhead(
-      localCtx,
-      makeEvent,
-      10,
-      sizes.overheadSteps10,
-      sizes.rounds,
-      log,
-    );
+    const over1 = await overhead(localCtx, 1, sizes.overheadSteps1, sizes.rounds, log);
+    const over10 = await overhead(localCtx, 10, sizes.overheadSteps10, sizes.rounds, log);
     // 3. memory with every remote backend down: closed ports, then hanging backends.
     const closed = {};
     for (const name of ['otel', 'logfire', 'langfuse', 'langsmith', 'mlflow'])
@@ -1088,3 +1132,4 @@ export async function benchAllSinks({ quick, tmpRoot, makeEvent, log = console.l
 }
 
 if (process.argv[2] === '--memory-child') await memoryChildMain(JSON.parse(process.argv[3]));
+if (process.argv[2] === '--agent-child') await agentChildMain(JSON.parse(process.argv[3]));
