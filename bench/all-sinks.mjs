@@ -46,6 +46,8 @@ const PROJECT = 'rlm-bench';
 const yieldLoop = () => new Promise((resolve) => setImmediate(resolve));
 /** Untimed steps before an overhead run, in its process (enough for the JIT's top tier). */
 const AGENT_WARM_UP_STEPS = Number(process.env.RLM_BENCH_WARM_UP ?? 5000);
+/** Quiet time between the warm-up and the timed run, for every mode alike. */
+const AGENT_SETTLE_MS = Number(process.env.RLM_BENCH_SETTLE_MS ?? 1000);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The sizes: the issue's for the full run, small ones for `--quick` (CI, < 60 s). */
@@ -645,6 +647,8 @@ async function agentRun(ctx, makeEvent, mode, steps, stepMs, tag) {
   }
   obs?.onRunEnd(warmId, { result: { completed: true } });
   await obs?.flush({ timeoutMs: 60_000 });
+  // The burst's garbage collected and its last exports answered before the clock starts.
+  await sleep(AGENT_SETTLE_MS);
   const start = performance.now();
   obs?.onRunStart(runId, { task: 'agent', environment: 'bench', params: { max_steps: steps } });
   let cumulative = 0;
