@@ -704,20 +704,14 @@ export async function overhead(ctx, stepMs, steps, rounds, log) {
 }
 
 /**
- * One overhead run in a fresh process. In this process the runs of one mode came after the
- * others' in one heap, with what six sinks' SDKs, exporters and worker threads left in it
- * (the baseline's rounds varied by 2%, more than the overhead measured); in a child every mode
- * starts from the same state: the same modules loaded (this file's: the six sinks' packages,
- * as an application's own modules would be — a child that loads only what its mode uses runs
- * the baseline in a near-empty heap, where the agent's own garbage is cheaper to collect than
- * in any real application, and the ratios grew by 0.7–0.8 point in one comparison), the same warm-up.
+ * Runs this file in a child process (`node [flags] all-sinks.mjs <mode> <json>`) and resolves
+ * with the JSON on the last line of its output.
  */
-function agentChild(ctx, mode, steps, stepMs, tag) {
+function childRun(flags, mode, args, label) {
   return new Promise((resolve, reject) => {
-    const args = { targets: ctx.targets, tmpRoot: ctx.tmpRoot, mode, steps, stepMs, tag };
     const child = spawn(
       process.execPath,
-      [fileURLToPath(import.meta.url), '--agent-child', JSON.stringify(args)],
+      [...flags, fileURLToPath(import.meta.url), mode, JSON.stringify(args)],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -729,10 +723,24 @@ function agentChild(ctx, mode, steps, stepMs, tag) {
       try {
         resolve(JSON.parse(line));
       } catch {
-        reject(new Error(`agent child (${tag}) exited ${code}: ${out.slice(-1000)}\n${err}`));
+        reject(new Error(`${label} exited ${code}: ${out.slice(-1000)}\n${err}`));
       }
     });
   });
+}
+
+/**
+ * One overhead run in a fresh process. In this process the runs of one mode came after the
+ * others' in one heap, with what six sinks' SDKs, exporters and worker threads left in it
+ * (the baseline's rounds varied by 2%, more than the overhead measured); in a child every mode
+ * starts from the same state: the same warm-up, the same modules loaded (this file's: the six
+ * sinks' packages, as an application's own modules would be — a child that loads only what
+ * its mode uses runs the baseline in a near-empty heap, where the agent's own garbage is
+ * cheaper to collect than in any real application; the ratios grew by 0.7–0.8 point so).
+ */
+function agentChild(ctx, mode, steps, stepMs, tag) {
+  const args = { targets: ctx.targets, tmpRoot: ctx.tmpRoot, mode, steps, stepMs, tag };
+  return childRun([], '--agent-child', args, `agent child (${tag})`);
 }
 
 /** In the child: one {@link agentRun}, its figures as the last line of stdout. */
@@ -744,30 +752,8 @@ async function agentChildMain({ targets, tmpRoot, mode, steps, stepMs, tag }) {
 
 /** The memory measurement in a child process with --expose-gc. */
 function memoryChild(targets, steps, label, worker = false) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--expose-gc',
-        fileURLToPath(import.meta.url),
-        '--memory-child',
-        JSON.stringify({ targets, steps, label, worker }),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1);
-      try {
-        resolve(JSON.parse(line));
-      } catch {
-        reject(new Error(`memory child (${label}) exited ${code}: ${out.slice(-1000)}\n${err}`));
-      }
-    });
-  });
+  const args = { targets, steps, label, worker };
+  return childRun(['--expose-gc'], '--memory-child', args, `memory child (${label})`);
 }
 
 /**
