@@ -318,7 +318,7 @@ function printAllSinks(r, quick) {
       );
   }
   console.log(
-    `\n  overhead on a simulated agent (steps burn CPU, then await; best of ${r.overhead1ms.rounds} interleaved rounds, flush included):`,
+    `\n  overhead on a simulated agent (steps burn CPU, then await; best of ${r.overhead1ms.rounds} interleaved rounds, each run in a fresh process after an untimed warm-up, flush included):`,
   );
   const header = [
     'step',
