@@ -200,6 +200,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The `worker` object's numeric options (each a number >= 0). */
+const WORKER_NUMBER_KEYS = ['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs', 'youngGenerationMb'];
+const WORKER_KEYS = ['sinks', 'threads', ...WORKER_NUMBER_KEYS];
+
 function validate(raw: unknown, file: string): RlmObsConfig {
   const fail = (message: string, key?: string): never => {
     throw new RlmObsConfigError(message, { file, key });
@@ -292,22 +296,13 @@ function validate(raw: unknown, file: string): RlmObsConfig {
         else if (k === 'threads') {
           if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
             fail(`must be a whole number >= 1 (got ${JSON.stringify(v)})`, 'worker.threads');
-        } else if (
-          ['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs', 'youngGenerationMb'].includes(k)
-        ) {
+        } else if (WORKER_NUMBER_KEYS.includes(k)) {
           if (typeof v !== 'number' || !(v >= 0))
             fail(`must be a number >= 0 (got ${JSON.stringify(v)})`, `worker.${k}`);
-        } else
-          fail(
-            `unknown key '${k}'; use sinks, threads, postDelayMs, maxInFlight, nice, warmUpMs, youngGenerationMb`,
-            `worker.${k}`,
-          );
+        } else fail(`unknown key '${k}'; use ${WORKER_KEYS.join(', ')}`, `worker.${k}`);
       }
     } else if (typeof worker !== 'boolean')
-      fail(
-        'must be true, false, a list of sink names or { sinks, threads, postDelayMs, maxInFlight, nice, warmUpMs, youngGenerationMb }',
-        'worker',
-      );
+      fail(`must be true, false, a list of sink names or { ${WORKER_KEYS.join(', ')} }`, 'worker');
   }
   return config as RlmObsConfig;
 }
