@@ -2,8 +2,8 @@
  * A local receiver that answers like LangSmith: `/info`, projects (`GET /sessions?name=` or
  * `name_contains=`, `POST /sessions?upsert=true`; ingesting a run creates its project),
  * `POST /runs` and `PATCH /runs/{id}` (the client's direct requests), `/runs/multipart` (gzip
- * or not, with `feedback.<id>` parts), the JSON `/runs/batch` and `POST /feedback`. Creates and updates are merged into one record per run id, as
- * LangSmith does.
+ * or not, with `feedback.<id>` parts), the JSON `/runs/batch` and `POST /feedback`. Creates
+ * and updates are merged into one record per run id, as LangSmith does.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
