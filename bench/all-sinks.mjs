@@ -623,8 +623,9 @@ function burn(ms) {
 
 /**
  * A simulated agent: `steps` steps of `stepMs` CPU each, then an await; `mode`
- * none|default|all|worker. Runs in a fresh process (see {@link agentChild}); a short untimed
- * warm-up with the same sinks first (the JIT, connections, buffers), as the in-process runs had.
+ * none|default|all|worker. Runs in a fresh process (see {@link agentChild}): first an untimed
+ * warm-up of {@link AGENT_WARM_UP_STEPS} steps with the same sinks (the JIT, connections,
+ * buffers) and {@link AGENT_SETTLE_MS} of quiet.
  */
 async function agentRun(ctx, makeEvent, mode, steps, stepMs, tag) {
   let obs;
