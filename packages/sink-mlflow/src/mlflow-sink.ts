@@ -71,6 +71,14 @@ export interface MlflowSinkOptions {
    * them later. @defaultValue `50000`
    */
   maxPendingMetrics?: number;
+  /**
+   * Runs started and not yet ended that the sink holds at most. When one more starts, the
+   * oldest open run is ended in MLflow as `KILLED` with the tag `rlm.evicted = true` (its
+   * waiting step metrics sent first) and counted (`evicted_runs`), so runs that never end
+   * cannot grow a long-lived host's memory; its later steps are ignored, its end and scores
+   * still reach it. @defaultValue `10000`
+   */
+  maxOpenRuns?: number;
   /** Upload the run's `run_path` directory as artifacts. @defaultValue `true` */
   uploadArtifacts?: boolean;
   /** @defaultValue `'mlflow'` */
@@ -106,6 +114,8 @@ interface RunState {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** Ended as `KILLED` to keep under `maxOpenRuns`; its own end may still come. */
+  evicted: boolean;
 }
 
 interface Operation {
@@ -124,6 +134,8 @@ const STEP_METRICS = [
   'output_tokens',
   'cost_usd',
 ];
+/** Open runs held at most (see `MlflowSinkOptions.maxOpenRuns`). */
+const DEFAULT_MAX_OPEN_RUNS = 10_000;
 /** Ended runs remembered for late scores. */
 const MAX_ENDED_RUNS = 10_000;
 /** Labels beyond this many are only in `rlm.tags`. */
@@ -158,6 +170,8 @@ export interface MlflowSinkStats {
   /** Step metrics waiting to be sent. */
   pending_metrics: number;
   unmatched_scores: number;
+  /** Open runs ended as `KILLED` to keep under `maxOpenRuns`. */
+  evicted_runs: number;
   authFailures: number;
   authSkipped: number;
   authPausedUntil: string | null;
@@ -183,11 +197,14 @@ export class MlflowSink implements RLMObservabilitySink {
     requests_retried: 0,
     /** Scores on runs that have no MLflow run (never started anywhere this sink can see). */
     unmatched_scores: 0,
+    /** Open runs ended as `KILLED` to keep under `maxOpenRuns`. */
+    evicted_runs: 0,
   };
 
   readonly #client: MlflowClient | undefined;
   readonly #maxQueue: number;
   readonly #maxPendingMetrics: number;
+  readonly #maxOpenRuns: number;
   /** Step metrics waiting in every run's `pendingMetrics`. */
   #pendingMetrics = 0;
   #droppedStepsReported = 0;
@@ -213,6 +230,7 @@ export class MlflowSink implements RLMObservabilitySink {
     this.trackingUri = (options.trackingUri ?? 'http://localhost:5000').replace(/\/+$/, '');
     this.#maxQueue = Math.max(1, options.maxQueueSize ?? 10_000);
     this.#maxPendingMetrics = Math.max(10, options.maxPendingMetrics ?? 50_000);
+    this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#uploadArtifacts = options.uploadArtifacts !== false;
     this.#detail = this.enabled ? maskUri(this.trackingUri) : 'disabled';
     this.ready = Promise.resolve();
@@ -279,6 +297,7 @@ export class MlflowSink implements RLMObservabilitySink {
       queued: this.#queue.length,
       pending_metrics: this.#pendingMetrics,
       unmatched_scores: this.counters.unmatched_scores,
+      evicted_runs: this.counters.evicted_runs,
       ...this.#cooldown.stats(),
     };
     if (this.#lastError) stats.last_error = this.#lastError;
@@ -318,7 +337,9 @@ export class MlflowSink implements RLMObservabilitySink {
       inputTokens: 0,
       outputTokens: 0,
       costUsd: 0,
+      evicted: false,
     };
+    if (!this.#runs.has(id) && this.#runs.size >= this.#maxOpenRuns) this.#evictOldest();
     this.#runs.set(id, state);
     this.#ended.delete(id);
     const task = typeof s.task === 'string' ? s.task : '';
@@ -482,14 +503,16 @@ export class MlflowSink implements RLMObservabilitySink {
   onRunEnd(runId: string, end: RunEnd): void {
     if (!this.#client || this.#shutdown) return;
     const id = typeof runId === 'string' ? runId : String(runId);
-    const state = this.#runs.get(id);
-    if (!state) return;
-    this.#runs.delete(id);
-    if (this.#ended.size >= MAX_ENDED_RUNS) {
-      const oldest = this.#ended.keys().next().value;
-      if (oldest !== undefined) this.#ended.delete(oldest);
+    let state = this.#runs.get(id);
+    if (state) {
+      this.#runs.delete(id);
+      this.#rememberEnded(id, state);
+    } else {
+      // An evicted run's own end: its final metrics and status replace `KILLED`.
+      state = this.#ended.get(id);
+      if (!state?.evicted) return;
+      state.evicted = false;
     }
-    this.#ended.set(id, state);
     if (this.#paused()) {
       this.#takePending(state);
       return;
@@ -537,6 +560,45 @@ export class MlflowSink implements RLMObservabilitySink {
       } finally {
         // The MLflow run is ended even after errors (the original's end_run in except).
         await client.updateRun(mlflowRunId, completed ? 'FINISHED' : 'FAILED', endMs);
+      }
+    });
+  }
+
+  /** Keeps an ended run for its late scores (the oldest ended run is forgotten first). */
+  #rememberEnded(id: string, state: RunState): void {
+    if (this.#ended.size >= MAX_ENDED_RUNS) {
+      const oldest = this.#ended.keys().next().value;
+      if (oldest !== undefined) this.#ended.delete(oldest);
+    }
+    this.#ended.set(id, state);
+  }
+
+  /**
+   * Makes room under `maxOpenRuns`: the oldest open run is ended in MLflow as `KILLED`, tagged
+   * `rlm.evicted`, after its waiting step metrics. Its end, if it ever comes, still finds it
+   * among the ended runs and replaces `KILLED` with its own status; its later steps are ignored.
+   */
+  #evictOldest(): void {
+    const oldest = this.#runs.keys().next().value;
+    if (oldest === undefined) return;
+    const state = this.#runs.get(oldest)!;
+    this.#runs.delete(oldest);
+    this.#rememberEnded(oldest, state);
+    state.evicted = true;
+    this.counters.evicted_runs++;
+    if (this.#paused()) {
+      this.#takePending(state);
+      return;
+    }
+    const endMs = Date.now();
+    this.#enqueue(async () => {
+      const mlflowRunId = await this.#ensureRun(state);
+      const client = this.#client!;
+      try {
+        await this.#sendMetrics(state);
+        await client.logBatch(mlflowRunId, { tags: { 'rlm.evicted': 'true' } });
+      } finally {
+        await client.updateRun(mlflowRunId, 'KILLED', endMs);
       }
     });
   }

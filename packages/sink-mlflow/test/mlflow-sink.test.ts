@@ -321,6 +321,52 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     ).toBe(0);
   }, 120_000);
 
+  it('runs that never end stay under maxOpenRuns: the oldest is ended as KILLED, tagged, counted', async () => {
+    const experiment = `rlm-evict-${Date.now()}`;
+    const sink = await createSink({ trackingUri: server.url, experiment, maxOpenRuns: 2 });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+    const start = (id: string) => obs.onRunStart(id, { task: id, environment: 'e', params: {} });
+    const step = (id: string, n: number) =>
+      obs.onStep(id, { event: { step: n, reward: 0.5 }, cumulativeReward: 0.5 * n });
+    start('ev-a');
+    step('ev-a', 1);
+    start('ev-b');
+    step('ev-b', 1);
+    start('ev-c'); // evicts ev-a
+    step('ev-a', 2); // ignored: ev-a is no longer open
+    start('ev-d'); // evicts ev-b
+    obs.onRunEnd('ev-b', { result: { completed: true, steps: 1, totalReward: 0.5 } });
+    const report = await obs.shutdown({ timeoutMs: 60_000 });
+    expect(report.ok).toBe(true);
+    expect(sink.stats()).toMatchObject({ evicted_runs: 2, failed: 0, dropped: 0 });
+
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+    const read = async (id: string) => {
+      const [found] = await client.findRunsByTag(experimentId, 'run_id', id);
+      const run = await client.getRun(found!.info.run_id);
+      const tags = Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
+      const metrics = Object.fromEntries((run.data.metrics ?? []).map((m) => [m.key, m.value]));
+      const rewards = (await client.getMetricHistory(run.info.run_id, 'step_reward')).map(
+        (m) => m.step,
+      );
+      return { status: run.info.status, tags, metrics, rewards, endTime: run.info.end_time };
+    };
+    const a = await read('ev-a');
+    expect(a).toMatchObject({ status: 'KILLED', rewards: [1] });
+    expect(a.tags['rlm.evicted']).toBe('true');
+    expect(a.endTime).toBeGreaterThan(0);
+    // ev-b was evicted, then its own end arrived: its status and final metrics win.
+    const b = await read('ev-b');
+    expect(b).toMatchObject({ status: 'FINISHED', rewards: [1] });
+    expect(b.metrics).toMatchObject({ completed: 1, steps: 1, total_reward: 0.5 });
+    for (const id of ['ev-c', 'ev-d']) {
+      const open = await read(id);
+      expect(open.status).toBe('RUNNING');
+      expect(open.tags['rlm.evicted']).toBeUndefined();
+    }
+  }, 120_000);
+
   it('a replay finds the existing MLflow run by its run_id tag instead of duplicating it', async () => {
     const experiment = `rlm-replay-${Date.now()}`;
     for (let i = 0; i < 2; i++) {
