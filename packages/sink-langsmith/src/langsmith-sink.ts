@@ -58,6 +58,14 @@ export interface LangSmithSinkOptions {
    * sends them later. @defaultValue 16 MiB (~6,000 steps)
    */
   maxQueuedBytes?: number;
+  /**
+   * Runs started and not yet ended that the sink holds at most. When one more starts, the
+   * oldest open run is ended in LangSmith with the error `evicted` and the metadata
+   * `rlm.evicted = true`, and counted (`evicted_runs`), so runs that never end cannot grow a
+   * long-lived host's memory; its later steps and its own end are ignored (its scores still
+   * reach it). @defaultValue `10000`
+   */
+  maxOpenRuns?: number;
   /** Per-request timeout. @defaultValue `10000` */
   timeoutMs?: number;
   /** Retries per request on 429, 5xx and network errors (with backoff). @defaultValue `3` */
@@ -72,7 +80,7 @@ export interface LangSmithSinkOptions {
 }
 
 const TEXT_LIMIT = 500;
-const MAX_OPEN_RUNS = 10_000;
+const DEFAULT_MAX_OPEN_RUNS = 10_000;
 /** Ended runs remembered for late feedback (their LangSmith ids need the start time). */
 const MAX_ENDED_RUNS = 10_000;
 const CHECK_TIMEOUT_MS = 5_000;
@@ -276,6 +284,8 @@ export interface LangSmithSinkStats {
   runs_dropped: number;
   /** Scores on runs this sink never saw (their LangSmith ids are unknown). */
   unmatched_scores: number;
+  /** Open runs ended as `evicted` to keep under `maxOpenRuns`. */
+  evicted_runs: number;
   authFailures: number;
   authSkipped: number;
   authPausedUntil: string | null;
@@ -303,6 +313,8 @@ export class LangSmithSink implements RLMObservabilitySink {
   #ended = new Map<string, RunRef>();
   #projectId: Promise<string | undefined> | undefined;
   #unmatchedScores = 0;
+  #evictedRuns = 0;
+  readonly #maxOpenRuns: number;
   /** Scores refused for their shape (the hooks' thrown errors are counted by `#hooks`). */
   #badScores = 0;
   #lastBadEvent: string | undefined;
@@ -330,6 +342,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#detail = 'disabled';
     this.ready = Promise.resolve();
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
+    this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#cooldown = new AuthCooldown(options.authCooldown);
     this.#fetch = new CountingFetch(
       (status) => this.#authFailed(status),
@@ -442,6 +455,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       runs_queued: this.#outbox.length,
       runs_dropped: this.#runsDropped,
       unmatched_scores: this.#unmatchedScores,
+      evicted_runs: this.#evictedRuns,
       ...this.#cooldown.stats(),
     };
     const lastError = this.#fetch.lastError ?? this.#lastBadEvent ?? this.#hooks.lastError;
@@ -626,10 +640,7 @@ export class LangSmithSink implements RLMObservabilitySink {
         dotted_order: `${parentDotted}.${dottedStamp(startMs)}${config.id}`,
       });
     } else tree = new RunTree(config);
-    if (this.#runs.size >= MAX_OPEN_RUNS) {
-      const oldest = this.#runs.keys().next().value;
-      if (oldest !== undefined) this.#runs.delete(oldest);
-    }
+    if (!this.#runs.has(id) && this.#runs.size >= this.#maxOpenRuns) this.#evictOldest();
     const run: OpenRun = {
       tree,
       dotted: tree.dotted_order,
@@ -782,6 +793,31 @@ export class LangSmithSink implements RLMObservabilitySink {
     run.posted = true;
     run.ended = true;
     this.#track(run.tree.end(outputs, error, endMs).then(() => this.#finish(run, posted)));
+  }
+
+  /**
+   * Makes room under `maxOpenRuns`: the oldest open run is ended now, with the error
+   * `evicted` and the metadata `rlm.evicted` (patched once its create was answered).
+   */
+  #evictOldest(): void {
+    const oldest = this.#runs.keys().next().value;
+    if (oldest === undefined) return;
+    const run = this.#runs.get(oldest)!;
+    this.#runs.delete(oldest);
+    this.#remember(oldest, run);
+    this.#evictedRuns++;
+    const posted = run.posted;
+    run.ended = true;
+    if (this.#paused()) return;
+    if (run.parent) this.#post(run.parent);
+    run.posted = true;
+    const endMs = Math.max(this.#hooks.now(), run.lastStepEnd);
+    const error = `evicted: more than ${this.#maxOpenRuns} runs were open at once`;
+    this.#track(
+      run.tree
+        .end({ completed: false }, error, endMs, { 'rlm.evicted': true })
+        .then(() => this.#finish(run, posted)),
+    );
   }
 
   /**

@@ -196,6 +196,42 @@ describe('langsmith sink', () => {
     }
   });
 
+  it('runs that never end stay under maxOpenRuns: the oldest is ended as evicted, counted', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({
+        apiKey: receiver.apiKey,
+        apiUrl: receiver.url,
+        maxOpenRuns: 1,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const first = obs.startRun({ task: 'never ends' });
+      first.step({ observation: { success: true }, reward: 1 });
+      const second = obs.startRun({ task: 'ends' }); // evicts the first run
+      first.step({ observation: { success: true }, reward: 1 }); // ignored: no longer open
+      second.step({ observation: { success: true }, reward: 0.5 });
+      second.end();
+      first.end(); // ignored as well
+      expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      expect(sink.stats()).toMatchObject({ evicted_runs: 1, open_runs: 0, failed_requests: 0 });
+      const firstId = langsmithRunId(first.id, Date.parse(first.startedAt));
+      const evicted = receiver.runs.get(firstId)!;
+      expect(evicted.error).toBe('evicted: more than 1 runs were open at once');
+      expect(evicted.outputs).toEqual({ completed: false });
+      expect(evicted.extra?.metadata).toMatchObject({ 'rlm.evicted': true, run_id: first.id });
+      expect(evicted.end_time).toBeDefined();
+      const steps = (id: string) =>
+        [...receiver.runs.values()].filter((r) => r.parent_run_id === id).map((r) => r.name);
+      expect(steps(firstId)).toEqual(['step-1']);
+      const secondId = langsmithRunId(second.id, Date.parse(second.startedAt));
+      expect(receiver.runs.get(secondId)).toMatchObject({ outputs: { completed: true } });
+      expect(receiver.runs.get(secondId)!.error).toBeUndefined();
+      expect(steps(secondId)).toEqual(['step-1']);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('step runs that come one every few milliseconds go up in a few uploads, not one each', async () => {
     const receiver = await startLangSmithReceiver();
     try {
