@@ -197,6 +197,13 @@ class ReportingClient extends Client {
   constructor(config: ClientConfig, onError: (error: unknown) => void) {
     super(config);
     this.#onError = onError;
+    // The client gives `callerOptions.maxRetries` to its upload queue only; the caller of its
+    // direct requests (root runs, feedback, projects, /info) always retried 4 times, with
+    // backoff of up to ~30 s, so with LangSmith down a flush waited out its whole deadline.
+    const retries = config.callerOptions?.maxRetries;
+    const caller = (this as unknown as { caller?: { maxRetries?: number } }).caller;
+    if (retries !== undefined && caller && typeof caller.maxRetries === 'number')
+      caller.maxRetries = retries;
   }
   override async createRun(...args: Parameters<Client['createRun']>): Promise<void> {
     try {
@@ -910,7 +917,8 @@ export class LangSmithSink implements RLMObservabilitySink {
   /**
    * The project's id, which LangSmith wants with run feedback: read by name, created (upsert)
    * when the runs have not created it yet. Cached once known; `undefined` (feedback is sent
-   * without it) when it cannot be found.
+   * without it) when LangSmith answers but the project cannot be read or made; a rejection
+   * when the key is refused or LangSmith does not answer.
    */
   #resolveProjectId(client: Client): Promise<string | undefined> {
     this.#projectId ??= (async () => {
@@ -922,11 +930,14 @@ export class LangSmithSink implements RLMObservabilitySink {
         if (typeof (error as { status?: unknown }).status === 'number') throw error;
         project = await client.createProject({ projectName: this.projectName, upsert: true });
       }
-      if (typeof project?.id !== 'string') throw new Error('no project id');
-      return project.id;
+      return typeof project?.id === 'string' ? project.id : undefined;
     })().catch((error: unknown) => {
       this.#projectId = undefined; // asked again with the next score
-      if (isAuthFailure((error as { status?: unknown }).status)) throw error;
+      const status = (error as { status?: unknown }).status;
+      // A refused key, or no answer at all (LangSmith unreachable): the feedback fails and is
+      // counted rather than going out through the older call, which would fail the same way
+      // (and makes the client write a deprecation warning to the console).
+      if (isAuthFailure(status) || typeof status !== 'number') throw error;
       return undefined;
     });
     return this.#projectId;

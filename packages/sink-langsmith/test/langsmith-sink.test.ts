@@ -521,6 +521,45 @@ describe('a LangSmith that refuses, throttles, fails or hangs', () => {
     }
   }, 30_000);
 
+  it('nothing listening: runs, steps and scores fail and are counted; nothing on the console', async () => {
+    // The client warned on the console when its server-info request found no LangSmith, and
+    // feedback without the project id (which cannot be read then) made it warn once more.
+    const consoleCalls = ['error', 'warn', 'log'].map((m) =>
+      vi.spyOn(console, m as 'error').mockImplementation(() => undefined),
+    );
+    try {
+      const sink = await createSink({
+        apiKey: 'lsv2_unreachable_key',
+        apiUrl: `http://127.0.0.1:${await closedPort()}`,
+        maxRetries: 0,
+        connectionCheck: false,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ task: 'nobody there' });
+      for (let i = 0; i < 3; i++) run.step({ observation: { success: true }, reward: 1 });
+      run.score('quality', 0.8);
+      run.end();
+      const report = await obs.shutdown({ timeoutMs: 10_000 });
+      expect(report.sinks[0]!.ok).toBe(false);
+      // maxRetries: 0 holds for the direct requests too (the client retried those 4 times,
+      // with backoff, whatever its options said): nothing left to wait for.
+      expect(report.sinks[0]!.deadlineExceeded).toBe(false);
+      // Until the client's own background requests are over.
+      let seen = -1;
+      while (seen !== sink.stats().requests) {
+        seen = sink.stats().requests;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const stats = sink.stats();
+      expect(stats.failed_requests).toBe(stats.requests);
+      expect(stats.requests).toBeGreaterThan(0);
+      expect(stats.last_error).toBeDefined();
+      expect(consoleCalls.flatMap((spy) => spy.mock.calls)).toEqual([]);
+    } finally {
+      for (const spy of consoleCalls) spy.mockRestore();
+    }
+  }, 30_000);
+
   for (const mode of ['401', '429', '503', 'hang'] as const) {
     it(`${mode}: counted, the caller unaffected, memory bounded, nothing on the console`, async () => {
       const receiver = await startLangSmithReceiver();
