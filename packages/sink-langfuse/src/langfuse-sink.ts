@@ -180,6 +180,11 @@ export class LangfuseSink implements RLMObservabilitySink {
   #tracing: PrivateTracing | undefined;
   #client: LangfuseClient | undefined;
   #available = false;
+  /**
+   * Spans and scores that had gone through when the key check failed (`-1`: it did not): one
+   * more means Langfuse is reachable and takes the keys after all, and `available` says so.
+   */
+  #deliveredAtCheck = -1;
   #detail: string;
   #runs = new Map<string, OpenRun>();
   #ended = new Map<string, EndedRun>();
@@ -264,6 +269,7 @@ export class LangfuseSink implements RLMObservabilitySink {
       this.#detail = safeEndpoint(this.baseUrl);
     } catch (error) {
       this.#available = false;
+      this.#deliveredAtCheck = this.#delivered();
       const status = (error as { statusCode?: number }).statusCode;
       const hint =
         status === 401 || status === 403
@@ -275,6 +281,11 @@ export class LangfuseSink implements RLMObservabilitySink {
 
   /** `{name, enabled, available, detail}`; after Langfuse refused the keys the detail says so. */
   status(): SinkStatus {
+    if (this.#deliveredAtCheck >= 0 && this.#delivered() > this.#deliveredAtCheck) {
+      this.#deliveredAtCheck = -1;
+      this.#available = true;
+      this.#detail = safeEndpoint(this.baseUrl);
+    }
     const auth = this.#auth.detail();
     return {
       name: this.name,
@@ -282,6 +293,10 @@ export class LangfuseSink implements RLMObservabilitySink {
       available: this.#available,
       detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
     };
+  }
+
+  #delivered(): number {
+    return (this.#tracing?.counters().spans_exported ?? 0) + this.#scoresSent;
   }
 
   /** Export counters, scores and the auth pause. */

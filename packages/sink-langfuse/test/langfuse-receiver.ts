@@ -36,9 +36,11 @@ export interface LangfuseReceiver {
   close(): Promise<void>;
 }
 
+/** `port`: a given one (a Langfuse that comes back where it was), else a free one. */
 export async function startLangfuseReceiver(
   publicKey = 'pk-lf-test',
   secretKey = 'sk-lf-test-secret',
+  port = 0,
 ): Promise<LangfuseReceiver> {
   const receiver = {
     publicKey,
@@ -108,7 +110,7 @@ export async function startLangfuseReceiver(
       return send(404, { message: `no route ${req.method} ${path}` });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   receiver.close = () =>
     new Promise((resolve) => {

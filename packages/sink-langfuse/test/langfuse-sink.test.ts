@@ -176,6 +176,34 @@ describe('langfuse sink', () => {
     }
   });
 
+  it('unreachable at setup: unavailable, and available once Langfuse takes an export', async () => {
+    const port = await closedPort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const sink = await createSink({
+      publicKey: 'pk-lf-test',
+      secretKey: 'sk-lf-test-secret',
+      baseUrl,
+    });
+    expect(sink.status()).toMatchObject({ available: false });
+    expect(sink.status().detail).toMatch(/^unavailable: cannot reach /);
+    const receiver = await startLangfuseReceiver('pk-lf-test', 'sk-lf-test-secret', port);
+    try {
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const run = obs.startRun({ task: 'back' });
+      run.step({ observation: { success: true }, reward: 1 });
+      run.end();
+      expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      expect(sink.status()).toEqual({
+        name: 'langfuse',
+        enabled: true,
+        available: true,
+        detail: baseUrl,
+      });
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('reads the seed variables, LANGFUSE_HOST or LANGFUSE_BASE_URL', async () => {
     expect(createLangfuseSinkFromEnv({}).status()).toEqual({
       name: 'langfuse',

@@ -314,8 +314,11 @@ export class LangSmithSink implements RLMObservabilitySink {
   #cooldown: AuthCooldown;
   #available = false;
   #detail: string;
-  /** The connection check found the key refused (cleared by the first accepted write). */
-  #refusedAtSetup = false;
+  /**
+   * The connection check failed — LangSmith unreachable or the key refused: `available` stays
+   * false until a write is accepted (the sink keeps sending meanwhile).
+   */
+  #setupFailed = false;
   #runs = new Map<string, OpenRun>();
   #ended = new Map<string, RunRef>();
   #projectId: Promise<string | undefined> | undefined;
@@ -361,24 +364,22 @@ export class LangSmithSink implements RLMObservabilitySink {
       return;
     }
     try {
-      this.#client = new ReportingClient(
-        {
-          apiUrl: this.apiUrl,
-          apiKey: options.apiKey,
-          // Root runs and feedback go out as direct requests (POST /runs, PATCH /runs/{id},
-          // POST /feedback), so a failure comes back to the sink (through ReportingClient) to be
-          // counted and reported; the client's auto-batch queue logged each failed batch to the
-          // console, with every run id in it, outside rlm-obs's logger. Step runs are batched
-          // by this sink.
-          autoBatchTracing: false,
-          timeout_ms: options.timeoutMs ?? 10_000,
-          // Retries are bounded, so a long outage costs failed uploads, not an endless queue.
-          callerOptions: { maxRetries: options.maxRetries ?? 3 },
-          fetchImplementation: this.#fetch.fetch,
-          preferProfileAuth: false,
-        },
-        (error) => this.#failed(error),
-      );
+      const config: ClientConfig = {
+        apiUrl: this.apiUrl,
+        apiKey: options.apiKey,
+        // Root runs and feedback go out as direct requests (POST /runs, PATCH /runs/{id},
+        // POST /feedback), so a failure comes back to the sink (through ReportingClient) to be
+        // counted and reported; the client's auto-batch queue logged each failed batch to the
+        // console, with every run id in it, outside rlm-obs's logger. Step runs are batched
+        // by this sink.
+        autoBatchTracing: false,
+        timeout_ms: options.timeoutMs ?? 10_000,
+        // Retries are bounded, so a long outage costs failed uploads, not an endless queue.
+        callerOptions: { maxRetries: options.maxRetries ?? 3 },
+        fetchImplementation: this.#fetch.fetch,
+        preferProfileAuth: false,
+      };
+      this.#client = new ReportingClient(config, (error) => this.#failed(error));
       // Buffered multipart bodies (the client's LANGSMITH_DISABLE_MULTIPART_STREAMING): the
       // streamed ones reach the socket as one tiny write per part, which cost ~20x the CPU.
       (
@@ -386,20 +387,24 @@ export class LangSmithSink implements RLMObservabilitySink {
       ).multipartStreamingDisabled = true;
       this.#available = true;
       this.#detail = `${safeUrl(this.apiUrl)} project: ${this.projectName}`;
-      if (options.connectionCheck !== false) this.ready = this.#connectionCheck();
+      // One attempt: an application waits for the check when it creates the sink, and the
+      // client's retries of an unreachable host (seconds of backoff) would all be waited out.
+      if (options.connectionCheck !== false)
+        this.ready = this.#connectionCheck(
+          new ReportingClient({ ...config, callerOptions: { maxRetries: 0 } }, () => undefined),
+        );
     } catch (error) {
       this.#detail = `setup failed: ${error instanceof Error ? error.message : String(error)}`;
     }
   }
 
-  async #connectionCheck(): Promise<void> {
+  async #connectionCheck(client: Client): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const list = (async () => {
-        for await (const _project of this.#client!.listProjects({ nameContains: this.projectName }))
-          break;
+        for await (const _project of client.listProjects({ nameContains: this.projectName })) break;
       })();
-      // The client retries unreachable hosts for a long while; setup should not wait that long.
+      // A host that accepts the connection but never answers: setup should not wait for it.
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('no answer within 5 s')), CHECK_TIMEOUT_MS);
       });
@@ -408,7 +413,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       this.#available = false;
       const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
       const refused = /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(message);
-      this.#refusedAtSetup = refused;
+      this.#setupFailed = true;
       this.#detail = refused
         ? `unavailable: the API key was refused by ${safeUrl(this.apiUrl)}`
         : `unavailable: cannot reach ${safeUrl(this.apiUrl)}: ${message}`;
@@ -427,8 +432,8 @@ export class LangSmithSink implements RLMObservabilitySink {
 
   #authOk(): void {
     this.#cooldown.succeed();
-    if (this.#refusedAtSetup) {
-      this.#refusedAtSetup = false;
+    if (this.#setupFailed) {
+      this.#setupFailed = false;
       this.#available = true;
       this.#detail = `${safeUrl(this.apiUrl)} project: ${this.projectName}`;
     }

@@ -84,7 +84,11 @@ function merge(receiver: LangSmithReceiver, run: LangSmithRun): void {
   } as LangSmithRun);
 }
 
-export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<LangSmithReceiver> {
+/** `port`: a given one (a LangSmith that comes back where it was), else a free one. */
+export async function startLangSmithReceiver(
+  apiKey = 'lsv2_test_key',
+  port = 0,
+): Promise<LangSmithReceiver> {
   const receiver = {
     apiKey,
     runs: new Map(),
@@ -203,7 +207,7 @@ export async function startLangSmithReceiver(apiKey = 'lsv2_test_key'): Promise<
       return send(404, { detail: `no route ${path}` });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   receiver.close = () =>
     new Promise((resolve) => {

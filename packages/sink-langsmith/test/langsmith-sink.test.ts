@@ -414,6 +414,30 @@ describe('langsmith sink', () => {
     }
   });
 
+  it('unreachable at setup: said at once (one attempt), and available once LangSmith takes a write', async () => {
+    const port = await closedPort();
+    const apiUrl = `http://127.0.0.1:${port}`;
+    const sink = await createSink({ apiKey: 'lsv2_test_key', apiUrl });
+    expect(sink.status()).toMatchObject({ available: false });
+    expect(sink.status().detail).toMatch(/^unavailable: cannot reach http:\/\/127\.0\.0\.1:\d+: /);
+    // The check made one request: the client's retries (seconds of backoff) are not waited out.
+    expect(sink.stats().requests).toBe(1);
+    const receiver = await startLangSmithReceiver('lsv2_test_key', port);
+    try {
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const run = obs.startRun({ task: 'back' });
+      run.step({ observation: { success: true }, reward: 1 });
+      run.end();
+      expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      expect(sink.status()).toMatchObject({
+        available: true,
+        detail: `${apiUrl} project: rlm-code`,
+      });
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('reads the seed variables', () => {
     expect(createLangSmithSinkFromEnv({}).status()).toEqual({
       name: 'langsmith',

@@ -220,8 +220,11 @@ export class MlflowSink implements RLMObservabilitySink {
   #shutdown: Promise<void> | undefined;
   #idle: Array<() => void> = [];
   readonly #cooldown: AuthCooldown;
-  /** Setup failed on the credentials (cleared by the first accepted write). */
-  #refusedAtSetup = false;
+  /**
+   * Setup failed — the server unreachable, busy or refusing the credentials: `available`
+   * stays false until a write is accepted (the sink keeps trying meanwhile).
+   */
+  #setupFailed = false;
 
   constructor(options: MlflowSinkOptions = {}) {
     this.name = options.name ?? 'mlflow';
@@ -255,7 +258,7 @@ export class MlflowSink implements RLMObservabilitySink {
       this.#experimentId = await this.#client!.ensureExperiment(this.experiment);
     } catch (error) {
       this.#available = false;
-      this.#refusedAtSetup = error instanceof MlflowError && isAuthFailure(error.status);
+      this.#setupFailed = true;
       this.#detail = `unavailable: ${error instanceof Error ? error.message.split('\n')[0] : String(error)} (${maskUri(this.trackingUri)})`;
     }
   }
@@ -267,8 +270,8 @@ export class MlflowSink implements RLMObservabilitySink {
       this.#cooldown.refused(response.status);
     } else if (response.ok && (init?.method ?? 'GET').toUpperCase() !== 'GET') {
       this.#cooldown.succeed();
-      if (this.#refusedAtSetup) {
-        this.#refusedAtSetup = false;
+      if (this.#setupFailed) {
+        this.#setupFailed = false;
         this.#available = true;
         this.#detail = maskUri(this.trackingUri);
       }

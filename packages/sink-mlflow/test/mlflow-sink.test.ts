@@ -489,6 +489,29 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     ).toEqual([2]);
   }, 240_000);
 
+  it('set up while the server is down: unavailable, and available again once a write is accepted', async () => {
+    const experiment = `rlm-setup-down-${Date.now()}`;
+    await server.stop();
+    let sink: MlflowSink;
+    try {
+      sink = await createSink({ trackingUri: server.url, experiment, maxRetries: 0 });
+      expect(sink.status()).toMatchObject({ available: false });
+      expect(sink.status().detail).toMatch(/^unavailable: /);
+    } finally {
+      await server.start();
+    }
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    const run = obs.startRun({ runId: 'after-setup-outage', task: 't' });
+    run.step({ reward: 1 });
+    run.end();
+    expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+    expect(sink.status()).toMatchObject({ available: true, detail: server.url });
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+    const found = await client.findRunsByTag(experimentId, 'run_id', 'after-setup-outage');
+    expect(found.map((r) => r.info.status)).toEqual(['FINISHED']);
+  }, 240_000);
+
   it("a run's params that did not get through go with its next operation; a replay adds the missing ones", async () => {
     const experiment = `rlm-params-${Date.now()}`;
     const proxy = await startAuthProxy(
