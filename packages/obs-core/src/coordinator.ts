@@ -73,6 +73,14 @@ export interface ObservabilityOptions {
   /** Flush on `beforeExit` when events are undelivered. @defaultValue `true` */
   flushOnExit?: boolean;
   /**
+   * After that automatic flush (done, or past its deadline), how long work a sink left behind
+   * may keep the process alive — an SDK retrying a backend that is down does for up to a minute
+   * — before rlm-obs ends the process with `process.exit()` (`process.exitCode` kept, `exit`
+   * listeners run). It only follows `beforeExit`, when the application itself has no work
+   * left; `false` waits for the sinks' work however long it takes. @defaultValue `1000`
+   */
+  exitGraceMs?: number | false;
+  /**
    * Opt-in: shut down (under `exitFlushTimeoutMs`) on these signals, then re-raise them.
    * @defaultValue `[]` — the host's signals are left alone.
    */
@@ -193,6 +201,8 @@ export class RLMObservability implements ExitParticipant {
   readonly #maxQueueSize: number;
   readonly #callTimeoutMs: number;
   readonly #exitTimeoutMs: number;
+  /** @internal */
+  readonly exitGraceMs: number | false;
   readonly #sampling: SamplingOptions | undefined;
   readonly #content: ContentPolicy;
   readonly #pricing: boolean;
@@ -218,6 +228,11 @@ export class RLMObservability implements ExitParticipant {
     this.#maxQueueSize = Math.max(1, options.maxQueueSize ?? 10_000);
     this.#callTimeoutMs = Math.max(1, options.callTimeoutMs ?? 10_000);
     this.#exitTimeoutMs = Math.max(1, options.exitFlushTimeoutMs ?? 5_000);
+    const grace = options.exitGraceMs;
+    this.exitGraceMs =
+      grace === false || grace === Number.POSITIVE_INFINITY
+        ? false
+        : Math.max(0, typeof grace === 'number' && Number.isFinite(grace) ? grace : 1_000);
     this.#sampling = options.sampling;
     this.#content = contentPolicy(options.recordContent);
     this.#pricing = options.pricing !== false;
@@ -536,6 +551,14 @@ export class RLMObservability implements ExitParticipant {
   /** @internal */
   flushOnExit(): Promise<FlushReport> {
     return this.flush({ timeoutMs: this.#exitTimeoutMs });
+  }
+
+  /** @internal */
+  endingProcess(graceMs: number): void {
+    this.#log.warn(
+      'exit:end',
+      `ending the process: sink work still kept it alive ${graceMs} ms after the exit flush (a backend down?); exitGraceMs: false waits for it`,
+    );
   }
 
   /** @internal */

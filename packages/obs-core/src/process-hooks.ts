@@ -3,8 +3,12 @@
  *
  * One `beforeExit` listener for all coordinators flushes those with undelivered work when the
  * event loop runs dry, so a script that never calls `flush()` still gets its events out. It
- * adds no work to a loop that has none, so the process still exits by itself. Signal
- * handlers are installed only on request: a library must not take over the host's signals.
+ * adds no work to a loop that has none, so the process still exits by itself. When the flush
+ * is over (done, or its deadline passed) and work a sink left behind still keeps the process
+ * alive — an SDK retrying a backend that is down, for up to a minute — the process is ended
+ * after a short grace (`exitGraceMs`): `beforeExit` means the application itself was done.
+ * Signal handlers are installed only on request: a library must not take over the host's
+ * signals.
  */
 
 /** What the process hooks need from a coordinator. */
@@ -13,15 +17,41 @@ export interface ExitParticipant {
   readonly needsFlush: boolean;
   flushOnExit(): Promise<unknown>;
   shutdownOnSignal(): Promise<unknown>;
+  /**
+   * How long work left after the exit flush may keep the process alive before it is ended;
+   * `false`: as long as it takes.
+   */
+  readonly exitGraceMs: number | false;
+  /** Says why the process is being ended (just before `process.exit()`). */
+  endingProcess(graceMs: number): void;
 }
 
 const participants = new Set<ExitParticipant>();
 let beforeExitInstalled = false;
 
 function onBeforeExit(): void {
+  const flushed: ExitParticipant[] = [];
+  const flushes: Promise<unknown>[] = [];
   for (const participant of participants) {
-    if (participant.needsFlush) void participant.flushOnExit();
+    if (!participant.needsFlush) continue;
+    flushed.push(participant);
+    flushes.push(participant.flushOnExit());
   }
+  if (flushes.length === 0) return;
+  void Promise.allSettled(flushes).then(() => {
+    // The most patient participant decides; one that waits for ever means no ending at all.
+    let grace = 0;
+    for (const participant of flushed) {
+      const ms = participant.exitGraceMs;
+      if (ms === false) return;
+      grace = Math.max(grace, ms);
+    }
+    // Unref'ed: it fires only if something else still keeps the loop alive.
+    setTimeout(() => {
+      for (const participant of flushed) participant.endingProcess(grace);
+      process.exit();
+    }, grace).unref();
+  });
 }
 
 /** @internal */

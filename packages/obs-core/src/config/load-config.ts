@@ -201,6 +201,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** The `worker` object's numeric options (each a number >= 0). */
+const EXIT_KEYS = ['flushOnExit', 'timeoutMs', 'graceMs', 'handleSignals'];
 const WORKER_NUMBER_KEYS = ['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs', 'youngGenerationMb'];
 const WORKER_KEYS = ['sinks', 'threads', ...WORKER_NUMBER_KEYS];
 
@@ -273,15 +274,16 @@ function validate(raw: unknown, file: string): RlmObsConfig {
   numbers('truncate', ['maxStringLength', 'maxDepth', 'maxArrayLength', 'maxObjectKeys']);
   numbers('queue', ['maxQueueSize', 'callTimeoutMs']);
   if (config.exit !== undefined) {
-    if (!isObject(config.exit))
-      fail('must be an object with flushOnExit, timeoutMs, handleSignals', 'exit');
+    if (!isObject(config.exit)) fail(`must be an object with ${EXIT_KEYS.join(', ')}`, 'exit');
     const exit = config.exit as Record<string, unknown>;
     for (const key of Object.keys(exit)) {
-      if (!['flushOnExit', 'timeoutMs', 'handleSignals'].includes(key))
-        fail(`unknown key '${key}'`, `exit.${key}`);
+      if (!EXIT_KEYS.includes(key)) fail(`unknown key '${key}'`, `exit.${key}`);
     }
     if (exit.timeoutMs !== undefined && !(typeof exit.timeoutMs === 'number' && exit.timeoutMs > 0))
       fail('must be a positive number', 'exit.timeoutMs');
+    const grace = exit.graceMs;
+    if (grace !== undefined && grace !== false && !(typeof grace === 'number' && grace >= 0))
+      fail('must be a number of milliseconds (0 or more) or false', 'exit.graceMs');
   }
   if (config.worker !== undefined) {
     const worker = config.worker;

@@ -51,6 +51,7 @@ function coordinatorOptions(
   if (config.queue?.callTimeoutMs !== undefined) options.callTimeoutMs = config.queue.callTimeoutMs;
   if (config.exit?.flushOnExit !== undefined) options.flushOnExit = config.exit.flushOnExit;
   if (config.exit?.timeoutMs !== undefined) options.exitFlushTimeoutMs = config.exit.timeoutMs;
+  if (config.exit?.graceMs !== undefined) options.exitGraceMs = config.exit.graceMs;
   if (config.exit?.handleSignals !== undefined) options.handleSignals = config.exit.handleSignals;
   return options;
 }

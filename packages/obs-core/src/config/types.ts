@@ -125,8 +125,16 @@ export interface RlmObsConfig {
    * thread. @defaultValue `false`
    */
   worker?: boolean | string[] | WorkerConfig;
-  /** Exit behaviour: the automatic flush's deadline and opt-in signal handling. */
-  exit?: { flushOnExit?: boolean; timeoutMs?: number; handleSignals?: boolean | NodeJS.Signals[] };
+  /**
+   * Exit behaviour: the automatic flush's deadline, how long sink work left after it may keep
+   * the process alive (`graceMs`, see `exitGraceMs`), and opt-in signal handling.
+   */
+  exit?: {
+    flushOnExit?: boolean;
+    timeoutMs?: number;
+    graceMs?: number | false;
+    handleSignals?: boolean | NodeJS.Signals[];
+  };
 }
 
 /** The `worker` section of the config. */

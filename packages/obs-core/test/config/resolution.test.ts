@@ -207,6 +207,24 @@ describe('errors that say what to do', () => {
     );
   });
 
+  it('the exit section: graceMs is a number of milliseconds or false; unknown keys are named', async () => {
+    const config = path.join('rlm-obs.config.json');
+    const p = project({ [config]: JSON.stringify({ sinks: [], exit: { graceMs: -1 } }) });
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      `must be a number of milliseconds (0 or more) or false (${path.join(p.dir, config)}, exit.graceMs)`,
+    );
+    p.write(config, JSON.stringify({ sinks: [], exit: { grace: 1 } }));
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      `unknown key 'grace' (${path.join(p.dir, config)}, exit.grace)`,
+    );
+    for (const graceMs of [false, 0, 2500] as const) {
+      p.write(config, JSON.stringify({ sinks: [], exit: { graceMs } }));
+      const obs = await loadObservability({ ...quiet, cwd: p.dir });
+      expect(obs.exitGraceMs).toBe(graceMs);
+      await obs.shutdown();
+    }
+  });
+
   it('an unknown top-level key suggests the right one', async () => {
     const p = project({ 'rlm-obs.config.json': JSON.stringify({ sink: ['jsonl'] }) });
     await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(

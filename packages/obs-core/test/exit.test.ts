@@ -1,0 +1,77 @@
+/**
+ * The automatic flush at the end of a process (`beforeExit`), and what happens after it when a
+ * sink's SDK still holds the event loop (retrying a backend that is down).
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-exit-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * A script that records one step and ends without a flush. Its sink's `forceFlush` starts an
+ * SDK-style retry on a timer that keeps the loop alive (`retryMs`; 0: none) and settles only
+ * when `settles`; the process's exit code is set to 3 beforehand.
+ */
+function run(name: string, options: object, retryMs: number, settles: boolean) {
+  const marker = path.join(dir, `${name}.retried`);
+  const script = `
+    import * as fs from 'node:fs';
+    import { RLMObservability } from ${JSON.stringify(core)};
+    const sink = {
+      name: 'retrying',
+      status: () => ({ name: 'retrying', enabled: true, available: true, detail: '' }),
+      onRunStart() {},
+      onStep() {},
+      onRunEnd() {},
+      forceFlush() {
+        if (${retryMs} > 0) setTimeout(() => fs.writeFileSync(${JSON.stringify(marker)}, 'ran'), ${retryMs});
+        return ${settles} ? Promise.resolve() : new Promise(() => {});
+      },
+      shutdown() {},
+    };
+    const obs = RLMObservability.withSinks([sink], { exitFlushTimeoutMs: 300, ...${JSON.stringify(options)} });
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    obs.onStep('r', { event: { step: 1 }, cumulativeReward: 0 });
+    process.exitCode = 3;
+  `;
+  const file = path.join(dir, `${name}.mjs`);
+  fs.writeFileSync(file, script);
+  const result = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+  return { status: result.status, stderr: result.stderr, retried: fs.existsSync(marker) };
+}
+
+describe('the end of a process without a flush', () => {
+  it("ends the process a grace period after the exit flush when a sink's work still holds it", () => {
+    // The retry would come 5 s later; the process ends 1 s after the 300 ms flush deadline.
+    const ended = run('default', {}, 5_000, false);
+    expect(ended.retried).toBe(false);
+    expect(ended.status).toBe(3); // the application's exit code, kept
+    expect(ended.stderr).toContain(
+      'ending the process: sink work still kept it alive 1000 ms after the exit flush',
+    );
+  });
+
+  it('with exitGraceMs: false it waits for that work', () => {
+    const waited = run('wait', { exitGraceMs: false }, 2_000, false);
+    expect(waited.retried).toBe(true);
+    expect(waited.status).toBe(3);
+    expect(waited.stderr).toContain("sink 'retrying' did not finish flush before the deadline");
+    expect(waited.stderr).not.toContain('ending the process');
+  });
+
+  it('a flush that leaves nothing behind: the process exits by itself, nothing said', () => {
+    const clean = run('clean', {}, 0, true);
+    expect(clean).toEqual({ status: 3, stderr: '', retried: false });
+  });
+
+  it('work that ends within the grace period is waited for', () => {
+    const quick = run('quick', { exitGraceMs: 3_000 }, 200, true);
+    expect(quick).toEqual({ status: 3, stderr: '', retried: true });
+  });
+});
