@@ -97,6 +97,8 @@ export interface LangfuseSinkOptions {
 const TEXT_LIMIT = 500;
 /** Scores held for the next flush; beyond it they are counted as failed. */
 const MAX_QUEUED_SCORES = 10_000;
+/** The key check at setup (the factory waits at most 5 s for it anyway). */
+const CHECK_TIMEOUT_SECONDS = 5;
 
 interface OpenRun {
   span: Span;
@@ -193,6 +195,7 @@ export class LangfuseSink implements RLMObservabilitySink {
   /** One pause for the keys: the OTLP export and the score ingestion share it. */
   readonly #auth: ExportAuth;
   readonly #environment: string | undefined;
+  readonly #timeoutSeconds: number;
   #scoreErrors = 0;
   #scoresSent = 0;
   #scoresSkipped = 0;
@@ -209,6 +212,7 @@ export class LangfuseSink implements RLMObservabilitySink {
     this.ready = Promise.resolve();
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
     this.#environment = options.environment;
+    this.#timeoutSeconds = options.timeoutSeconds ?? 10;
     if (!this.enabled) return;
     const { publicKey, secretKey } = options;
     if (!publicKey || !secretKey) {
@@ -265,7 +269,9 @@ export class LangfuseSink implements RLMObservabilitySink {
 
   async #authCheck(publicKey: string): Promise<void> {
     try {
-      await this.#client!.api.projects.get();
+      // A timeout of our own: the API client's default (60 s) is a timer it does not clear when
+      // the request fails (Langfuse unreachable), and it kept the process alive that long.
+      await this.#client!.api.projects.get({ timeoutInSeconds: CHECK_TIMEOUT_SECONDS });
       this.#detail = safeEndpoint(this.baseUrl);
     } catch (error) {
       this.#available = false;
@@ -665,14 +671,18 @@ export class LangfuseSink implements RLMObservabilitySink {
     }
     const timestamp = new Date().toISOString();
     try {
-      const response = await client.api.ingestion.batch({
-        batch: scores.map((body) => ({
-          id: `${body.id}-event`,
-          type: 'score-create' as const,
-          timestamp,
-          body,
-        })),
-      });
+      const response = await client.api.ingestion.batch(
+        {
+          batch: scores.map((body) => ({
+            id: `${body.id}-event`,
+            type: 'score-create' as const,
+            timestamp,
+            body,
+          })),
+        },
+        // As for the key check: the client's 60 s default outlives a failed request.
+        { timeoutInSeconds: this.#timeoutSeconds },
+      );
       const refused = response.errors?.length ?? 0;
       this.#scoreErrors += refused;
       this.#scoresSent += scores.length - refused;

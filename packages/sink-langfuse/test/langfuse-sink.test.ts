@@ -1,3 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { RLMObservability, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
 import { closedPort, describeSinkConformance, hungServer } from '@rlm/obs-core/testing';
@@ -203,6 +208,43 @@ describe('langfuse sink', () => {
       await receiver.close();
     }
   });
+
+  it("Langfuse unreachable: the key check and the scores' requests do not hold the process for the API client's 60 s", async () => {
+    // The client's own request timeout is a timer it does not clear when the request fails;
+    // the sink gives every request its own timeout (the check 5 s, scores `timeoutSeconds`).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-langfuse-exit-'));
+    // Beside this file, so that the script resolves @rlm/obs-core as the package does.
+    const script = fileURLToPath(new URL(`./.exit-${process.pid}.mjs`, import.meta.url));
+    try {
+      const marker = path.join(dir, 'still-alive');
+      const port = await closedPort();
+      const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+      fs.writeFileSync(
+        script,
+        `import * as fs from 'node:fs';
+        import { RLMObservability } from '@rlm/obs-core';
+        import { createSink } from ${JSON.stringify(index)};
+        const sink = await createSink({ publicKey: 'pk-lf-x', secretKey: 'sk-lf-x', baseUrl: 'http://127.0.0.1:${port}', timeoutSeconds: 3 });
+        const obs = RLMObservability.withSinks([sink], { logger: false, exitGraceMs: false });
+        const run = obs.startRun({ task: 't' });
+        run.score('quality', 1);
+        run.end();
+        // Fires only if something still holds the process 20 s on.
+        setTimeout(() => fs.writeFileSync(${JSON.stringify(marker)}, 'alive'), 20_000).unref();`,
+      );
+      const result = spawnSync(process.execPath, [script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        encoding: 'utf8',
+        timeout: 90_000,
+      });
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      expect(fs.existsSync(marker)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(script, { force: true });
+    }
+  }, 100_000);
 
   it('reads the seed variables, LANGFUSE_HOST or LANGFUSE_BASE_URL', async () => {
     expect(createLangfuseSinkFromEnv({}).status()).toEqual({
