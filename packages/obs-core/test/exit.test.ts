@@ -18,7 +18,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
  * SDK-style retry on a timer that keeps the loop alive (`retryMs`; 0: none) and settles only
  * when `settles`; the process's exit code is set to 3 beforehand.
  */
-function run(name: string, options: object, retryMs: number, settles: boolean) {
+function run(name: string, options: object, retryMs: number, settles: boolean, unref = false) {
   const marker = path.join(dir, `${name}.retried`);
   const script = `
     import * as fs from 'node:fs';
@@ -30,6 +30,12 @@ function run(name: string, options: object, retryMs: number, settles: boolean) {
       onStep() {},
       onRunEnd() {},
       forceFlush() {
+        if (${unref}) {
+          // An SDK whose retry waits on an unref'ed timer: only the exit flush holds the loop.
+          return new Promise((resolve) => {
+            setTimeout(() => { fs.writeFileSync(${JSON.stringify(marker)}, 'ran'); resolve(); }, ${retryMs}).unref();
+          });
+        }
         if (${retryMs} > 0) setTimeout(() => fs.writeFileSync(${JSON.stringify(marker)}, 'ran'), ${retryMs});
         return ${settles} ? Promise.resolve() : new Promise(() => {});
       },
@@ -68,6 +74,11 @@ describe('the end of a process without a flush', () => {
   it('a flush that leaves nothing behind: the process exits by itself, nothing said', () => {
     const clean = run('clean', {}, 0, true);
     expect(clean).toEqual({ status: 3, stderr: '', retried: false });
+  });
+
+  it("the exit flush holds the process until it is over: a sink's work on unref'ed timers gets its time", () => {
+    const held = run('held', { exitFlushTimeoutMs: 5_000 }, 200, true, true);
+    expect(held).toEqual({ status: 3, stderr: '', retried: true });
   });
 
   it('work that ends within the grace period is waited for', () => {

@@ -134,8 +134,13 @@ function cut(value: string, max: number): string {
   return value.length <= max ? value : `${value.slice(0, max - 16)}…[truncated]`;
 }
 
+/**
+ * A retry's backoff. Unref'ed: a process whose work is done does not wait for MLflow to come
+ * back (seconds, with every request retrying); the exit flush, which holds the process until
+ * its deadline, still gives the retries their time.
+ */
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 export class MlflowClient {

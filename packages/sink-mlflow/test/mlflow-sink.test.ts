@@ -1,10 +1,12 @@
 /**
  * Against a real MLflow tracking server; everything is read back through its REST API.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RLMObservability } from '@rlm/obs-core';
-import { describeSinkConformance, hungServer } from '@rlm/obs-core/testing';
+import { closedPort, describeSinkConformance, hungServer } from '@rlm/obs-core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createMlflowSinkFromEnv,
@@ -87,6 +89,25 @@ describe('the client without a server', () => {
     // the metric size used for the bound is exactly the JSON's
     for (const m of [...sent, { key: 'k', value: 1, timestamp: Number.NaN, step: Infinity }])
       expect(metricJsonLength(m)).toBe(JSON.stringify(m).length);
+  });
+
+  it("a retry's backoff does not keep a finished process alive", async () => {
+    // A request that keeps failing and would back off for 10 s: the script's own work is done.
+    const client = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const port = await closedPort();
+    const script = `
+      import { MlflowClient } from ${JSON.stringify(pathToFileURL(client).href)};
+      const client = new MlflowClient({ trackingUri: 'http://127.0.0.1:${port}', maxRetries: 3, backoffMs: 10_000 });
+      client.request('GET', 'experiments/search').catch(() => {});
+      setTimeout(() => console.log('still alive'), 5_000).unref();
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe('');
   });
 
   it('masks credentials in the tracking URI', () => {
