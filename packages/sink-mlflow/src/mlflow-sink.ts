@@ -134,6 +134,16 @@ const STEP_METRICS = [
   'output_tokens',
   'cost_usd',
 ];
+/**
+ * `promise`, holding the process while it is pending. The retries' backoff timers are
+ * unref'ed — a finished process must not wait for a backend that is down — so whoever awaits
+ * the sink's work (`ready`, a flush, the shutdown) keeps the event loop alive instead.
+ */
+function held<T>(promise: Promise<T>): Promise<T> {
+  const hold = setInterval(() => undefined, 2 ** 30);
+  return promise.finally(() => clearInterval(hold));
+}
+
 /** Open runs held at most (see `MlflowSinkOptions.maxOpenRuns`). */
 const DEFAULT_MAX_OPEN_RUNS = 10_000;
 /** Ended runs remembered for late scores. */
@@ -249,7 +259,7 @@ export class MlflowSink implements RLMObservabilitySink {
       maxRetries: options.maxRetries ?? 3,
     });
     this.#available = true;
-    this.ready = this.#setup();
+    this.ready = held(this.#setup());
   }
 
   /** The original's `set_experiment`: the experiment exists afterwards (created if missing). */
@@ -809,7 +819,11 @@ export class MlflowSink implements RLMObservabilitySink {
   }
 
   /** Sends every queued operation; rejects when operations failed since the last flush. */
-  async forceFlush(): Promise<void> {
+  forceFlush(): Promise<void> {
+    return held(this.#flush());
+  }
+
+  async #flush(): Promise<void> {
     const before = this.counters.failed;
     if (this.#working) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const failed = this.counters.failed - before;

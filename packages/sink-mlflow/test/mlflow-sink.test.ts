@@ -110,6 +110,28 @@ describe('the client without a server', () => {
     expect(result.stdout).toBe('');
   });
 
+  it('whoever awaits the sink (ready, a flush) keeps the process alive through the retries', async () => {
+    // The backoff timers are unref'ed; a script that awaits the sink itself must still get
+    // its answer rather than end with the await unsettled (exit code 13).
+    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const port = await closedPort();
+    const script = `
+      import { MlflowSink } from ${JSON.stringify(pathToFileURL(index).href)};
+      const sink = new MlflowSink({ trackingUri: 'http://127.0.0.1:${port}', maxRetries: 2 });
+      await sink.ready;
+      console.log(sink.status().available ? 'available' : 'unavailable');
+      sink.onRunStart('r', { task: 't', environment: 'e', params: {} });
+      await sink.forceFlush().catch(() => console.log('flush failed'));
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe('unavailable\nflush failed\n');
+  });
+
   it('masks credentials in the tracking URI', () => {
     expect(maskUri('https://user:s3cret@mlflow.example.com/')).toBe(
       'https://***@mlflow.example.com',
