@@ -187,6 +187,92 @@ export function langsmithRunId(runId: string, startMs: number, part?: string | n
   return `${time.slice(0, 8)}-${time.slice(8)}-7${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** The statuses worth another try (as the client's own caller has them). */
+const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+/**
+ * `promise`, holding the process while it is pending. The retries' backoff timers are
+ * unref'ed — a finished process must not wait for a backend that is down — so whoever awaits
+ * the sink's work (`ready`, a flush, the shutdown) keeps the event loop alive instead.
+ */
+function held<T>(promise: Promise<T>): Promise<T> {
+  const hold = setInterval(() => undefined, 2 ** 30);
+  return promise.finally(() => clearInterval(hold));
+}
+
+function sleepUnref(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * Calls with retries, in place of the client's two callers: the same attempts (`maxRetries`
+ * more after the first, for network errors and 408/425/429/5xx; never for a cancelled, timed
+ * out or otherwise refused request), the same backoff (1 s doubling, times 1–2) — but on
+ * unref'ed timers, and a 404 or 409 is final (the client retried those as if the network had
+ * failed: its errors for them carry no status). The client's own waited on timers that kept a process
+ * alive for its retries (~21 s with LangSmith down, default retries) after its work was done;
+ * the exit flush, which holds the process until its deadline, still gives them their time.
+ * And it takes `maxRetries` for every request: the client gave it to its upload queue only.
+ */
+class UnrefRetryCaller {
+  readonly maxRetries: number;
+  #running = 0;
+  #idle: Array<() => void> = [];
+  /** What the client reads of its upload caller's queue (waiting for uploads in flight). */
+  readonly queue = {
+    size: 0,
+    get pending(): number {
+      return 0;
+    },
+    onIdle: (): Promise<void> =>
+      this.#running === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve)),
+  };
+  constructor(maxRetries: number) {
+    this.maxRetries = Math.max(0, maxRetries);
+  }
+  call<A extends unknown[], T>(callable: (...args: A) => Promise<T>, ...args: A): Promise<T> {
+    return this.callWithOptions({}, callable, ...args);
+  }
+  async callWithOptions<A extends unknown[], T>(
+    _options: unknown,
+    callable: (...args: A) => Promise<T>,
+    ...args: A
+  ): Promise<T> {
+    this.#running++;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await callable(...args);
+        } catch (error) {
+          const wait = attempt < this.maxRetries ? retryDelay(error, attempt) : undefined;
+          if (wait === undefined) throw error instanceof Error ? error : new Error(String(error));
+          await sleepUnref(wait);
+        }
+      }
+    } finally {
+      if (--this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+}
+
+/** How long to wait before the next attempt after `error`, or `undefined`: no retry. */
+function retryDelay(error: unknown, attempt: number): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as { message?: unknown; name?: unknown; code?: unknown; status?: unknown };
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (/^(Cancel|TimeoutError|AbortError)/.test(message)) return undefined;
+  if (
+    e.name === 'TimeoutError' ||
+    e.name === 'AbortError' ||
+    e.name === 'LangSmithNotFoundError' ||
+    e.name === 'LangSmithConflictError' ||
+    e.code === 'ECONNABORTED'
+  )
+    return undefined;
+  if (e.status != null && !RETRYABLE_STATUS.has(Number(e.status))) return undefined;
+  return Math.round(1000 * 2 ** attempt * (1 + Math.random()));
+}
+
 /**
  * The client the root runs' `RunTree`s post and patch through. `RunTree` catches a failed
  * create or update and writes it to the console; here it is handed to `onError` instead (the
@@ -197,13 +283,12 @@ class ReportingClient extends Client {
   constructor(config: ClientConfig, onError: (error: unknown) => void) {
     super(config);
     this.#onError = onError;
-    // The client gives `callerOptions.maxRetries` to its upload queue only; the caller of its
-    // direct requests (root runs, feedback, projects, /info) always retried 4 times, with
-    // backoff of up to ~30 s, so with LangSmith down a flush waited out its whole deadline.
-    const retries = config.callerOptions?.maxRetries;
-    const caller = (this as unknown as { caller?: { maxRetries?: number } }).caller;
-    if (retries !== undefined && caller && typeof caller.maxRetries === 'number')
-      caller.maxRetries = retries;
+    // Both of the client's callers (direct requests; uploads) replaced: see UnrefRetryCaller.
+    const retries = config.callerOptions?.maxRetries ?? 3;
+    const self = this as unknown as { caller?: unknown; batchIngestCaller?: unknown };
+    if (self.caller !== undefined) self.caller = new UnrefRetryCaller(retries);
+    if (self.batchIngestCaller !== undefined)
+      self.batchIngestCaller = new UnrefRetryCaller(retries);
   }
   override async createRun(...args: Parameters<Client['createRun']>): Promise<void> {
     try {
@@ -980,7 +1065,11 @@ export class LangSmithSink implements RLMObservabilitySink {
   }
 
   /** Sends everything queued; rejects when uploads failed since the last flush. */
-  async forceFlush(): Promise<void> {
+  forceFlush(): Promise<void> {
+    return held(this.#flush());
+  }
+
+  async #flush(): Promise<void> {
     const before = this.#fetch.failures;
     this.#hooks.drain();
     this.#pump(true);

@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { RLMObservability } from '@rlm/obs-core';
 import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -583,6 +586,36 @@ describe('a LangSmith that refuses, throttles, fails or hangs', () => {
       for (const spy of consoleCalls) spy.mockRestore();
     }
   }, 30_000);
+
+  it("nothing listening: the retries' backoff does not keep a finished process alive", async () => {
+    // Default retries (3, backing off 1 s doubling): the client's own timers held such a
+    // process ~21 s after its work, before the exit flush could even start; now the flush
+    // starts at once and the process ends at its deadline (5 s) and grace (1 s).
+    const port = await closedPort();
+    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    // Beside this file, so that the script resolves @rlm/obs-core as the package does.
+    const script = fileURLToPath(new URL(`./.exit-${process.pid}.mjs`, import.meta.url));
+    fs.writeFileSync(
+      script,
+      `import { RLMObservability } from '@rlm/obs-core';
+      import { createSink } from ${JSON.stringify(index)};
+      const sink = await createSink({ apiKey: 'lsv2_unreachable_key', apiUrl: 'http://127.0.0.1:${port}' });
+      const obs = RLMObservability.withSinks([sink], { logger: false });
+      const run = obs.startRun({ task: 'nobody there' });
+      run.step({ observation: { success: true }, reward: 1 });
+      run.end();
+      // Fires only if something still holds the process 12 s on.
+      setTimeout(() => console.log('still alive'), 12_000).unref();`,
+    );
+    try {
+      const result = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 90_000 });
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      expect(result.stdout).toBe('');
+    } finally {
+      fs.rmSync(script, { force: true });
+    }
+  }, 100_000);
 
   for (const mode of ['401', '429', '503', 'hang'] as const) {
     it(`${mode}: counted, the caller unaffected, memory bounded, nothing on the console`, async () => {
