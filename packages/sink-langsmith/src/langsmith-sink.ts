@@ -209,21 +209,18 @@ function sleepUnref(ms: number): Promise<void> {
  * more after the first, for network errors and 408/425/429/5xx; never for a cancelled, timed
  * out or otherwise refused request), the same backoff (1 s doubling, times 1–2) — but on
  * unref'ed timers, and a 404 or 409 is final (the client retried those as if the network had
- * failed: its errors for them carry no status). The client's own waited on timers that kept a process
- * alive for its retries (~21 s with LangSmith down, default retries) after its work was done;
- * the exit flush, which holds the process until its deadline, still gives them their time.
- * And it takes `maxRetries` for every request: the client gave it to its upload queue only.
+ * failed: its errors for them carry no status). The client's own callers waited on timers that
+ * kept a process alive for its retries (~21 s with LangSmith down, default retries) after its
+ * work was done; the exit flush, which holds the process until its deadline, still gives them
+ * their time. And it takes `maxRetries` for every request: the client gave it to its upload
+ * queue only.
  */
 class UnrefRetryCaller {
   readonly maxRetries: number;
   #running = 0;
   #idle: Array<() => void> = [];
-  /** What the client reads of its upload caller's queue (waiting for uploads in flight). */
+  /** All the client reads of its upload caller's queue: waiting for the uploads in flight. */
   readonly queue = {
-    size: 0,
-    get pending(): number {
-      return 0;
-    },
     onIdle: (): Promise<void> =>
       this.#running === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve)),
   };
@@ -868,10 +865,6 @@ export class LangSmithSink implements RLMObservabilitySink {
     if (!run) return;
     this.#runs.delete(id);
     this.#remember(id, run);
-    if (this.#paused()) {
-      run.ended = true;
-      return;
-    }
     const e = isObject(end) ? end : ({} as RunEnd);
     const result = isObject(e.result) ? e.result : {};
     const completed = result.completed === true;
@@ -884,12 +877,29 @@ export class LangSmithSink implements RLMObservabilitySink {
     if (answer) outputs.final_answer = truncate(answer, TEXT_LIMIT);
     const endMs = Math.max(timeOf(result.finishedAt) ?? this.#hooks.now(), run.startMs);
     const error = completed ? undefined : (str(result.error) ?? 'Run did not complete');
+    this.#endRoot(run, outputs, error, endMs);
+  }
+
+  /**
+   * Ends a root run in LangSmith — a patch once its create was answered, or, for a run never
+   * posted (started during an auth pause), the whole run. During an auth pause nothing is sent
+   * (the event is counted as skipped).
+   */
+  #endRoot(
+    run: OpenRun,
+    outputs: Record<string, unknown>,
+    error?: string,
+    endMs?: number,
+    metadata?: Record<string, unknown>,
+  ): void {
+    run.ended = true;
+    if (this.#paused()) return;
     if (run.parent) this.#post(run.parent);
-    // A run never posted (started during an auth pause) is created whole.
     const posted = run.posted;
     run.posted = true;
-    run.ended = true;
-    this.#track(run.tree.end(outputs, error, endMs).then(() => this.#finish(run, posted)));
+    this.#track(
+      run.tree.end(outputs, error, endMs, metadata).then(() => this.#finish(run, posted)),
+    );
   }
 
   /**
@@ -903,17 +913,12 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#runs.delete(oldest);
     this.#remember(oldest, run);
     this.#evictedRuns++;
-    const posted = run.posted;
-    run.ended = true;
-    if (this.#paused()) return;
-    if (run.parent) this.#post(run.parent);
-    run.posted = true;
-    const endMs = Math.max(this.#hooks.now(), run.lastStepEnd);
-    const error = `evicted: more than ${this.#maxOpenRuns} runs were open at once`;
-    this.#track(
-      run.tree
-        .end({ completed: false }, error, endMs, { 'rlm.evicted': true })
-        .then(() => this.#finish(run, posted)),
+    this.#endRoot(
+      run,
+      { completed: false },
+      `evicted: more than ${this.#maxOpenRuns} runs were open at once`,
+      Math.max(this.#hooks.now(), run.lastStepEnd),
+      { 'rlm.evicted': true },
     );
   }
 
@@ -1102,12 +1107,7 @@ export class LangSmithSink implements RLMObservabilitySink {
   shutdown(): Promise<void> {
     this.#hooks.drain();
     this.#shutdown ??= (async () => {
-      for (const [, run] of this.#runs) {
-        if (this.#paused()) continue;
-        const posted = run.posted;
-        run.posted = run.ended = true;
-        this.#track(run.tree.end({ incomplete: true }).then(() => this.#finish(run, posted)));
-      }
+      for (const [, run] of this.#runs) this.#endRoot(run, { incomplete: true });
       this.#runs.clear();
       await this.forceFlush();
     })();
