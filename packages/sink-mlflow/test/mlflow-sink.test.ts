@@ -4,7 +4,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RLMObservability } from '@rlm/obs-core';
 import { closedPort, describeSinkConformance, hungServer } from '@rlm/obs-core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +23,17 @@ import { createMlflowServer, type MlflowServer, mlflowCommand } from './mlflow-s
 const command = mlflowCommand();
 if (!command && process.env.RLM_OBS_REQUIRE_MLFLOW)
   throw new Error('MLflow is required here: run scripts/setup-mlflow.sh');
+
+/** The built package, for scripts run in a process of their own. */
+const BUILT = new URL('../dist/index.js', import.meta.url).href;
+
+/** Runs an ES module script in a fresh Node process. */
+function runScript(script: string) {
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+}
 
 describe('the client without a server', () => {
   it('makes keys valid and cuts long values', () => {
@@ -93,18 +103,13 @@ describe('the client without a server', () => {
 
   it("a retry's backoff does not keep a finished process alive", async () => {
     // A request that keeps failing and would back off for 10 s: the script's own work is done.
-    const client = fileURLToPath(new URL('../dist/index.js', import.meta.url));
     const port = await closedPort();
-    const script = `
-      import { MlflowClient } from ${JSON.stringify(pathToFileURL(client).href)};
+    const result = runScript(`
+      import { MlflowClient } from ${JSON.stringify(BUILT)};
       const client = new MlflowClient({ trackingUri: 'http://127.0.0.1:${port}', maxRetries: 3, backoffMs: 10_000 });
       client.request('GET', 'experiments/search').catch(() => {});
       setTimeout(() => console.log('still alive'), 5_000).unref();
-    `;
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    `);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toBe('');
@@ -113,20 +118,15 @@ describe('the client without a server', () => {
   it('whoever awaits the sink (ready, a flush) keeps the process alive through the retries', async () => {
     // The backoff timers are unref'ed; a script that awaits the sink itself must still get
     // its answer rather than end with the await unsettled (exit code 13).
-    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
     const port = await closedPort();
-    const script = `
-      import { MlflowSink } from ${JSON.stringify(pathToFileURL(index).href)};
+    const result = runScript(`
+      import { MlflowSink } from ${JSON.stringify(BUILT)};
       const sink = new MlflowSink({ trackingUri: 'http://127.0.0.1:${port}', maxRetries: 2 });
       await sink.ready;
       console.log(sink.status().available ? 'available' : 'unavailable');
       sink.onRunStart('r', { task: 't', environment: 'e', params: {} });
       await sink.forceFlush().catch(() => console.log('flush failed'));
-    `;
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    `);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toBe('unavailable\nflush failed\n');
