@@ -4,9 +4,11 @@
  * breaks its siblings. Composites nest.
  */
 import {
+  type JsonValue,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkFinishOptions,
   type SinkStatus,
@@ -19,6 +21,7 @@ import {
   stderrLogger,
 } from './diagnostics.js';
 import { createRedactor } from './redact.js';
+import { createSanitizer, type Sanitizer } from './sanitize.js';
 import { SinkChannel, type SinkCounters } from './sink-channel.js';
 
 /** Options of {@link CompositeSink}. */
@@ -53,6 +56,8 @@ export class CompositeSink implements RLMObservabilitySink {
   readonly #channels: SinkChannel[] = [];
   readonly #log: RateLimitedLogger;
   readonly #scrub: (text: string) => string;
+  /** Turns a child's status into plain JSON data with secret-named keys and URL credentials masked. */
+  readonly #sanitize: Sanitizer;
   readonly #options: { maxQueueSize: number; callTimeoutMs: number };
 
   constructor(
@@ -62,6 +67,7 @@ export class CompositeSink implements RLMObservabilitySink {
     this.name = options.name ?? 'composite';
     const redactor = createRedactor();
     this.#scrub = redactor.scrub;
+    this.#sanitize = createSanitizer({ maxStringLength: 4096 }, redactor);
     const logger = options.logger === false ? silentLogger : (options.logger ?? stderrLogger);
     this.#log = new RateLimitedLogger(logger, this.#scrub);
     this.#options = {
@@ -81,30 +87,15 @@ export class CompositeSink implements RLMObservabilitySink {
     return this.#channels.map((c) => c.sink);
   }
 
+  /**
+   * The composite's status, with each child's status under `sinks`. Never throws: a child
+   * whose `status()` (or one of its getters) throws shows as unavailable with
+   * `status() failed: ...`. A child's status is copied as plain JSON data, with secret-named
+   * keys (at any depth) and URL credentials masked, since the coordinator masks only the
+   * top-level keys of the composite's own status.
+   */
   status(): SinkStatus & { sinks: CompositeChildStatus[] } {
-    const sinks = this.#channels.map((channel): CompositeChildStatus => {
-      let raw: SinkStatus | undefined;
-      let failure: string | undefined;
-      try {
-        raw = channel.sink.status();
-      } catch (error) {
-        failure = error instanceof Error ? error.message : String(error);
-      }
-      const detail =
-        failure !== undefined
-          ? `status() failed: ${failure}`
-          : typeof raw?.detail === 'string'
-            ? raw.detail
-            : '';
-      return {
-        ...(raw ?? {}),
-        name: typeof raw?.name === 'string' ? raw.name : channel.name,
-        enabled: raw?.enabled !== false,
-        available: failure === undefined && raw?.available === true,
-        detail: this.#scrub(detail).slice(0, 500),
-        counters: channel.counters(),
-      };
-    });
+    const sinks = this.#channels.map((channel) => this.#childStatus(channel));
     const available = sinks.filter((s) => s.available).length;
     return {
       name: this.name,
@@ -113,6 +104,53 @@ export class CompositeSink implements RLMObservabilitySink {
       detail: `${available}/${sinks.length} sinks available`,
       sinks,
     };
+  }
+
+  #childStatus(channel: SinkChannel): CompositeChildStatus {
+    // No prototype: an own `__proto__` key in a child's status stays a plain key.
+    const copy: Record<string, unknown> = Object.create(null);
+    let failure: string | undefined;
+    try {
+      const raw: unknown = channel.sink.status();
+      // Read every top-level key here, so a throwing getter (or Proxy trap) counts as a
+      // failed status() instead of escaping from the composite's own status().
+      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        for (const key of Object.keys(raw)) copy[key] = (raw as Record<string, unknown>)[key];
+      }
+    } catch (error) {
+      failure = errorMessage(error);
+    }
+    if (failure !== undefined) {
+      return {
+        name: channel.name,
+        enabled: true,
+        available: false,
+        detail: this.#scrub(`status() failed: ${failure}`).slice(0, 500),
+        counters: channel.counters(),
+      };
+    }
+    const clean = this.#sanitize(copy);
+    const data = isJsonObject(clean) ? this.#scrubJson(clean) : {};
+    return {
+      ...data,
+      name: typeof data.name === 'string' ? data.name : channel.name,
+      enabled: data.enabled !== false,
+      available: data.available === true,
+      detail: (typeof data.detail === 'string' ? data.detail : '').slice(0, 500),
+      counters: channel.counters(),
+    };
+  }
+
+  /** Scrubs every string of sanitized data: removes secrets remembered from masked keys. */
+  #scrubJson(value: { [key: string]: JsonValue }): { [key: string]: JsonValue } {
+    const walk = (v: JsonValue): JsonValue => {
+      if (typeof v === 'string') return this.#scrub(v);
+      if (Array.isArray(v)) return v.map(walk);
+      if (v !== null && typeof v === 'object')
+        return Object.fromEntries(Object.entries(v).map(([key, item]) => [key, walk(item)]));
+      return v;
+    };
+    return walk(value) as { [key: string]: JsonValue };
   }
 
   onRunStart(runId: string, start: RunStart): void {
@@ -125,6 +163,12 @@ export class CompositeSink implements RLMObservabilitySink {
 
   onRunEnd(runId: string, end: RunEnd): void {
     for (const channel of this.#channels) channel.deliver('onRunEnd', runId, end);
+  }
+
+  /** Forwards a score or feedback to every child that implements `onScore`. */
+  onScore(runId: string, score: ScoreRecord): void {
+    for (const channel of this.#channels)
+      if (channel.scores) channel.deliver('onScore', runId, score);
   }
 
   forceFlush(options?: SinkFinishOptions): Promise<void> {
@@ -153,5 +197,17 @@ export class CompositeSink implements RLMObservabilitySink {
     );
     if (failures.length > 0)
       throw new Error(this.#scrub(`${mode} failed in ${failures.join('; ')}`));
+  }
+}
+
+function isJsonObject(value: JsonValue): value is { [key: string]: JsonValue } {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function errorMessage(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'unprintable error';
   }
 }
