@@ -40,7 +40,12 @@ import {
 import { createRedactor, type RedactOptions, type Redactor } from './redact.js';
 import { Run, type StartRunOptions } from './run.js';
 import { createSanitizer, type SanitizeLimits, type Sanitizer } from './sanitize.js';
-import { SinkChannel, type SinkCounters, type SinkFlushResult } from './sink-channel.js';
+import {
+  MAX_TIMER_MS,
+  SinkChannel,
+  type SinkCounters,
+  type SinkFlushResult,
+} from './sink-channel.js';
 
 /** Options of {@link RLMObservability}. */
 export interface ObservabilityOptions {
@@ -73,11 +78,12 @@ export interface ObservabilityOptions {
   /** Flush on `beforeExit` when events are undelivered. @defaultValue `true` */
   flushOnExit?: boolean;
   /**
-   * After that automatic flush (done, or past its deadline), how long work a sink left behind
-   * may keep the process alive — an SDK retrying a backend that is down does for up to a minute
-   * — before rlm-obs ends the process with `process.exit()` (`process.exitCode` kept, `exit`
-   * listeners run). It only follows `beforeExit`, when the application itself has no work
-   * left; `false` waits for the sinks' work however long it takes. @defaultValue `1000`
+   * Opt-in. After that automatic flush (done, or past its deadline), how long work a sink left
+   * behind may keep the process alive — an SDK retrying a backend that is down — before
+   * rlm-obs ends the process with `process.exit()` (`process.exitCode` kept, `exit` listeners
+   * run). It only follows `beforeExit`, but the application's own `beforeExit` work is ended
+   * too, so it is off unless asked for: a library does not end its host's process.
+   * @defaultValue `false` — the process ends when the last work is done
    */
   exitGraceMs?: number | false;
   /**
@@ -160,7 +166,8 @@ function delay(ms: number): { promise: Promise<'deadline'>; cancel(): void } {
     // Not unref'ed: a caller awaiting flush()/shutdown() must get its answer even when a hung
     // sink leaves nothing else on the event loop. It is cleared as soon as the work is done, so
     // it never keeps the process alive past the deadline.
-    timer = setTimeout(() => resolve('deadline'), Math.max(0, ms));
+    // setTimeout fires at once for 2^31 ms or more: a longer (or infinite) deadline never comes.
+    if (!(ms >= MAX_TIMER_MS)) timer = setTimeout(() => resolve('deadline'), Math.max(0, ms || 0));
   });
   return { promise, cancel: () => clearTimeout(timer) };
 }
@@ -194,6 +201,8 @@ export class RLMObservability implements ExitParticipant {
   readonly stats: CoordinatorStats = { received: 0, rejected: 0, afterShutdown: 0 };
 
   #channels: SinkChannel[] = [];
+  /** Lanes of removed sinks that still deliver what was queued before the removal. */
+  #draining: SinkChannel[] = [];
   readonly #redactor: Redactor;
   readonly #sanitize: Sanitizer;
   readonly #log: RateLimitedLogger;
@@ -212,6 +221,7 @@ export class RLMObservability implements ExitParticipant {
   readonly #runSample = new Map<string, number>();
   #samplingActive = false;
   #dirty = false;
+  readonly #flushOnExit: boolean;
   #closed = false;
   #shutdown: Promise<FlushReport> | undefined;
   #removeSignalHandlers: (() => void) | undefined;
@@ -228,17 +238,16 @@ export class RLMObservability implements ExitParticipant {
     this.#maxQueueSize = Math.max(1, options.maxQueueSize ?? 10_000);
     this.#callTimeoutMs = Math.max(1, options.callTimeoutMs ?? 10_000);
     this.#exitTimeoutMs = Math.max(1, options.exitFlushTimeoutMs ?? 5_000);
+    // Off unless asked for: a library never ends the host's process on its own (DESIGN §4.4).
     const grace = options.exitGraceMs;
     this.exitGraceMs =
-      grace === false || grace === Number.POSITIVE_INFINITY
-        ? false
-        : Math.max(0, typeof grace === 'number' && Number.isFinite(grace) ? grace : 1_000);
+      typeof grace === 'number' && Number.isFinite(grace) ? Math.max(0, grace) : false;
     this.#sampling = options.sampling;
     this.#content = contentPolicy(options.recordContent);
     this.#pricing = options.pricing !== false;
     // The price table is ~2 MB of data: load it between two calls, not inside one.
     if (this.#pricing) setImmediate(preloadPrices).unref();
-    if (options.flushOnExit !== false) registerForExit(this);
+    this.#flushOnExit = options.flushOnExit !== false;
     const signals = options.handleSignals === true ? DEFAULT_SIGNALS : options.handleSignals || [];
     if (signals.length > 0) this.#removeSignalHandlers = installSignalHandlers(this, signals);
   }
@@ -282,12 +291,16 @@ export class RLMObservability implements ExitParticipant {
       this.#log.warn('addSink:invalid', 'addSink: ignoring a value that is not a sink');
       return false;
     }
-    const channel = new SinkChannel(
-      sink,
-      { maxQueueSize: this.#maxQueueSize, callTimeoutMs: this.#callTimeoutMs },
-      this.#log,
-      this.#redactor.scrub,
-    );
+    // Added back while its old lane still delivers: the same lane, so its order holds.
+    const draining = this.#draining.find((c) => c.sink === sink);
+    const channel =
+      draining ??
+      new SinkChannel(
+        sink,
+        { maxQueueSize: this.#maxQueueSize, callTimeoutMs: this.#callTimeoutMs },
+        this.#log,
+        this.#redactor.scrub,
+      );
     if (this.#channels.some((c) => c.name === channel.name)) {
       this.#log.warn(
         `addSink:${channel.name}`,
@@ -295,6 +308,7 @@ export class RLMObservability implements ExitParticipant {
       );
       return false;
     }
+    if (draining) this.#draining = this.#draining.filter((c) => c !== draining);
     channel.samplingRate = this.#rateFor(channel);
     this.#channels = [...this.#channels, channel];
     this.#samplingActive = this.#channels.some((c) => c.samplingRate < 1);
@@ -316,12 +330,26 @@ export class RLMObservability implements ExitParticipant {
     return typeof rate === 'number' && Number.isFinite(rate) ? Math.min(1, Math.max(0, rate)) : 1;
   }
 
-  /** Removes the sink with this name. Events already queued for it are still delivered. */
+  /**
+   * Removes the sink with this name. Events already queued for it are still delivered, in
+   * order (`flush()` and `shutdown()` wait for them, under their deadline); the sink itself is
+   * yours again: rlm-obs does not flush or shut it down. Adding it back before its queue ran
+   * dry continues the same queue.
+   */
   removeSink(name: string): boolean {
-    const before = this.#channels.length;
+    const removed = this.#channels.filter((c) => c.name === name);
+    if (removed.length === 0) return false;
     this.#channels = this.#channels.filter((c) => c.name !== name);
     this.#samplingActive = this.#channels.some((c) => c.samplingRate < 1);
-    return this.#channels.length < before;
+    for (const channel of removed) {
+      if (channel.pending === 0) continue;
+      this.#draining = [...this.#draining, channel];
+      void channel.whenIdle().then(() => {
+        if (!this.#channels.includes(channel))
+          this.#draining = this.#draining.filter((c) => c !== channel);
+      });
+    }
+    return true;
   }
 
   /** The sink with this name, if registered. */
@@ -332,6 +360,16 @@ export class RLMObservability implements ExitParticipant {
   /** The registered sinks, in delivery order. */
   get sinks(): RLMObservabilitySink[] {
     return this.#channels.map((c) => c.sink);
+  }
+
+  /**
+   * Events arrived since the last flush began: the exit hook holds this coordinator until its
+   * next flush. One with nothing to flush is not held — a coordinator dropped after `flush()`
+   * without `shutdown()` can be garbage-collected.
+   */
+  #markDirty(): void {
+    this.#dirty = true;
+    if (this.#flushOnExit && !this.#closed) registerForExit(this);
   }
 
   /** True when events arrived since the last flush began. */
@@ -393,26 +431,36 @@ export class RLMObservability implements ExitParticipant {
 
   /** The seed hook: a run starts. */
   onRunStart(runId: string, start: RunStart): void {
-    const id = this.#accept(runId, 'onRunStart');
-    if (id === undefined) return;
-    const prepared = this.#prepareStart(start);
-    const policy = this.#startPolicy(id, start, prepared.parentRunId);
-    this.#fanOut('onRunStart', id, prepared, policy && stripStart(prepared, policy));
+    let id: string | undefined;
+    try {
+      id = this.#accept(runId, 'onRunStart');
+      if (id === undefined) return;
+      const prepared = this.#prepareStart(start);
+      const policy = this.#startPolicy(id, start, prepared.parentRunId);
+      this.#fanOut('onRunStart', id, prepared, policy && stripStart(prepared, policy));
+    } catch (error) {
+      this.#unusable('onRunStart', id, error);
+    }
   }
 
   /** The seed hook: a step finished. */
   onStep(runId: string, step: StepRecord): void {
-    const id = this.#accept(runId, 'onStep');
-    if (id === undefined) return;
-    let event: unknown;
-    let cumulative: unknown;
+    let id: string | undefined;
     try {
-      event = step?.event;
-      cumulative = step?.cumulativeReward;
-    } catch {
-      // a throwing getter on the record itself
+      id = this.#accept(runId, 'onStep');
+      if (id === undefined) return;
+      let event: unknown;
+      let cumulative: unknown;
+      try {
+        event = step?.event;
+        cumulative = step?.cumulativeReward;
+      } catch {
+        // a throwing getter on the record itself
+      }
+      this.#deliverStep(id, this.#prepareEvent(event, undefined), finiteOr(cumulative, 0));
+    } catch (error) {
+      this.#unusable('onStep', id, error);
     }
-    this.#deliverStep(id, this.#prepareEvent(event, undefined), finiteOr(cumulative, 0));
   }
 
   /**
@@ -420,9 +468,17 @@ export class RLMObservability implements ExitParticipant {
    * `completed`) go out through `onScore` first, while the run is still open in every sink.
    */
   onRunEnd(runId: string, end: RunEnd): void {
-    const id = this.#accept(runId, 'onRunEnd');
-    if (id === undefined) return;
-    const prepared = this.#prepareEnd(end);
+    let id: string | undefined;
+    try {
+      id = this.#accept(runId, 'onRunEnd');
+      if (id === undefined) return;
+      this.#runEnd(id, this.#prepareEnd(end));
+    } catch (error) {
+      this.#unusable('onRunEnd', id, error);
+    }
+  }
+
+  #runEnd(id: string, prepared: RunEnd): void {
     const at = prepared.result.finishedAt ?? new Date().toISOString();
     const reward = prepared.result.totalReward;
     if (typeof reward === 'number' && Number.isFinite(reward))
@@ -451,10 +507,34 @@ export class RLMObservability implements ExitParticipant {
    * ended. Only sinks that implement `onScore` receive it.
    */
   onScore(runId: string, score: Omit<ScoreRecord, 'at' | 'kind'> & Partial<ScoreRecord>): void {
-    const id = this.#accept(runId, 'onScore');
-    if (id === undefined) return;
-    const prepared = this.#prepareScore(score);
-    if (prepared) this.#fanOut('onScore', id, prepared);
+    let id: string | undefined;
+    try {
+      id = this.#accept(runId, 'onScore');
+      if (id === undefined) return;
+      const prepared = this.#prepareScore(score);
+      if (prepared) this.#fanOut('onScore', id, prepared);
+    } catch (error) {
+      this.#unusable('onScore', id, error);
+    }
+  }
+
+  /**
+   * An event whose preparation threw (a hostile input the careful reads did not foresee):
+   * not delivered, counted as rejected, said once in a while — never thrown at the caller.
+   */
+  #unusable(hook: SinkHook, acceptedId: string | undefined, error: unknown): void {
+    if (acceptedId !== undefined) this.stats.received--;
+    this.stats.rejected++;
+    let reason: string;
+    try {
+      reason = error instanceof Error ? error.message : String(error);
+    } catch {
+      reason = 'unprintable error';
+    }
+    this.#log.warn(
+      `unusable:${hook}`,
+      `${hook}: event dropped, its input could not be read: ${reason}`,
+    );
   }
 
   /** The content policy of a starting run, remembered when it differs from the global one. */
@@ -514,9 +594,21 @@ export class RLMObservability implements ExitParticipant {
 
   /** @internal the run API's step: a default step number and a known cumulative reward */
   _runStep(runId: string, event: StepEvent, cumulativeReward: number, stepNumber: number): void {
-    const id = this.#accept(runId, 'onStep');
-    if (id === undefined) return;
-    this.#deliverStep(id, this.#prepareEvent(event, stepNumber), cumulativeReward);
+    let id: string | undefined;
+    try {
+      id = this.#accept(runId, 'onStep');
+      if (id === undefined) return;
+      this.#deliverStep(id, this.#prepareEvent(event, stepNumber), cumulativeReward);
+    } catch (error) {
+      this.#unusable('onStep', id, error);
+    }
+  }
+
+  /** @internal the run id the sinks see for `runId` (huge ids are shortened), if usable */
+  _runId(runId: unknown): string | undefined {
+    return typeof runId === 'string' && runId.length > 0 && runId.length <= MAX_RUN_ID_LENGTH
+      ? runId
+      : this.#normalizeRunId(runId);
   }
 
   /** @internal */
@@ -530,6 +622,7 @@ export class RLMObservability implements ExitParticipant {
    */
   flush(options: FlushOptions = {}): Promise<FlushReport> {
     this.#dirty = false;
+    unregisterForExit(this);
     return this.#finish('flush', options.timeoutMs ?? 5_000);
   }
 
@@ -571,11 +664,20 @@ export class RLMObservability implements ExitParticipant {
     const deadline = delay(timeoutMs);
     const channels = this.#channels;
     try {
-      const sinks = await Promise.all(
-        channels.map((channel) =>
-          this.#finishChannel(channel, mode, deadline.promise, started + timeoutMs),
+      const [sinks] = await Promise.all([
+        Promise.all(
+          channels.map((channel) =>
+            this.#finishChannel(channel, mode, deadline.promise, started + timeoutMs),
+          ),
         ),
-      );
+        // Removed sinks: what was queued for them is delivered first (no flush of their own).
+        Promise.all(
+          this.#draining.map(async (channel) => {
+            const outcome = await Promise.race([channel.whenIdle(), deadline.promise]);
+            if (outcome === 'deadline' && mode === 'shutdown') channel.abandon();
+          }),
+        ),
+      ]);
       return {
         ok: sinks.every((s) => s.ok),
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
@@ -624,7 +726,7 @@ export class RLMObservability implements ExitParticipant {
   }
 
   #accept(runId: unknown, hook: SinkHook): string | undefined {
-    this.#dirty = true;
+    if (!this.#dirty) this.#markDirty();
     if (this.#closed) {
       this.stats.afterShutdown++;
       for (const channel of this.#channels) channel.drop();
@@ -685,7 +787,7 @@ export class RLMObservability implements ExitParticipant {
       for (let i = 0; i < channels.length && i < 31; i++) if (mask & (1 << i)) channels[i]!.drop();
       return;
     }
-    this.#dirty = true;
+    if (!this.#dirty) this.#markDirty();
     this.stats.received++;
     for (let i = 0; i < channels.length && i < 31; i++)
       if (mask & (1 << i)) channels[i]!.deliver(hook, runId, payload);
@@ -784,8 +886,8 @@ export class RLMObservability implements ExitParticipant {
         prepared[key] = (this.#sanitize(value) as string).slice(0, 200);
       else if (typeof value === 'number' && Number.isFinite(value)) prepared[key] = String(value);
     }
-    const tags = read('tags');
-    if (Array.isArray(tags)) {
+    const tags = arrayCopy(read('tags'));
+    if (tags) {
       const clean = [
         ...new Set(
           tags
@@ -867,7 +969,12 @@ export class RLMObservability implements ExitParticipant {
     if (typeof runPath === 'string' && runPath.length > 0)
       out.runPath = this.#sanitize(runPath) as string;
     else if (runPath && typeof (runPath as { toString?: unknown }).toString === 'function') {
-      const text = this.#sanitize(String(runPath));
+      let text: unknown;
+      try {
+        text = this.#sanitize(String(runPath));
+      } catch {
+        // a toString that throws: no run path
+      }
       if (typeof text === 'string' && text.length > 0 && text !== '[object Object]')
         out.runPath = text;
     }
@@ -881,10 +988,25 @@ function isoOrNow(value: unknown): string {
     if (Number.isFinite(time)) return new Date(time).toISOString();
   } else if (typeof value === 'number' && Number.isFinite(value)) {
     return new Date(value).toISOString();
-  } else if (value instanceof Date && Number.isFinite(value.getTime())) {
-    return value.toISOString();
+  } else if (value instanceof Date) {
+    try {
+      // A Proxy of a Date passes instanceof but throws on getTime().
+      const time = value.getTime();
+      if (Number.isFinite(time)) return new Date(time).toISOString();
+    } catch {
+      // fall through: now
+    }
   }
   return new Date().toISOString();
+}
+
+/** A plain copy of a caller's array (a Proxy's traps may throw), or undefined. */
+function arrayCopy(value: unknown): unknown[] | undefined {
+  try {
+    return Array.isArray(value) ? Array.from(value as unknown[]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Shape check (never `instanceof` across packages). */

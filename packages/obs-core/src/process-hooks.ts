@@ -3,10 +3,11 @@
  *
  * One `beforeExit` listener for all coordinators flushes those with undelivered work when the
  * event loop runs dry, so a script that never calls `flush()` still gets its events out. It
- * adds no work to a loop that has none, so the process still exits by itself. When the flush
- * is over (done, or its deadline passed) and work a sink left behind still keeps the process
- * alive — an SDK retrying a backend that is down, for up to a minute — the process is ended
- * after a short grace (`exitGraceMs`): `beforeExit` means the application itself was done.
+ * adds no work to a loop that has none, so the process still exits by itself. Opt-in: when the
+ * flush is over (done, or its deadline passed) and work a sink left behind still keeps the
+ * process alive — an SDK retrying a backend that is down — the process is ended after a grace
+ * (`exitGraceMs`). Off by default: the application's own `beforeExit` work would be ended too,
+ * and a library must not end its host's process.
  * Signal handlers are installed only on request: a library must not take over the host's
  * signals.
  */
@@ -26,6 +27,7 @@ export interface ExitParticipant {
   endingProcess(graceMs: number): void;
 }
 
+/** Coordinators with events not flushed yet (held only until their next flush). */
 const participants = new Set<ExitParticipant>();
 let beforeExitInstalled = false;
 

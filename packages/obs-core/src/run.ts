@@ -58,7 +58,46 @@ export interface EndRunOptions extends RunResult {
 }
 
 /**
- * One RLM run. Never throws; calls after `end()` are ignored with a warning.
+ * A plain copy of a caller's options object: a throwing getter or Proxy trap leaves that key
+ * (or, when even its keys cannot be listed, everything) out instead of throwing.
+ */
+function plainCopy(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return {};
+  try {
+    return { ...(value as Record<string, unknown>) };
+  } catch {
+    const out: Record<string, unknown> = {};
+    let keys: string[];
+    try {
+      keys = Object.keys(value);
+    } catch {
+      return out;
+    }
+    for (const key of keys) {
+      try {
+        out[key] = (value as Record<string, unknown>)[key];
+      } catch {
+        // a throwing getter: left out
+      }
+    }
+    return out;
+  }
+}
+
+/** The strings of a caller's tag list (a Proxy's traps may throw). */
+function tagList(value: unknown): string[] | undefined {
+  try {
+    return Array.isArray(value)
+      ? Array.from(value as unknown[]).filter((t): t is string => typeof t === 'string')
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One RLM run. Never throws: inputs that cannot be read are left out; `step()` and `end()`
+ * after `end()` are ignored with a warning; `child()`, `score()` and `feedback()` stay allowed.
  *
  * @example
  * ```ts
@@ -89,19 +128,23 @@ export class Run {
   /** @internal use `obs.startRun()` */
   constructor(obs: RLMObservability, options: StartRunOptions) {
     this.#obs = obs;
-    const opts = options ?? {};
-    this.id = typeof opts.runId === 'string' && opts.runId.length > 0 ? opts.runId : newRunId();
-    this.parentRunId = typeof opts.parentRunId === 'string' ? opts.parentRunId : undefined;
+    const opts = plainCopy(options) as StartRunOptions;
+    // The id the sinks see: a huge id is shortened the same way the coordinator does.
+    const own = typeof opts.runId === 'string' ? obs._runId(opts.runId) : undefined;
+    this.id = own ?? newRunId();
+    this.parentRunId =
+      typeof opts.parentRunId === 'string' ? obs._runId(opts.parentRunId) : undefined;
     const remote = parseTraceparent(opts.traceparent);
     this.traceId = remote?.traceId ?? traceIdFromRunId(this.id);
     this.#traceFlags = remote?.traceFlags ?? 1;
     this.spanId = spanIdFromRunId(this.id);
     this.#runPath = typeof opts.runPath === 'string' ? opts.runPath : undefined;
     this.startedAt = new Date().toISOString();
+    const tags = tagList(opts.tags);
     this.#inherit = {
       ...(opts.sessionId !== undefined ? { sessionId: opts.sessionId } : {}),
       ...(opts.userId !== undefined ? { userId: opts.userId } : {}),
-      ...(Array.isArray(opts.tags) ? { tags: opts.tags } : {}),
+      ...(tags ? { tags } : {}),
       ...(opts.recordContent !== undefined ? { recordContent: opts.recordContent } : {}),
     };
     obs.onRunStart(this.id, {
@@ -137,7 +180,10 @@ export class Run {
    */
   step(event: StepEvent): number {
     if (this.#ended) {
-      this.#obs._warn(`run-ended:${this.id}`, `run '${this.id}': step() after end() ignored`);
+      this.#obs._warn(
+        `run-step-after-end:${this.id}`,
+        `run '${this.id}': step() after end() ignored`,
+      );
       return this.#cumulativeReward;
     }
     this.#steps++;
@@ -158,13 +204,15 @@ export class Run {
    */
   child(options: Omit<StartRunOptions, 'parentRunId' | 'traceparent'> = {}): Run {
     const inherited = this.#inherit;
+    const own = plainCopy(options) as StartRunOptions;
+    const ownTags = tagList(own.tags);
     const tags =
-      inherited.tags || options.tags
-        ? [...new Set([...(inherited.tags ?? []), ...(options.tags ?? [])])]
+      inherited.tags || ownTags
+        ? [...new Set([...(inherited.tags ?? []), ...(ownTags ?? [])])]
         : undefined;
     return this.#obs.startRun({
       ...inherited,
-      ...options,
+      ...own,
       ...(tags ? { tags } : {}),
       parentRunId: this.id,
       traceparent: this.traceparent(),
@@ -182,7 +230,7 @@ export class Run {
    * ```
    */
   score(name: string, value: number | string | boolean, options: ScoreOptions = {}): void {
-    this.#obs.onScore(this.id, { ...options, name, value, kind: 'score' });
+    this.#obs.onScore(this.id, { ...plainCopy(options), name, value, kind: 'score' });
   }
 
   /**
@@ -190,7 +238,7 @@ export class Run {
    * {@link score} but marked as feedback. Allowed after `end()`.
    */
   feedback(name: string, value: number | string | boolean, options: ScoreOptions = {}): void {
-    this.#obs.onScore(this.id, { ...options, name, value, kind: 'feedback' });
+    this.#obs.onScore(this.id, { ...plainCopy(options), name, value, kind: 'feedback' });
   }
 
   /** This run's W3C `traceparent`, to continue it in another process. */
@@ -212,7 +260,7 @@ export class Run {
       return;
     }
     this.#ended = true;
-    const { runPath, ...rest } = result ?? {};
+    const { runPath, ...rest } = plainCopy(result) as EndRunOptions;
     const full: RunResult = {
       ...rest,
       completed: rest.completed ?? rest.error === undefined,

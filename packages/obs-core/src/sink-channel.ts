@@ -46,6 +46,9 @@ export interface SinkFlushResult extends SinkCounters {
   error?: string;
 }
 
+/** Node's timers take at most 2^31 - 1 ms; longer (and infinite) waits get no timer. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Pending {
   hook: SinkHook;
   runId: string;
@@ -152,6 +155,9 @@ export class SinkChannel {
       return;
     }
     this.#invoke(hook, runId, payload);
+    // Events the hook itself caused (a sink that records through the coordinator) waited in
+    // the queue: deliver them now, in order, unless the hook went async.
+    if (!this.#busy && (this.#head < this.#queue.length || this.#idle.length > 0)) this.#drain();
   }
 
   /** Counts an event that was not even queued (coordinator shut down, sink removed). */
@@ -180,11 +186,18 @@ export class SinkChannel {
     this.#resolveIdle();
   }
 
+  /**
+   * Calls one hook. The lane counts as busy while the hook runs, so an event the hook itself
+   * causes waits its turn instead of overtaking it; it stays busy while a returned promise is
+   * pending.
+   */
   #invoke(hook: SinkHook, runId: string, payload: unknown): void {
     let result: unknown;
+    this.#busy = true;
     try {
       result = (this.sink[hook] as (id: string, p: unknown) => unknown)(runId, payload);
     } catch (error) {
+      this.#busy = false;
       this.#fail(hook, error);
       return;
     }
@@ -192,25 +205,28 @@ export class SinkChannel {
     try {
       thenable = isThenable(result);
     } catch (error) {
+      this.#busy = false;
       this.#fail(hook, error);
       return;
     }
     if (!thenable) {
+      this.#busy = false;
       this.delivered++;
       return;
     }
-    this.#busy = true;
     const token = ++this.#token;
-    const timer = setTimeout(() => {
-      if (token !== this.#token) return;
-      this.timedOut++;
-      this.#fail(
-        hook,
-        new Error(`${hook} did not settle within ${this.#options.callTimeoutMs} ms`),
-      );
-      this.#settle();
-    }, this.#options.callTimeoutMs);
-    timer.unref?.();
+    const ms = this.#options.callTimeoutMs;
+    // setTimeout fires at once for delays of 2^31 ms or more (and Infinity): no timer then.
+    const timer =
+      ms < MAX_TIMER_MS
+        ? setTimeout(() => {
+            if (token !== this.#token) return;
+            this.timedOut++;
+            this.#fail(hook, new Error(`${hook} did not settle within ${ms} ms`));
+            this.#settle();
+          }, ms)
+        : undefined;
+    timer?.unref?.();
     this.#timer = timer;
     try {
       (result as PromiseLike<unknown>).then(
@@ -238,6 +254,10 @@ export class SinkChannel {
     this.#busy = false;
     this.#token++;
     this.#timer = undefined;
+    this.#drain();
+  }
+
+  #drain(): void {
     // Deliver what waited, synchronously, until a hook goes async again.
     while (!this.#busy && this.#head < this.#queue.length) {
       const next = this.#queue[this.#head]!;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { StepRecord } from '../src/contract.js';
 import { RLMObservability } from '../src/coordinator.js';
 import type { DiagnosticLogger } from '../src/diagnostics.js';
 import { FaultySink } from '../src/testing/faulty-sink.js';
@@ -359,5 +360,206 @@ describe('RLMObservability: one pass of sanitizing before fan-out', () => {
     obs.onStep('z'.repeat(100_000), step(1));
     expect(obs.stats.rejected).toBe(5);
     expect(memory.events.map((e) => e.runId.length)).toEqual([2, 209]);
+  });
+});
+
+describe('RLMObservability: hostile inputs never throw into the caller', () => {
+  const boom = () => {
+    throw new Error('boom');
+  };
+  const throwing = (key: string) => Object.defineProperty({}, key, { get: boom, enumerable: true });
+  const hostileProxy = new Proxy(
+    {},
+    {
+      get: boom,
+      ownKeys: boom,
+      getOwnPropertyDescriptor: boom,
+      has: boom,
+    },
+  );
+
+  it('hooks with Proxies, throwing getters and throwing toString: counted as rejected, never thrown', () => {
+    const memory = new MemorySink();
+    const warnings: string[] = [];
+    const obs = RLMObservability.withSinks([memory], {
+      flushOnExit: false,
+      logger: { warn: (m: string) => warnings.push(m) },
+    });
+    const tagsProxy = new Proxy(['a', 'b'], { get: boom });
+    const dateProxy = new Proxy(new Date(0), {});
+    expect(() => obs.onRunStart('r1', { task: 't', tags: tagsProxy } as never)).not.toThrow();
+    expect(() => obs.onRunStart('r2', { task: 't', startedAt: dateProxy } as never)).not.toThrow();
+    expect(() => obs.onRunStart('r3', hostileProxy as never)).not.toThrow();
+    expect(() =>
+      obs.onRunEnd('r1', { result: {}, runPath: { toString: boom } } as never),
+    ).not.toThrow();
+    expect(() => obs.onStep('r1', hostileProxy as never)).not.toThrow();
+    expect(() => obs.onScore('r1', hostileProxy as never)).not.toThrow();
+    // Whatever could be read went out (the score without a readable name is refused).
+    expect(obs.stats).toMatchObject({ received: 6, rejected: 0 });
+    expect(obs.status()[0]!.counters).toMatchObject({ delivered: 5, failed: 0 });
+    expect(memory.events.map((e) => e.hook)).toEqual([
+      'onRunStart',
+      'onRunStart',
+      'onRunStart',
+      'onRunEnd',
+      'onStep',
+    ]);
+  });
+
+  it('an input that cannot be read at all: the event is counted as rejected and said, not thrown', () => {
+    const memory = new MemorySink();
+    const warnings: string[] = [];
+    const obs = RLMObservability.withSinks([memory], {
+      flushOnExit: false,
+      attributes: { service: 'agent' },
+      logger: { warn: (m: string) => warnings.push(m) },
+    });
+    expect(() =>
+      obs.onRunStart('r', { task: 't', attributes: hostileProxy } as never),
+    ).not.toThrow();
+    expect(obs.stats).toMatchObject({ received: 0, rejected: 1 });
+    expect(memory.events).toEqual([]);
+    expect(warnings.join('\n')).toContain('onRunStart: event dropped, its input could not be read');
+  });
+
+  it('the run API with Proxies and throwing getters: never throws, records what it can', () => {
+    const memory = new MemorySink();
+    const obs = RLMObservability.withSinks([memory], quiet);
+    let run!: ReturnType<typeof obs.startRun>;
+    expect(() => {
+      run = obs.startRun(throwing('task') as never);
+    }).not.toThrow();
+    expect(() => obs.startRun(hostileProxy as never)).not.toThrow();
+    expect(() => run.child(throwing('tags') as never)).not.toThrow();
+    expect(() => run.child({ tags: new Proxy(['x'], { get: boom }) } as never)).not.toThrow();
+    expect(() => run.score('quality', 1, hostileProxy as never)).not.toThrow();
+    expect(() => run.feedback('thumbs', true, throwing('comment') as never)).not.toThrow();
+    expect(() => run.end(throwing('finalAnswer') as never)).not.toThrow();
+    expect(() => obs.startRun({ task: 't' }).end(hostileProxy as never)).not.toThrow();
+    expect(memory.count('onRunStart')).toBe(5);
+    expect(memory.count('onRunEnd')).toBe(2);
+    const end = memory.events.find((e) => e.hook === 'onRunEnd' && e.runId === run.id)!;
+    expect(end.payload).toMatchObject({ result: { completed: true, steps: 0 } });
+  });
+});
+
+describe('RLMObservability: timeouts beyond what a timer can hold', () => {
+  it('callTimeoutMs and flush deadlines of 2^31 ms or more (and Infinity) mean no time limit', async () => {
+    for (const ms of [2 ** 31, 3_000_000_000, Number.POSITIVE_INFINITY]) {
+      const slow = new FaultySink({ name: 'slow', mode: 'delay', delayMs: 30 });
+      const obs = RLMObservability.withSinks([slow], { ...quiet, callTimeoutMs: ms });
+      sendRun(obs, 'r', 2);
+      const report = await obs.flush({ timeoutMs: ms });
+      expect(report.ok).toBe(true);
+      expect(report.sinks[0]).toMatchObject({ delivered: 4, failed: 0, timedOut: 0 });
+      await obs.shutdown({ timeoutMs: ms });
+    }
+  });
+});
+
+describe('RLMObservability: a sink that causes events from inside its hook', () => {
+  it('the nested event waits its turn: order kept, every event counted', async () => {
+    const seen: string[] = [];
+    let obs!: RLMObservability;
+    const recorder = {
+      name: 'recorder',
+      status: () => ({ name: 'recorder', enabled: true, available: true, detail: '' }),
+      onRunStart(runId: string) {
+        seen.push(`start:${runId}`);
+        // A sink that records its own bookkeeping run through the same coordinator.
+        if (runId === 'outer')
+          obs.onRunStart('inner', { task: 'nested', environment: 'e', params: {} });
+        return new Promise<void>((resolve) => setTimeout(resolve, 10));
+      },
+      onStep(runId: string) {
+        seen.push(`step:${runId}`);
+      },
+      onRunEnd() {},
+    };
+    obs = RLMObservability.withSinks([recorder], quiet);
+    obs.onRunStart('outer', { task: 't', environment: 'e', params: {} });
+    obs.onStep('outer', step(1));
+    await obs.flush();
+    expect(seen).toEqual(['start:outer', 'start:inner', 'step:outer']);
+    expect(obs.status()[0]!.counters).toMatchObject({ delivered: 3, pending: 0, failed: 0 });
+  });
+
+  it('a synchronous hook that records through the coordinator: its event comes right after', () => {
+    const seen: string[] = [];
+    let obs!: RLMObservability;
+    const recorder = {
+      name: 'recorder',
+      status: () => ({ name: 'recorder', enabled: true, available: true, detail: '' }),
+      onRunStart(runId: string) {
+        seen.push(`start:${runId}`);
+        if (runId === 'outer') obs.onStep('outer', step(0));
+        seen.push(`start-done:${runId}`);
+      },
+      onStep(runId: string) {
+        seen.push(`step:${runId}`);
+      },
+      onRunEnd() {},
+    };
+    obs = RLMObservability.withSinks([recorder], quiet);
+    obs.onRunStart('outer', { task: 't', environment: 'e', params: {} });
+    expect(seen).toEqual(['start:outer', 'start-done:outer', 'step:outer']);
+    expect(obs.status()[0]!.counters).toMatchObject({ delivered: 2, pending: 0 });
+  });
+});
+
+describe('RLMObservability: removing a sink', () => {
+  it('a sink removed and added back while its queue drains keeps its order', async () => {
+    const slow = new FaultySink({ name: 'slow', mode: 'delay', delayMs: 5 });
+    const seen: string[] = [];
+    const spy = {
+      name: 'spy',
+      status: () => ({ name: 'spy', enabled: true, available: true, detail: '' }),
+      onRunStart: (id: string) => {
+        seen.push(`start:${id}`);
+        return slow.onRunStart();
+      },
+      onStep: (_id: string, s: StepRecord) => {
+        seen.push(String(s.event.step));
+        return slow.onStep();
+      },
+      onRunEnd: () => {
+        seen.push('end');
+        return slow.onRunEnd();
+      },
+    };
+    const obs = RLMObservability.withSinks([spy], quiet);
+    obs.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    for (let i = 1; i <= 3; i++) obs.onStep('r', step(i));
+    expect(obs.removeSink('spy')).toBe(true);
+    expect(obs.addSink(spy)).toBe(true);
+    for (let i = 4; i <= 5; i++) obs.onStep('r', step(i));
+    obs.onRunEnd('r', { result: {} });
+    await obs.flush();
+    expect(seen).toEqual(['start:r', '1', '2', '3', '4', '5', 'end']);
+    expect(obs.status()[0]!.counters).toMatchObject({ delivered: 7, pending: 0 });
+  });
+
+  it('shutdown() waits for what was queued for a removed sink (without flushing it); nothing arrives after', async () => {
+    const slow = new FaultySink({ name: 'slow', mode: 'delay', delayMs: 5 });
+    const obs = RLMObservability.withSinks([slow], quiet);
+    sendRun(obs, 'r', 5);
+    expect(obs.removeSink('slow')).toBe(true);
+    const report = await obs.shutdown({ timeoutMs: 5_000 });
+    expect(report.sinks).toEqual([]);
+    const atShutdown = slow.completed;
+    expect(atShutdown).toBe(7);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(slow.completed).toBe(atShutdown);
+  });
+
+  it('shutdown() abandons a removed hung sink at its deadline', async () => {
+    const hung = new FaultySink({ name: 'hung', mode: 'hang' });
+    const obs = RLMObservability.withSinks([hung], quiet);
+    sendRun(obs, 'r', 2);
+    obs.removeSink('hung');
+    const report = await obs.shutdown({ timeoutMs: 200 });
+    expect(report.sinks).toEqual([]);
+    expect(hung.completed).toBe(0);
   });
 });

@@ -53,9 +53,46 @@ function run(name: string, options: object, retryMs: number, settles: boolean, u
 }
 
 describe('the end of a process without a flush', () => {
-  it("ends the process a grace period after the exit flush when a sink's work still holds it", () => {
+  it("by default never ends the process itself: a sink's work that holds it is waited for", () => {
+    const waited = run('default', {}, 2_000, false);
+    expect(waited.retried).toBe(true);
+    expect(waited.status).toBe(3);
+    expect(waited.stderr).not.toContain('ending the process');
+  });
+
+  it("by default the application's own beforeExit work is not cut short", () => {
+    const marker = path.join(dir, 'app-upload.done');
+    const script = `
+      import * as fs from 'node:fs';
+      import { RLMObservability } from ${JSON.stringify(core)};
+      const sink = {
+        name: 'quiet',
+        status: () => ({ name: 'quiet', enabled: true, available: true, detail: '' }),
+        onRunStart() {}, onStep() {}, onRunEnd() {},
+        forceFlush: () => Promise.resolve(),
+      };
+      const obs = RLMObservability.withSinks([sink], { exitFlushTimeoutMs: 300 });
+      let uploading = false;
+      process.on('beforeExit', () => {
+        if (uploading) return;
+        uploading = true;
+        // The application's own last upload, started when its loop ran dry.
+        setTimeout(() => fs.writeFileSync(${JSON.stringify(marker)}, 'done'), 1_500);
+      });
+      const run = obs.startRun({ task: 't' });
+      run.end();
+    `;
+    const file = path.join(dir, 'app-upload.mjs');
+    fs.writeFileSync(file, script);
+    const result = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(fs.existsSync(marker)).toBe(true);
+  });
+
+  it("opt-in exitGraceMs ends the process that long after the exit flush when a sink's work still holds it", () => {
     // The retry would come 5 s later; the process ends 1 s after the 300 ms flush deadline.
-    const ended = run('default', {}, 5_000, false);
+    const ended = run('grace', { exitGraceMs: 1_000 }, 5_000, false);
     expect(ended.retried).toBe(false);
     expect(ended.status).toBe(3); // the application's exit code, kept
     expect(ended.stderr).toContain(
@@ -72,7 +109,7 @@ describe('the end of a process without a flush', () => {
   });
 
   it('a flush that leaves nothing behind: the process exits by itself, nothing said', () => {
-    const clean = run('clean', {}, 0, true);
+    const clean = run('clean', { exitGraceMs: 1_000 }, 0, true);
     expect(clean).toEqual({ status: 3, stderr: '', retried: false });
   });
 
@@ -84,5 +121,52 @@ describe('the end of a process without a flush', () => {
   it('work that ends within the grace period is waited for', () => {
     const quick = run('quick', { exitGraceMs: 3_000 }, 200, true);
     expect(quick).toEqual({ status: 3, stderr: '', retried: true });
+  });
+});
+
+describe('the exit hook holds only coordinators with something to flush', () => {
+  it('a coordinator dropped after flush() (no shutdown) is garbage-collected; one with unflushed events is kept for the exit flush', () => {
+    const script = `
+      import { RLMObservability } from ${JSON.stringify(core)};
+      const sink = () => ({
+        name: 'big',
+        payload: new Uint8Array(1 << 20),
+        status: () => ({ name: 'big', enabled: true, available: true, detail: '' }),
+        onRunStart() {}, onStep() {}, onRunEnd() {},
+      });
+      const flushed = [];
+      const unflushed = [];
+      // In a function of its own: a suspended async frame may keep its last value alive.
+      const flushedOne = async () => {
+        const obs = RLMObservability.withSinks([sink()], { logger: false });
+        const run = obs.startRun({ task: 't' });
+        run.end();
+        await obs.flush();
+        return new WeakRef(obs);
+      };
+      for (let i = 0; i < 20; i++) flushed.push(await flushedOne());
+      for (let i = 0; i < 5; i++) {
+        const obs = RLMObservability.withSinks([sink()], { logger: false });
+        obs.startRun({ task: 't' }).end();
+        unflushed.push(new WeakRef(obs));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      globalThis.gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      globalThis.gc();
+      const alive = (refs) => refs.map((r) => (r.deref() === undefined ? 0 : 1)).join('');
+      console.log(JSON.stringify({ flushed: alive(flushed), unflushed: alive(unflushed) }));
+    `;
+    const file = path.join(dir, 'held.mjs');
+    fs.writeFileSync(file, script);
+    const result = spawnSync(process.execPath, ['--expose-gc', file], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout.trim())).toEqual({
+      flushed: '0'.repeat(20),
+      unflushed: '11111',
+    });
   });
 });

@@ -78,3 +78,60 @@ describe('the run API', () => {
     expect(remote.traceId).toBe(root.traceId);
   });
 });
+
+describe('the run API: huge run ids', () => {
+  it('run.id, its trace and its children use the id the sinks see (ids over 512 chars are shortened)', () => {
+    const memory = new MemorySink();
+    const obs = RLMObservability.withSinks([memory], quiet);
+    const longId = `run-${'x'.repeat(600)}`;
+    const run = obs.startRun({ runId: longId, task: 't' });
+    const child = run.child({ task: 'c' });
+    run.step({ reward: 1 });
+    child.end();
+    run.end();
+    const start = memory.events[0]!;
+    expect(start.runId).toBe(run.id);
+    expect(run.id.length).toBeLessThan(512);
+    expect(run.traceId).toBe(traceIdFromRunId(run.id));
+    expect(child.parentRunId).toBe(run.id);
+    expect(child.traceId).toBe(run.traceId);
+    const childStart = memory.events.find((e) => e.hook === 'onRunStart' && e.runId === child.id)!;
+    expect(childStart.payload).toMatchObject({ parentRunId: run.id });
+    expect(memory.stepsOf(run.id)).toHaveLength(1);
+  });
+
+  it('sampling keeps or drops a run with a huge id together with its children', () => {
+    const memory = new MemorySink();
+    const obs = RLMObservability.withSinks([memory], { ...quiet, sampling: { rate: 0.5 } });
+    let split = 0;
+    for (let i = 0; i < 100; i++) {
+      const run = obs.startRun({ runId: `${i}-${'y'.repeat(600)}`, task: 't' });
+      const child = run.child({ task: 'c' });
+      const kept = (id: string) => memory.events.some((e) => e.runId === id);
+      if (kept(run.id) !== kept(child.id)) split++;
+    }
+    expect(split).toBe(0);
+  });
+});
+
+describe('the run API: calls after end()', () => {
+  it('end() twice and step() after end() are each said; child() and score() stay allowed', () => {
+    const memory = new MemorySink();
+    const warnings: string[] = [];
+    const obs = RLMObservability.withSinks([memory], {
+      flushOnExit: false,
+      logger: { warn: (m: string) => warnings.push(m) },
+    });
+    const run = obs.startRun({ task: 't' });
+    run.end();
+    run.end();
+    run.step({ reward: 1 });
+    const late = run.child({ task: 'follow-up' });
+    run.score('quality', 1);
+    expect(warnings.filter((w) => w.includes('end() called twice'))).toHaveLength(1);
+    expect(warnings.filter((w) => w.includes('step() after end() ignored'))).toHaveLength(1);
+    expect(memory.stepsOf(run.id)).toHaveLength(0);
+    expect(late.parentRunId).toBe(run.id);
+    expect(memory.scores.map((s) => s.score.name)).toContain('quality');
+  });
+});

@@ -126,8 +126,9 @@ export interface RlmObsConfig {
    */
   worker?: boolean | string[] | WorkerConfig;
   /**
-   * Exit behaviour: the automatic flush's deadline, how long sink work left after it may keep
-   * the process alive (`graceMs`, see `exitGraceMs`), and opt-in signal handling.
+   * Exit behaviour: the automatic flush's deadline, opt-in: how long sink work left after it
+   * may keep the process alive before it is ended (`graceMs`, see `exitGraceMs`; off by
+   * default), and opt-in signal handling.
    */
   exit?: {
     flushOnExit?: boolean;
