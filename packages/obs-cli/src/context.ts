@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  createRedactor,
   type LoadedConfig,
   loadConfig,
   loadObservabilityDetailed,
@@ -47,6 +48,17 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * A config error as the CLI prints it: without URL credentials or the environment's secrets
+ * (obs-core scrubs the sinks' option secrets from its errors already; this is the last line).
+ */
+export function configErrorMessage(
+  error: Error,
+  env: Record<string, string | undefined> = process.env,
+): string {
+  return createRedactor({ env }).scrub(`config error: ${error.message}`);
+}
+
 /** Loads the coordinator like `loadObservability()`; `--dir` replaces the local sink's directory. */
 export async function loadContext(
   options: GlobalOptions,
@@ -74,7 +86,7 @@ export async function loadContext(
     return loaded;
   } catch (error) {
     if (error instanceof RlmObsConfigError)
-      throw new CliError(`config error: ${error.message}`, EXIT.usage);
+      throw new CliError(configErrorMessage(error, env), EXIT.usage);
     throw error;
   }
 }
@@ -108,7 +120,7 @@ export async function resolveJsonlDir(options: GlobalOptions): Promise<string> {
     loaded = await loadConfig(options.config ? { configFile: options.config } : {});
   } catch (error) {
     if (error instanceof RlmObsConfigError)
-      throw new CliError(`config error: ${error.message}`, EXIT.usage);
+      throw new CliError(configErrorMessage(error), EXIT.usage);
     throw error;
   }
   if (loaded) {

@@ -3,6 +3,7 @@
  * environment as `loadObservability()`; `--config` and `--dir` override; `--json` is for
  * scripts. Exit codes: 0 done, 1 a problem was found, 2 bad usage or a broken config.
  */
+import { createRedactor } from '@rlm/obs-core';
 import { Command, CommanderError, Option } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -218,7 +219,9 @@ export async function main(
       io.err(`rlm-obs: ${error.message}`);
       return error.exitCode;
     }
-    io.err(`rlm-obs: ${error instanceof Error ? error.message : String(error)}`);
+    // An unexpected error may quote a backend or a sink's settings: no secret on the way out.
+    const message = error instanceof Error ? error.message : String(error);
+    io.err(`rlm-obs: ${createRedactor().scrub(message)}`);
     return EXIT.problem;
   }
 }

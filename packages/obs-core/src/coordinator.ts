@@ -227,8 +227,21 @@ export class RLMObservability implements ExitParticipant {
   #removeSignalHandlers: (() => void) | undefined;
 
   constructor(options: ObservabilityOptions = {}) {
-    this.#redactor = createRedactor(options.redact === undefined ? {} : options.redact);
-    this.#sanitize = createSanitizer(options.limits, this.#redactor);
+    const redact = options.redact;
+    // Recorded data: as configured (`false` really records secrets as they are).
+    const data = createRedactor(redact === undefined ? {} : redact);
+    this.#sanitize = createSanitizer(options.limits, data);
+    // Diagnostics (warnings, status details, flush errors) are always scrubbed fully: the same
+    // redactor when the data's is complete, else a full one that also knows what the data's
+    // redactor learned and its own patterns.
+    const complete =
+      redact === undefined ||
+      (redact !== false && redact.defaultKeys !== false && redact.urlCredentials !== false);
+    if (complete) this.#redactor = data;
+    else {
+      const full = createRedactor({ ...(redact || {}), defaultKeys: true, urlCredentials: true });
+      this.#redactor = { ...full, scrub: (text: string) => full.scrub(data.scrub(text)) };
+    }
     const logger = options.logger === false ? silentLogger : (options.logger ?? stderrLogger);
     this.#log = new RateLimitedLogger(logger, this.#redactor.scrub);
     this.#attributes =
@@ -280,7 +293,10 @@ export class RLMObservability implements ExitParticipant {
     return loadObservability(options);
   }
 
-  /** The redactor of this coordinator, for sinks and tools that print diagnostics. */
+  /**
+   * The redactor of this coordinator's diagnostics, for sinks and tools that print them: always
+   * on, also with `redact: false` (which only leaves the recorded data as it is).
+   */
   get redactor(): Redactor {
     return this.#redactor;
   }

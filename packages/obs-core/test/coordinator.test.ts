@@ -563,3 +563,47 @@ describe('RLMObservability: removing a sink', () => {
     expect(hung.completed).toBe(0);
   });
 });
+
+describe('RLMObservability: diagnostics stay scrubbed with redact: false', () => {
+  it('redact: false records secrets as they are, but status details, warnings and flush errors are still scrubbed', async () => {
+    const memory = new MemorySink();
+    const warnings: string[] = [];
+    const leaky = {
+      name: 'leaky',
+      status: () => ({
+        name: 'leaky',
+        enabled: true,
+        available: false,
+        detail:
+          'cannot reach https://admin:Sup3r-Secret-Pw@db.internal/ (Bearer abc123def456ghi789)',
+        api_key: 'sk-live-123456789',
+      }),
+      onRunStart() {
+        throw new Error('refused by https://admin:Sup3r-Secret-Pw@db.internal/');
+      },
+      onStep() {},
+      onRunEnd() {},
+      forceFlush: () =>
+        Promise.reject(new Error('upload to https://admin:Sup3r-Secret-Pw@db.internal/ failed')),
+    };
+    const obs = RLMObservability.withSinks([memory, leaky], {
+      flushOnExit: false,
+      redact: false,
+      logger: { warn: (m: string) => warnings.push(m) },
+    });
+    obs.onRunStart('r', {
+      task: 't',
+      environment: 'e',
+      params: { api_key: 'sk-data-kept', url: 'https://u:data-pw@host/' },
+    });
+    const report = await obs.flush();
+    const diagnostics = JSON.stringify([obs.status(), warnings, report]);
+    expect(diagnostics).not.toContain('Sup3r-Secret-Pw');
+    expect(diagnostics).not.toContain('abc123def456ghi789');
+    expect(diagnostics).not.toContain('sk-live-123456789');
+    // The recorded data is left alone: that is what redact: false asks for.
+    expect(memory.events[0]!.payload).toMatchObject({
+      params: { api_key: 'sk-data-kept', url: 'https://u:data-pw@host/' },
+    });
+  });
+});

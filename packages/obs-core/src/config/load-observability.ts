@@ -5,11 +5,19 @@
 import type { RLMObservabilitySink } from '../contract.js';
 import { type ObservabilityOptions, RLMObservability } from '../coordinator.js';
 import { type DiagnosticLogger, stderrLogger } from '../diagnostics.js';
+import { createRedactor, type Redactor } from '../redact.js';
 import { createWorkerSinks, type WorkerSinkSpec } from '../worker/worker-sinks.js';
 import { RlmObsConfigError } from './config-error.js';
 import { envFlag, sinksFromEnv } from './env-activation.js';
 import { type LoadConfigOptions, type LoadedConfig, loadConfig } from './load-config.js';
 import { resolveSinkEntry } from './resolve-sink.js';
+import {
+  entryOptions,
+  optionSecrets,
+  scrubbingLogger,
+  scrubError,
+  textSecrets,
+} from './secrets.js';
 import type { RlmObsConfig, SinkContext, SinkEntry } from './types.js';
 
 /** Options of {@link loadObservability}. */
@@ -37,7 +45,12 @@ function coordinatorOptions(
   const options: ObservabilityOptions = { logger };
   if (config.attributes) options.attributes = config.attributes;
   // Secrets in the environment the sinks were built from are scrubbed from warnings and status.
-  options.redact = config.redact === false ? false : { env, ...config.redact };
+  // `redact: false` is about the recorded data: a redactor that masks nothing in events (no
+  // key words, no URL patterns) still scrubs the known secrets from the diagnostics.
+  options.redact =
+    config.redact === false
+      ? { env, defaultKeys: false, urlCredentials: false }
+      : { env, ...config.redact };
   if (config.recordContent !== undefined) options.recordContent = config.recordContent;
   if (config.pricing !== undefined) options.pricing = config.pricing;
   if (config.truncate) options.limits = config.truncate;
@@ -54,6 +67,27 @@ function coordinatorOptions(
   if (config.exit?.graceMs !== undefined) options.exitGraceMs = config.exit.graceMs;
   if (config.exit?.handleSignals !== undefined) options.handleSignals = config.exit.handleSignals;
   return options;
+}
+
+/**
+ * The redactor of the diagnostics (log lines, config errors): always on, whatever `redact`
+ * says about the recorded data, and it knows the secrets of every sink's options.
+ */
+function diagnosticsRedactor(
+  config: RlmObsConfig,
+  env: Record<string, string | undefined>,
+): { redactor: Redactor; secrets: string[] } {
+  const own = config.redact === false || config.redact === undefined ? {} : config.redact;
+  const redactor = createRedactor({ ...own, env, defaultKeys: true, urlCredentials: true });
+  const secrets: string[] = [];
+  for (const entry of Array.isArray(config.sinks) ? config.sinks : [])
+    secrets.push(...optionSecrets(entryOptions(entry), redactor.isSecretKey));
+  // URL credentials in any variable (MLFLOW_TRACKING_URI=https://user:pass@host) are known
+  // too: a redactor without URL patterns still finds them.
+  for (const value of Object.values(env))
+    if (typeof value === 'string' && value.includes('://')) secrets.push(...textSecrets(value));
+  for (const secret of secrets) redactor.remember(secret);
+  return { redactor, secrets };
 }
 
 /** The local files stay in the application's thread (they write synchronously on exit). */
@@ -147,8 +181,11 @@ export async function loadObservabilityDetailed(
   options: LoadObservabilityOptions = {},
 ): Promise<LoadedObservability> {
   const env = options.env ?? process.env;
-  const logger = options.logger ?? stderrLogger;
   const loaded = await loadConfig({ ...options, env });
+  const config: RlmObsConfig = loaded?.config ?? {};
+  const diagnostics = diagnosticsRedactor(config, env);
+  // The sinks' warnings (they get this logger) and the worker's are scrubbed like the coordinator's.
+  const logger = scrubbingLogger(options.logger ?? stderrLogger, diagnostics.redactor.scrub);
   const cwd = options.cwd ?? process.cwd();
   const context: SinkContext = {
     configDir: loaded?.dir ?? cwd,
@@ -156,7 +193,6 @@ export async function loadObservabilityDetailed(
     logger,
     ...(options.fallbackDirs ? { fallbackDirs: options.fallbackDirs } : {}),
   };
-  const config: RlmObsConfig = loaded?.config ?? {};
   const sinks: RLMObservabilitySink[] = [];
   const enabled = envFlag(env.DSPY_RLM_OBS_ENABLED, true) && config.enabled !== false;
   try {
@@ -237,12 +273,21 @@ export async function loadObservabilityDetailed(
     }
   } catch (error) {
     await closeAll(sinks);
-    throw error;
+    // A config error quotes what a sink factory or the worker said: never with a secret in it.
+    if (typeof error === 'string') throw diagnostics.redactor.scrub(error);
+    throw scrubError(error, diagnostics.redactor.scrub);
   }
+  const overrides = options.overrides ?? {};
   const obs = new RLMObservability({
     ...coordinatorOptions(config, logger, env),
-    ...options.overrides,
+    ...overrides,
+    ...(overrides.logger
+      ? { logger: scrubbingLogger(overrides.logger, diagnostics.redactor.scrub) }
+      : {}),
   });
+  // Status details, flush errors and warnings: the coordinator scrubs them with its redactor,
+  // which learns the secrets of the sinks' options here (the worker thread knows them too).
+  for (const secret of diagnostics.secrets) obs.redactor.remember(secret);
   for (const sink of sinks) obs.addSink(sink);
   return { obs, config: loaded };
 }

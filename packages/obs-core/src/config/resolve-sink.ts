@@ -12,8 +12,10 @@ import { pathToFileURL } from 'node:url';
 import { resolveModuleURL } from 'exsolve';
 import type { RLMObservabilitySink } from '../contract.js';
 import { isSinkLike } from '../coordinator.js';
+import { createRedactor } from '../redact.js';
 import { RlmObsConfigError } from './config-error.js';
 import { installCommand } from './load-config.js';
+import { rememberOptionSecrets, scrubError } from './secrets.js';
 import type { SinkContext, SinkEntry, SinkFactory, SinkModule, StandardSchemaV1 } from './types.js';
 
 /** Where an entry came from, for error messages. */
@@ -69,6 +71,21 @@ export function resolveSinkModule(
   return undefined;
 }
 
+/**
+ * Config errors quote what a module, a schema or a factory said: without the environment's
+ * secrets, the sink's option secrets or URL credentials (a factory that checks its backend
+ * may fail with `https://user:pass@host` in its message).
+ */
+function scrubberFor(context: SinkContext, options?: unknown): (text: string) => string {
+  const redactor = createRedactor({ env: context.env });
+  if (options !== undefined) rememberOptionSecrets(redactor, options);
+  return redactor.scrub;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** The message for a sink that is not installed, with the command that installs it. */
 export function notInstalledMessage(name: string, fromDir: string): string {
   if (isPath(name))
@@ -93,9 +110,10 @@ async function importSinkModule(
     }
     return (await import(found.url)) as SinkModule;
   } catch (error) {
-    throw new RlmObsConfigError(`sink '${name}' failed to load: ${(error as Error).message}`, {
+    const scrub = scrubberFor(context);
+    throw new RlmObsConfigError(scrub(`sink '${name}' failed to load: ${messageOf(error)}`), {
       ...location,
-      cause: error,
+      cause: scrubError(error, scrub),
     });
   }
 }
@@ -132,6 +150,7 @@ async function validateOptions(
   options: Record<string, unknown>,
   name: string,
   location: EntryLocation,
+  context: SinkContext,
 ): Promise<Record<string, unknown>> {
   if (!isStandardSchema(schema)) return options;
   const result = await schema['~standard'].validate(options);
@@ -139,8 +158,9 @@ async function validateOptions(
     const [first] = result.issues;
     const key = `${location.key}.options${first ? issuePath(first) : ''}`;
     const more = result.issues.length > 1 ? ` (and ${result.issues.length - 1} more)` : '';
+    const scrub = scrubberFor(context, options);
     throw new RlmObsConfigError(
-      `invalid options for sink '${name}': ${first?.message ?? 'invalid'}${more}`,
+      scrub(`invalid options for sink '${name}': ${first?.message ?? 'invalid'}${more}`),
       {
         file: location.file,
         key,
@@ -162,10 +182,11 @@ async function build(
   try {
     sink = await target(options, context);
   } catch (error) {
-    throw new RlmObsConfigError(
-      `sink '${name}' could not be created: ${(error as Error).message}`,
-      { ...location, cause: error },
-    );
+    const scrub = scrubberFor(context, options);
+    throw new RlmObsConfigError(scrub(`sink '${name}' could not be created: ${messageOf(error)}`), {
+      ...location,
+      cause: scrubError(error, scrub),
+    });
   }
   if (!isSinkLike(sink)) {
     throw new RlmObsConfigError(
@@ -223,7 +244,7 @@ export async function resolveSinkEntry(
     }
     return build(
       target,
-      await validateOptions(mod.optionsSchema, opts, use, location),
+      await validateOptions(mod.optionsSchema, opts, use, location, context),
       context,
       use,
       location,
@@ -238,7 +259,7 @@ export async function resolveSinkEntry(
     if (target)
       return build(
         target,
-        await validateOptions(mod.optionsSchema, opts, 'module', location),
+        await validateOptions(mod.optionsSchema, opts, 'module', location, context),
         context,
         'module',
         location,

@@ -8,6 +8,7 @@ import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { resolveSinkEntry, resolveSinkModule } from '../config/resolve-sink.js';
+import { rememberOptionSecrets } from '../config/secrets.js';
 import type { SinkContext, SinkModule } from '../config/types.js';
 import type { RLMObservabilitySink } from '../contract.js';
 import { RLMObservability } from '../coordinator.js';
@@ -22,20 +23,20 @@ const post = (message: FromWorker): void => port.postMessage(message);
 
 /**
  * The sinks' own secrets (option values under secret-looking keys: apiKey, secretKey, token,
- * headers.authorization, ...) are scrubbed from everything the worker sends back, in case a
- * sink or its backend echoes one in a status or an error.
+ * ...; header values; credentials in URL options) are scrubbed from everything the worker
+ * sends back, in case a sink or its backend echoes one in a status or an error. The
+ * application's thread remembers the same ones (see `rememberOptionSecrets`).
  */
 const redactor = createRedactor({ env: init.env });
-function rememberSecrets(value: unknown, key: string, depth: number): void {
-  if (depth > 8) return;
-  if (typeof value === 'string') {
-    if (redactor.isSecretKey(key)) redactor.remember(value);
-    return;
-  }
-  if (value === null || typeof value !== 'object') return;
-  for (const [k, v] of Object.entries(value)) rememberSecrets(v, k, depth + 1);
-}
-for (const spec of init.specs) rememberSecrets(spec.options, '', 0);
+for (const spec of init.specs) rememberOptionSecrets(redactor, spec.options);
+
+/**
+ * Every string scrubbed before it is serialized: a secret with a character that JSON escapes
+ * (`\r`, `"`, `\\`) would no longer match in the JSON text.
+ */
+const scrubValue = (_key: string, value: unknown): unknown =>
+  typeof value === 'string' ? redactor.scrub(value) : value;
+const scrubbedJson = (value: unknown): string => JSON.stringify(value, scrubValue);
 
 const logger: DiagnosticLogger = {
   warn: (message) => post({ t: 'log', message: redactor.scrub(message) }),
@@ -79,14 +80,14 @@ function checkBusy(): void {
 
 /** Plain data only crosses threads: a status with a function or a class loses it here. */
 function plainStatus(): { json: string; value: FromWorker & { t: 'status' } } {
-  const json = redactor.scrub(JSON.stringify(obs?.status() ?? []));
+  const json = scrubbedJson(obs?.status() ?? []);
   return { json, value: { t: 'status', status: JSON.parse(json) } };
 }
 
 /** Answers a request, after the acks of everything delivered before it. */
 function reply(message: FromWorker & { t: 'reply' }): void {
   sendAck();
-  post(JSON.parse(redactor.scrub(JSON.stringify(message))));
+  post(JSON.parse(scrubbedJson(message)));
 }
 
 function postStatus(force: boolean): void {
@@ -151,7 +152,7 @@ async function start(): Promise<void> {
     // The other side builds the config error again from file and key: keep them out of the text.
     const where = ` (${[file, key].filter(Boolean).join(', ')})`;
     if (message.endsWith(where)) message = message.slice(0, -where.length);
-    post({ t: 'init-error', message, file, key });
+    post({ t: 'init-error', message: redactor.scrub(message), file, key });
     port?.close();
     return;
   }

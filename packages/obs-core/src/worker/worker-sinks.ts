@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { RlmObsConfigError } from '../config/config-error.js';
+import { rememberOptionSecrets } from '../config/secrets.js';
 import {
   type RLMObservabilitySink,
   type RunEnd,
@@ -30,6 +31,7 @@ import {
 } from '../contract.js';
 import type { ObservedSinkStatus } from '../coordinator.js';
 import { type DiagnosticLogger, stderrLogger } from '../diagnostics.js';
+import { createRedactor } from '../redact.js';
 import { defaultSanitizer } from '../sanitize.js';
 import type {
   FromWorker,
@@ -369,6 +371,8 @@ export class EventPoster {
 class WorkerLink implements PostTarget {
   readonly #worker: Worker;
   readonly #log: DiagnosticLogger;
+  /** Removes the sinks' secrets and URL credentials from what the worker reports. */
+  readonly #scrub: (text: string) => string;
   readonly #poster: EventPoster;
   /** Batch entries this worker has taken (it acknowledges every entry, its sinks' or not). */
   acked = 0;
@@ -391,8 +395,14 @@ class WorkerLink implements PostTarget {
   #failed!: (error: Error) => void;
   readonly started: Promise<WorkerSinkInfo[]>;
 
-  constructor(init: WorkerInit, poster: EventPoster, log: DiagnosticLogger) {
+  constructor(
+    init: WorkerInit,
+    poster: EventPoster,
+    log: DiagnosticLogger,
+    scrub: (text: string) => string,
+  ) {
     this.#log = log;
+    this.#scrub = scrub;
     this.#poster = poster;
     this.bits = (2 ** init.specs.length - 1) * 2 ** init.bitOffset;
     this.started = new Promise((resolve, reject) => {
@@ -428,7 +438,7 @@ class WorkerLink implements PostTarget {
         return;
       }
       case 'log':
-        this.#log.warn(message.message);
+        this.#log.warn(this.#scrub(message.message));
         return;
       case 'ready':
         this.#statuses = message.status;
@@ -438,7 +448,7 @@ class WorkerLink implements PostTarget {
         return;
       case 'init-error':
         this.#failed(
-          new RlmObsConfigError(message.message, {
+          new RlmObsConfigError(this.#scrub(message.message), {
             ...(message.file !== undefined ? { file: message.file } : {}),
             ...(message.key !== undefined ? { key: message.key } : {}),
           }),
@@ -447,8 +457,9 @@ class WorkerLink implements PostTarget {
     }
   }
 
-  #stop(reason: string): void {
+  #stop(cause: string): void {
     if (this.#stopped !== undefined) return;
+    const reason = this.#scrub(cause);
     this.#stopped = reason;
     this.#failed(new Error(reason));
     if (this.#open.size > 0) this.#log.warn(`sink worker: ${reason}`);
@@ -711,6 +722,9 @@ export async function createWorkerSinks(
     const to = Math.ceil(((t + 1) * specs.length) / threads);
     return Array.from({ length: to - from }, (_, i) => from + i);
   });
+  // What the worker reports is scrubbed there; the thread's own failures are scrubbed here.
+  const redactor = createRedactor({ env });
+  for (const spec of specs) rememberOptionSecrets(redactor, spec.options);
   const poster = new EventPoster(options);
   const links = groups.map((group) => {
     const init: WorkerInit = {
@@ -737,7 +751,7 @@ export async function createWorkerSinks(
       warmUpMs: Math.max(0, options.warmUpMs ?? 0),
       youngGenerationMb: Math.max(0, options.youngGenerationMb ?? DEFAULT_YOUNG_GENERATION_MB),
     };
-    return new WorkerLink(init, poster, options.logger ?? stderrLogger);
+    return new WorkerLink(init, poster, options.logger ?? stderrLogger, redactor.scrub);
   });
   poster.links = links;
   const startMs = options.startTimeoutMs ?? 60_000;
