@@ -10,8 +10,9 @@ import { createRedactor, type Redactor } from './redact.js';
 /** Limits of the sanitizing pass. All are per value handed to the coordinator. */
 export interface SanitizeLimits {
   /**
-   * Longest string kept, in UTF-16 code units; longer strings are cut and marked
-   * `…[truncated N chars]`.
+   * Longest string kept, in UTF-16 code units; longer strings are redacted, then cut and
+   * marked `…[truncated N chars]`, where N is the original length minus the length kept
+   * before the marker (exactly the characters dropped when nothing was redacted).
    * @defaultValue `262144`
    */
   maxStringLength?: number;
@@ -33,6 +34,12 @@ const DEFAULT_LIMITS: Required<SanitizeLimits> = {
   maxObjectKeys: 1_000,
 };
 
+/**
+ * How far past the cap a string over it is still redacted, so that a credential which
+ * starts before the cut is seen whole (URL credentials end only at their `@`).
+ */
+const REDACT_MARGIN = 4096;
+
 /** The marker suffix that ends a cut string. */
 export function truncationMarker(dropped: number): string {
   return `…[truncated ${dropped} chars]`;
@@ -48,10 +55,20 @@ export function truncationMarker(dropped: number): string {
  */
 export function truncate(value: string, max: number): string {
   if (value.length <= max) return value;
-  let end = Math.max(0, Math.floor(max));
-  const code = value.charCodeAt(end - 1);
-  if (end > 0 && code >= 0xd800 && code <= 0xdbff) end -= 1;
+  const end = cutPoint(value, Math.max(0, Math.floor(max)));
   return value.slice(0, end) + truncationMarker(value.length - end);
+}
+
+/** `end`, moved back by one when it would split a surrogate pair. */
+function cutPoint(value: string, end: number): number {
+  if (end <= 0) return 0;
+  const code = value.charCodeAt(end - 1);
+  return code >= 0xd800 && code <= 0xdbff ? end - 1 : end;
+}
+
+/** The first `end` code units, never ending in half a surrogate pair. */
+function sliceWhole(value: string, end: number): string {
+  return value.slice(0, cutPoint(value, end));
 }
 
 type StringWithWellFormed = string & { isWellFormed?(): boolean; toWellFormed?(): string };
@@ -88,9 +105,29 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
   const marker = red.marker;
   const ancestors: object[] = [];
 
+  /**
+   * A string over the cap: redacted before it is cut, so a credential that straddles the cut
+   * cannot survive in part. Only the first `maxString + REDACT_MARGIN` code units are
+   * redacted (the rest is cut anyway); a credential longer than that margin that starts
+   * before the cut is the only thing this cannot see whole.
+   */
+  const redactAndCut = (value: string): string => {
+    const length = value.length;
+    const whole = length <= maxString + REDACT_MARGIN;
+    const head = red.redactString(whole ? value : sliceWhole(value, maxString + REDACT_MARGIN));
+    // Redaction may have shortened it enough (a long secret became the marker).
+    if (whole && head.length <= maxString) return head;
+    const end = cutPoint(head, Math.min(head.length, Math.max(0, Math.floor(maxString))));
+    return head.slice(0, end) + truncationMarker(length - end);
+  };
+
   const str = (input: string): string => {
+    // Hot path: a string under the cap is redacted once, as it is.
+    if (input.length > maxString) {
+      const s = redactAndCut(input) as StringWithWellFormed;
+      return s.isWellFormed !== undefined && !s.isWellFormed() ? s.toWellFormed!() : s;
+    }
     let s = input as StringWithWellFormed;
-    if (s.length > maxString) s = truncate(s, maxString);
     // Lone surrogates are valid in JS strings but not in UTF-8 (protobuf, HTTP bodies).
     if (s.isWellFormed !== undefined && !s.isWellFormed()) s = s.toWellFormed!();
     return red.redactString(s);
@@ -262,10 +299,14 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
           break;
         }
         const key = typeof k === 'string' ? k : String(walk(k, depth + 1));
-        if (red.isSecretKey(key) && typeof v === 'string') {
-          red.remember(v);
-          out[key] = marker;
-          continue;
+        // As in a plain object: anything but a count or a flag under a secret key is masked.
+        if (red.isSecretKey(key) && v !== null && v !== undefined) {
+          const t = typeof v;
+          if (t !== 'number' && t !== 'boolean' && t !== 'bigint') {
+            if (t === 'string') red.remember(v as string);
+            out[key] = marker;
+            continue;
+          }
         }
         const sv = walk(v, depth + 1);
         out[key] = sv === undefined ? null : sv;

@@ -287,3 +287,180 @@ describe('redaction', () => {
     );
   });
 });
+
+describe('redaction gaps: every secret is masked, ordinary data is kept', () => {
+  const red = createRedactor({ env: {} });
+  const s = createSanitizer({}, red);
+
+  it('Map values under secret keys are masked like plain-object values', () => {
+    const map = new Map<unknown, unknown>([
+      ['password', ['MAP-PW-SECRET-1']],
+      ['authorization', { value: 'MAP-AUTH-SECRET-2' }],
+      ['api_key', 'MAP-KEY-SECRET-3'],
+      ['token', 42],
+      ['auth', true],
+      ['secret', null],
+      ['input_tokens', 7],
+      ['name', 'visible'],
+    ]);
+    const out = clean({ m: map }).m;
+    const text = JSON.stringify(out);
+    for (const secret of ['MAP-PW-SECRET-1', 'MAP-AUTH-SECRET-2', 'MAP-KEY-SECRET-3']) {
+      expect(text).not.toContain(secret);
+    }
+    expect(out).toEqual({
+      password: '[REDACTED]',
+      authorization: '[REDACTED]',
+      api_key: '[REDACTED]',
+      token: 42,
+      auth: true,
+      secret: null,
+      input_tokens: 7,
+      name: 'visible',
+    });
+    // the same keys in a plain object give the same result
+    expect(clean({ m: Object.fromEntries(map) }).m).toEqual(out);
+  });
+
+  it('joined lower-case key names are secret; token counts are not', () => {
+    for (const key of [
+      'accesstoken',
+      'apitoken',
+      'refreshtoken',
+      'authtoken',
+      'idtoken',
+      'ACCESSTOKEN',
+      'xapikey',
+      'awssecretkey',
+      'clientsecret',
+      'dbpassword',
+    ]) {
+      expect(red.isSecretKey(key), key).toBe(true);
+    }
+    for (const key of [
+      'tokens',
+      'input_tokens',
+      'output_tokens',
+      'total_tokens',
+      'max_tokens',
+      'maxtokens',
+      'totaltokens',
+      'inputtokens',
+      'outputTokens',
+      'tokenizer',
+      'keyboard',
+      'monkey',
+      'cache_key',
+      'author',
+      'session_id',
+    ]) {
+      expect(red.isSecretKey(key), key).toBe(false);
+    }
+    expect(
+      s({ accesstoken: 'AT-SECRET-1', refreshtoken: 'RT-SECRET-2', total_tokens: 99, tokens: 3 }),
+    ).toEqual({
+      accesstoken: '[REDACTED]',
+      refreshtoken: '[REDACTED]',
+      total_tokens: 99,
+      tokens: 3,
+    });
+  });
+
+  it('masks cloud, GitLab and generic key query parameters in URLs', () => {
+    const cases: Array<[string, string]> = [
+      [
+        'https://b.s3.amazonaws.com/o?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIAEXAMPLE%2F2024&X-Amz-Security-Token=FwoGZXIvYXdzSECRET&X-Amz-Signature=abcdef0123SECRET&X-Amz-Expires=60',
+        'https://b.s3.amazonaws.com/o?X-Amz-Algorithm=AWS4&X-Amz-Credential=[REDACTED]&X-Amz-Security-Token=[REDACTED]&X-Amz-Signature=[REDACTED]&X-Amz-Expires=60',
+      ],
+      [
+        'curl https://gitlab.example.com/api/v4/projects?private_token=glpat-SECRET123&page=2',
+        'curl https://gitlab.example.com/api/v4/projects?private_token=[REDACTED]&page=2',
+      ],
+      ['https://h/x?api_token=APITOK-SECRET', 'https://h/x?api_token=[REDACTED]'],
+      [
+        'https://maps.example.com/geo?KEY=AIzaSECRETkey&q=paris',
+        'https://maps.example.com/geo?KEY=[REDACTED]&q=paris',
+      ],
+      ['https://h/x?a=1&access_key=AK-SECRET', 'https://h/x?a=1&access_key=[REDACTED]'],
+      ['https://h/x?sig=SIG-SECRET&sv=2022', 'https://h/x?sig=[REDACTED]&sv=2022'],
+    ];
+    for (const [input, expected] of cases) {
+      expect(red.redactString(input)).toBe(expected);
+      expect(s({ line: input })).toEqual({ line: expected });
+    }
+  });
+
+  it('does not mask ordinary query parameters or code with = signs', () => {
+    for (const text of [
+      'https://h/search?q=token&page=2&keyword=x&monkey=1&cache_key=k1',
+      'GET /items?limit=10&offset=20',
+      'values = [math.sqrt(i) for i in range(100)]',
+      'if (a && b == c) x = y ? 1 : 2',
+      'ratio = 3 / 4',
+    ]) {
+      expect(red.redactString(text)).toBe(text);
+    }
+  });
+
+  it('masks letter-only bearer and basic credentials of 20+ letters', () => {
+    expect(red.redactString('Authorization: Bearer abcdefghijklmnopQRSTUVWXsecretonly')).toBe(
+      'Authorization: Bearer [REDACTED]',
+    );
+    expect(red.redactString('basic QWxhZGRpbjpvcGVuIHNlc2FtZQsecret rest')).toBe(
+      'basic [REDACTED] rest',
+    );
+    // the scrubbed diagnostics text shares the patterns
+    expect(red.scrub('401 for Bearer ZYXWVUTSRQPONMLKJIHGFEDCBAzyx')).toBe(
+      '401 for Bearer [REDACTED]',
+    );
+  });
+
+  it('does not mask prose after Bearer or Basic', () => {
+    for (const text of [
+      'send a Bearer token in the header',
+      'basic auth is disabled',
+      'Basic authentication failed',
+      'a basic approach',
+      'Bearer token-based-authentication-scheme',
+      'the bearer authorization header',
+    ]) {
+      expect(red.redactString(text)).toBe(text);
+    }
+  });
+
+  it('redacts before cutting: a credential straddling the cap never survives in part', () => {
+    const cut = createSanitizer({ maxStringLength: 1000 }, createRedactor({ env: {} }));
+    const tail = ' postgres://admin:PgPassw0rdSECRETvalue1234567890@db.internal:5432/app';
+    const input = 'x'.repeat(960) + tail;
+    const out = cut(input) as string;
+    expect(out).not.toContain('PgPassw0rd');
+    expect(out).not.toContain('admin');
+    const redacted = `${'x'.repeat(960)} postgres://[REDACTED]@db.internal:5432/app`;
+    // N counts from the original length: 1031 - 1000 kept
+    expect(out).toBe(`${redacted.slice(0, 1000)}…[truncated ${input.length - 1000} chars]`);
+
+    // redaction made it short enough: kept whole, no truncation marker
+    const shrinks = `${'x'.repeat(900)} postgres://admin:${'P'.repeat(200)}@db/app`;
+    expect(cut(shrinks)).toBe(`${'x'.repeat(900)} postgres://[REDACTED]@db/app`);
+
+    // still over the cap after redaction: cut, and N = original length - kept length
+    const long = 'x'.repeat(990) + tail + 'y'.repeat(50_000);
+    const longOut = cut(long) as string;
+    expect(longOut).not.toContain('PgPassw0rd');
+    const kept = `${'x'.repeat(990)} postgres:`;
+    expect(longOut).toBe(`${kept}…[truncated ${long.length - kept.length} chars]`);
+
+    // a bearer token across the cut
+    const bearer = `${'z'.repeat(990)} Bearer eyJhbGciOiJIUzI1NiJ9.payloadSECRET.sig${'q'.repeat(5000)}`;
+    const bearerOut = cut(bearer) as string;
+    expect(bearerOut).not.toContain('eyJhb');
+    expect(bearerOut).toMatch(/…\[truncated \d+ chars\]$/);
+  });
+
+  it('cutting still never splits a surrogate pair and counts from the original length', () => {
+    const cut = createSanitizer({ maxStringLength: 5 }, createRedactor({ env: {} }));
+    expect(cut('abcd😀efgh')).toBe('abcd…[truncated 6 chars]');
+    const big = 'a'.repeat(100_000);
+    expect(cut(big)).toBe(`aaaaa…[truncated ${100_000 - 5} chars]`);
+  });
+});
