@@ -16,6 +16,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AuthCooldown, isAuthFailure } from '@rlm/obs-core';
+import { grpcHeadersProblem, type Scrub, secretScrubber } from './secrets.js';
 
 /** The OTLP transport. */
 export type OtlpProtocol = 'grpc' | 'http/protobuf';
@@ -132,7 +133,13 @@ export function signalUrl(endpoint: string, signal: 'traces' | 'metrics'): strin
   return `${trimmed}/v1/${signal}`;
 }
 
+/**
+ * The headers as gRPC metadata. Checked here first: grpc-js's own error quotes the value
+ * (a token with a stray newline would end up in `status()`); ours names only the header.
+ */
 function grpcMetadata(headers: Record<string, string>): Metadata {
+  const problem = grpcHeadersProblem(headers);
+  if (problem) throw new Error(problem);
   const metadata = new Metadata();
   for (const [key, value] of Object.entries(headers)) metadata.set(key.toLowerCase(), value);
   return metadata;
@@ -186,17 +193,27 @@ export class CountingSpanExporter implements SpanExporter {
   readonly auth: ExportAuth;
   readonly #inner: SpanExporter;
   readonly #settled: (() => void) | undefined;
+  readonly #scrub: Scrub;
   /** The last export succeeded (or none was tried yet). */
   healthy = true;
   /** Spans handed to the inner exporter whose outcome is not known yet. */
   #inFlight = 0;
   #idle: Array<() => void> = [];
 
-  /** `settled` is called after every export's outcome is counted. */
-  constructor(inner: SpanExporter, auth: ExportAuth = new ExportAuth(), settled?: () => void) {
+  /**
+   * `settled` is called after every export's outcome is counted; `scrub` masks the sink's
+   * secrets in `lastError` (by default URL credentials and secret-looking variables only).
+   */
+  constructor(
+    inner: SpanExporter,
+    auth: ExportAuth = new ExportAuth(),
+    settled?: () => void,
+    scrub: Scrub = secretScrubber(),
+  ) {
     this.#inner = inner;
     this.auth = auth;
     this.#settled = settled;
+    this.#scrub = scrub;
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
@@ -230,7 +247,7 @@ export class CountingSpanExporter implements SpanExporter {
           this.auth.succeeded();
         } else {
           this.counters.failed += spans.length;
-          this.counters.lastError = result.error?.message ?? 'export failed';
+          this.counters.lastError = result.error ? this.#scrub(result.error) : 'export failed';
           this.auth.failed(result.error);
         }
         resultCallback(result);
@@ -240,7 +257,7 @@ export class CountingSpanExporter implements SpanExporter {
       done();
       this.healthy = false;
       this.counters.failed += spans.length;
-      this.counters.lastError = error instanceof Error ? error.message : String(error);
+      this.counters.lastError = this.#scrub(error);
       resultCallback({ code: ExportResultCode.FAILED, error: error as Error });
       this.#settled?.();
     }
@@ -275,10 +292,17 @@ export class CountingMetricExporter implements PushMetricExporter {
   lastError: string | undefined;
   readonly auth: ExportAuth;
   readonly #inner: PushMetricExporter;
+  readonly #scrub: Scrub;
 
-  constructor(inner: PushMetricExporter, auth: ExportAuth = new ExportAuth()) {
+  /** `scrub` masks the sink's secrets in `lastError`. */
+  constructor(
+    inner: PushMetricExporter,
+    auth: ExportAuth = new ExportAuth(),
+    scrub: Scrub = secretScrubber(),
+  ) {
     this.#inner = inner;
     this.auth = auth;
+    this.#scrub = scrub;
   }
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
@@ -291,7 +315,7 @@ export class CountingMetricExporter implements PushMetricExporter {
     this.#inner.export(metrics, (result) => {
       if (result.code !== ExportResultCode.SUCCESS) {
         this.failures++;
-        this.lastError = result.error?.message ?? 'metric export failed';
+        this.lastError = result.error ? this.#scrub(result.error) : 'metric export failed';
         this.auth.failed(result.error);
       } else {
         this.auth.succeeded();

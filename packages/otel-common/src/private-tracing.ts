@@ -14,6 +14,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { CountingSpanExporter, type ExportAuth } from './exporters.js';
 import { RunIdGenerator } from './ids.js';
+import { errorText, type Scrub, secretScrubber } from './secrets.js';
 import { safeEndpoint } from './values.js';
 
 /** Options of {@link PrivateTracing}. */
@@ -34,6 +35,12 @@ export interface PrivateTracingOptions {
    * share it. @defaultValue a pause of its own
    */
   auth?: ExportAuth;
+  /**
+   * Masks the sink's secrets (header values, tokens, URL credentials) in export errors, as
+   * `lastError` and flush errors show them (see `secretScrubber`).
+   * @defaultValue URL credentials and secret-looking environment variables only
+   */
+  scrub?: Scrub;
 }
 
 /** Span counters, as sinks show them in `status()`. */
@@ -60,6 +67,7 @@ export class PrivateTracing {
   #ended = 0;
   #dropped = 0;
   readonly #endpoint: string;
+  readonly #scrub: Scrub;
   readonly #highWater: number;
   readonly #maxWaitMs: number;
   #waiters: Array<() => void> = [];
@@ -69,6 +77,7 @@ export class PrivateTracing {
 
   constructor(options: PrivateTracingOptions) {
     this.#endpoint = safeEndpoint(options.endpoint);
+    this.#scrub = options.scrub ?? secretScrubber({ urls: [options.endpoint] });
     // The batch processor drops spans when its queue is full; past three quarters of it the
     // sink asks the coordinator to hold its events instead (see whenRoom()).
     this.#highWater = Math.max(1, Math.floor((options.maxQueueSize ?? 2048) * 0.75));
@@ -77,8 +86,11 @@ export class PrivateTracing {
       MAX_ROOM_WAIT_MS,
       (options.exportTimeoutMs ?? 10_000) + (options.scheduledDelayMs ?? 1000),
     );
-    this.exporter = new CountingSpanExporter(options.exporter, options.auth, () =>
-      this.#exported(),
+    this.exporter = new CountingSpanExporter(
+      options.exporter,
+      options.auth,
+      () => this.#exported(),
+      this.#scrub,
     );
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes(options.resource),
@@ -205,14 +217,13 @@ export class PrivateTracing {
       const reason =
         lost === 0 && !rejected
           ? 'the export queue was full'
-          : (c.lastError ??
-            (rejected?.reason instanceof Error
-              ? rejected.reason.message
-              : String(rejected?.reason)));
+          : (c.lastError ?? errorText(rejected?.reason));
       const dropped = this.#dropped > 0 ? `, ${this.#dropped} dropped` : '';
       const auth = this.auth.detail();
       throw new Error(
-        `${lost} spans could not be exported to ${this.#endpoint}${dropped} (${reason}${auth ? `; ${auth}` : ''})`,
+        this.#scrub(
+          `${lost} spans could not be exported to ${this.#endpoint}${dropped} (${reason}${auth ? `; ${auth}` : ''})`,
+        ),
       );
     }
   }

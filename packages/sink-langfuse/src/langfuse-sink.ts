@@ -55,8 +55,10 @@ import {
   remember,
   runIdentity,
   runParentContext,
+  type Scrub,
   type SpanCounters,
   safeEndpoint,
+  secretScrubber,
   str,
   timeOf,
 } from '@rlm/otel-common';
@@ -194,6 +196,8 @@ export class LangfuseSink implements RLMObservabilitySink {
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   /** One pause for the keys: the OTLP export and the score ingestion share it. */
   readonly #auth: ExportAuth;
+  /** Masks the secret key and URL credentials in every text `status()`, `stats()` and `check()` show. */
+  readonly #scrub: Scrub;
   readonly #environment: string | undefined;
   readonly #timeoutSeconds: number;
   #scoreErrors = 0;
@@ -213,8 +217,14 @@ export class LangfuseSink implements RLMObservabilitySink {
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
     this.#environment = options.environment;
     this.#timeoutSeconds = options.timeoutSeconds ?? 10;
-    if (!this.enabled) return;
     const { publicKey, secretKey } = options;
+    const authorization = `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}`;
+    this.#scrub = secretScrubber({
+      headers: publicKey && secretKey ? { Authorization: authorization } : {},
+      secrets: [secretKey],
+      urls: [this.baseUrl],
+    });
+    if (!this.enabled) return;
     if (!publicKey || !secretKey) {
       this.#detail = `unavailable: set ${!publicKey ? 'LANGFUSE_PUBLIC_KEY' : ''}${!publicKey && !secretKey ? ' and ' : ''}${!secretKey ? 'LANGFUSE_SECRET_KEY' : ''}`;
       return;
@@ -226,7 +236,7 @@ export class LangfuseSink implements RLMObservabilitySink {
         new OTLPTraceExporter({
           url: `${this.baseUrl}/api/public/otel/v1/traces`,
           headers: {
-            Authorization: `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}`,
+            Authorization: authorization,
             'x-langfuse-sdk-name': 'javascript',
             'x-langfuse-public-key': publicKey,
             'x-langfuse-ingestion-version': '4',
@@ -238,6 +248,7 @@ export class LangfuseSink implements RLMObservabilitySink {
         exporter,
         endpoint: this.baseUrl,
         auth: this.#auth,
+        scrub: this.#scrub,
         tracerName: 'langfuse-sdk',
         processor: (counting) =>
           new LangfuseSpanProcessor({
@@ -263,7 +274,7 @@ export class LangfuseSink implements RLMObservabilitySink {
       }
     } catch (error) {
       this.#available = false;
-      this.#detail = `setup failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.#detail = `setup failed: ${this.#scrub(error)}`;
     }
   }
 
@@ -280,7 +291,7 @@ export class LangfuseSink implements RLMObservabilitySink {
       const hint =
         status === 401 || status === 403
           ? `the keys were refused (HTTP ${status}) for public key ${publicKey.slice(0, 10)}…`
-          : `cannot reach ${safeEndpoint(this.baseUrl)}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+          : `cannot reach ${safeEndpoint(this.baseUrl)}: ${this.#scrub(error).split('\n')[0]}`;
       this.#detail = `unavailable: ${hint}`;
     }
   }
@@ -323,7 +334,7 @@ export class LangfuseSink implements RLMObservabilitySink {
       ...this.#auth.cooldown.stats(),
     };
     const lastError = this.#tracing?.lastError ?? this.#scoreError ?? this.#hooks.lastError;
-    if (lastError) stats.last_error = lastError;
+    if (lastError) stats.last_error = this.#scrub(lastError);
     return stats;
   }
 
@@ -694,7 +705,7 @@ export class LangfuseSink implements RLMObservabilitySink {
         typeof error === 'object' && error !== null
           ? (error as { statusCode?: unknown }).statusCode
           : undefined;
-      this.#scoreError = `${scores.length} scores could not be sent: ${typeof status === 'number' ? `HTTP ${status}` : error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+      this.#scoreError = `${scores.length} scores could not be sent: ${typeof status === 'number' ? `HTTP ${status}` : this.#scrub(error).split('\n')[0]}`;
       throw new Error(this.#scoreError);
     }
   }

@@ -12,11 +12,13 @@ import {
   AuthCooldown,
   type AuthCooldownOptions,
   assignOwn,
+  createRedactor,
   DeferredHooks,
   defaultSanitizer,
   isAuthFailure,
   isRecord as isObject,
   finiteNumber as num,
+  type Redactor,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
@@ -396,6 +398,8 @@ export class LangSmithSink implements RLMObservabilitySink {
   #cooldown: AuthCooldown;
   #available = false;
   #detail: string;
+  /** Knows the API key and the URL's credentials: every text the sink shows goes through it. */
+  readonly #redactor: Redactor;
   /**
    * The connection check failed — LangSmith unreachable or the key refused: `available` stays
    * false until a write is accepted (the sink keeps sending meanwhile).
@@ -436,6 +440,9 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#cooldown = new AuthCooldown(options.authCooldown);
+    this.#redactor = createRedactor();
+    if (options.apiKey) this.#redactor.remember(options.apiKey);
+    this.#redactor.redactString(this.apiUrl); // learns the URL's `user:password`, if any
     this.#fetch = new CountingFetch(
       (status) => this.#authFailed(status),
       () => this.#authOk(),
@@ -476,8 +483,19 @@ export class LangSmithSink implements RLMObservabilitySink {
           new ReportingClient({ ...config, callerOptions: { maxRetries: 0 } }, () => undefined),
         );
     } catch (error) {
-      this.#detail = `setup failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.#detail = `setup failed: ${this.#scrub(error)}`;
     }
+  }
+
+  /** A text for `status()`, `stats()`, `check()` or a flush error, without the sink's secrets. */
+  #scrub(text: unknown): string {
+    let message: string;
+    try {
+      message = text instanceof Error ? text.message : String(text);
+    } catch {
+      message = 'unreadable error';
+    }
+    return this.#redactor.scrub(message);
   }
 
   async #connectionCheck(client: Client): Promise<void> {
@@ -532,7 +550,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
-      detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
+      detail: this.#scrub(auth ? `${this.#detail}; ${auth}` : this.#detail),
       project_name: this.projectName,
       ...(this.#cooldown.failures > 0 ? this.#cooldown.stats() : {}),
     };
@@ -553,7 +571,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       ...this.#cooldown.stats(),
     };
     const lastError = this.#fetch.lastError ?? this.#lastBadEvent ?? this.#hooks.lastError;
-    if (lastError) stats.last_error = lastError;
+    if (lastError) stats.last_error = this.#scrub(lastError);
     return stats;
   }
 
@@ -1054,13 +1072,13 @@ export class LangSmithSink implements RLMObservabilitySink {
           },
         ],
       };
-    if (this.#available) return { ok: true, problems: [], detail: this.#detail };
+    if (this.#available) return { ok: true, problems: [], detail: this.#scrub(this.#detail) };
     return {
       ok: false,
       detail: safeUrl(this.apiUrl),
       problems: [
         {
-          problem: this.#detail.replace(/^unavailable: /, ''),
+          problem: this.#scrub(this.#detail.replace(/^unavailable: /, '')),
           fix: /refused/.test(this.#detail)
             ? 'set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY) to a valid key for LANGSMITH_ENDPOINT'
             : 'set LANGSMITH_API_KEY and check LANGSMITH_ENDPOINT',
@@ -1101,7 +1119,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       problems.push(
         `${dropped} step runs dropped: more than ${this.#maxQueuedBytes} bytes waited for ${safeUrl(this.apiUrl)}`,
       );
-    if (problems.length > 0) throw new Error(problems.join('; '));
+    if (problems.length > 0) throw new Error(this.#scrub(problems.join('; ')));
   }
 
   shutdown(): Promise<void> {

@@ -47,8 +47,11 @@ import {
   remember,
   runIdentity,
   runParentContext,
+  type Scrub,
   type SpanCounters,
+  safeEndpoint,
   scoreSpanId,
+  secretScrubber,
   str,
   timeOf,
 } from '@rlm/otel-common';
@@ -239,6 +242,8 @@ export class LogfireSink implements RLMObservabilitySink {
   readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   readonly #auth: ExportAuth;
+  /** Masks the token and URL credentials in every text `status()`, `stats()` and `check()` show. */
+  readonly #scrub: Scrub;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: LogfireSinkOptions = {}) {
@@ -250,6 +255,7 @@ export class LogfireSink implements RLMObservabilitySink {
     this.#tags = options.tags ?? ['rlm'];
     this.#detail = 'disabled';
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
+    this.#scrub = secretScrubber({ secrets: [options.token], urls: [this.baseUrl] });
     if (!this.enabled) return;
     if (options.useGlobalProvider) {
       // The application's own Logfire/OpenTelemetry configuration exports for us.
@@ -281,6 +287,7 @@ export class LogfireSink implements RLMObservabilitySink {
           }),
         endpoint: this.baseUrl,
         auth: this.#auth,
+        scrub: this.#scrub,
         tracerName: 'rlm-obs',
         ...(options.maxQueueSize !== undefined ? { maxQueueSize: options.maxQueueSize } : {}),
         ...(options.scheduledDelayMs !== undefined
@@ -292,7 +299,7 @@ export class LogfireSink implements RLMObservabilitySink {
       this.#available = true;
       this.#detail = `project: ${this.projectName}`;
     } catch (error) {
-      this.#detail = `setup failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.#detail = `setup failed: ${this.#scrub(error)}`;
     }
   }
 
@@ -326,7 +333,7 @@ export class LogfireSink implements RLMObservabilitySink {
       ...this.#auth.cooldown.stats(),
     };
     const lastError = this.#tracing?.lastError ?? this.#hooks.lastError;
-    if (lastError) stats.last_error = lastError;
+    if (lastError) stats.last_error = this.#scrub(lastError);
     return stats;
   }
 
@@ -595,21 +602,23 @@ export class LogfireSink implements RLMObservabilitySink {
         detail: 'using the application’s own Logfire configuration',
       };
     const tokenFix = 'the token was refused: create a new write token and set LOGFIRE_TOKEN';
+    // Where spans go, without credentials: `baseUrl` may carry a `user:password@`.
+    const where = safeEndpoint(this.baseUrl);
     if (this.#auth.paused)
       return {
         ok: false,
-        detail: this.baseUrl,
+        detail: where,
         problems: [{ problem: `Logfire refused the token: ${this.#auth.detail()}`, fix: tokenFix }],
       };
     try {
       await this.#tracing.flush();
-      return { ok: true, problems: [], detail: `project: ${this.projectName} at ${this.baseUrl}` };
+      return { ok: true, problems: [], detail: `project: ${this.projectName} at ${where}` };
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = this.#scrub(error);
       const auth = this.#auth.paused || /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(reason);
       return {
         ok: false,
-        detail: this.baseUrl,
+        detail: where,
         problems: [
           {
             problem: reason,

@@ -14,9 +14,11 @@ import * as path from 'node:path';
 import {
   AuthCooldown,
   type AuthCooldownOptions,
+  createRedactor,
   isAuthFailure,
   isRecord as isObject,
   finiteNumber as num,
+  type Redactor,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
@@ -223,6 +225,11 @@ export class MlflowSink implements RLMObservabilitySink {
   #available = false;
   #detail: string;
   #lastError: string | undefined;
+  /**
+   * Knows the password, the token and the URL's credentials (a server may echo them in an
+   * error): every text the sink shows goes through it.
+   */
+  readonly #redactor: Redactor;
   #queue: Operation[] = [];
   #working: Promise<void> | undefined;
   #runs = new Map<string, RunState>();
@@ -248,6 +255,14 @@ export class MlflowSink implements RLMObservabilitySink {
     this.#detail = this.enabled ? maskUri(this.trackingUri) : 'disabled';
     this.ready = Promise.resolve();
     this.#cooldown = new AuthCooldown(options.authCooldown);
+    this.#redactor = createRedactor();
+    for (const secret of [options.password, options.token])
+      if (secret) this.#redactor.remember(secret);
+    if (options.username !== undefined && options.password !== undefined)
+      this.#redactor.remember(
+        Buffer.from(`${options.username}:${options.password}`).toString('base64'),
+      );
+    this.#redactor.redactString(this.trackingUri); // learns the URL's `user:password`, if any
     if (!this.enabled) return;
     this.#client = new MlflowClient({
       fetch: this.#watchAuth,
@@ -269,8 +284,22 @@ export class MlflowSink implements RLMObservabilitySink {
     } catch (error) {
       this.#available = false;
       this.#setupFailed = true;
-      this.#detail = `unavailable: ${error instanceof Error ? error.message.split('\n')[0] : String(error)} (${maskUri(this.trackingUri)})`;
+      this.#detail = `unavailable: ${this.#scrub(error).split('\n')[0]} (${maskUri(this.trackingUri)})`;
     }
+  }
+
+  /**
+   * An error's text for `status()`, `stats()`, `check()` or a flush error, without the sink's
+   * secrets (`user:password@` becomes `[REDACTED]@`).
+   */
+  #scrub(text: unknown): string {
+    let message: string;
+    try {
+      message = text instanceof Error ? text.message : String(text);
+    } catch {
+      message = 'unreadable error';
+    }
+    return this.#redactor.scrub(message);
   }
 
   /** Every response the client gets: 401/403 start the auth pause, an accepted write ends it. */
@@ -295,6 +324,7 @@ export class MlflowSink implements RLMObservabilitySink {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
+      // Its parts are safe: the masked URI (`***@`), scrubbed errors, the pause.
       detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
       experiment: this.experiment,
       ...(this.#cooldown.failures > 0 ? this.#cooldown.stats() : {}),
@@ -313,7 +343,7 @@ export class MlflowSink implements RLMObservabilitySink {
       evicted_runs: this.counters.evicted_runs,
       ...this.#cooldown.stats(),
     };
-    if (this.#lastError) stats.last_error = this.#lastError;
+    if (this.#lastError) stats.last_error = this.#scrub(this.#lastError);
     return stats;
   }
 
@@ -801,7 +831,7 @@ export class MlflowSink implements RLMObservabilitySink {
         detail: `${maskUri(this.trackingUri)} experiment ${this.experiment} (${id})`,
       };
     } catch (error) {
-      const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+      const message = this.#scrub(error).split('\n')[0]!;
       const auth = /\b(401|403)\b|UNAUTHENTICATED|PERMISSION_DENIED/i.test(message);
       return {
         ok: false,
@@ -832,7 +862,9 @@ export class MlflowSink implements RLMObservabilitySink {
     this.#droppedStepsReported = this.counters.dropped_steps;
     const problems: string[] = [];
     if (failed > 0)
-      problems.push(`${failed} MLflow operations failed (${this.#lastError ?? 'unknown error'})`);
+      problems.push(
+        `${failed} MLflow operations failed (${this.#lastError ? this.#scrub(this.#lastError) : 'unknown error'})`,
+      );
     if (skipped > 0)
       problems.push(`${skipped} events not sent: paused after MLflow refused the credentials`);
     if (droppedSteps > 0)

@@ -63,9 +63,11 @@ import {
   remember,
   runIdentity,
   runParentContext,
+  type Scrub,
   safeEndpoint,
   scoreAttributes,
   scoreSpanId,
+  secretScrubber,
   str,
   timeOf,
 } from '@rlm/otel-common';
@@ -163,6 +165,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   readonly #auth: ExportAuth;
+  /** Masks the headers' values and URL credentials in every text `status()` and `check()` show. */
+  readonly #scrub: Scrub;
   #instruments:
     | { runs: Counter; steps: Counter; reward: Histogram; duration: Histogram }
     | undefined;
@@ -181,6 +185,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     this.#detail = this.enabled ? safeEndpoint(this.endpoint) : 'disabled';
     // One pause for the traces and the metrics: they go out with the same credentials.
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
+    this.#scrub = secretScrubber({ headers: options.headers, urls: [this.endpoint] });
     if (!this.enabled) return;
     try {
       const settings = {
@@ -200,6 +205,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         exporter: options.spanExporter ?? createSpanExporter(settings),
         endpoint: this.endpoint,
         auth: this.#auth,
+        scrub: this.#scrub,
         ...(options.maxQueueSize !== undefined ? { maxQueueSize: options.maxQueueSize } : {}),
         ...(options.maxExportBatchSize !== undefined
           ? { maxExportBatchSize: options.maxExportBatchSize }
@@ -215,6 +221,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         this.#metricExporter = new CountingMetricExporter(
           options.metricExporter ?? createMetricExporter(settings),
           this.#auth,
+          this.#scrub,
         );
         this.#meterProvider = new MeterProvider({
           resource,
@@ -249,7 +256,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       this.#available = true;
     } catch (error) {
       this.#available = false;
-      this.#detail = `unavailable: ${error instanceof Error ? error.message : String(error)}`;
+      this.#detail = `unavailable: ${this.#scrub(error)}`;
     }
   }
 
@@ -277,10 +284,11 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       ...this.#auth.cooldown.stats(),
     };
     const lastError = this.#tracing?.lastError;
-    if (lastError) status.last_error = lastError;
+    if (lastError) status.last_error = this.#scrub(lastError);
     if (this.#hooks.errors > 0) {
       status.bad_events = this.#hooks.errors;
-      status.last_bad_event = this.#hooks.lastError;
+      status.last_bad_event =
+        this.#hooks.lastError === undefined ? undefined : this.#scrub(this.#hooks.lastError);
     }
     return status;
   }
@@ -549,7 +557,14 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     if (!this.#available)
       return {
         ok: false,
-        problems: [{ problem: this.#detail, fix: 'check the sink options (endpoint, protocol)' }],
+        problems: [
+          {
+            problem: this.#detail,
+            fix: /\bheader\b/.test(this.#detail)
+              ? 'check the headers option or OTEL_EXPORTER_OTLP_HEADERS: gRPC metadata takes lower-case names and printable ASCII values (no newline or accent)'
+              : 'check the sink options (endpoint, protocol)',
+          },
+        ],
       };
     const where = safeEndpoint(this.endpoint);
     const auth = this.#auth.detail();
@@ -589,7 +604,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         socket.destroy();
         resolve('no answer within 5 s');
       });
-      socket.once('error', (error) => resolve(error.message));
+      socket.once('error', (error) => resolve(this.#scrub(error)));
     });
     if (reason === undefined)
       return { ok: true, problems: [], detail: `${where} accepts connections (${this.protocol})` };
