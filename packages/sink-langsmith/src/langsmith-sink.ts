@@ -25,6 +25,7 @@ import {
   type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
+  type SinkFinishOptions,
   type SinkStatus,
   type StepEvent,
   type StepRecord,
@@ -193,13 +194,26 @@ export function langsmithRunId(runId: string, startMs: number, part?: string | n
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
 
 /**
- * `promise`, holding the process while it is pending. The retries' backoff timers are
- * unref'ed — a finished process must not wait for a backend that is down — so whoever awaits
- * the sink's work (`ready`, a flush, the shutdown) keeps the event loop alive instead.
+ * Holds the event loop while `promise` is pending (the sink's own backoff timers are unref'ed),
+ * so whoever awaits it gets an answer — but at most `timeoutMs` when one is given (the time
+ * left of the coordinator's deadline): the result then rejects saying so, and the work goes on
+ * without holding the process, which can end once nothing else needs it.
  */
-function held<T>(promise: Promise<T>): Promise<T> {
+function held<T>(promise: Promise<T>, timeoutMs?: number, what = 'flush'): Promise<T> {
   const hold = setInterval(() => undefined, 2 ** 30);
-  return promise.finally(() => clearInterval(hold));
+  if (typeof timeoutMs !== 'number' || !(timeoutMs < 2 ** 31 - 1))
+    return promise.finally(() => clearInterval(hold));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not finish within ${Math.round(timeoutMs)} ms`)),
+      Math.max(0, timeoutMs),
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => {
+    clearInterval(hold);
+    clearTimeout(timer);
+  });
 }
 
 function sleepUnref(ms: number): Promise<void> {
@@ -1088,8 +1102,8 @@ export class LangSmithSink implements RLMObservabilitySink {
   }
 
   /** Sends everything queued; rejects when uploads failed since the last flush. */
-  forceFlush(): Promise<void> {
-    return held(this.#flush());
+  forceFlush(options?: SinkFinishOptions): Promise<void> {
+    return held(this.#flush(), options?.timeoutMs);
   }
 
   async #flush(): Promise<void> {
@@ -1122,12 +1136,12 @@ export class LangSmithSink implements RLMObservabilitySink {
     if (problems.length > 0) throw new Error(this.#scrub(problems.join('; ')));
   }
 
-  shutdown(): Promise<void> {
+  shutdown(options?: SinkFinishOptions): Promise<void> {
     this.#hooks.drain();
     this.#shutdown ??= (async () => {
       for (const [, run] of this.#runs) this.#endRoot(run, { incomplete: true });
       this.#runs.clear();
-      await this.forceFlush();
+      await this.forceFlush(options);
     })();
     return this.#shutdown;
   }

@@ -590,7 +590,7 @@ describe('a LangSmith that refuses, throttles, fails or hangs', () => {
   it("nothing listening: the retries' backoff does not keep a finished process alive", async () => {
     // Default retries (3, backing off 1 s doubling): the client's own timers held such a
     // process ~21 s after its work, before the exit flush could even start; now the flush
-    // starts at once and the process ends at its deadline (5 s) and grace (1 s).
+    // starts at once and the process ends at its deadline (5 s): the flush settles by it.
     const port = await closedPort();
     const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
     // Beside this file, so that the script resolves @rlm/obs-core as the package does.

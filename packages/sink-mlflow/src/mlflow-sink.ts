@@ -25,6 +25,7 @@ import {
   type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
+  type SinkFinishOptions,
   type SinkStatus,
   type StepEvent,
   type StepRecord,
@@ -137,13 +138,26 @@ const STEP_METRICS = [
   'cost_usd',
 ];
 /**
- * `promise`, holding the process while it is pending. The retries' backoff timers are
- * unref'ed — a finished process must not wait for a backend that is down — so whoever awaits
- * the sink's work (`ready`, a flush, the shutdown) keeps the event loop alive instead.
+ * Holds the event loop while `promise` is pending (the sink's own backoff timers are unref'ed),
+ * so whoever awaits it gets an answer — but at most `timeoutMs` when one is given (the time
+ * left of the coordinator's deadline): the result then rejects saying so, and the work goes on
+ * without holding the process, which can end once nothing else needs it.
  */
-function held<T>(promise: Promise<T>): Promise<T> {
+function held<T>(promise: Promise<T>, timeoutMs?: number, what = 'flush'): Promise<T> {
   const hold = setInterval(() => undefined, 2 ** 30);
-  return promise.finally(() => clearInterval(hold));
+  if (typeof timeoutMs !== 'number' || !(timeoutMs < 2 ** 31 - 1))
+    return promise.finally(() => clearInterval(hold));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not finish within ${Math.round(timeoutMs)} ms`)),
+      Math.max(0, timeoutMs),
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => {
+    clearInterval(hold);
+    clearTimeout(timer);
+  });
 }
 
 /** Open runs held at most (see `MlflowSinkOptions.maxOpenRuns`). */
@@ -807,7 +821,13 @@ export class MlflowSink implements RLMObservabilitySink {
   }
 
   /** `rlm-obs doctor`: the server answers and the experiment is reachable. */
-  async check(): Promise<SinkCheckResult> {
+  check(): Promise<SinkCheckResult> {
+    // Held: the client's retries back off on unref'ed timers; `rlm-obs doctor` awaiting only
+    // this ended with exit code 13 (an unsettled await) while MLflow was down.
+    return held(this.#check());
+  }
+
+  async #check(): Promise<SinkCheckResult> {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
     await this.ready;
     const auth = this.#cooldown.detail();
@@ -849,8 +869,8 @@ export class MlflowSink implements RLMObservabilitySink {
   }
 
   /** Sends every queued operation; rejects when operations failed since the last flush. */
-  forceFlush(): Promise<void> {
-    return held(this.#flush());
+  forceFlush(options?: SinkFinishOptions): Promise<void> {
+    return held(this.#flush(), options?.timeoutMs);
   }
 
   async #flush(): Promise<void> {
@@ -874,8 +894,8 @@ export class MlflowSink implements RLMObservabilitySink {
     if (problems.length > 0) throw new Error(problems.join('; '));
   }
 
-  shutdown(): Promise<void> {
-    this.#shutdown ??= this.forceFlush();
+  shutdown(options?: SinkFinishOptions): Promise<void> {
+    this.#shutdown ??= this.forceFlush(options);
     return this.#shutdown;
   }
 }

@@ -132,6 +132,36 @@ describe('the client without a server', () => {
     expect(result.stdout).toBe('unavailable\nflush failed\n');
   });
 
+  it('check() (rlm-obs doctor) keeps the process alive through the retries too', async () => {
+    // `rlm-obs doctor` awaits only check(): it ended silently with exit code 13.
+    const port = await closedPort();
+    const result = runScript(`
+      import { MlflowSink } from ${JSON.stringify(BUILT)};
+      const sink = new MlflowSink({ trackingUri: 'http://127.0.0.1:${port}', maxRetries: 2 });
+      const check = await sink.check();
+      console.log(check.ok ? 'ok' : 'problem');
+    `);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe('problem\n');
+  });
+
+  it('a flush with a deadline settles by it and stops holding the process', async () => {
+    // The coordinator passes the time left of its deadline: past it nobody waits for the
+    // sink, and its retries must not keep a finished process alive (backoff 10 s here).
+    const port = await closedPort();
+    const result = runScript(`
+      import { MlflowSink } from ${JSON.stringify(BUILT)};
+      const sink = new MlflowSink({ trackingUri: 'http://127.0.0.1:${port}', maxRetries: 3, backoffMs: 10_000 });
+      sink.onRunStart('r', { task: 't', environment: 'e', params: {} });
+      await sink.forceFlush({ timeoutMs: 300 }).catch((e) => console.log(e.message));
+      setTimeout(() => console.log('still alive'), 5_000).unref();
+    `);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe('flush did not finish within 300 ms\n');
+  });
+
   it('masks credentials in the tracking URI', () => {
     expect(maskUri('https://user:s3cret@mlflow.example.com/')).toBe(
       'https://***@mlflow.example.com',
