@@ -21,6 +21,7 @@ export interface DemoOptions {
 /** The runs the demo recorded. */
 export interface DemoResult {
   runIds: string[];
+  /** The run that fails: the last one when there are two or more, else `''` (none fails). */
   failedRunId: string;
   nestedRunIds: string[];
 }
@@ -56,10 +57,15 @@ export async function runDemoAgent(
   obs: RLMObservability,
   options: DemoOptions = {},
 ): Promise<DemoResult> {
-  const random = prng(options.seed ?? 42);
-  const runs = Math.max(1, options.runs ?? 3);
-  const steps = Math.max(2, options.steps ?? 6);
-  const delay = Math.max(0, options.stepDelayMs ?? 3);
+  // A count that is not a finite number (NaN from a bad option, Infinity) falls back to its
+  // default, so the demo never records zero runs; fractions round down.
+  const whole = (value: number | undefined, fallback: number): number =>
+    value !== undefined && Number.isFinite(value) ? Math.floor(value) : fallback;
+  const seed = options.seed !== undefined && Number.isFinite(options.seed) ? options.seed : 42;
+  const random = prng(seed);
+  const runs = Math.max(1, whole(options.runs, 3));
+  const steps = Math.max(2, whole(options.steps, 6));
+  const delay = Math.max(0, whole(options.stepDelayMs, 3));
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
   const result: DemoResult = { runIds: [], failedRunId: '', nestedRunIds: [] };
 
@@ -110,7 +116,7 @@ export async function runDemoAgent(
     const run = obs.startRun({
       task,
       environment,
-      params: { max_steps: steps, model: MODELS[r % 2]!.model, seed: options.seed ?? 42 },
+      params: { max_steps: steps, model: MODELS[r % 2]!.model, seed },
       sessionId: `demo-session-${(r % 2) + 1}`,
       userId: 'demo-user',
       tags: ['demo', environment],

@@ -67,12 +67,55 @@ export function formatCost(usd: number | null | undefined): string {
   return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
 }
 
-/** A single line, cut to `max` characters. */
-export function oneLine(text: unknown, max = 80): string {
+// C0 controls, DEL and C1 controls: a terminal acts on them (ESC starts a sequence that can
+// recolour or rewrite the screen, CSI is ESC [ in one byte), so text from records never
+// reaches it raw.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** One control character as a visible escape: `\n`, `\r`, `\t`, else `\xHH`. */
+function escapeControl(ch: string): string {
+  return NAMED[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Text from records (run ids, tasks, agent output, paths) as a terminal can show it: C0 and
+ * C1 control characters and DEL become visible escapes (`\x1b`, `\n`), so an agent's output
+ * cannot recolour or rewrite the terminal. Not for `--json` output, which stays exact.
+ */
+export function printable(text: unknown): string {
+  return String(text ?? '').replace(CONTROL, escapeControl);
+}
+
+/** Whitespace runs as one space, trimmed, cut to `max` characters (no escaping). */
+export function squash(text: unknown, max = 80): string {
   const s = String(text ?? '')
     .replace(/\s+/g, ' ')
     .trim();
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/**
+ * A single line, cut to `max` characters, with control characters as visible escapes
+ * ({@link printable}); an escape is never cut in half.
+ */
+export function oneLine(text: unknown, max = 80): string {
+  const s = String(text ?? '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const pieces: string[] = [];
+  let length = 0;
+  for (const ch of s) {
+    const shown = ch.length === 1 && ch.replace(CONTROL, '') === '' ? escapeControl(ch) : ch;
+    if (length + shown.length > max) {
+      // Room for the ellipsis: drop whole characters (an escape is one) from the end.
+      while (length > max - 1 && pieces.length > 0) length -= pieces.pop()!.length;
+      return `${pieces.join('')}…`;
+    }
+    pieces.push(shown);
+    length += shown.length;
+  }
+  return pieces.join('');
 }
 
 /** Prints a value as JSON for scripts. */

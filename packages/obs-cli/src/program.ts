@@ -4,7 +4,7 @@
  * scripts. Exit codes: 0 done, 1 a problem was found, 2 bad usage or a broken config.
  */
 import { createRedactor } from '@rlm/obs-core';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { queryCommand } from './commands/query.js';
@@ -27,6 +27,13 @@ Exit codes:
 Environment:
   DSPY_RLM_OBS_ENABLED, DSPY_RLM_*_ENABLED and the sinks' settings (seed 001), used when no
   config file is found; RLM_OBS_JSONL_DIR for the local files; NO_COLOR turns colours off.`;
+
+/** Validates an option that takes a whole number (0 or more); keeps it as the string given. */
+function wholeNumberArgument(value: string): string {
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new InvalidArgumentError('a whole number (0 or more) is expected.');
+  return value;
+}
 
 function withGlobals(command: Command): Command {
   return command
@@ -116,7 +123,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void, version: s
     )
     .option('--file <file>', 'read the SQL from a file')
     .option('--schema', 'list the views and their columns')
-    .option('--max-width <n>', 'cut table cells to n characters (0: never)', '60')
+    .addOption(
+      new Option('--max-width <n>', 'cut table cells to n characters (0: never)')
+        .default('60')
+        .argParser(wholeNumberArgument),
+    )
     .addHelpText(
       'after',
       `

@@ -1,6 +1,6 @@
-import { EXIT, type GlobalOptions, loadContext } from '../context.js';
+import { CliError, EXIT, type GlobalOptions, loadContext } from '../context.js';
 import { runDemoAgent } from '../demo-agent.js';
-import { type Io, printJson } from '../output.js';
+import { type Io, oneLine, printable, printJson } from '../output.js';
 
 /** Options of `rlm-obs demo`. */
 export interface DemoCommandOptions extends GlobalOptions {
@@ -9,52 +9,116 @@ export interface DemoCommandOptions extends GlobalOptions {
   steps?: string;
 }
 
+/** A whole number from an option, at least `min`, or a usage error. */
+function wholeNumber(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new CliError(
+      `${flag} must be a whole number, ${min} or more, not '${printable(value)}'`,
+      EXIT.usage,
+    );
+  return n;
+}
+
+/** A path as a POSIX shell reads it back: quoted when it holds anything but plain characters. */
+function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** What went wrong with an enabled sink, from the coordinator's report and the sink's status. */
+function sinkProblem(
+  report: { ok: boolean; failed: number; dropped: number; error?: string },
+  status: Record<string, unknown> | undefined,
+): string | undefined {
+  if (status && status.available === false)
+    return typeof status.detail === 'string' && status.detail ? status.detail : 'unavailable';
+  const count = (key: string) => (typeof status?.[key] === 'number' ? (status[key] as number) : 0);
+  const failedLines = count('lines_failed');
+  const droppedLines = count('lines_dropped');
+  if (failedLines > 0 || droppedLines > 0)
+    return [
+      failedLines > 0 ? `${failedLines} lines could not be written` : '',
+      droppedLines > 0 ? `${droppedLines} lines were dropped` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+  if (!report.ok || report.failed > 0) return report.error ?? 'events could not be delivered';
+  return undefined;
+}
+
 /**
  * `rlm-obs demo`: a simulated RLM agent (seeded, deterministic) through the configured sinks —
- * by default only the local files — then where the files are and what to try next.
+ * by default only the local files — then where the files are and what to try next. Exits 1
+ * when an enabled sink did not take everything (the coordinator's counters, and the sink's
+ * own status: unavailable, or lines it could not write).
  */
 export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<number> {
+  const seed = wholeNumber(options.seed, '--seed', 0);
+  const runCount = wholeNumber(options.runs, '--runs', 1);
+  const stepCount = wholeNumber(options.steps, '--steps', 2);
   const { obs } = await loadContext(options);
   const result = await runDemoAgent(obs, {
-    ...(options.seed ? { seed: Number(options.seed) } : {}),
-    ...(options.runs ? { runs: Number(options.runs) } : {}),
-    ...(options.steps ? { steps: Number(options.steps) } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(runCount !== undefined ? { runs: runCount } : {}),
+    ...(stepCount !== undefined ? { steps: stepCount } : {}),
   });
   const report = await obs.shutdown({ timeoutMs: 10_000 });
   const jsonl = obs.getSink('local-jsonl') as ({ dir?: string } & object) | undefined;
+  const statuses = obs.status();
+  const enabled = new Set(statuses.filter((s) => s.enabled).map((s) => s.name));
+  const problems = report.sinks
+    .filter((r) => enabled.has(r.name))
+    .map((r) => ({
+      sink: r.name,
+      problem: sinkProblem(
+        r,
+        statuses.find((s) => s.name === r.name) as Record<string, unknown> | undefined,
+      ),
+    }))
+    .filter((p): p is { sink: string; problem: string } => p.problem !== undefined);
+  const ok = report.ok && problems.length === 0;
+  const jsonlFailed = problems.some((p) => p.sink === 'local-jsonl');
   if (options.json) {
-    printJson(io, { ...result, dir: jsonl?.dir ?? null, sinks: report.sinks });
-    return report.ok ? EXIT.ok : EXIT.problem;
+    printJson(io, { ...result, dir: jsonl?.dir ?? null, ok, problems, sinks: report.sinks });
+    return ok ? EXIT.ok : EXIT.problem;
   }
   const c = io.colors;
+  const failing = result.failedRunId ? ', 1 that fails' : '';
   io.out(
-    `${c.bold('rlm-obs demo')}: ${result.runIds.length} runs (${result.nestedRunIds.length} nested sub-runs, 1 that fails)`,
-  );
-  const enabled = new Set(
-    obs
-      .status()
-      .filter((s) => s.enabled)
-      .map((s) => s.name),
+    `${c.bold('rlm-obs demo')}: ${result.runIds.length} run${result.runIds.length === 1 ? '' : 's'} (${result.nestedRunIds.length} nested sub-runs${failing})`,
   );
   for (const s of report.sinks.filter((r) => enabled.has(r.name))) {
-    const mark = s.ok && s.failed === 0 ? c.green('✓') : c.red('✗');
+    const problem = problems.find((p) => p.sink === s.name)?.problem;
+    const mark = problem === undefined ? c.green('✓') : c.red('✗');
     io.out(
       `  ${mark} ${s.name}: ${s.delivered} events delivered, ${s.failed} failed, ${s.dropped} dropped`,
     );
+    if (problem !== undefined) io.out(`      problem: ${oneLine(problem, 300)}`);
+  }
+  if (jsonlFailed) {
+    // Nothing (or not everything) is in the files: no pointers to records that are not there.
+    io.err(
+      c.red(
+        `rlm-obs demo: the local files were not written${jsonl?.dir ? ` (${printable(jsonl.dir)})` : ''}`,
+      ),
+    );
+    return EXIT.problem;
   }
   if (jsonl?.dir) {
-    io.out(`\nrecords: ${jsonl.dir}`);
+    io.out(`\nrecords: ${printable(jsonl.dir)}`);
     io.out(`  runs.jsonl, starts.jsonl, scores.jsonl, steps/<run_id>.jsonl`);
   }
-  const dirFlag = options.dir ? ` --dir ${options.dir}` : '';
+  const dirFlag = options.dir ? ` --dir ${printable(shellQuote(options.dir))}` : '';
   io.out(`\nnext:`);
   io.out(`  rlm-obs runs${dirFlag}                      ${c.dim('# the runs as a table')}`);
-  io.out(
-    `  rlm-obs show ${result.runIds[0]!.slice(0, 13)}${dirFlag}   ${c.dim('# a run as a trace tree')}`,
-  );
-  io.out(
-    `  rlm-obs show ${result.failedRunId.slice(0, 13)} --code${dirFlag}   ${c.dim('# the run that failed, with code')}`,
-  );
+  const first = result.runIds[0];
+  if (first)
+    io.out(`  rlm-obs show ${first.slice(0, 13)}${dirFlag}   ${c.dim('# a run as a trace tree')}`);
+  if (result.failedRunId)
+    io.out(
+      `  rlm-obs show ${result.failedRunId.slice(0, 13)} --code${dirFlag}   ${c.dim('# the run that failed, with code')}`,
+    );
   io.out(`  rlm-obs tail -f${dirFlag}                   ${c.dim('# watch new records')}`);
   io.out(
     `  rlm-obs view${dirFlag}                      ${c.dim('# the local viewer in a browser')}`,
@@ -62,5 +126,5 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
   io.out(
     `  rlm-obs query "SELECT model, sum(input_tokens), sum(cost_usd) FROM llm_calls GROUP BY 1"${dirFlag}`,
   );
-  return report.ok ? EXIT.ok : EXIT.problem;
+  return ok ? EXIT.ok : EXIT.problem;
 }

@@ -6,6 +6,7 @@ import {
   formatNumber,
   formatTime,
   type Io,
+  printable,
   printJson,
   table,
 } from '../output.js';
@@ -36,13 +37,14 @@ export function tagList(values: readonly string[] | undefined): string[] {
 /** Session, user and tags as one cell: `conv-7 / user-42 / prod,beta` (`-` for none). */
 function sessionCell(r: RunSummary): string {
   const tags = r.tags && r.tags.length > 0 ? r.tags.join(',') : '-';
-  return `${r.sessionId || '-'} / ${r.userId || '-'} / ${tags}`;
+  return printable(`${r.sessionId || '-'} / ${r.userId || '-'} / ${tags}`);
 }
 
 /** `rlm-obs runs`: recorded runs as a table, with filters; reads Python directories too. */
 export async function runsCommand(options: RunsOptions, io: Io): Promise<number> {
   const store = await openStore(options);
-  let runs: RunSummary[] = await store.listRuns();
+  const recorded: RunSummary[] = await store.listRuns();
+  let runs = recorded;
   if (options.environment) runs = runs.filter((r) => r.environment === options.environment);
   if (options.completed) runs = runs.filter((r) => r.completed === true);
   if (options.failed) runs = runs.filter((r) => r.state === 'ended' && r.completed === false);
@@ -66,10 +68,13 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
     return EXIT.ok;
   }
   const c = io.colors;
+  const dir = printable(store.dir);
   if (rows.length === 0) {
-    io.out(
-      `no runs in ${store.dir}${runs.length === 0 ? '' : ' match the filters'} (record some with: rlm-obs demo)`,
-    );
+    if (recorded.length === 0) io.out(`no runs in ${dir} (record some with: rlm-obs demo)`);
+    else
+      io.out(
+        `no run matches the filters (${recorded.length} run${recorded.length === 1 ? '' : 's'} in ${dir})`,
+      );
     return EXIT.ok;
   }
   const state = (r: (typeof rows)[number]) =>
@@ -91,7 +96,7 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
         ...(sessions ? ['session / user / tags'] : []),
       ],
       rows.map((r) => [
-        `${r.parentRunId ? '↳ ' : ''}${r.runId}`,
+        `${r.parentRunId ? '↳ ' : ''}${printable(r.runId)}`,
         formatTime(r.startedAt),
         formatDuration(r.durationMs),
         r.steps ?? '-',
@@ -99,11 +104,11 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
         state(r),
         r.inputTokens + r.outputTokens > 0 ? String(r.inputTokens + r.outputTokens) : '-',
         formatCost(r.costUsd),
-        r.environment || '-',
+        printable(r.environment || '-'),
         ...(sessions ? [sessionCell(r)] : []),
       ]),
     ),
   );
-  io.out(c.dim(`${rows.length} of ${runs.length} runs in ${store.dir}`));
+  io.out(c.dim(`${rows.length} of ${runs.length} runs in ${dir}`));
   return EXIT.ok;
 }

@@ -7,7 +7,9 @@ import {
   formatNumber,
   type Io,
   oneLine,
+  printable,
   printJson,
+  squash,
 } from '../output.js';
 import { runStats } from '../run-stats.js';
 
@@ -79,10 +81,10 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
     io.out(`${indent}+-- ${c.bold('rlm.run')} [${formatDuration(stats.durationMs)}] ${mark}`);
     const attr = (key: string, value: unknown) =>
       io.out(
-        `${indent}|     ${c.dim(key)} = ${JSON.stringify(typeof value === 'number' ? Math.round(value * 1e6) / 1e6 : value)}`,
+        `${indent}|     ${c.dim(key)} = ${printable(JSON.stringify(typeof value === 'number' ? Math.round(value * 1e6) / 1e6 : value))}`,
       );
     attr('rlm.run_id', run.runId);
-    if (s.task) attr('rlm.task', oneLine(s.task, 100));
+    if (s.task) attr('rlm.task', squash(s.task, 100));
     attr('rlm.environment', s.environment);
     if (s.parentRunId) attr('rlm.parent_run_id', s.parentRunId);
     if (s.sessionId) attr('rlm.session_id', s.sessionId);
@@ -102,7 +104,7 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
       io.out(`${indent}|     ${c.dim('by model:')}`);
       for (const [model, m] of models)
         io.out(
-          `${indent}|       ${model}: ${m.calls} call${m.calls === 1 ? '' : 's'}, ${m.inputTokens} in / ${m.outputTokens} out, ${formatCost(m.costUsd)}`,
+          `${indent}|       ${printable(model)}: ${m.calls} call${m.calls === 1 ? '' : 's'}, ${m.inputTokens} in / ${m.outputTokens} out, ${formatCost(m.costUsd)}`,
         );
       io.out(`${indent}|       ${c.dim('total')}: ${formatCost(stats.costUsd)}`);
     }
@@ -114,9 +116,9 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
           score.kind,
           ...(score.source ? [`source ${score.source}`] : []),
           ...(score.step !== undefined ? [`step ${score.step}`] : []),
-          ...(score.comment ? [JSON.stringify(oneLine(score.comment, 120))] : []),
+          ...(score.comment ? [JSON.stringify(squash(score.comment, 120))] : []),
         ];
-        io.out(`${indent}|       ${parts.join('  ')}`);
+        io.out(`${indent}|       ${printable(parts.join('  '))}`);
       }
     }
     // Steps and child runs in time order (children without a known start go last).
@@ -154,7 +156,7 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
       const duration = typeof event.durationMs === 'number' ? event.durationMs : undefined;
       const head = `${inner}+-- ${failed ? c.red('rlm.step') : 'rlm.step'} [${formatDuration(duration)}]`;
       io.out(
-        `${head} ${c.dim('step')} ${event.step ?? '?'} ${c.dim('action')} ${action.action ?? '-'} ${c.dim('reward')} ${formatNumber(event.reward as number)} ${failed ? c.red('✗ failed') : observation.success === true ? c.green('✓') : ''}`.trimEnd(),
+        `${head} ${c.dim('step')} ${oneLine(event.step ?? '?', 20)} ${c.dim('action')} ${oneLine(action.action ?? '-', 60)} ${c.dim('reward')} ${formatNumber(event.reward as number)} ${failed ? c.red('✗ failed') : observation.success === true ? c.green('✓') : ''}`.trimEnd(),
       );
       const detail = (label: string, value: unknown, max: number) =>
         io.out(`${inner}|     ${c.dim(label)}: ${oneLine(value, max)}`);
@@ -174,7 +176,9 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
     }
     const answer = run.end?.result.finalAnswer;
     if (typeof answer === 'string' && answer)
-      io.out(`${inner}Event: final_answer { answer: ${JSON.stringify(oneLine(answer, 100))} }`);
+      io.out(
+        `${inner}Event: final_answer { answer: ${printable(JSON.stringify(squash(answer, 100)))} }`,
+      );
     const error = run.end?.result.error;
     if (typeof error === 'string' && error)
       io.out(`${inner}${c.red(`error: ${oneLine(error, 200)}`)}`);

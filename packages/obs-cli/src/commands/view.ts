@@ -1,5 +1,5 @@
 import { CliError, EXIT, type GlobalOptions, resolveJsonlDir } from '../context.js';
-import type { Io } from '../output.js';
+import { type Io, printable } from '../output.js';
 import { startViewServer } from '../view/server.js';
 
 /** Options of `rlm-obs view`. */
@@ -29,7 +29,7 @@ export async function viewCommand(options: ViewOptions, io: Io): Promise<number>
   }
   if (options.json) io.out(JSON.stringify({ url: server.url, port: server.port, dir }));
   else {
-    io.out(`rlm-obs viewer for ${dir}`);
+    io.out(`rlm-obs viewer for ${printable(dir)}`);
     io.out(`  ${io.colors.bold(server.url)}`);
     io.out(io.colors.dim('new records appear as they are written; Ctrl-C to stop'));
   }

@@ -192,7 +192,13 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
       return;
     }
     if (route.startsWith('/api/runs/')) {
-      const id = decodeURIComponent(route.slice('/api/runs/'.length));
+      let id: string;
+      try {
+        id = decodeURIComponent(route.slice('/api/runs/'.length));
+      } catch {
+        json(res, 400, { error: 'the run id in the path is not valid percent-encoding' });
+        return;
+      }
       const tree = await serial.run(() => runTree(engine, id));
       if (!tree) json(res, 404, { error: `no run '${id}' in ${dir}` });
       else json(res, 200, { dir, version, ...tree });
@@ -222,7 +228,8 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${host}:${port}/`,
+    // An IPv6 address goes in brackets in a URL (`http://[::1]:7300/`).
+    url: `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}/`,
     port,
     close: async () => {
       clearInterval(poll);
