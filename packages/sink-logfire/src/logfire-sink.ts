@@ -224,6 +224,9 @@ export type LogfireStats = SpanCounters & {
  * sink.status(); // { name: 'logfire', enabled: true, available: true, detail: 'project: my-rlm-project', project_name: 'my-rlm-project' }
  * ```
  */
+/** How long `check()` waits for Logfire to answer its probe. */
+const PROBE_TIMEOUT_MS = 5_000;
+
 export class LogfireSink implements RLMObservabilitySink {
   readonly name: string;
   readonly specificationVersion = SINK_SPECIFICATION_VERSION;
@@ -244,6 +247,8 @@ export class LogfireSink implements RLMObservabilitySink {
   readonly #auth: ExportAuth;
   /** Masks the token and URL credentials in every text `status()`, `stats()` and `check()` show. */
   readonly #scrub: Scrub;
+  /** The write token, for `check()`'s probe; unset with a custom exporter or the global provider. */
+  readonly #probeToken: string | undefined;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: LogfireSinkOptions = {}) {
@@ -256,6 +261,8 @@ export class LogfireSink implements RLMObservabilitySink {
     this.#detail = 'disabled';
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
     this.#scrub = secretScrubber({ secrets: [options.token], urls: [this.baseUrl] });
+    this.#probeToken =
+      options.spanExporter || options.useGlobalProvider ? undefined : options.token || undefined;
     if (!this.enabled) return;
     if (options.useGlobalProvider) {
       // The application's own Logfire/OpenTelemetry configuration exports for us.
@@ -612,6 +619,22 @@ export class LogfireSink implements RLMObservabilitySink {
       };
     try {
       await this.#tracing.flush();
+      // Nothing waited to be exported, or it went: ask Logfire itself whether it takes spans
+      // with this token (a flush with nothing to send proves nothing).
+      const refused = await this.#probe();
+      if (refused)
+        return {
+          ok: false,
+          detail: where,
+          problems: [
+            {
+              problem: refused.problem,
+              fix: refused.auth
+                ? tokenFix
+                : 'check the network to the Logfire API, or LOGFIRE_BASE_URL',
+            },
+          ],
+        };
       return { ok: true, problems: [], detail: `project: ${this.projectName} at ${where}` };
     } catch (error) {
       const reason = this.#scrub(error);
@@ -626,6 +649,49 @@ export class LogfireSink implements RLMObservabilitySink {
           },
         ],
       };
+    }
+  }
+
+  /**
+   * An empty OTLP export (a valid request that carries no span) to Logfire's traces endpoint
+   * with the token: undefined when Logfire takes it, else what went wrong (unreachable, the
+   * token refused, no such endpoint, a server error).
+   */
+  async #probe(): Promise<{ problem: string; auth: boolean } | undefined> {
+    if (!this.#probeToken) return undefined;
+    const where = safeEndpoint(this.baseUrl);
+    let url: URL;
+    try {
+      url = new URL(`${this.baseUrl}/v1/traces`);
+      url.username = '';
+      url.password = '';
+    } catch {
+      return { problem: `the base URL ${where} is not a URL`, auth: false };
+    }
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf', authorization: this.#probeToken },
+        body: new Uint8Array(0),
+        signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      });
+      await response.arrayBuffer().catch(() => undefined);
+      const status = response.status;
+      // A complaint about the (empty) request itself still means Logfire took the token; only
+      // a refused token, a wrong address (404) and server errors are problems.
+      if (status < 400 || (status < 500 && status !== 401 && status !== 403 && status !== 404))
+        return undefined;
+      const auth = status === 401 || status === 403;
+      return {
+        problem: auth
+          ? `Logfire refused the token (HTTP ${status})`
+          : `${where} answered HTTP ${status} to an export`,
+        auth,
+      };
+    } catch (error) {
+      const cause = (error as { cause?: unknown })?.cause;
+      const reason = this.#scrub(cause instanceof Error ? cause : error);
+      return { problem: `cannot reach ${where}: ${reason}`, auth: false };
     }
   }
 

@@ -460,3 +460,32 @@ describe('logfire open runs', () => {
     await sink.shutdown();
   });
 });
+
+describe('check() asks Logfire itself', () => {
+  it('with nothing to export: an unreachable Logfire, a refused token and an accepting one', async () => {
+    const closed = await closedPort();
+    const down = new LogfireSink({ token: TOKEN, baseUrl: `http://127.0.0.1:${closed}` });
+    const unreachable = await down.check();
+    expect(unreachable.ok).toBe(false);
+    expect(unreachable.problems[0]!.problem).toMatch(/^cannot reach http:\/\/127\.0\.0\.1:\d+: /);
+    await down.shutdown();
+
+    const receiver = await startHttpReceiver();
+    try {
+      const sink = new LogfireSink({ token: TOKEN, baseUrl: receiver.url });
+      receiver.mode = '401';
+      const refused = await sink.check();
+      expect(refused.ok).toBe(false);
+      expect(refused.problems[0]).toMatchObject({
+        problem: 'Logfire refused the token (HTTP 401)',
+        fix: expect.stringContaining('LOGFIRE_TOKEN'),
+      });
+      receiver.mode = 'ok';
+      expect(await sink.check()).toMatchObject({ ok: true, problems: [] });
+      expect(JSON.stringify([refused, sink.status()])).not.toContain(TOKEN);
+      await sink.shutdown();
+    } finally {
+      await receiver.close();
+    }
+  });
+});

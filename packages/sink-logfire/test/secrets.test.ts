@@ -33,9 +33,12 @@ describe('the logfire sink never shows its token or URL credentials', () => {
       exportTimeoutMs: 3000,
       scheduledDelayMs: 10,
     });
+    // check() asks Logfire itself (an empty export): this backend answers 500.
     const before = await sink.check();
-    expect(before.ok).toBe(true);
+    expect(before.ok).toBe(false);
+    expect(before.problems[0]!.problem).toMatch(/answered HTTP 500/);
     expect(JSON.stringify(before)).not.toContain(PASSWORD);
+    expect(JSON.stringify(before)).not.toContain(TOKEN);
     run(sink, 'run-echo');
     // The hooks run on the next turn of the event loop; check() then exports their spans.
     await new Promise((resolve) => setTimeout(resolve, 20));
