@@ -184,7 +184,7 @@ Example:
     )
     .addHelpText(
       'after',
-      '\nReplaying twice creates no duplicates where the backend de-duplicates by id.\n\nExample:\n  rlm-obs replay --since 2h --to opentelemetry',
+      '\nReplaying twice creates no duplicates where the backend de-duplicates by id; into local files (--to jsonl) the lines are appended again and every reader (runs, show, query, view) counts each step and score once.\n\nExample:\n  rlm-obs replay --since 2h --to opentelemetry',
     )
     .action(wrap((runs: string[], options) => replayCommand(runs, options, io)));
 

@@ -10,6 +10,8 @@
  *   counted.
  * - If the process ends through `process.exit()` before a flush, the `exit` hook writes what
  *   is buffered synchronously.
+ * - A file that does not end in a newline when it is opened (a line torn by a crash) first
+ *   gets one, so the torn text stays a line of its own and the new lines stay readable.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -305,10 +307,20 @@ export class JsonlWriter {
         this.#seal(state);
         const batches = state.sealed;
         state.sealed = [];
+        if (batches.length === 0) continue;
+        let fd: number | undefined;
+        let openError: unknown;
+        try {
+          this.#ensureDir(state.file);
+          fd = openForAppendSync(state.file);
+          endTornLineSync(fd);
+        } catch (error) {
+          openError = error;
+        }
         for (const batch of batches) {
           try {
-            this.#ensureDir(state.file);
-            fs.appendFileSync(state.file, batch.buffer);
+            if (fd === undefined) throw openError;
+            fs.writeFileSync(fd, batch.buffer);
             this.stats.linesWritten += batch.lines;
             this.stats.bytesWritten += batch.buffer.length;
             this.stats.writes++;
@@ -317,6 +329,13 @@ export class JsonlWriter {
             this.#onError?.(error, batch.lines, state.file);
           }
           this.#buffered -= batch.buffer.length;
+        }
+        if (fd !== undefined) {
+          try {
+            fs.closeSync(fd);
+          } catch {
+            // already closed
+          }
         }
       }
     } catch {
@@ -670,12 +689,19 @@ export class JsonlWriter {
       callback(null, state.fd);
       return;
     }
-    const open = (retry: boolean): void => {
+    // 'a+' (O_APPEND, readable): the last byte is read once, to end a torn line (below). A
+    // file we may write but not read is opened with 'a' (and then not checked).
+    const open = (retry: boolean, flags = 'a+'): void => {
       this.#opening++;
-      fs.open(state.file, 'a', 0o644, (error, fd) => {
+      fs.open(state.file, flags, 0o644, (error, fd) => {
         this.#opening--;
         if (error) {
-          if (retry && (error as NodeJS.ErrnoException).code === 'ENOENT') {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (flags === 'a+' && (code === 'EACCES' || code === 'EPERM')) {
+            open(retry, 'a');
+            return;
+          }
+          if (retry && code === 'ENOENT') {
             this.#madeDirs.delete(path.dirname(state.file));
             try {
               this.#ensureDir(state.file);
@@ -683,7 +709,7 @@ export class JsonlWriter {
               callback(mkdirError);
               return;
             }
-            open(false);
+            open(false, flags);
             return;
           }
           callback(error);
@@ -692,12 +718,8 @@ export class JsonlWriter {
         state.fd = fd;
         this.stats.openFiles++;
         this.#open.set(state.file, state);
-        if (!state.rotates) {
-          callback(null, fd);
-          return;
-        }
-        fs.fstat(fd, (statError, stats) => {
-          state.size = statError ? 0 : stats.size;
+        endTornLine(fd, (size) => {
+          if (state.rotates) state.size = size;
           callback(null, fd);
         });
       });
@@ -739,6 +761,59 @@ function writeUtf8(buffer: Buffer, text: string, offset: number): number {
   return hasFastUtf8Write
     ? (buffer as FastBuffer).utf8Write!(text, offset, buffer.length - offset)
     : buffer.write(text, offset, 'utf8');
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * Once per file open: when a file does not end in a newline (a line torn by a crash, or a
+ * writer that died mid-line), writes one, so this writer's lines start on a line of their own
+ * — else the first would be glued onto the torn text and both would be unreadable. The torn
+ * text stays one unparsable line, which readers skip. Costs an `fstat` and a one-byte
+ * positioned read. Reports the file's size afterwards (0 when it could not be taken).
+ */
+function endTornLine(fd: number, done: (size: number) => void): void {
+  fs.fstat(fd, (statError, stats) => {
+    if (statError || stats.size === 0) {
+      done(statError ? 0 : stats.size);
+      return;
+    }
+    const last = Buffer.alloc(1);
+    fs.read(fd, last, 0, 1, stats.size - 1, (readError, bytes) => {
+      if (readError || bytes !== 1 || last[0] === 10) {
+        done(stats.size);
+        return;
+      }
+      // O_APPEND: the newline goes to the end, wherever that is by now.
+      fs.write(fd, NEWLINE, 0, 1, null, (writeError) => {
+        done(stats.size + (writeError ? 0 : 1));
+      });
+    });
+  });
+}
+
+/** {@link endTornLine}, synchronously (the `exit` hook); never throws. */
+function endTornLineSync(fd: number): void {
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    if (fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 10)
+      fs.writeSync(fd, NEWLINE, 0, 1, null);
+  } catch {
+    // not readable ('a'): written as it is
+  }
+}
+
+/** Opens for appending, readable where allowed (see {@link endTornLine}). */
+function openForAppendSync(file: string): number {
+  try {
+    return fs.openSync(file, 'a+', 0o644);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') return fs.openSync(file, 'a', 0o644);
+    throw error;
+  }
 }
 
 function countLines(buffer: Buffer): number {

@@ -53,7 +53,10 @@ export interface StoredRun {
   summary: RunSummary;
   /** The `onRunStart` input, when the start was recorded. */
   start?: RunStart;
-  /** Every `onStep` input, in file order. */
+  /**
+   * Every `onStep` input, in file order. A step line repeated with only its `timestamp` new
+   * (a replay into a directory that already had the run) counts once: the last one is kept.
+   */
   steps: StepRecord[];
   /**
    * When each of `steps` was recorded (its line's `timestamp`, ISO 8601; `undefined` where a
@@ -64,7 +67,8 @@ export interface StoredRun {
   end?: RunEnd;
   /**
    * Its scores and feedback from `scores.jsonl`, in file order, with the end-of-run `reward`
-   * and `completed` (`source: 'rlm-obs'`). Empty for Python directories.
+   * and `completed` (`source: 'rlm-obs'`). Empty for Python directories. A score line repeated
+   * with only its `timestamp` new (a replay) counts once: the last one is kept.
    */
   scores: ScoreRecord[];
   /** Lines that were not valid JSON (a torn last line after a crash, for example). */
@@ -195,21 +199,28 @@ export class JsonlStore {
     for await (const line of readJsonLines(path.join(this.dir, 'runs.jsonl'), count)) {
       if (line.run_id === runId) endLine = line as unknown as RunLine;
     }
-    const steps: StepRecord[] = [];
-    const stepTimes: (string | undefined)[] = [];
+    const stepLines: Array<{ step: StepRecord; time: string | undefined; key?: string }> = [];
     for (const file of await this.stepFiles(runId)) {
       for await (const line of readJsonLines(file, count)) {
         if (line.run_id !== undefined && line.run_id !== runId) continue;
-        steps.push(stepFromLine(line as unknown as StepLine));
-        stepTimes.push(typeof line.timestamp === 'string' ? line.timestamp : undefined);
+        const key = stepKey(line);
+        stepLines.push({
+          step: stepFromLine(line as unknown as StepLine),
+          time: typeof line.timestamp === 'string' ? line.timestamp : undefined,
+          ...(key !== undefined ? { key } : {}),
+        });
       }
     }
-    const scores: ScoreRecord[] = [];
+    const kept = lastOfEach(stepLines);
+    const steps = kept.map((l) => l.step);
+    const stepTimes = kept.map((l) => l.time);
+    const scoreLines: Array<{ score: ScoreRecord; key: string }> = [];
     for await (const line of readJsonLines(path.join(this.dir, 'scores.jsonl'), count)) {
       if (line.run_id !== runId) continue;
       const score = scoreFromLine(line as unknown as ScoreLine);
-      if (score) scores.push(score);
+      if (score) scoreLines.push({ score, key: scoreKey(line) });
     }
+    const scores = lastOfEach(scoreLines).map((l) => l.score);
     if (!startLine && !endLine && steps.length === 0 && scores.length === 0) {
       throw new Error(`no run '${runId}' in ${this.dir}`);
     }
@@ -270,6 +281,55 @@ export class JsonlStore {
     const base = name.slice(0, -'.jsonl'.length);
     return isPlainRunId(base) ? base : undefined;
   }
+}
+
+/**
+ * Lines recorded twice: a `replay` into a directory that already holds the run (a second
+ * replay, or one after a replay of the run while it was open) writes its lines again, with
+ * only their `timestamp` (when the line was written) new. Such a repeat counts once — the
+ * last one is kept, as for the `starts.jsonl` and `runs.jsonl` lines of a run — so steps,
+ * scores, tokens and cost are not doubled. The SQL views of `rlm-obs query` apply the same
+ * rule.
+ *
+ * A step's identity is its run, its number, its cumulative reward and its whole `event` (with
+ * the event's own times): a step number the agent reused for a different step stays two
+ * steps. Python lines (no `event`) are never merged: too little of a step is kept on them to
+ * tell a repeat from a legitimately repeated step.
+ */
+function stepKey(line: Record<string, unknown>): string | undefined {
+  if (!isObject(line.event)) return undefined;
+  return JSON.stringify([line.step ?? null, line.cumulative_reward ?? null, line.event]);
+}
+
+/** A score's identity: every field of its line but `timestamp` (its `at` included). */
+function scoreKey(line: Record<string, unknown>): string {
+  return JSON.stringify([
+    line.name ?? null,
+    line.value ?? null,
+    line.kind ?? null,
+    line.comment ?? null,
+    line.step ?? null,
+    line.source ?? null,
+    line.at ?? null,
+  ]);
+}
+
+/** The items without a repeat of a later item's key, in order (items without a key all stay). */
+function lastOfEach<T extends { key?: string }>(items: T[]): T[] {
+  const seen = new Set<string>();
+  const keep: boolean[] = new Array(items.length);
+  let repeats = 0;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const key = items[i]!.key;
+    if (key === undefined || !seen.has(key)) {
+      keep[i] = true;
+      if (key !== undefined) seen.add(key);
+    } else {
+      keep[i] = false;
+      repeats++;
+    }
+  }
+  return repeats === 0 ? items : items.filter((_, i) => keep[i]);
 }
 
 function emptySummary(runId: string): RunSummary {

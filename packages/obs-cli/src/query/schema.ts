@@ -18,6 +18,8 @@
  * steps glob `steps/*.jsonl` also reads the rotated parts `steps/<run_id>~<n>.jsonl`.
  */
 
+import { sep } from 'node:path';
+
 /** A column of a view, as `--schema` and SQL errors show it. */
 export interface ColumnDoc {
   name: string;
@@ -156,15 +158,38 @@ export interface SourceFiles {
 
 const quote = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
-function jsonSource(file: string, columns: Record<string, string>, present: boolean): string {
+/**
+ * DuckDB takes every path given to `read_json` as a glob pattern, so a directory named
+ * `br[ack]et`, `g*` or `q?` would match nothing, or its siblings too. Its glob has no escape
+ * character, but a one-character class matches the character literally: `[*]`, `[?]`, `[[]`,
+ * `[]]` (and `{`, `}` likewise, harmless if braces are ever expanded). A backslash cannot be
+ * matched at all once a pattern has a glob in it (DuckDB splits paths at it), so on POSIX it
+ * becomes `?` and the rows are then filtered by their exact file name (see jsonSource).
+ */
+export function globLiteral(text: string): string {
+  const special = sep === '/' ? /[*?[\]{}\\]/g : /[*?[\]{}]/g;
+  return text.replace(special, (c) => (c === '\\' ? '?' : `[${c}]`));
+}
+
+/** `read_json` of `<dir>/<name>` (`name` may be a pattern, `steps/*.jsonl`); `dir` is literal. */
+function jsonSource(
+  dir: string,
+  name: string,
+  columns: Record<string, string>,
+  present: boolean,
+): string {
   const list = Object.entries(columns);
   if (!present) {
     return `(SELECT ${list.map(([name, type]) => `NULL::${type} AS "${name}"`).join(', ')} WHERE false)`;
   }
   // Quoted: some field names (`at`) are SQL keywords.
   const spec = list.map(([name, type]) => `"${name}": '${type}'`).join(', ');
+  const inexact = sep === '/' && dir.includes('\\');
   // ignore_errors: a line torn by a crash mid-write must not make every query fail.
-  return `read_json(${quote(file)}, format = 'newline_delimited', ignore_errors = true, columns = {${spec}})`;
+  const read = `read_json(${quote(`${globLiteral(dir)}/${name}`)}, format = 'newline_delimited', ignore_errors = true, columns = {${spec}}${inexact ? ', filename = true' : ''})`;
+  if (!inexact) return read;
+  // A backslash became `?`: keep only the files under the directory itself.
+  return `(SELECT * EXCLUDE (filename) FROM ${read} WHERE starts_with(filename, ${quote(`${dir}/`)}))`;
 }
 
 const STARTS = {
@@ -284,11 +309,11 @@ function logSpanId(alias: string, n: number): string {
 /** The statements that create the views over the JSONL directory `dir`. */
 export function viewStatements(dir: string, files: SourceFiles): string[] {
   const base = dir.replace(/\/+$/, '');
-  const starts = jsonSource(`${base}/starts.jsonl`, STARTS, files.starts);
-  const ends = jsonSource(`${base}/runs.jsonl`, ENDS, files.ends);
+  const starts = jsonSource(base, 'starts.jsonl', STARTS, files.starts);
+  const ends = jsonSource(base, 'runs.jsonl', ENDS, files.ends);
   // The glob also reads rotated parts (steps/<run_id>~<n>.jsonl): every line names its run.
-  const stepLines = jsonSource(`${base}/steps/*.jsonl`, STEP_LINES, files.steps);
-  const scoreLines = jsonSource(`${base}/scores.jsonl`, SCORE_LINES, files.scores);
+  const stepLines = jsonSource(base, 'steps/*.jsonl', STEP_LINES, files.steps);
+  const scoreLines = jsonSource(base, 'scores.jsonl', SCORE_LINES, files.scores);
   return [
     ...MACROS.split(/;\s*\n/)
       .map((s) => s.trim())
@@ -298,8 +323,15 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
        QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY timestamp DESC) = 1`,
     `CREATE OR REPLACE VIEW rlm_ends AS SELECT * FROM ${ends}
        QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY timestamp DESC) = 1`,
+    // A step line repeated with only its timestamp new (a replay into a directory that already
+    // had the run) counts once, the latest kept, as in the reader (@rlm/sink-jsonl readRun):
+    // the same run, step number, cumulative reward and whole event. A reused step number with
+    // a different event stays two steps; Python lines (no event) are never merged. The event
+    // is compared by its 64-bit hash (a plain window over the text costs a third more).
     `CREATE OR REPLACE VIEW rlm_step_lines AS SELECT * FROM ${stepLines}
-       WHERE run_id IS NOT NULL`,
+       WHERE run_id IS NOT NULL
+       QUALIFY event IS NULL OR row_number() OVER (
+         PARTITION BY run_id, step, cumulative_reward, hash(event) ORDER BY timestamp DESC) = 1`,
     `CREATE OR REPLACE VIEW rlm_run_base AS
      SELECT coalesce(s.run_id, e.run_id) AS run_id,
             coalesce(s.parent_run_id, e.parent_run_id) AS parent_run_id,
@@ -408,7 +440,10 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
             kind, comment, step, source,
             coalesce(TRY_CAST("at" AS TIMESTAMPTZ), TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS scored_at
      FROM ${scoreLines}
-     WHERE run_id IS NOT NULL AND name IS NOT NULL`,
+     WHERE run_id IS NOT NULL AND name IS NOT NULL
+     -- A score line repeated with only its timestamp new (a replay) counts once, as in the reader.
+     QUALIFY row_number() OVER (
+       PARTITION BY run_id, name, value, kind, comment, step, source, "at" ORDER BY "timestamp" DESC) = 1`,
     `CREATE OR REPLACE VIEW records AS
      WITH usage AS (
        SELECT run_id, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
