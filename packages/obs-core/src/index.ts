@@ -81,7 +81,7 @@ export {
 } from './payload.js';
 export type { ModelRates } from './pricing.js';
 export { modelRates, preloadPrices, priceStepUsage, priceUsage } from './pricing.js';
-export { READY_WAIT_MS, readyOrLater } from './ready.js';
+export { holdWhilePending, READY_WAIT_MS, readyOrLater } from './ready.js';
 export type { RedactOptions, Redactor } from './redact.js';
 export { createRedactor } from './redact.js';
 export type { EndRunOptions, ScoreOptions, StartRunOptions } from './run.js';

@@ -27,6 +27,7 @@ it('the export surface of @rlm/obs-core', async () => {
       "epochMs",
       "finiteNumber",
       "formatTraceparent",
+      "holdWhilePending",
       "isAuthFailure",
       "isRecord",
       "isSinkLike",

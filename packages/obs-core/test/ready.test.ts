@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { readyOrLater } from '../src/ready.js';
+import { holdWhilePending, readyOrLater } from '../src/ready.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -22,6 +22,33 @@ describe('readyOrLater', () => {
     expect(vi.getTimerCount()).toBe(0);
 
     await expect(readyOrLater(Promise.reject(new Error('refused')), 50)).rejects.toThrow('refused');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('holdWhilePending', () => {
+  it('holds the loop while the work is pending; with a timeout it settles by it and lets go', async () => {
+    vi.useFakeTimers();
+    // Without a timeout: the work's own outcome, the hold released when it settles.
+    let finish!: (value: string) => void;
+    const work = holdWhilePending(new Promise<string>((resolve) => (finish = resolve)));
+    expect(vi.getTimerCount()).toBe(1);
+    finish('done');
+    await expect(work).resolves.toBe('done');
+    expect(vi.getTimerCount()).toBe(0);
+
+    // With a timeout: rejects at the deadline, nothing left holding the loop.
+    const late = holdWhilePending(new Promise(() => {}), 300);
+    const outcome = late.catch((error: Error) => error.message);
+    await vi.advanceTimersByTimeAsync(299);
+    expect(vi.getTimerCount()).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(outcome).resolves.toBe('flush did not finish within 300 ms');
+    expect(vi.getTimerCount()).toBe(0);
+
+    // A deadline no timer can hold (2^31 ms or more, Infinity): waits for the work.
+    const long = holdWhilePending(Promise.resolve(1), Number.POSITIVE_INFINITY, 'check');
+    await expect(long).resolves.toBe(1);
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -15,6 +15,7 @@ import {
   createRedactor,
   DeferredHooks,
   defaultSanitizer,
+  holdWhilePending,
   isAuthFailure,
   isRecord as isObject,
   finiteNumber as num,
@@ -192,29 +193,6 @@ export function langsmithRunId(runId: string, startMs: number, part?: string | n
 
 /** The statuses worth another try (as the client's own caller has them). */
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
-
-/**
- * Holds the event loop while `promise` is pending (the sink's own backoff timers are unref'ed),
- * so whoever awaits it gets an answer — but at most `timeoutMs` when one is given (the time
- * left of the coordinator's deadline): the result then rejects saying so, and the work goes on
- * without holding the process, which can end once nothing else needs it.
- */
-function held<T>(promise: Promise<T>, timeoutMs?: number, what = 'flush'): Promise<T> {
-  const hold = setInterval(() => undefined, 2 ** 30);
-  if (typeof timeoutMs !== 'number' || !(timeoutMs < 2 ** 31 - 1))
-    return promise.finally(() => clearInterval(hold));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not finish within ${Math.round(timeoutMs)} ms`)),
-      Math.max(0, timeoutMs),
-    );
-  });
-  return Promise.race([promise, deadline]).finally(() => {
-    clearInterval(hold);
-    clearTimeout(timer);
-  });
-}
 
 function sleepUnref(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -1103,7 +1081,7 @@ export class LangSmithSink implements RLMObservabilitySink {
 
   /** Sends everything queued; rejects when uploads failed since the last flush. */
   forceFlush(options?: SinkFinishOptions): Promise<void> {
-    return held(this.#flush(), options?.timeoutMs);
+    return holdWhilePending(this.#flush(), options?.timeoutMs);
   }
 
   async #flush(): Promise<void> {

@@ -15,6 +15,7 @@ import {
   AuthCooldown,
   type AuthCooldownOptions,
   createRedactor,
+  holdWhilePending,
   isAuthFailure,
   isRecord as isObject,
   finiteNumber as num,
@@ -137,28 +138,6 @@ const STEP_METRICS = [
   'output_tokens',
   'cost_usd',
 ];
-/**
- * Holds the event loop while `promise` is pending (the sink's own backoff timers are unref'ed),
- * so whoever awaits it gets an answer — but at most `timeoutMs` when one is given (the time
- * left of the coordinator's deadline): the result then rejects saying so, and the work goes on
- * without holding the process, which can end once nothing else needs it.
- */
-function held<T>(promise: Promise<T>, timeoutMs?: number, what = 'flush'): Promise<T> {
-  const hold = setInterval(() => undefined, 2 ** 30);
-  if (typeof timeoutMs !== 'number' || !(timeoutMs < 2 ** 31 - 1))
-    return promise.finally(() => clearInterval(hold));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not finish within ${Math.round(timeoutMs)} ms`)),
-      Math.max(0, timeoutMs),
-    );
-  });
-  return Promise.race([promise, deadline]).finally(() => {
-    clearInterval(hold);
-    clearTimeout(timer);
-  });
-}
 
 /** Open runs held at most (see `MlflowSinkOptions.maxOpenRuns`). */
 const DEFAULT_MAX_OPEN_RUNS = 10_000;
@@ -288,7 +267,7 @@ export class MlflowSink implements RLMObservabilitySink {
       maxRetries: options.maxRetries ?? 3,
     });
     this.#available = true;
-    this.ready = held(this.#setup());
+    this.ready = holdWhilePending(this.#setup());
   }
 
   /** The original's `set_experiment`: the experiment exists afterwards (created if missing). */
@@ -824,7 +803,7 @@ export class MlflowSink implements RLMObservabilitySink {
   check(): Promise<SinkCheckResult> {
     // Held: the client's retries back off on unref'ed timers; `rlm-obs doctor` awaiting only
     // this ended with exit code 13 (an unsettled await) while MLflow was down.
-    return held(this.#check());
+    return holdWhilePending(this.#check());
   }
 
   async #check(): Promise<SinkCheckResult> {
@@ -870,7 +849,7 @@ export class MlflowSink implements RLMObservabilitySink {
 
   /** Sends every queued operation; rejects when operations failed since the last flush. */
   forceFlush(options?: SinkFinishOptions): Promise<void> {
-    return held(this.#flush(), options?.timeoutMs);
+    return holdWhilePending(this.#flush(), options?.timeoutMs);
   }
 
   async #flush(): Promise<void> {
