@@ -155,6 +155,39 @@ describe('replay twice into the same local directory', () => {
   });
 });
 
+describe('a query engine left open while a run is recorded again', () => {
+  it('de-duplicates from the query after the repeat, and not before (no cost without one)', async () => {
+    const dir = path.join(tmp.dir, 'live');
+    const record = async () => {
+      const obs = RLMObservability.withSinks([createJsonlSink({ dir })], {
+        flushOnExit: false,
+        logger: false,
+      });
+      const run = obs.startRun({ runId: 'live-run', task: 't' });
+      for (let i = 1; i <= 3; i++)
+        run.step({ step: i, reward: 1, startedAt: '2026-11-23T00:00:00.000Z' });
+      run.end({ finishedAt: '2026-11-23T00:00:01.000Z' });
+      await obs.shutdown();
+    };
+    await record();
+    const engine = await QueryEngine.open(dir);
+    try {
+      const count = async (view: string) =>
+        Number((await engine.query(`SELECT count(*) AS n FROM ${view}`)).rows[0]!.n);
+      const plan = async () =>
+        JSON.stringify((await engine.query('EXPLAIN SELECT * FROM rlm_step_lines')).rows);
+      expect(await count('steps')).toBe(3);
+      expect(await plan()).not.toMatch(/WINDOW/i);
+      // The same run recorded again into the same files (what a replay does).
+      await record();
+      expect(await count('steps')).toBe(3);
+      expect(await plan()).toMatch(/WINDOW/i);
+    } finally {
+      engine.close();
+    }
+  });
+});
+
 describe('directories with glob characters in their names', () => {
   const names = ['br[ack]et', 'g*', 'q?', "we'ird", 'c{a,b}', 'back\\slash'];
 

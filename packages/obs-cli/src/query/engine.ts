@@ -3,10 +3,16 @@
  * `schema.ts` over a directory and runs SQL. `@duckdb/node-api` is loaded on first use, so
  * the other commands never pay for it.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { type ColumnDoc, type SourceFiles, VIEW_DOCS, viewStatements } from './schema.js';
+import {
+  type ColumnDoc,
+  repeatedRunsQuery,
+  type SourceFiles,
+  VIEW_DOCS,
+  viewStatements,
+} from './schema.js';
 
 /** A query's result: column names and types, rows as plain JSON values. */
 export interface QueryResult {
@@ -78,6 +84,7 @@ export class QueryEngine {
   #instance: DuckDBInstance;
   #connection: DuckDBConnection;
   #files: SourceFiles | undefined;
+  #startsStamp: string | undefined;
 
   private constructor(dir: string, instance: DuckDBInstance, connection: DuckDBConnection) {
     this.dir = dir;
@@ -110,20 +117,46 @@ export class QueryEngine {
     return engine;
   }
 
-  /** Re-defines the views if files appeared or vanished since the last call. */
+  /**
+   * Re-defines the views if files appeared or vanished since the last call, or a run was
+   * started again (a replay into this directory: see `SourceFiles.repeatedRuns`).
+   */
   async refresh(): Promise<void> {
     const files = sourceFiles(this.dir);
+    files.repeatedRuns = files.starts && (await this.#repeatedRuns());
     const same =
       this.#files !== undefined &&
       this.#files.starts === files.starts &&
       this.#files.ends === files.ends &&
       this.#files.steps === files.steps &&
-      this.#files.scores === files.scores;
+      this.#files.scores === files.scores &&
+      this.#files.repeatedRuns === files.repeatedRuns;
     if (same) return;
     for (const statement of viewStatements(this.dir, files)) {
       await this.#connection.run(statement);
     }
     this.#files = files;
+  }
+
+  /** Whether starts.jsonl names a run twice; asked again only when the file changed. */
+  async #repeatedRuns(): Promise<boolean> {
+    let stamp: string;
+    try {
+      const stat = statSync(path.join(this.dir, 'starts.jsonl'));
+      stamp = `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
+    } catch {
+      return false;
+    }
+    if (stamp === this.#startsStamp) return this.#files?.repeatedRuns === true;
+    let repeated = false;
+    try {
+      const reader = await this.#connection.runAndReadAll(repeatedRunsQuery(this.dir));
+      repeated = Number(reader.getRows()[0]?.[0] ?? 0) > 0;
+    } catch {
+      // an unreadable starts.jsonl: the views say so when they are queried
+    }
+    this.#startsStamp = stamp;
+    return repeated;
   }
 
   /** Runs one SQL statement (or several; the last one's rows are returned). */

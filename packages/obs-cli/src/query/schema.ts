@@ -154,6 +154,19 @@ export interface SourceFiles {
   ends: boolean;
   steps: boolean;
   scores: boolean;
+  /**
+   * Some run was started more than once in these files (starts.jsonl has its id twice): a
+   * replay into this directory, whose step and score lines are then repeated too. Only then
+   * do the steps and scores views de-duplicate — a window over every step line costs ~20% of
+   * a query over a million steps. @defaultValue `false`
+   */
+  repeatedRuns?: boolean;
+}
+
+/** A query whose one row says whether some run id appears on more than one line of starts.jsonl. */
+export function repeatedRunsQuery(dir: string): string {
+  const starts = jsonSource(dir.replace(/\/+$/, ''), 'starts.jsonl', { run_id: 'VARCHAR' }, true);
+  return `SELECT count(*) AS repeated FROM (SELECT run_id FROM ${starts} WHERE run_id IS NOT NULL GROUP BY run_id HAVING count(*) > 1)`;
 }
 
 const quote = (text: string) => `'${text.replaceAll("'", "''")}'`;
@@ -324,14 +337,19 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
     `CREATE OR REPLACE VIEW rlm_ends AS SELECT * FROM ${ends}
        QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY timestamp DESC) = 1`,
     // A step line repeated with only its timestamp new (a replay into a directory that already
-    // had the run) counts once, the latest kept, as in the reader (@rlm/sink-jsonl readRun):
+    // had the run; only then, see SourceFiles.repeatedRuns) counts once, the latest kept, as in
+    // the reader (@rlm/sink-jsonl readRun):
     // the same run, step number, cumulative reward and whole event. A reused step number with
     // a different event stays two steps; Python lines (no event) are never merged. The event
     // is compared by its 64-bit hash (a plain window over the text costs a third more).
     `CREATE OR REPLACE VIEW rlm_step_lines AS SELECT * FROM ${stepLines}
-       WHERE run_id IS NOT NULL
+       WHERE run_id IS NOT NULL${
+         files.repeatedRuns
+           ? `
        QUALIFY event IS NULL OR row_number() OVER (
-         PARTITION BY run_id, step, cumulative_reward, hash(event) ORDER BY timestamp DESC) = 1`,
+         PARTITION BY run_id, step, cumulative_reward, hash(event) ORDER BY timestamp DESC) = 1`
+           : ''
+       }`,
     `CREATE OR REPLACE VIEW rlm_run_base AS
      SELECT coalesce(s.run_id, e.run_id) AS run_id,
             coalesce(s.parent_run_id, e.parent_run_id) AS parent_run_id,
@@ -440,10 +458,14 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
             kind, comment, step, source,
             coalesce(TRY_CAST("at" AS TIMESTAMPTZ), TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS scored_at
      FROM ${scoreLines}
-     WHERE run_id IS NOT NULL AND name IS NOT NULL
+     WHERE run_id IS NOT NULL AND name IS NOT NULL${
+       files.repeatedRuns
+         ? `
      -- A score line repeated with only its timestamp new (a replay) counts once, as in the reader.
      QUALIFY row_number() OVER (
-       PARTITION BY run_id, name, value, kind, comment, step, source, "at" ORDER BY "timestamp" DESC) = 1`,
+       PARTITION BY run_id, name, value, kind, comment, step, source, "at" ORDER BY "timestamp" DESC) = 1`
+         : ''
+     }`,
     `CREATE OR REPLACE VIEW records AS
      WITH usage AS (
        SELECT run_id, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
