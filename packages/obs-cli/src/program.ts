@@ -16,7 +16,7 @@ import { statusCommand } from './commands/status.js';
 import { tailCommand } from './commands/tail.js';
 import { viewCommand } from './commands/view.js';
 import { CliError, EXIT } from './context.js';
-import { type Io, processIo } from './output.js';
+import { type Io, printable, processIo } from './output.js';
 
 const EXIT_HELP = `
 Exit codes:
@@ -204,6 +204,11 @@ Example:
   return program;
 }
 
+/** An error's lines with control characters shown as escapes (a run id or a backend's text may carry ESC). */
+function lines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}
+
 /** Runs the CLI; resolves to the exit code (never calls process.exit itself). */
 export async function main(
   argv: string[],
@@ -227,12 +232,12 @@ export async function main(
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (error instanceof CliError) {
-      io.err(`rlm-obs: ${error.message}`);
+      io.err(`rlm-obs: ${lines(error.message)}`);
       return error.exitCode;
     }
     // An unexpected error may quote a backend or a sink's settings: no secret on the way out.
     const message = error instanceof Error ? error.message : String(error);
-    io.err(`rlm-obs: ${createRedactor().scrub(message)}`);
+    io.err(`rlm-obs: ${lines(createRedactor().scrub(message))}`);
     return EXIT.problem;
   }
 }

@@ -319,6 +319,13 @@ describe('control characters from records', () => {
     expect(show.stdout).toContain('action act\\x1b[1m');
   });
 
+  it('error messages show them as escapes too (a run id typed or pasted with ESC in it)', async () => {
+    const missing = await rlmObs(['show', 'nope\u001b[2J\u0007', '--dir', dir], { cwd: tmp.dir });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('nope\\x1b[2J\\x07');
+    expect(missing.stderr).not.toMatch(RAW_CONTROL);
+  });
+
   it('--json keeps the exact strings', async () => {
     const runs = JSON.parse(
       (await rlmObs(['runs', '--dir', dir, '--json'], { cwd: tmp.dir })).stdout,

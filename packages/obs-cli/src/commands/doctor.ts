@@ -1,6 +1,6 @@
 import type { SinkCheckResult } from '@rlm/obs-core';
 import { EXIT, type GlobalOptions, loadContext } from '../context.js';
-import { type Io, printJson } from '../output.js';
+import { type Io, printable, printJson } from '../output.js';
 
 const CHECK_TIMEOUT_MS = 15_000;
 
@@ -99,14 +99,14 @@ export async function doctorCommand(options: GlobalOptions, io: Io): Promise<num
   io.out(c.dim(config ? `config: ${config.file}` : 'config: none (seed environment variables)'));
   for (const f of findings) {
     if (!f.enabled) {
-      io.out(`${c.dim('-')} ${f.name}: ${c.dim('disabled')}`);
+      io.out(`${c.dim('-')} ${printable(f.name)}: ${c.dim('disabled')}`);
     } else if (f.ok) {
-      io.out(`${c.green('✓')} ${f.name}: ${f.detail}`);
+      io.out(`${c.green('✓')} ${printable(f.name)}: ${printable(f.detail)}`);
     } else {
-      io.out(`${c.red('✗')} ${f.name}`);
+      io.out(`${c.red('✗')} ${printable(f.name)}`);
       for (const p of f.problems) {
-        io.out(`    problem: ${p.problem}`);
-        io.out(`    fix:     ${c.cyan(p.fix)}`);
+        io.out(`    problem: ${printable(p.problem)}`);
+        io.out(`    fix:     ${c.cyan(printable(p.fix))}`);
       }
     }
   }
