@@ -152,9 +152,14 @@ export class MlflowClient {
   readonly #fetch: typeof fetch;
 
   constructor(options: MlflowClientOptions) {
-    this.trackingUri = options.trackingUri.replace(/\/+$/, '');
-    if (options.username !== undefined && options.password !== undefined) {
-      this.#auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
+    // `https://user:pass@host` (as Python's client accepts it): fetch refuses a URL with
+    // credentials, so they become Basic auth and leave the URL requests go to.
+    const { url, username, password } = splitCredentials(options.trackingUri.replace(/\/+$/, ''));
+    this.trackingUri = url;
+    const user = options.username ?? username;
+    const pass = options.password ?? password;
+    if (user !== undefined && pass !== undefined) {
+      this.#auth = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
     } else if (options.token) {
       this.#auth = `Bearer ${options.token}`;
     }
@@ -435,4 +440,20 @@ export class MlflowClient {
     }
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
+}
+
+/** A URL's `user:password@`, taken out (decoded), and the URL without it. */
+function splitCredentials(uri: string): { url: string; username?: string; password?: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(uri);
+  } catch {
+    return { url: uri };
+  }
+  if (!parsed.username && !parsed.password) return { url: uri };
+  const username = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString().replace(/\/+$/, ''), username, password };
 }

@@ -256,6 +256,18 @@ export class MlflowSink implements RLMObservabilitySink {
         Buffer.from(`${options.username}:${options.password}`).toString('base64'),
       );
     this.#redactor.redactString(this.trackingUri); // learns the URL's `user:password`, if any
+    try {
+      // The client sends a URL's credentials as Basic auth: a backend may echo that value.
+      const { username, password } = new URL(this.trackingUri);
+      if (username || password)
+        this.#redactor.remember(
+          Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString(
+            'base64',
+          ),
+        );
+    } catch {
+      // not a URL: the client says so
+    }
     if (!this.enabled) return;
     this.#client = new MlflowClient({
       fetch: this.#watchAuth,

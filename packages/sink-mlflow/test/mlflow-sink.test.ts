@@ -169,6 +169,25 @@ describe('the client without a server', () => {
     expect(maskUri('http://127.0.0.1:5000')).toBe('http://127.0.0.1:5000');
   });
 
+  it('credentials in the tracking URI become Basic auth (fetch refuses such a URL)', async () => {
+    const seen: Array<{ url: string; auth: string | null }> = [];
+    const client = new MlflowClient({
+      trackingUri: 'http://us%40er:p%3Ass@mlflow.test:5000/',
+      fetch: (async (url: string, init: RequestInit) => {
+        seen.push({ url, auth: new Headers(init.headers).get('authorization') });
+        return new Response('{"experiments":[]}', { status: 200 });
+      }) as typeof fetch,
+    });
+    await client.request('GET', 'experiments/search');
+    expect(client.trackingUri).toBe('http://mlflow.test:5000');
+    expect(seen).toEqual([
+      {
+        url: 'http://mlflow.test:5000/api/2.0/mlflow/experiments/search',
+        auth: `Basic ${Buffer.from('us@er:p:ss').toString('base64')}`,
+      },
+    ]);
+  });
+
   it('retries 429 and 503 with backoff, honouring Retry-After, and sends auth', async () => {
     const seen: Array<{ auth: string | null }> = [];
     const answers = [429, 503, 200];

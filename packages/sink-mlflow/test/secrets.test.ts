@@ -52,6 +52,11 @@ describe('the mlflow sink never shows its credentials', () => {
     });
     await sink.ready;
     expect(sink.status().available).toBe(false);
+    // The URL's credentials go as Basic auth (fetch refuses a URL that has them), and the
+    // backend's echo of that header is masked too.
+    const basic = Buffer.from(`mluser:${PASSWORD}`).toString('base64');
+    expect(echo.headers.some((h) => h.authorization === `Basic ${basic}`)).toBe(true);
+    expect(await shown(sink)).not.toContain(basic);
     expectNoSecret(await shown(sink));
     run(sink, 'run-creds');
     const error = await flushError(sink);
