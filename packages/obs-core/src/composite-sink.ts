@@ -16,6 +16,7 @@ import {
 } from './contract.js';
 import {
   type DiagnosticLogger,
+  errorText,
   RateLimitedLogger,
   silentLogger,
   stderrLogger,
@@ -118,7 +119,7 @@ export class CompositeSink implements RLMObservabilitySink {
         for (const key of Object.keys(raw)) copy[key] = (raw as Record<string, unknown>)[key];
       }
     } catch (error) {
-      failure = errorMessage(error);
+      failure = errorText(error);
     }
     if (failure !== undefined) {
       return {
@@ -202,12 +203,4 @@ export class CompositeSink implements RLMObservabilitySink {
 
 function isJsonObject(value: JsonValue): value is { [key: string]: JsonValue } {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function errorMessage(error: unknown): string {
-  try {
-    return error instanceof Error ? error.message : String(error);
-  } catch {
-    return 'unprintable error';
-  }
 }

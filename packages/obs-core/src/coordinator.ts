@@ -25,6 +25,7 @@ import type {
 } from './contract.js';
 import {
   type DiagnosticLogger,
+  errorText,
   RateLimitedLogger,
   silentLogger,
   stderrLogger,
@@ -541,15 +542,9 @@ export class RLMObservability implements ExitParticipant {
   #unusable(hook: SinkHook, acceptedId: string | undefined, error: unknown): void {
     if (acceptedId !== undefined) this.stats.received--;
     this.stats.rejected++;
-    let reason: string;
-    try {
-      reason = error instanceof Error ? error.message : String(error);
-    } catch {
-      reason = 'unprintable error';
-    }
     this.#log.warn(
       `unusable:${hook}`,
-      `${hook}: event dropped, its input could not be read: ${reason}`,
+      `${hook}: event dropped, its input could not be read: ${errorText(error)}`,
     );
   }
 

@@ -8,6 +8,18 @@ export interface DiagnosticLogger {
   warn(message: string): void;
 }
 
+/**
+ * The message of an error (or the text of anything thrown), for a diagnostic; never throws
+ * (a throwing getter or `toString` reads as `unprintable error`).
+ */
+export function errorText(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'unprintable error';
+  }
+}
+
 /** Writes `[rlm-obs] message` to stderr. */
 export const stderrLogger: DiagnosticLogger = {
   warn(message) {

@@ -62,7 +62,7 @@ export type {
 export { isSinkLike, RLMObservability } from './coordinator.js';
 export { DeferredHooks } from './deferred-hooks.js';
 export type { DiagnosticLogger } from './diagnostics.js';
-export { silentLogger, stderrLogger } from './diagnostics.js';
+export { errorText, silentLogger, stderrLogger } from './diagnostics.js';
 export type { TraceContext } from './ids.js';
 export {
   formatTraceparent,

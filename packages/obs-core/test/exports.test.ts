@@ -25,6 +25,7 @@ it('the export surface of @rlm/obs-core', async () => {
       "defineConfig",
       "envFlag",
       "epochMs",
+      "errorText",
       "finiteNumber",
       "formatTraceparent",
       "holdWhilePending",

@@ -17,7 +17,7 @@ export { RunIdGenerator } from './ids.js';
 export type { PrivateTracingOptions, SpanCounters } from './private-tracing.js';
 export { PrivateTracing } from './private-tracing.js';
 export type { Scrub, SecretScrubberOptions } from './secrets.js';
-export { errorText, grpcHeadersProblem, secretScrubber } from './secrets.js';
+export { grpcHeadersProblem, secretScrubber } from './secrets.js';
 export type { RunIdentity, ScoreFields } from './values.js';
 export {
   customAttributes,

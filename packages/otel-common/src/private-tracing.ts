@@ -12,9 +12,10 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import { errorText } from '@rlm/obs-core';
 import { CountingSpanExporter, type ExportAuth } from './exporters.js';
 import { RunIdGenerator } from './ids.js';
-import { errorText, type Scrub, secretScrubber } from './secrets.js';
+import { type Scrub, secretScrubber } from './secrets.js';
 import { safeEndpoint } from './values.js';
 
 /** Options of {@link PrivateTracing}. */

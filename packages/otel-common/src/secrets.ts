@@ -3,7 +3,7 @@
  * (DESIGN.md section 3): exporter and setup errors may quote a header value (grpc-js does),
  * a URL with its `user:password@`, or a backend's answer that echoes the token.
  */
-import { createRedactor } from '@rlm/obs-core';
+import { createRedactor, errorText } from '@rlm/obs-core';
 
 /** Masks a sink's own secrets and every URL credential in a diagnostic text. */
 export type Scrub = (text: unknown) => string;
@@ -49,16 +49,6 @@ function forms(secret: string): string[] {
     // not percent-encoded
   }
   return out;
-}
-
-/** The text of an error (or anything thrown), never throwing itself. */
-export function errorText(error: unknown): string {
-  try {
-    if (error instanceof Error) return error.message;
-    return String(error);
-  } catch {
-    return 'unreadable error';
-  }
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   createRedactor,
   DeferredHooks,
   defaultSanitizer,
+  errorText,
   holdWhilePending,
   isAuthFailure,
   isRecord as isObject,
@@ -481,13 +482,7 @@ export class LangSmithSink implements RLMObservabilitySink {
 
   /** A text for `status()`, `stats()`, `check()` or a flush error, without the sink's secrets. */
   #scrub(text: unknown): string {
-    let message: string;
-    try {
-      message = text instanceof Error ? text.message : String(text);
-    } catch {
-      message = 'unreadable error';
-    }
-    return this.#redactor.scrub(message);
+    return this.#redactor.scrub(errorText(text));
   }
 
   async #connectionCheck(client: Client): Promise<void> {

@@ -15,6 +15,7 @@ import {
   AuthCooldown,
   type AuthCooldownOptions,
   createRedactor,
+  errorText,
   holdWhilePending,
   isAuthFailure,
   isRecord as isObject,
@@ -298,13 +299,7 @@ export class MlflowSink implements RLMObservabilitySink {
    * secrets (`user:password@` becomes `[REDACTED]@`).
    */
   #scrub(text: unknown): string {
-    let message: string;
-    try {
-      message = text instanceof Error ? text.message : String(text);
-    } catch {
-      message = 'unreadable error';
-    }
-    return this.#redactor.scrub(message);
+    return this.#redactor.scrub(errorText(text));
   }
 
   /** Every response the client gets: 401/403 start the auth pause, an accepted write ends it. */
