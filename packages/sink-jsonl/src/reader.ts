@@ -190,8 +190,12 @@ export class JsonlStore {
     const count = (): void => {
       malformed++;
     };
+    // A run started more than once here was replayed into this directory: only then can its
+    // step and score lines be repeated (see stepKey), so only then are they compared.
+    let starts = 0;
     for await (const line of readJsonLines(path.join(this.dir, 'starts.jsonl'), count)) {
       if (line.run_id === runId) {
+        starts++;
         startLine = line as unknown as StartLine;
         start = startFromLine(startLine);
       }
@@ -203,7 +207,7 @@ export class JsonlStore {
     for (const file of await this.stepFiles(runId)) {
       for await (const line of readJsonLines(file, count)) {
         if (line.run_id !== undefined && line.run_id !== runId) continue;
-        const key = stepKey(line);
+        const key = starts > 1 ? stepKey(line) : undefined;
         stepLines.push({
           step: stepFromLine(line as unknown as StepLine),
           time: typeof line.timestamp === 'string' ? line.timestamp : undefined,
@@ -214,11 +218,11 @@ export class JsonlStore {
     const kept = lastOfEach(stepLines);
     const steps = kept.map((l) => l.step);
     const stepTimes = kept.map((l) => l.time);
-    const scoreLines: Array<{ score: ScoreRecord; key: string }> = [];
+    const scoreLines: Array<{ score: ScoreRecord; key?: string }> = [];
     for await (const line of readJsonLines(path.join(this.dir, 'scores.jsonl'), count)) {
       if (line.run_id !== runId) continue;
       const score = scoreFromLine(line as unknown as ScoreLine);
-      if (score) scoreLines.push({ score, key: scoreKey(line) });
+      if (score) scoreLines.push(starts > 1 ? { score, key: scoreKey(line) } : { score });
     }
     const scores = lastOfEach(scoreLines).map((l) => l.score);
     if (!startLine && !endLine && steps.length === 0 && scores.length === 0) {
@@ -288,8 +292,9 @@ export class JsonlStore {
  * replay, or one after a replay of the run while it was open) writes its lines again, with
  * only their `timestamp` (when the line was written) new. Such a repeat counts once — the
  * last one is kept, as for the `starts.jsonl` and `runs.jsonl` lines of a run — so steps,
- * scores, tokens and cost are not doubled. The SQL views of `rlm-obs query` apply the same
- * rule.
+ * scores, tokens and cost are not doubled. Lines are compared only for a run started more
+ * than once in the directory (what a replay into it leaves): the others cannot repeat. The SQL
+ * views of `rlm-obs query` apply the same rule.
  *
  * A step's identity is its run, its number, its cumulative reward and its whole `event` (with
  * the event's own times): a step number the agent reused for a different step stays two
