@@ -17,10 +17,12 @@ export interface RedactOptions {
    */
   keys?: Array<string | RegExp>;
   /**
-   * Extra patterns masked inside every string value (for example a vendor's key prefix).
+   * Extra patterns masked inside every string value (for example a vendor's key prefix). A
+   * string is the source of a regular expression (config files cannot hold a RegExp):
+   * `'sk-[A-Za-z0-9]{20,}'`.
    * @defaultValue `[]`
    */
-  patterns?: RegExp[];
+  patterns?: Array<RegExp | string>;
   /**
    * Mask credentials in URLs (`https://user:pass@host`), secret query parameters and
    * `Bearer`/`Basic` credentials inside strings.
@@ -156,8 +158,10 @@ export function createRedactor(options: RedactOptions | false = {}): Redactor {
     else if (key instanceof RegExp)
       extraRegexps.push(new RegExp(key.source, key.flags.replace('g', '')));
   }
-  const patterns = (options.patterns ?? []).map(
-    (p) => new RegExp(p.source, p.flags.includes('g') ? p.flags : `${p.flags}g`),
+  const patterns = (options.patterns ?? []).map((p) =>
+    typeof p === 'string'
+      ? new RegExp(p, 'g')
+      : new RegExp(p.source, p.flags.includes('g') ? p.flags : `${p.flags}g`),
   );
   const cache = new Map<string, boolean>();
   const known = new Set<string>();

@@ -6,6 +6,7 @@
  * dependencies, so `@rlm/obs-core` itself stays small.
  */
 import { existsSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Loader, lilconfig } from 'lilconfig';
@@ -201,6 +202,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** The `worker` object's numeric options (each a number >= 0). */
+const REDACT_KEYS = ['keys', 'patterns', 'urlCredentials', 'defaultKeys', 'marker'];
 const EXIT_KEYS = ['flushOnExit', 'timeoutMs', 'graceMs', 'handleSignals'];
 const WORKER_NUMBER_KEYS = ['postDelayMs', 'maxInFlight', 'nice', 'warmUpMs', 'youngGenerationMb'];
 const WORKER_KEYS = ['sinks', 'threads', ...WORKER_NUMBER_KEYS];
@@ -257,8 +259,45 @@ function validate(raw: unknown, file: string): RlmObsConfig {
         rate(value, `sampling.sinks.${name}`);
     }
   }
-  if (config.redact !== undefined && config.redact !== false && !isObject(config.redact)) {
-    fail('must be false or an object like { keys: [...] }', 'redact');
+  if (config.redact !== undefined && config.redact !== false) {
+    if (!isObject(config.redact)) fail('must be false or an object like { keys: [...] }', 'redact');
+    const redact = config.redact as Record<string, unknown>;
+    for (const [k, v] of Object.entries(redact)) {
+      if (k === 'keys' || k === 'patterns') {
+        const what = k === 'keys' ? 'key names' : 'patterns';
+        if (!Array.isArray(v))
+          fail(
+            `must be a list of ${what}, like ${k === 'keys' ? "['customer_email']" : "['sk-[A-Za-z0-9]{20,}']"} (got ${JSON.stringify(v)})`,
+            `redact.${k}`,
+          );
+        (v as unknown[]).forEach((item, i) => {
+          if (typeof item === 'string') {
+            if (item === '') fail('must not be empty', `redact.${k}[${i}]`);
+            if (k === 'patterns') {
+              try {
+                new RegExp(item);
+              } catch (error) {
+                fail(
+                  `is not a valid regular expression: ${(error as Error).message}`,
+                  `redact.${k}[${i}]`,
+                );
+              }
+            }
+          } else if (!(item instanceof RegExp))
+            fail(`must be a string or a RegExp (got ${JSON.stringify(item)})`, `redact.${k}[${i}]`);
+        });
+      } else if (k === 'urlCredentials' || k === 'defaultKeys') {
+        if (typeof v !== 'boolean') fail('must be true or false', `redact.${k}`);
+      } else if (k === 'marker') {
+        if (typeof v !== 'string' || v === '') fail('must be a non-empty string', `redact.${k}`);
+      } else {
+        const hint = suggest(k, REDACT_KEYS);
+        fail(
+          `unknown key '${k}'${hint ? `; did you mean '${hint}'?` : ''} Known keys: ${REDACT_KEYS.join(', ')}`,
+          `redact.${k}`,
+        );
+      }
+    }
   }
   const numbers = (key: string, allowed: string[]): void => {
     const value = config[key];
@@ -278,6 +317,23 @@ function validate(raw: unknown, file: string): RlmObsConfig {
     const exit = config.exit as Record<string, unknown>;
     for (const key of Object.keys(exit)) {
       if (!EXIT_KEYS.includes(key)) fail(`unknown key '${key}'`, `exit.${key}`);
+    }
+    if (exit.flushOnExit !== undefined && typeof exit.flushOnExit !== 'boolean')
+      fail('must be true or false', 'exit.flushOnExit');
+    const signals = exit.handleSignals;
+    if (signals !== undefined && typeof signals !== 'boolean') {
+      if (!Array.isArray(signals))
+        fail(
+          `must be true, false or a list of signal names like ['SIGTERM', 'SIGINT'] (got ${JSON.stringify(signals)})`,
+          'exit.handleSignals',
+        );
+      (signals as unknown[]).forEach((signal, i) => {
+        if (typeof signal !== 'string' || !(signal in os.constants.signals))
+          fail(
+            `is not a signal name (got ${JSON.stringify(signal)}; for example 'SIGTERM')`,
+            `exit.handleSignals[${i}]`,
+          );
+      });
     }
     if (exit.timeoutMs !== undefined && !(typeof exit.timeoutMs === 'number' && exit.timeoutMs > 0))
       fail('must be a positive number', 'exit.timeoutMs');

@@ -41,6 +41,7 @@ function coordinatorOptions(
   config: RlmObsConfig,
   logger: DiagnosticLogger,
   env: Record<string, string | undefined>,
+  samplingSinks: Record<string, number> | undefined,
 ): ObservabilityOptions {
   const options: ObservabilityOptions = { logger };
   if (config.attributes) options.attributes = config.attributes;
@@ -57,7 +58,9 @@ function coordinatorOptions(
   if (config.sampling) {
     options.sampling = {
       ...(config.sampling.rate !== undefined ? { rate: config.sampling.rate } : {}),
-      ...(config.sampling.sinks ? { sinks: config.sampling.sinks } : {}),
+      ...((samplingSinks ?? config.sampling.sinks)
+        ? { sinks: samplingSinks ?? config.sampling.sinks }
+        : {}),
     };
   }
   if (config.queue?.maxQueueSize !== undefined) options.maxQueueSize = config.queue.maxQueueSize;
@@ -88,6 +91,65 @@ function diagnosticsRedactor(
     if (typeof value === 'string' && value.includes('://')) secrets.push(...textSecrets(value));
   for (const secret of secrets) redactor.remember(secret);
   return { redactor, secrets };
+}
+
+/** `@rlm/sink-x` and `rlm-sink-x` are the short name `x`. */
+function shortName(name: string): string {
+  return name.replace(/^@rlm\/sink-|^rlm-sink-/, '');
+}
+
+/**
+ * `sampling.sinks` keyed by the sinks' names (`local-jsonl`, `opentelemetry`): a key may also
+ * be what the config's `sinks` list says (`jsonl`, `@rlm/sink-otel`); a key that names no sink
+ * is an error (a typo would silently sample nothing).
+ */
+function sinkRates(
+  config: RlmObsConfig,
+  entries: readonly SinkEntry[],
+  sinks: readonly RLMObservabilitySink[],
+  slotEntries: readonly SinkEntry[],
+  file: string,
+): Record<string, number> | undefined {
+  const rates = config.sampling?.sinks;
+  if (!rates) return undefined;
+  const useOf = (entry: SinkEntry): string | undefined => {
+    if (typeof entry === 'string') return entry;
+    if (Array.isArray(entry)) return typeof entry[0] === 'string' ? entry[0] : undefined;
+    if (entry && typeof entry === 'object' && 'use' in entry && typeof entry.use === 'string')
+      return entry.use;
+    return undefined;
+  };
+  const names = new Set(sinks.map((sink) => sink.name));
+  const out: Record<string, number> = {};
+  for (const [key, rate] of Object.entries(rates)) {
+    if (names.has(key)) {
+      out[key] = rate;
+      continue;
+    }
+    let matched = false;
+    sinks.forEach((sink, i) => {
+      const use = useOf(slotEntries[i]);
+      if (use !== undefined && shortName(use) === shortName(key)) {
+        // The sink's own name wins when both are given.
+        if (!Object.hasOwn(rates, sink.name)) out[sink.name] = rate;
+        matched = true;
+      }
+    });
+    // A sink of the config that is switched off (no instance): nothing to sample.
+    if (
+      !matched &&
+      entries.some((entry) => useOf(entry) && shortName(useOf(entry)!) === shortName(key))
+    )
+      matched = true;
+    if (!matched) {
+      const known = [...names];
+      throw new RlmObsConfigError(
+        `names no sink of this config; use a sink's name (${known.length > 0 ? known.join(', ') : 'none configured'}) or its entry in 'sinks'`,
+        { file, key: `sampling.sinks.${key}` },
+      );
+    }
+  }
+  return out;
 }
 
 /** The local files stay in the application's thread (they write synchronously on exit). */
@@ -194,6 +256,7 @@ export async function loadObservabilityDetailed(
     ...(options.fallbackDirs ? { fallbackDirs: options.fallbackDirs } : {}),
   };
   const sinks: RLMObservabilitySink[] = [];
+  let samplingSinks: Record<string, number> | undefined;
   const enabled = envFlag(env.DSPY_RLM_OBS_ENABLED, true) && config.enabled !== false;
   try {
     if (!loaded) {
@@ -203,6 +266,8 @@ export async function loadObservabilityDetailed(
       const plan = workerPlan(config.worker);
       // Sinks in delivery order; a number stands for the n-th sink of the worker thread.
       const slots: Array<RLMObservabilitySink | number> = [];
+      /** The entry of each slot (for `sampling.sinks` keyed by the name in the config). */
+      const slotEntries: SinkEntry[] = [];
       const specs: WorkerSinkSpec[] = [];
       const keys: string[] = [];
       const mainKeys: Array<string | undefined> = [];
@@ -211,6 +276,7 @@ export async function loadObservabilityDetailed(
         const spec = workerSpec(entries[i], plan, { file: loaded.file, key });
         if (spec) {
           slots.push(specs.length);
+          slotEntries.push(entries[i]);
           mainKeys.push(undefined);
           specs.push(spec);
           keys.push(key);
@@ -220,6 +286,7 @@ export async function loadObservabilityDetailed(
         if (sink) {
           sinks.push(sink);
           slots.push(sink);
+          slotEntries.push(entries[i]);
           mainKeys.push(key);
         }
       }
@@ -270,6 +337,7 @@ export async function loadObservabilityDetailed(
         }
         names.set(sink.name, key);
       }
+      samplingSinks = sinkRates(config, entries, ordered, slotEntries, loaded.file);
     }
   } catch (error) {
     await closeAll(sinks);
@@ -279,7 +347,7 @@ export async function loadObservabilityDetailed(
   }
   const overrides = options.overrides ?? {};
   const obs = new RLMObservability({
-    ...coordinatorOptions(config, logger, env),
+    ...coordinatorOptions(config, logger, env, samplingSinks),
     ...overrides,
     ...(overrides.logger
       ? { logger: scrubbingLogger(overrides.logger, diagnostics.redactor.scrub) }

@@ -225,6 +225,92 @@ describe('errors that say what to do', () => {
     }
   });
 
+  it('the redact section is checked: a YAML slip like `keys: customer_email` is an error, not an unmasked field', async () => {
+    for (const [redact, message] of [
+      [
+        { keys: 'customer_email' },
+        /^must be a list of key names, like \['customer_email'\] \(got "customer_email"\) \(.*, redact\.keys\)$/,
+      ],
+      [{ patterns: 'sk-[a-z]+' }, /must be a list of patterns.*redact\.patterns\)$/],
+      [{ patterns: ['sk-[a-z'] }, /^is not a valid regular expression: .*redact\.patterns\[0\]\)$/],
+      [{ keys: [42] }, /^must be a string or a RegExp \(got 42\) .*redact\.keys\[0\]\)$/],
+      [{ urlCredentials: 'no' }, /^must be true or false .*redact\.urlCredentials\)$/],
+      [{ marker: '' }, /^must be a non-empty string .*redact\.marker\)$/],
+      [{ key: ['x'] }, /^unknown key 'key'; did you mean 'keys'\? .*redact\.key\)$/],
+    ] as const) {
+      const p = project({ 'rlm-obs.config.json': JSON.stringify({ sinks: [], redact }) });
+      await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(message);
+    }
+  });
+
+  it('redact patterns written as strings (a config file cannot hold a RegExp) mask what they match', async () => {
+    const memory = new MemorySink('memory');
+    (globalThis as Record<string, unknown>).__rlmObsRedactSinks = [memory];
+    const p = project({
+      'rlm-obs.config.mjs': `export default { sinks: globalThis.__rlmObsRedactSinks, redact: { keys: ['customer_email'], patterns: ['acme-[0-9]{6}'] } };`,
+    });
+    const obs = await loadObservability({ ...quiet, cwd: p.dir });
+    const run = obs.startRun({ runId: 'r', task: 't' });
+    run.step({ action: 'call', output: 'id acme-123456 ok', customerEmail: 'a@b.c' } as never);
+    run.end();
+    await obs.shutdown();
+    const step = memory.events.find((e) => e.hook === 'onStep')!.payload as {
+      event: Record<string, unknown>;
+    };
+    expect(step.event.output).toBe('id [REDACTED] ok');
+    expect(JSON.stringify(step)).not.toContain('a@b.c');
+  });
+
+  it('exit.flushOnExit and exit.handleSignals are type-checked', async () => {
+    for (const [exit, message] of [
+      [{ flushOnExit: 'false' }, /^must be true or false .*exit\.flushOnExit\)$/],
+      [
+        { handleSignals: 'SIGTERM' },
+        /^must be true, false or a list of signal names like \['SIGTERM', 'SIGINT'\] \(got "SIGTERM"\) .*exit\.handleSignals\)$/,
+      ],
+      [
+        { handleSignals: ['SIGTERM', 'TERM'] },
+        /^is not a signal name \(got "TERM"; for example 'SIGTERM'\) .*exit\.handleSignals\[1\]\)$/,
+      ],
+    ] as const) {
+      const p = project({ 'rlm-obs.config.json': JSON.stringify({ sinks: [], exit }) });
+      await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(message);
+    }
+    const before = process.listenerCount('SIGTERM');
+    const p = project({
+      'rlm-obs.config.json': JSON.stringify({ sinks: [], exit: { handleSignals: ['SIGTERM'] } }),
+    });
+    const obs = await loadObservability({ ...quiet, cwd: p.dir });
+    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+    await obs.shutdown();
+  });
+
+  it('sampling.sinks may name a sink by its entry in sinks; a name that matches no sink is an error', async () => {
+    const p = project({
+      ...fakeSinkPackage('@rlm/sink-fakeone', 'fake-one'),
+      ...fakeSinkPackage('rlm-sink-faketwo', 'fake-two'),
+      'rlm-obs.config.json': JSON.stringify({
+        sinks: ['fakeone', 'faketwo'],
+        sampling: { sinks: { fakeone: 0, 'fake-two': 0 } },
+      }),
+    });
+    const obs = await loadObservability({ ...quiet, cwd: p.dir });
+    obs.startRun({ runId: 'sampled', task: 't' }).end();
+    await obs.flush();
+    const counters = Object.fromEntries(obs.status().map((s) => [s.name, s.counters]));
+    expect(counters['fake-one']!.sampledOut).toBeGreaterThan(0);
+    expect(counters['fake-one']!.delivered).toBe(0);
+    expect(counters['fake-two']!.sampledOut).toBeGreaterThan(0);
+    await obs.shutdown();
+    p.write(
+      'rlm-obs.config.json',
+      JSON.stringify({ sinks: ['fakeone'], sampling: { sinks: { jsonl: 0 } } }),
+    );
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      /^names no sink of this config; use a sink's name \(fake-one\) or its entry in 'sinks' \(.*, sampling\.sinks\.jsonl\)$/,
+    );
+  });
+
   it('an unknown top-level key suggests the right one', async () => {
     const p = project({ 'rlm-obs.config.json': JSON.stringify({ sink: ['jsonl'] }) });
     await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
