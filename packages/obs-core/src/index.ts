@@ -14,6 +14,8 @@ export type { LoadConfigOptions, LoadedConfig } from './config/load-config.js';
 export { CONFIG_KEYS, CONFIG_SEARCH_PLACES, loadConfig } from './config/load-config.js';
 export type { LoadedObservability, LoadObservabilityOptions } from './config/load-observability.js';
 export { loadObservability, loadObservabilityDetailed } from './config/load-observability.js';
+export type { OptionKind, OptionSpec, OptionsShape } from './config/options-schema.js';
+export { defineOptionsSchema } from './config/options-schema.js';
 export { createPlaceholderSink } from './config/placeholder-sink.js';
 export { resolveSinkEntry, resolveSinkModule, sinkCandidates } from './config/resolve-sink.js';
 export type {

@@ -36,7 +36,13 @@ export function suggest(word: string, candidates: readonly string[]): string | u
       best = candidate;
     }
   }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  if (bestDistance <= Math.max(2, Math.floor(word.length / 3))) return best;
+  // A longer or shorter spelling of a name (`directory` for `dir`, `endpointUrl` for `endpoint`).
+  const lower = word.toLowerCase();
+  return candidates.find((candidate) => {
+    const c = candidate.toLowerCase();
+    return c.length >= 3 && lower.length >= 3 && (lower.startsWith(c) || c.startsWith(lower));
+  });
 }
 
 function distance(a: string, b: string): number {
