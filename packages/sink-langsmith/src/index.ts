@@ -1,11 +1,52 @@
 /**
  * @rlm/sink-langsmith — LangSmith for rlm-obs through the official `langsmith` client.
  */
-import { envFlag, readyOrLater, type SinkContext } from '@rlm/obs-core';
+import {
+  type AuthCooldownOptions,
+  defineOptionsSchema,
+  envFlag,
+  type OptionSpec,
+  readyOrLater,
+  type SinkContext,
+} from '@rlm/obs-core';
 import { LangSmithSink, type LangSmithSinkOptions } from './langsmith-sink.js';
 
 export type { LangSmithSinkOptions, LangSmithSinkStats } from './langsmith-sink.js';
 export { LangSmithSink, langsmithRunId } from './langsmith-sink.js';
+
+const finitePositive = (value: unknown): string | undefined =>
+  typeof value === 'number' && Number.isFinite(value) && value > 0
+    ? undefined
+    : 'must be a finite number > 0 (milliseconds)';
+
+/**
+ * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
+ * unknown option (`api_key` for `apiKey`) or a wrong type is a config error naming the key.
+ * Every option of {@link LangSmithSinkOptions} and no other (checked by the compiler).
+ */
+export const optionsSchema = defineOptionsSchema<LangSmithSinkOptions>({
+  enabled: 'boolean',
+  apiKey: 'string',
+  apiUrl: (value) =>
+    typeof value === 'string' && /^https?:\/\/\S+$/i.test(value)
+      ? undefined
+      : 'must be an http(s) URL',
+  projectName: 'nonEmptyString',
+  connectionCheck: 'boolean',
+  maxIngestMemoryBytes: 'nonNegativeNumber',
+  maxQueuedBytes: 'nonNegativeNumber',
+  maxOpenRuns: 'positiveNumber',
+  timeoutMs: finitePositive,
+  maxRetries: 'count',
+  name: 'nonEmptyString',
+  authCooldown: {
+    initialMs: 'nonNegativeNumber',
+    maxMs: 'nonNegativeNumber',
+    jitter: 'nonNegativeNumber',
+    now: 'function',
+    random: 'function',
+  } satisfies Record<keyof AuthCooldownOptions, OptionSpec>,
+} satisfies Record<keyof LangSmithSinkOptions, OptionSpec>);
 
 function fromEnvironment(env: Record<string, string | undefined>): LangSmithSinkOptions {
   const apiKey = env.LANGSMITH_API_KEY || env.LANGCHAIN_API_KEY;

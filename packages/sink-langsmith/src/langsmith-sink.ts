@@ -298,20 +298,60 @@ class ReportingClient extends Client {
   }
 }
 
-/** What feedback needs to find a run in LangSmith, also after the run ended. */
+/**
+ * What feedback and child runs need of a run in LangSmith, also after the run ended (a
+ * sub-run replayed after its parent still nests under it).
+ */
 interface RunRef {
   /** The run's LangSmith id. */
   lsId: string;
   traceId: string;
   startMs: number;
+  /** The root run's dotted order and metadata, which its step and child runs extend. */
+  dotted: string;
+  metadata: Record<string, unknown>;
+}
+
+/** An ended run, remembered (a bounded number of them) for late feedback and child runs. */
+interface EndedRun extends RunRef {
+  /**
+   * The execution order of its latest child run (the client's `child_execution_order`):
+   * the next child's start time gets this plus one in its microseconds, as `createChild` does.
+   */
+  childOrder: number;
+}
+
+/**
+ * The step numbers a run used, to tell a reused one: a contiguous range (steps numbered one
+ * after another take no memory per step) and a set for the rest.
+ */
+class StepNumbers {
+  #from = 0;
+  #to = -1;
+  readonly #others = new Set<number>();
+  has(n: number): boolean {
+    return (n >= this.#from && n <= this.#to && Number.isInteger(n)) || this.#others.has(n);
+  }
+  add(n: number): void {
+    if (Number.isSafeInteger(n) && this.#to < this.#from) {
+      this.#from = n;
+      this.#to = n;
+    } else if (Number.isSafeInteger(n) && n === this.#to + 1) {
+      this.#to = n;
+      while (this.#others.delete(this.#to + 1)) this.#to++;
+    } else if (Number.isSafeInteger(n) && n === this.#from - 1) {
+      this.#from = n;
+      while (this.#others.delete(this.#from - 1)) this.#from--;
+    } else if (!this.has(n)) this.#others.add(n);
+  }
 }
 
 interface OpenRun extends RunRef {
   tree: RunTree;
-  /** The root run's dotted order and metadata, which its step runs extend. */
-  dotted: string;
-  metadata: Record<string, unknown>;
   lastStepEnd: number;
+  /** Steps seen (every one, also those skipped or dropped): the n-th step's sequence. */
+  steps: number;
+  stepNumbers: StepNumbers;
   /** The root run's create was sent (and not lost to an auth failure since). */
   posted: boolean;
   /** The root run's create request, which its end's patch waits for. */
@@ -387,6 +427,8 @@ export class LangSmithSink implements RLMObservabilitySink {
   readonly ready: Promise<void>;
 
   #client: Client | undefined;
+  /** The client `check()` asks LangSmith with (one attempt, short timeout, not counted). */
+  #checkClient: Client | undefined;
   #fetch: CountingFetch;
   #cooldown: AuthCooldown;
   #available = false;
@@ -399,7 +441,7 @@ export class LangSmithSink implements RLMObservabilitySink {
    */
   #setupFailed = false;
   #runs = new Map<string, OpenRun>();
-  #ended = new Map<string, RunRef>();
+  #ended = new Map<string, EndedRun>();
   #projectId: Promise<string | undefined> | undefined;
   #unmatchedScores = 0;
   #evictedRuns = 0;
@@ -475,6 +517,17 @@ export class LangSmithSink implements RLMObservabilitySink {
         this.ready = this.#connectionCheck(
           new ReportingClient({ ...config, callerOptions: { maxRetries: 0 } }, () => undefined),
         );
+      // `check()` (`rlm-obs doctor`) asks LangSmith each time: one attempt, a short timeout,
+      // and outside the upload counters and the auth pause (it only reports).
+      this.#checkClient = new ReportingClient(
+        {
+          ...config,
+          timeout_ms: Math.min(config.timeout_ms ?? CHECK_TIMEOUT_MS, CHECK_TIMEOUT_MS),
+          callerOptions: { maxRetries: 0 },
+          fetchImplementation: (input, init) => fetch(input, init),
+        },
+        () => undefined,
+      );
     } catch (error) {
       this.#detail = `setup failed: ${this.#scrub(error)}`;
     }
@@ -485,28 +538,38 @@ export class LangSmithSink implements RLMObservabilitySink {
     return this.#redactor.scrub(errorText(text));
   }
 
-  async #connectionCheck(client: Client): Promise<void> {
+  /**
+   * One authenticated request (the project list, by name: cheap, and it needs a valid key):
+   * `undefined` when LangSmith answered, else why not — the key refused or no usable answer.
+   */
+  async #probe(client: Client): Promise<{ refused: boolean; message: string } | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const list = (async () => {
         for await (const _project of client.listProjects({ nameContains: this.projectName })) break;
       })();
-      // A host that accepts the connection but never answers: setup should not wait for it.
+      // A host that accepts the connection but never answers: nobody should wait for it.
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('no answer within 5 s')), CHECK_TIMEOUT_MS);
       });
       await Promise.race([list, timeout]);
+      return undefined;
     } catch (error) {
-      this.#available = false;
       const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-      const refused = /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(message);
-      this.#setupFailed = true;
-      this.#detail = refused
-        ? `unavailable: the API key was refused by ${safeUrl(this.apiUrl)}`
-        : `unavailable: cannot reach ${safeUrl(this.apiUrl)}: ${message}`;
+      return { refused: /\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(message), message };
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  async #connectionCheck(client: Client): Promise<void> {
+    const failure = await this.#probe(client);
+    if (!failure) return;
+    this.#available = false;
+    this.#setupFailed = true;
+    this.#detail = failure.refused
+      ? `unavailable: the API key was refused by ${safeUrl(this.apiUrl)}`
+      : `unavailable: cannot reach ${safeUrl(this.apiUrl)}: ${failure.message}`;
   }
 
   /** A 401/403 from LangSmith: pause (a failure during the pause came from earlier requests). */
@@ -715,13 +778,29 @@ export class LangSmithSink implements RLMObservabilitySink {
       client,
       tracingEnabled: true,
     };
-    const parent = typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
+    const parentId = typeof s.parentRunId === 'string' ? s.parentRunId : undefined;
+    const parent = parentId !== undefined ? this.#runs.get(parentId) : undefined;
+    // A parent that already ended (`rlm-obs replay` sends runs one at a time, parent first):
+    // the child nests under it all the same, as `createChild` would have made it.
+    const endedParent = !parent && parentId !== undefined ? this.#ended.get(parentId) : undefined;
     const remote = isObject(attributes['langsmith.headers'])
       ? (attributes['langsmith.headers'] as Record<string, string>)
       : undefined;
     let tree: RunTree;
     if (parent) tree = parent.tree.createChild(config);
-    else if (
+    else if (endedParent) {
+      const order = ++endedParent.childOrder;
+      tree = new RunTree({
+        ...config,
+        // The parent's metadata, the child's own first (createChild merges them so).
+        metadata: { ...endedParent.metadata, ...config.metadata },
+        parent_run_id: endedParent.lsId,
+        trace_id: endedParent.traceId,
+        dotted_order: `${endedParent.dotted}.${dottedStamp(startMs, order)}${config.id}`,
+        execution_order: order,
+        child_execution_order: order,
+      });
+    } else if (
       remote &&
       typeof remote['langsmith-trace'] === 'string' &&
       DOTTED.test(remote['langsmith-trace'])
@@ -731,10 +810,9 @@ export class LangSmithSink implements RLMObservabilitySink {
       const parentDotted = remote['langsmith-trace'];
       const segments = parentDotted.split('.');
       const traceId = segments[0]!.slice(-36);
-      const parentId = segments.at(-1)!.slice(-36);
       tree = new RunTree({
         ...config,
-        parent_run_id: parentId,
+        parent_run_id: segments.at(-1)!.slice(-36),
         trace_id: traceId,
         dotted_order: `${parentDotted}.${dottedStamp(startMs)}${config.id}`,
       });
@@ -748,6 +826,8 @@ export class LangSmithSink implements RLMObservabilitySink {
       traceId: tree.trace_id,
       startMs,
       lastStepEnd: startMs,
+      steps: 0,
+      stepNumbers: new StepNumbers(),
       posted: false,
       created: undefined,
       ended: false,
@@ -774,13 +854,21 @@ export class LangSmithSink implements RLMObservabilitySink {
     const id = typeof runId === 'string' ? runId : String(runId);
     const run = this.#runs.get(id);
     if (!run) return;
-    if (this.#paused()) return;
-    this.#post(run);
+    // Every step counts, also one skipped now: a replay of the run sees the same sequence.
+    const seq = ++run.steps;
     const r = isObject(record) ? record : ({} as StepRecord);
     const event: StepEvent = isObject(r.event) ? r.event : {};
+    // Without a step number, the n-th step of the run is step n.
+    const step = num(event.step) ?? seq;
+    // The step run's id comes from its number (as earlier versions made it, and as a score
+    // naming the step finds it); a number this run already used also takes the sequence, so
+    // each step is a run of its own and a replay (same steps, same order) keeps the ids.
+    const part = run.stepNumbers.has(step) ? `${step}#${seq}` : step;
+    run.stepNumbers.add(step);
+    if (this.#paused()) return;
+    this.#post(run);
     const action = isObject(event.action) ? event.action : {};
     const observation = isObject(event.observation) ? event.observation : {};
-    const step = num(event.step) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run.lastStepEnd;
     const endMs =
@@ -808,7 +896,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     }
     // The step run as the client's RunTree would create it (child runs inherit the
     // metadata), built directly: a RunTree per step cost more than everything else here.
-    const stepId = langsmithRunId(id, run.startMs, step);
+    const stepId = langsmithRunId(id, run.startMs, part);
     const stepDotted = `${run.dotted}.${dottedStamp(startMs, step + 1)}${stepId}`;
     // Not a spread: V8 would give each merged object a shape of its own (see `assignOwn`).
     const metadata = isObject(event.attributes)
@@ -841,7 +929,7 @@ export class LangSmithSink implements RLMObservabilitySink {
         total_tokens: usage.totalTokens,
         ...(usage.costUsd !== undefined ? { total_cost: usage.costUsd } : {}),
       };
-      const llmId = langsmithRunId(id, run.startMs, `${step}:llm:${i}`);
+      const llmId = langsmithRunId(id, run.startMs, `${part}:llm:${i}`);
       this.#enqueueRun(
         {
           id: llmId,
@@ -937,12 +1025,19 @@ export class LangSmithSink implements RLMObservabilitySink {
     return run.tree.patchRun();
   }
 
-  #remember(id: string, run: RunRef): void {
+  #remember(id: string, run: OpenRun): void {
     if (this.#ended.size >= MAX_ENDED_RUNS) {
       const oldest = this.#ended.keys().next().value;
       if (oldest !== undefined) this.#ended.delete(oldest);
     }
-    this.#ended.set(id, { lsId: run.lsId, traceId: run.traceId, startMs: run.startMs });
+    this.#ended.set(id, {
+      lsId: run.lsId,
+      traceId: run.traceId,
+      startMs: run.startMs,
+      dotted: run.dotted,
+      metadata: run.metadata,
+      childOrder: run.tree.child_execution_order,
+    });
   }
 
   #onScore(runId: string, score: ScoreRecord): void {
@@ -1043,35 +1138,60 @@ export class LangSmithSink implements RLMObservabilitySink {
     return this.#projectId;
   }
 
-  /** `rlm-obs doctor`: the API key is accepted. */
+  /**
+   * `rlm-obs doctor`: asks LangSmith now — one authenticated request (no retries, at most
+   * 5 s) — whether it answers and accepts the API key. During an auth pause (the key was
+   * refused moments ago) it reports the pause without a request.
+   */
   async check(): Promise<SinkCheckResult> {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
     await this.ready;
-    const auth = this.#cooldown.detail();
+    const url = safeUrl(this.apiUrl);
+    const client = this.#checkClient;
+    if (!client)
+      // No API key, or the client could not be set up: nothing to ask LangSmith with.
+      return {
+        ok: false,
+        detail: url,
+        problems: [
+          {
+            problem: this.#scrub(this.#detail.replace(/^unavailable: /, '')),
+            fix: 'set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY) and check LANGSMITH_ENDPOINT',
+          },
+        ],
+      };
+    // Paused after LangSmith refused the key moments ago: the pause holds every request,
+    // this one too (the uploads try the key again when it is over).
+    const auth = this.#cooldown.paused ? this.#cooldown.detail() : undefined;
     if (auth)
       return {
         ok: false,
-        detail: safeUrl(this.apiUrl),
+        detail: url,
         problems: [
           {
-            problem: `LangSmith at ${safeUrl(this.apiUrl)} refuses the API key: ${auth}`,
+            problem: `LangSmith at ${url} refuses the API key: ${auth}`,
             fix: 'set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY) to a valid key with write access to the project and workspace; uploads resume by themselves after the pause',
           },
         ],
       };
-    if (this.#available) return { ok: true, problems: [], detail: this.#scrub(this.#detail) };
-    return {
-      ok: false,
-      detail: safeUrl(this.apiUrl),
-      problems: [
-        {
-          problem: this.#scrub(this.#detail.replace(/^unavailable: /, '')),
-          fix: /refused/.test(this.#detail)
-            ? 'set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY) to a valid key for LANGSMITH_ENDPOINT'
-            : 'set LANGSMITH_API_KEY and check LANGSMITH_ENDPOINT',
-        },
-      ],
-    };
+    const failure = await this.#probe(client);
+    if (failure)
+      return {
+        ok: false,
+        detail: url,
+        problems: [
+          failure.refused
+            ? {
+                problem: `the API key was refused by ${url}`,
+                fix: 'set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY) to a valid key for LANGSMITH_ENDPOINT',
+              }
+            : {
+                problem: this.#scrub(`cannot reach ${url}: ${failure.message}`),
+                fix: 'check LANGSMITH_ENDPOINT and that LangSmith is reachable from here',
+              },
+        ],
+      };
+    return { ok: true, problems: [], detail: this.#scrub(`${url} project: ${this.projectName}`) };
   }
 
   /** Sends everything queued; rejects when uploads failed since the last flush. */

@@ -10,6 +10,7 @@ it('the export surface of @rlm/sink-langsmith', async () => {
       "default",
       "fromEnv",
       "langsmithRunId",
+      "optionsSchema",
     ]
   `);
 });

@@ -914,3 +914,209 @@ describe('auth cooldown', () => {
     });
   }
 });
+
+describe('sub-runs whose parent already ended (rlm-obs replay)', () => {
+  const iso = (ms: number) => new Date(Date.parse('2026-01-01T00:00:00Z') + ms).toISOString();
+  const start = (obs: RLMObservability, runId: string, ms: number, parentRunId?: string) =>
+    obs.onRunStart(runId, {
+      task: runId,
+      environment: 'e',
+      params: {},
+      startedAt: iso(ms),
+      ...(parentRunId ? { parentRunId } : {}),
+      ...(runId === 'parent-1' ? { sessionId: 'sess-1' } : {}),
+    });
+  const end = (obs: RLMObservability, runId: string, ms: number) =>
+    obs.onRunEnd(runId, {
+      result: { completed: true, steps: 0, totalReward: 0, finishedAt: iso(ms) },
+    });
+  const shape = (receiver: LangSmithReceiver) =>
+    [...receiver.runs.values()]
+      .map((r) => ({
+        id: r.id,
+        name: r.name,
+        parent_run_id: r.parent_run_id ?? null,
+        trace_id: r.trace_id,
+        dotted_order: r.dotted_order,
+        metadata: r.extra?.metadata,
+      }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+
+  it('a child started after its parent ended nests under it, as the live run nested it', async () => {
+    const live = await startLangSmithReceiver();
+    const replayed = await startLangSmithReceiver();
+    try {
+      // Live: the children start while the parent is open (grandchild under the first).
+      const sink = await createSink({ apiKey: live.apiKey, apiUrl: live.url });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      start(obs, 'parent-1', 0);
+      start(obs, 'child-1', 10, 'parent-1');
+      end(obs, 'child-1', 20);
+      start(obs, 'child-2', 30, 'parent-1');
+      end(obs, 'child-2', 40);
+      end(obs, 'parent-1', 100);
+      // A child that starts after its parent ended, in the same process.
+      start(obs, 'child-late', 50, 'parent-1');
+      end(obs, 'child-late', 60);
+      await obs.shutdown();
+      // Replay: one run at a time, parent first (what `rlm-obs replay` does).
+      const again = await createSink({ apiKey: replayed.apiKey, apiUrl: replayed.url });
+      const robs = RLMObservability.withSinks([again], { flushOnExit: false });
+      for (const [runId, from, to, parent] of [
+        ['parent-1', 0, 100, undefined],
+        ['child-1', 10, 20, 'parent-1'],
+        ['child-2', 30, 40, 'parent-1'],
+        ['child-late', 50, 60, 'parent-1'],
+      ] as const) {
+        start(robs, runId, from, parent);
+        end(robs, runId, to);
+        await robs.flush();
+      }
+      await robs.shutdown();
+
+      const runs = shape(live);
+      const root = runs.find((r) => r.metadata?.run_id === 'parent-1')!;
+      expect(root.parent_run_id).toBeNull();
+      const late = runs.find((r) => r.metadata?.run_id === 'child-late')!;
+      expect(late).toMatchObject({
+        id: langsmithRunId('child-late', Date.parse(iso(50))),
+        parent_run_id: root.id,
+        trace_id: root.id,
+        // the parent's metadata (the session) with the child's own run id
+        metadata: { run_id: 'child-late', session_id: 'sess-1' },
+      });
+      expect(String(late.dotted_order).startsWith(`${root.dotted_order}.`)).toBe(true);
+      for (const r of runs) expect(r.trace_id).toBe(root.id);
+      // The replay sends every run exactly as the live process did: same ids, same tree.
+      expect(shape(replayed)).toEqual(runs);
+    } finally {
+      await live.close();
+      await replayed.close();
+    }
+  });
+});
+
+describe('step runs without a step number, or with a reused one', () => {
+  const record = async (receiver: LangSmithReceiver, steps: Array<number | undefined>) => {
+    const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+    obs.onRunStart('numbered', {
+      task: 't',
+      environment: 'e',
+      params: {},
+      startedAt: '2026-11-21T10:00:00.000Z',
+    });
+    steps.forEach((step, i) => {
+      obs.onStep('numbered', {
+        event: {
+          ...(step !== undefined ? { step } : {}),
+          action: { action: 'run_python', code: `print(${i})` },
+          observation: { success: true },
+          usage: { model: 'm', inputTokens: 1, outputTokens: 1 },
+        },
+        cumulativeReward: 0,
+      });
+    });
+    obs.onRunEnd('numbered', { result: { completed: true } });
+    await obs.shutdown();
+  };
+  const steps = (receiver: LangSmithReceiver) =>
+    [...receiver.runs.values()].filter((r) => r.run_type === 'tool');
+  const startMs = Date.parse('2026-11-21T10:00:00.000Z');
+
+  it('steps without a number are the n-th step of the run: a run each, named and found by n', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      await record(receiver, [undefined, undefined, undefined]);
+      const sent = steps(receiver);
+      expect(sent).toHaveLength(3);
+      for (const n of [1, 2, 3]) {
+        const run = receiver.runs.get(langsmithRunId('numbered', startMs, n))!;
+        expect(run).toMatchObject({ name: `step-${n}`, inputs: { code: `print(${n - 1})` } });
+        // each step's LLM run under it
+        expect([...receiver.runs.values()].filter((r) => r.parent_run_id === run.id)).toHaveLength(
+          1,
+        );
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a reused step number (or one a numberless step already took) is still a run of its own; a replay adds none', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const order = [1, 1, 2, undefined, 2];
+      await record(receiver, order);
+      const sent = steps(receiver);
+      expect(sent).toHaveLength(5);
+      expect(new Set(sent.map((r) => r.inputs?.code))).toEqual(
+        new Set(order.map((_, i) => `print(${i})`)),
+      );
+      // The first use of a number keeps the id earlier versions gave it.
+      expect(receiver.runs.get(langsmithRunId('numbered', startMs, 1))!.inputs?.code).toBe(
+        'print(0)',
+      );
+      expect(receiver.runs.get(langsmithRunId('numbered', startMs, 2))!.inputs?.code).toBe(
+        'print(2)',
+      );
+      // The numberless 4th step is step 4.
+      expect(receiver.runs.get(langsmithRunId('numbered', startMs, 4))!.inputs?.code).toBe(
+        'print(3)',
+      );
+      expect(new Set(sent.map((r) => r.parent_run_id)).size).toBe(1);
+      const total = receiver.runs.size;
+      expect(total).toBe(1 + 5 + 5); // the run, its steps, their LLM runs
+      await record(receiver, order);
+      expect(receiver.runs.size).toBe(total);
+      expect(steps(receiver).map((r) => r.inputs?.code)).toEqual(sent.map((r) => r.inputs?.code));
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('check() (rlm-obs doctor)', () => {
+  it('asks LangSmith each time: down, then up, then refusing the key, then down again', async () => {
+    const port = await closedPort();
+    const apiKey = 'lsv2_test_key_check_secret';
+    const apiUrl = `http://127.0.0.1:${port}`;
+    // No connection check at setup: check() alone must find out.
+    const sink = new LangSmithSink({ apiKey, apiUrl, connectionCheck: false });
+    expect(sink.status().available).toBe(true);
+    const down = await sink.check();
+    expect(down.ok).toBe(false);
+    expect(down.problems[0]!.problem).toMatch(/^cannot reach http:\/\/127\.0\.0\.1:\d+: /);
+    const receiver = await startLangSmithReceiver(apiKey, port);
+    try {
+      const up = await sink.check();
+      expect(up).toEqual({ ok: true, problems: [], detail: `${apiUrl} project: rlm-code` });
+      // One authenticated request, not retried.
+      expect(receiver.routes).toEqual(['GET /sessions']);
+      receiver.apiKey = 'lsv2_another_key';
+      const refused = await sink.check();
+      expect(refused.ok).toBe(false);
+      expect(refused.problems[0]!.problem).toBe(`the API key was refused by ${apiUrl}`);
+      expect(refused.problems[0]!.fix).toContain('LANGSMITH_API_KEY');
+      expect(JSON.stringify(refused)).not.toContain('check_secret');
+      expect(receiver.routes).toEqual(['GET /sessions', 'GET /sessions']);
+      // The check is a report: it neither counts as an upload nor pauses the uploads.
+      expect(sink.stats()).toMatchObject({ requests: 0, failed_requests: 0, authFailures: 0 });
+    } finally {
+      await receiver.close();
+    }
+    expect((await sink.check()).ok).toBe(false);
+    await sink.shutdown();
+  });
+
+  it('a sink whose setup check passed reports a LangSmith that went down since', async () => {
+    const receiver = await startLangSmithReceiver();
+    const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+    expect((await sink.check()).ok).toBe(true);
+    await receiver.close();
+    const result = await sink.check();
+    expect(result.ok).toBe(false);
+    expect(result.problems[0]!.problem).toContain(`cannot reach ${receiver.url}`);
+    await sink.shutdown();
+  });
+});
