@@ -15,7 +15,7 @@ import { RLMObservability } from '@rlm/obs-core';
 import { createJsonlSink, openJsonlStore } from '@rlm/sink-jsonl';
 
 const { values } = parseArgs({
-  // `pnpm demo -- --dir x` passes the `--` through: ignore it.
+  // `pnpm --filter @rlm/example-basic start -- --dir x` passes the `--` through: ignore it.
   args: process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--')),
   options: {
     dir: {

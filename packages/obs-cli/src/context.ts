@@ -14,9 +14,10 @@ import {
 } from '@rlm/obs-core';
 import {
   createJsonlSink,
-  DEFAULT_JSONL_DIR,
+  type JsonlSinkOptions,
   type JsonlStore,
   openJsonlStore,
+  resolveJsonlSinkOptions,
 } from '@rlm/sink-jsonl';
 import { parseSince } from './run-stats.js';
 
@@ -80,7 +81,12 @@ export async function loadContext(
       if (previous) {
         loaded.obs.removeSink('local-jsonl');
         await previous.shutdown?.();
-        loaded.obs.addSink(createJsonlSink({ dir: path.resolve(options.dir) }));
+        loaded.obs.addSink(
+          createJsonlSink(
+            { dir: path.resolve(options.dir) },
+            { env, configDir: loaded.config.dir },
+          ),
+        );
       }
     }
     return loaded;
@@ -91,48 +97,58 @@ export async function loadContext(
   }
 }
 
-function entryDir(entry: unknown): string | undefined | null {
-  // null: not a jsonl entry; undefined: jsonl without a dir.
+/**
+ * The options of the config's first `jsonl` entry: `null` when none is, the sink itself when
+ * the entry is a `local-jsonl` sink object (its `dir` is where it writes).
+ */
+function jsonlEntry(entries: unknown[]): { options: JsonlSinkOptions } | { dir: string } | null {
   const isJsonl = (name: unknown) => name === 'jsonl' || name === '@rlm/sink-jsonl';
-  if (typeof entry === 'string') return isJsonl(entry) ? undefined : null;
-  if (Array.isArray(entry))
-    return isJsonl(entry[0])
-      ? ((entry[1] as { dir?: string } | undefined)?.dir ?? undefined)
-      : null;
-  if (entry && typeof entry === 'object' && 'use' in entry) {
-    const e = entry as { use: unknown; options?: { dir?: string } };
-    return isJsonl(e.use) ? (e.options?.dir ?? undefined) : null;
-  }
-  if (entry && typeof entry === 'object' && (entry as { name?: unknown }).name === 'local-jsonl') {
-    return (entry as { dir?: string }).dir;
+  const options = (value: unknown): JsonlSinkOptions =>
+    value && typeof value === 'object' && !Array.isArray(value) ? (value as JsonlSinkOptions) : {};
+  for (const entry of entries) {
+    if (typeof entry === 'string') {
+      if (isJsonl(entry)) return { options: {} };
+    } else if (Array.isArray(entry)) {
+      if (isJsonl(entry[0])) return { options: options(entry[1]) };
+    } else if (entry && typeof entry === 'object' && 'use' in entry) {
+      const e = entry as { use: unknown; options?: unknown };
+      if (isJsonl(e.use)) return { options: options(e.options) };
+    } else if (
+      entry &&
+      typeof entry === 'object' &&
+      (entry as { name?: unknown }).name === 'local-jsonl' &&
+      typeof (entry as { dir?: unknown }).dir === 'string'
+    ) {
+      return { dir: (entry as { dir: string }).dir };
+    }
   }
   return null;
 }
 
 /**
- * The JSONL directory to read, without starting any sink: `--dir`, else the config's jsonl
- * entry, else `RLM_OBS_JSONL_DIR`, else the default under the working directory.
+ * The JSONL directory to read, without starting any sink: `--dir`, else where the local sink
+ * writes — the same rule as the sink's ({@link resolveJsonlSinkOptions}): the config's jsonl
+ * entry's `dir`, else `RLM_OBS_JSONL_DIR`, else the default under the working directory.
  */
-export async function resolveJsonlDir(options: GlobalOptions): Promise<string> {
+export async function resolveJsonlDir(
+  options: GlobalOptions,
+  env: Record<string, string | undefined> = process.env,
+): Promise<string> {
   if (options.dir) return path.resolve(options.dir);
   let loaded: LoadedConfig | undefined;
   try {
-    loaded = await loadConfig(options.config ? { configFile: options.config } : {});
+    loaded = await loadConfig({ ...(options.config ? { configFile: options.config } : {}), env });
   } catch (error) {
     if (error instanceof RlmObsConfigError)
-      throw new CliError(configErrorMessage(error), EXIT.usage);
+      throw new CliError(configErrorMessage(error, env), EXIT.usage);
     throw error;
   }
-  if (loaded) {
-    for (const entry of loaded.config.sinks ?? ['jsonl']) {
-      const dir = entryDir(entry);
-      if (dir === null) continue;
-      if (typeof dir === 'string') return path.resolve(loaded.dir, dir);
-      break;
-    }
-  }
-  if (process.env.RLM_OBS_JSONL_DIR) return path.resolve(process.env.RLM_OBS_JSONL_DIR);
-  return path.resolve(DEFAULT_JSONL_DIR);
+  const entry = loaded ? jsonlEntry(loaded.config.sinks ?? ['jsonl']) : null;
+  if (entry && 'dir' in entry) return path.resolve(entry.dir);
+  return resolveJsonlSinkOptions(entry?.options ?? {}, {
+    env,
+    ...(loaded ? { configDir: loaded.dir } : {}),
+  }).dir;
 }
 
 /** The store to read, and a clear error when a run is not in it. */

@@ -184,7 +184,7 @@ Example:
     )
     .addHelpText(
       'after',
-      '\nReplaying twice creates no duplicates where the backend de-duplicates by id; into local files (--to jsonl) the lines are appended again and every reader (runs, show, query, view) counts each step and score once.\n\nExample:\n  rlm-obs replay --since 2h --to opentelemetry',
+      '\nA disabled or uninstalled target is refused (exit 2) with the switch or install command to fix it. Replaying twice creates no duplicates where the backend de-duplicates by id; into local files (--to jsonl: into RLM_OBS_JSONL_DIR, or .rlm_code/rlm/observability; read the runs from another directory with --dir) the lines are appended again and every reader (runs, show, query, view) counts each step and score once.\n\nExamples:\n  rlm-obs replay --since 2h --to opentelemetry\n  RLM_OBS_JSONL_DIR=./merged rlm-obs replay --all --dir ./old-obs --to jsonl',
     )
     .action(wrap((runs: string[], options) => replayCommand(runs, options, io)));
 

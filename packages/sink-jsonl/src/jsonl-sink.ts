@@ -28,11 +28,15 @@ export const DEFAULT_JSONL_DIR = path.join('.rlm_code', 'rlm', 'observability');
 /** Options of the `local-jsonl` sink. */
 export interface JsonlSinkOptions {
   /**
-   * The base directory. Relative paths resolve against the working directory.
+   * The base directory. Relative paths resolve against the working directory (against the
+   * config file's directory when the option comes from a config file).
    * @defaultValue `.rlm_code/rlm/observability` (env `RLM_OBS_JSONL_DIR`)
    */
   dir?: string;
-  /** @defaultValue `true` (env `DSPY_RLM_OBS_LOCAL_JSONL`) */
+  /**
+   * `false`: the sink writes nothing and creates no directory.
+   * @defaultValue `true` (env `DSPY_RLM_OBS_LOCAL_JSONL`, `DSPY_RLM_OBS_ENABLED`)
+   */
   enabled?: boolean;
   /** The sink's name. @defaultValue `'local-jsonl'` */
   name?: string;
@@ -52,10 +56,59 @@ export interface JsonlSinkOptions {
   /**
    * Local retention, so a long-lived agent never fills a disk: rotation of big steps files
    * and pruning of the oldest finished runs (see README). Off by default.
-   * (env `RLM_OBS_JSONL_MAX_BYTES`, `RLM_OBS_JSONL_MAX_AGE_DAYS`,
-   * `RLM_OBS_JSONL_MAX_STEP_FILE_BYTES` with {@link createJsonlSinkFromEnv})
+   * Each value is a number >= 0 (`0` or `Infinity`: no limit); anything else is a
+   * `TypeError`. (env `RLM_OBS_JSONL_MAX_BYTES`, `RLM_OBS_JSONL_MAX_AGE_DAYS`,
+   * `RLM_OBS_JSONL_MAX_STEP_FILE_BYTES`)
    */
   retention?: RetentionOptions;
+}
+
+/** Where the settings an option leaves unset come from (the config loader's `SinkContext`). */
+export interface JsonlSinkSources {
+  /** The environment to read `RLM_OBS_JSONL_*` and the switches from; not read when absent. */
+  env?: Record<string, string | undefined> | undefined;
+  /** What a relative `dir` option is relative to. @defaultValue the working directory */
+  configDir?: string | undefined;
+}
+
+const RETENTION_KEYS = [
+  'maxTotalBytes',
+  'maxAgeDays',
+  'maxStepFileBytes',
+  'checkIntervalMs',
+] as const;
+
+/** A value as an error message shows it: its kind, never its text. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}
+
+/**
+ * The `retention` in force: each key a number > 0; `0` and `Infinity` mean no limit.
+ * A value of another kind is a `TypeError` (a config file's options are checked before, by
+ * the package's `optionsSchema`).
+ */
+function retentionOf(name: string, given: unknown): RetentionOptions {
+  if (given === undefined) return {};
+  if (!isObject(given))
+    throw new TypeError(
+      `${name}: the retention option must be an object with ${RETENTION_KEYS.join(', ')} (got ${kindOf(given)})`,
+    );
+  const retention: RetentionOptions = {};
+  for (const key of RETENTION_KEYS) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0)
+      throw new TypeError(`${name}: retention.${key} must be a number >= 0 (got ${kindOf(value)})`);
+    const kept = positive(value);
+    if (kept !== undefined) retention[key] = kept;
+  }
+  return retention;
 }
 
 interface RunState {
@@ -325,17 +378,7 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     this.scoresFile = path.join(this.dir, 'scores.jsonl');
     this.stepsDir = path.join(this.dir, 'steps');
     this.#maxTrackedRuns = Math.max(1, options.maxTrackedRuns ?? 100_000);
-    const given = isObject(options.retention) ? options.retention : {};
-    const retention: RetentionOptions = {};
-    for (const key of [
-      'maxTotalBytes',
-      'maxAgeDays',
-      'maxStepFileBytes',
-      'checkIntervalMs',
-    ] as const) {
-      const value = positive(given[key]);
-      if (value !== undefined) retention[key] = value;
-    }
+    const retention = retentionOf(this.name, options.retention);
     this.retention = Object.freeze(retention);
     const stepsPrefix = this.stepsDir + path.sep;
     this.#writer = new JsonlWriter({
@@ -382,8 +425,13 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     const status: SinkStatus = {
       name: this.name,
       enabled: this.enabled,
-      available: this.#available,
-      detail: this.#setupError ? `unavailable: ${this.#setupError}` : this.dir,
+      // Seed 001's table: a disabled sink shows `available=False, detail=disabled`.
+      available: this.enabled && this.#available,
+      detail: !this.enabled
+        ? 'disabled'
+        : this.#setupError
+          ? `unavailable: ${this.#setupError}`
+          : this.dir,
       lines_written: stats.linesWritten,
       lines_failed: stats.linesFailed,
       lines_dropped: stats.linesDropped,
@@ -600,8 +648,71 @@ function formatRun(
   write(json(payload));
 }
 
+/** A positive number from an env var, else undefined. */
+function envNumber(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  return positive(Number(value));
+}
+
 /**
- * Creates the `local-jsonl` sink (the sink package contract's factory).
+ * The options the sink runs with — one rule for the sink and for whoever reads its files
+ * (`rlm-obs runs` looks where the sink writes): each option given wins; with `sources.env`,
+ * every option left unset comes from the environment — `dir` from `RLM_OBS_JSONL_DIR`,
+ * `enabled` from `DSPY_RLM_OBS_ENABLED` and `DSPY_RLM_OBS_LOCAL_JSONL`, each `retention` key
+ * from `RLM_OBS_JSONL_MAX_BYTES`, `RLM_OBS_JSONL_MAX_AGE_DAYS` and
+ * `RLM_OBS_JSONL_MAX_STEP_FILE_BYTES` — then the defaults. `dir` comes back absolute: the
+ * option's relative to `sources.configDir` (else the working directory), the env var's
+ * relative to the working directory.
+ *
+ * @example
+ * ```ts
+ * const { dir } = resolveJsonlSinkOptions({}, { env: process.env }); // where the files are
+ * ```
+ */
+export function resolveJsonlSinkOptions(
+  options: JsonlSinkOptions = {},
+  sources: JsonlSinkSources = {},
+): JsonlSinkOptions & { dir: string; enabled: boolean } {
+  const env = sources.env;
+  const envDir = env?.RLM_OBS_JSONL_DIR || undefined;
+  const dir =
+    options.dir !== undefined
+      ? path.resolve(sources.configDir ?? '', options.dir)
+      : path.resolve(envDir ?? DEFAULT_JSONL_DIR);
+  const enabled =
+    options.enabled ??
+    (env === undefined ||
+      (envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_OBS_LOCAL_JSONL, true)));
+  const resolved: JsonlSinkOptions & { dir: string; enabled: boolean } = {
+    ...options,
+    dir,
+    enabled,
+  };
+  if (env !== undefined) {
+    const fromEnv: Record<string, number | undefined> = {
+      maxTotalBytes: envNumber(env.RLM_OBS_JSONL_MAX_BYTES),
+      maxAgeDays: envNumber(env.RLM_OBS_JSONL_MAX_AGE_DAYS),
+      maxStepFileBytes: envNumber(env.RLM_OBS_JSONL_MAX_STEP_FILE_BYTES),
+    };
+    const given = options.retention;
+    // A retention that is not an object is the constructor's TypeError to report.
+    if (given === undefined || isObject(given)) {
+      const retention: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(fromEnv))
+        if (value !== undefined) retention[key] = value;
+      for (const [key, value] of Object.entries(given ?? {}))
+        if (value !== undefined) retention[key] = value;
+      if (Object.keys(retention).length > 0) resolved.retention = retention as RetentionOptions;
+    }
+  }
+  return resolved;
+}
+
+/**
+ * Creates the `local-jsonl` sink (the sink package contract's factory). With a `context`
+ * (the config loader's), the environment fills in what the options leave unset and a relative
+ * `dir` is relative to the config file — see {@link resolveJsonlSinkOptions}. Without one,
+ * only the options count.
  *
  * @example
  * ```ts
@@ -612,44 +723,21 @@ export function createJsonlSink(
   options: JsonlSinkOptions = {},
   context?: Partial<SinkContext>,
 ): LocalJSONLSink {
-  // From a config file, a relative dir is relative to the config file, like every other path.
-  if (options.dir !== undefined && context?.configDir) {
-    return new LocalJSONLSink({ ...options, dir: path.resolve(context.configDir, options.dir) });
-  }
-  return new LocalJSONLSink(options);
-}
-
-/** A positive number from an env var, else undefined. */
-function envNumber(value: string | undefined): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  return positive(Number(value));
+  return new LocalJSONLSink(
+    resolveJsonlSinkOptions(options, { env: context?.env, configDir: context?.configDir }),
+  );
 }
 
 /**
  * The sink as the seed's environment variables configure it: enabled unless
  * `DSPY_RLM_OBS_ENABLED` or `DSPY_RLM_OBS_LOCAL_JSONL` is false; directory from
  * `RLM_OBS_JSONL_DIR`, else the default; retention from `RLM_OBS_JSONL_MAX_BYTES`,
- * `RLM_OBS_JSONL_MAX_AGE_DAYS` and `RLM_OBS_JSONL_MAX_STEP_FILE_BYTES` (options win).
+ * `RLM_OBS_JSONL_MAX_AGE_DAYS` and `RLM_OBS_JSONL_MAX_STEP_FILE_BYTES`. Options win, `enabled`
+ * included.
  */
 export function createJsonlSinkFromEnv(
   env: Record<string, string | undefined> = process.env,
   options: JsonlSinkOptions = {},
 ): LocalJSONLSink {
-  const enabled =
-    envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_OBS_LOCAL_JSONL, true);
-  const dir = options.dir ?? (env.RLM_OBS_JSONL_DIR || undefined);
-  const fromEnv: RetentionOptions = {};
-  const maxTotalBytes = envNumber(env.RLM_OBS_JSONL_MAX_BYTES);
-  const maxAgeDays = envNumber(env.RLM_OBS_JSONL_MAX_AGE_DAYS);
-  const maxStepFileBytes = envNumber(env.RLM_OBS_JSONL_MAX_STEP_FILE_BYTES);
-  if (maxTotalBytes !== undefined) fromEnv.maxTotalBytes = maxTotalBytes;
-  if (maxAgeDays !== undefined) fromEnv.maxAgeDays = maxAgeDays;
-  if (maxStepFileBytes !== undefined) fromEnv.maxStepFileBytes = maxStepFileBytes;
-  const retention = { ...fromEnv, ...options.retention };
-  return new LocalJSONLSink({
-    ...options,
-    enabled,
-    ...(dir !== undefined ? { dir } : {}),
-    ...(Object.keys(retention).length > 0 ? { retention } : {}),
-  });
+  return new LocalJSONLSink(resolveJsonlSinkOptions(options, { env }));
 }

@@ -14,7 +14,9 @@ it('the export surface of @rlm/sink-jsonl', async () => {
       "fromEnv",
       "isPlainRunId",
       "openJsonlStore",
+      "optionsSchema",
       "readJsonLines",
+      "resolveJsonlSinkOptions",
       "stepFileName",
     ]
   `);

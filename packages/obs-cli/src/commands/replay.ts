@@ -1,6 +1,17 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RlmObsConfigError, resolveSinkEntry, stderrLogger } from '@rlm/obs-core';
+import {
+  envFlag,
+  type LoadedConfig,
+  type RLMObservabilitySink,
+  RlmObsConfigError,
+  resolveSinkEntry,
+  resolveSinkModule,
+  SEED_SINKS,
+  type SinkCheckResult,
+  type SinkStatus,
+  stderrLogger,
+} from '@rlm/obs-core';
 import cliProgress from 'cli-progress';
 import {
   CliError,
@@ -19,6 +30,116 @@ export interface ReplayOptions extends GlobalOptions {
   to?: string;
   all?: boolean;
   since?: string;
+}
+
+const CHECK_TIMEOUT_MS = 15_000;
+const CLI_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'unprintable error';
+  }
+}
+
+/** How to turn a disabled sink on: the env switches that are off, else its config entry. */
+function howToEnable(
+  sinkName: string,
+  to: string,
+  env: Record<string, string | undefined>,
+  config: LoadedConfig | undefined,
+): string {
+  const steps: string[] = [];
+  if (!envFlag(env.DSPY_RLM_OBS_ENABLED, true))
+    steps.push('unset DSPY_RLM_OBS_ENABLED (it is false)');
+  const seed = SEED_SINKS.find((s) => s.sinkName === sinkName || s.shortName === to);
+  // Without a config file the seed flags decide; with one, only the local files' flag still
+  // counts (the sink reads it), else the entry's `enabled: false`.
+  if (
+    seed &&
+    (!config || seed.sinkName === 'local-jsonl') &&
+    !envFlag(env[seed.flag], config ? true : seed.defaultOn)
+  )
+    steps.push(`set ${seed.flag}=true`);
+  if (seed && !resolveSinkModule(seed.packageName, config?.dir ?? process.cwd(), [CLI_DIR]))
+    steps.push(`install ${seed.packageName}`);
+  if (steps.length === 0)
+    steps.push(
+      config
+        ? `remove \`enabled: false\` from its options in ${config.file}`
+        : "check the sink's options (enabled)",
+    );
+  return steps.join(' and ');
+}
+
+/**
+ * Why replay must not use the target sink, or `undefined` when it may: a disabled sink or
+ * one that is not installed (obs-core's stand-in, which takes every event and delivers none)
+ * would report every event as delivered. An enabled sink whose status says unavailable gets
+ * its own check first (its backend may have come back since).
+ */
+async function unusableTarget(
+  sink: RLMObservabilitySink,
+  to: string,
+  env: Record<string, string | undefined>,
+  config: LoadedConfig | undefined,
+): Promise<CliError | undefined> {
+  let status: SinkStatus;
+  try {
+    status = sink.status();
+  } catch (error) {
+    return new CliError(
+      `--to ${to}: the sink's status() failed: ${messageOf(error)}`,
+      EXIT.problem,
+    );
+  }
+  const name = status.name || sink.name;
+  if (status.enabled === false)
+    return new CliError(
+      `--to ${to}: the sink '${name}' is disabled, so nothing would be delivered; to enable it, ${howToEnable(name, to, env, config)}`,
+      EXIT.usage,
+    );
+  if (status.available !== false) return undefined;
+  const detail = status.detail || 'unavailable';
+  if (typeof sink.check !== 'function') {
+    // obs-core's stand-in for a sink that is not installed: its detail has the install command.
+    const notInstalled = /is not installed|was not found|has no fromEnv/.test(detail);
+    return new CliError(
+      `--to ${to}: ${notInstalled ? detail : `the sink '${name}' is unavailable: ${detail}`}`,
+      notInstalled ? EXIT.usage : EXIT.problem,
+    );
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const result = await Promise.race<SinkCheckResult>([
+    sink.check().catch((error: unknown) => ({
+      ok: false,
+      problems: [{ problem: `check failed: ${messageOf(error)}`, fix: 'rlm-obs doctor' }],
+    })),
+    new Promise<SinkCheckResult>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve({
+            ok: false,
+            problems: [
+              {
+                problem: `no answer within ${CHECK_TIMEOUT_MS / 1000}s`,
+                fix: 'check that the backend is up and reachable from here',
+              },
+            ],
+          }),
+        CHECK_TIMEOUT_MS,
+      );
+      timer.unref?.();
+    }),
+  ]);
+  clearTimeout(timer);
+  if (result.ok) return undefined;
+  const first = result.problems[0];
+  return new CliError(
+    `--to ${to}: the sink '${name}' is unavailable: ${first ? `${first.problem} (fix: ${first.fix})` : detail}; nothing was replayed (see rlm-obs doctor)`,
+    EXIT.problem,
+  );
 }
 
 /**
@@ -66,7 +187,7 @@ export async function replayCommand(
           configDir: config?.dir ?? process.cwd(),
           env: process.env,
           logger: stderrLogger,
-          fallbackDirs: [path.dirname(fileURLToPath(import.meta.url))],
+          fallbackDirs: [CLI_DIR],
         },
       );
     } catch (error) {
@@ -76,10 +197,17 @@ export async function replayCommand(
     }
   }
   if (!sink) throw new CliError(`--to: no sink '${options.to}'`, EXIT.usage);
+  const refusal = await unusableTarget(sink, options.to, process.env, config);
+  if (refusal) {
+    if (owned) await sink.shutdown?.();
+    await obs.shutdown({ timeoutMs: 2000 });
+    throw new CliError(obs.redactor.scrub(refusal.message), refusal.exitCode);
+  }
   if (
     sink.name === 'local-jsonl' &&
     path.resolve((sink as { dir?: string }).dir ?? '') === store.dir
   ) {
+    if (owned) await sink.shutdown?.();
     await obs.shutdown({ timeoutMs: 2000 });
     throw new CliError(
       '--to local-jsonl would write the runs into the directory they are read from',
