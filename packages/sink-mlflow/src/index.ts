@@ -1,18 +1,73 @@
 /**
  * @rlm/sink-mlflow — MLflow experiment tracking for rlm-obs over a small typed REST client.
  */
-import { envFlag, readyOrLater, type SinkContext } from '@rlm/obs-core';
-import { MlflowSink, type MlflowSinkOptions } from './mlflow-sink.js';
+import {
+  defineOptionsSchema,
+  envFlag,
+  type OptionSpec,
+  readyOrLater,
+  type SinkContext,
+} from '@rlm/obs-core';
+import { MlflowSink, type MlflowSinkOptions, trackingUriProblem } from './mlflow-sink.js';
 
 export type {
   MlflowClientOptions,
+  MlflowExperiment,
   MlflowMetric,
   MlflowRun,
   MlflowRunInfo,
 } from './mlflow-client.js';
-export { LIMITS, MlflowClient, MlflowError, validKey } from './mlflow-client.js';
+export {
+  ExperimentDeletedError,
+  KeyNames,
+  LIMITS,
+  MlflowClient,
+  MlflowError,
+  validKey,
+} from './mlflow-client.js';
 export type { MlflowSinkOptions, MlflowSinkStats } from './mlflow-sink.js';
 export { MlflowSink, maskUri } from './mlflow-sink.js';
+
+/** A finite number > 0 (a timer's milliseconds). */
+const finitePositive = (value: unknown): string | undefined =>
+  typeof value === 'number' && Number.isFinite(value) && value > 0
+    ? undefined
+    : `must be a finite number > 0 (got ${typeof value === 'number' ? value : typeof value === 'string' ? 'a string' : typeof value})`;
+
+/**
+ * Every option of {@link MlflowSinkOptions}, for the config loader: an unknown option
+ * (`trackingURI` for `trackingUri`) or a wrong type is a config error naming the key.
+ */
+const OPTIONS = {
+  enabled: 'boolean',
+  trackingUri: (value: unknown) => {
+    if (typeof value !== 'string' || value.trim() === '')
+      return `must be a non-empty string (got ${typeof value === 'string' ? 'an empty string' : typeof value})`;
+    const problem = trackingUriProblem(value);
+    return problem ? `the tracking URI ${problem.reason}: ${problem.fix}` : undefined;
+  },
+  experiment: 'nonEmptyString',
+  username: 'string',
+  password: 'string',
+  token: 'string',
+  timeoutMs: finitePositive,
+  maxRetries: 'count',
+  maxQueueSize: 'positiveNumber',
+  maxPendingMetrics: 'positiveNumber',
+  maxOpenRuns: 'positiveNumber',
+  uploadArtifacts: 'boolean',
+  name: 'nonEmptyString',
+  authCooldown: {
+    initialMs: 'nonNegativeNumber',
+    maxMs: 'nonNegativeNumber',
+    jitter: 'nonNegativeNumber',
+    now: 'function',
+    random: 'function',
+  } satisfies Record<keyof Required<NonNullable<MlflowSinkOptions['authCooldown']>>, OptionSpec>,
+} satisfies Record<keyof Required<MlflowSinkOptions>, OptionSpec>;
+
+/** The sink package contract: the options a config may give `'mlflow'`, checked at load. */
+export const optionsSchema = defineOptionsSchema<MlflowSinkOptions>(OPTIONS);
 
 function fromEnvironment(env: Record<string, string | undefined>): MlflowSinkOptions {
   return {

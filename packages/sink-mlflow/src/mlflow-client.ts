@@ -4,11 +4,16 @@
  * endpoints and logs request bodies, and `mlflow-tracing` covers traces only.
  *
  * - `log-batch` is split within MLflow's limits (1000 metrics, 100 params, 100 tags, 1000
- *   items, 1 MB); keys and values are made valid (long values cut, never rejected).
+ *   items, 1 MB); keys and values are made valid (long values cut, never rejected), and names
+ *   that clean to the same key get distinct keys (see {@link KeyNames}).
  * - 429, 503 (and other 5xx) and network errors are retried with backoff, honouring
  *   Retry-After; other errors surface as {@link MlflowError} with MLflow's `error_code`.
  * - Basic auth from username/password, else a bearer token.
  */
+
+import { KeyNames, validKey } from './keys.js';
+
+export { KeyNames, validKey } from './keys.js';
 
 /** An MLflow API error. */
 export class MlflowError extends Error {
@@ -64,6 +69,32 @@ export interface MlflowRunInfo {
   end_time?: number;
 }
 
+export interface MlflowExperiment {
+  experiment_id: string;
+  name: string;
+  /** `active`, or `deleted` (in MLflow's trash). */
+  lifecycle_stage?: string;
+}
+
+/** The experiment was deleted in MLflow: no run can be created in it until it is restored. */
+export class ExperimentDeletedError extends Error {
+  override readonly name = 'ExperimentDeletedError';
+  constructor(
+    readonly experiment: string,
+    readonly experimentId: string,
+  ) {
+    super(
+      `experiment '${experiment}' is deleted in MLflow: restore it or choose another experiment`,
+    );
+  }
+}
+
+function activeExperimentId(experiment: MlflowExperiment): string {
+  if (experiment.lifecycle_stage === 'deleted')
+    throw new ExperimentDeletedError(experiment.name, experiment.experiment_id);
+  return experiment.experiment_id;
+}
+
 export interface MlflowRun {
   info: MlflowRunInfo;
   data: {
@@ -83,24 +114,6 @@ export const LIMITS = {
   paramValueLength: 6000,
   tagValueLength: 5000,
 } as const;
-
-/** A valid MLflow key: `[/\w.\- :]` only, at most 250 characters. */
-export function validKey(key: string): string {
-  const clean = String(key).replace(/[^/\w.\- :]/g, '_');
-  return (clean || '_').slice(0, LIMITS.keyLength);
-}
-
-const keys = new Map<string, string>();
-/** `validKey` for the keys that come again and again (a run's metric names), remembered. */
-function metricKey(key: string): string {
-  let valid = keys.get(key);
-  if (valid === undefined) {
-    valid = validKey(key);
-    if (keys.size >= 1000) keys.clear();
-    keys.set(key, valid);
-  }
-  return valid;
-}
 
 function jsonLength(item: unknown): number {
   return JSON.stringify(item).length;
@@ -214,12 +227,10 @@ export class MlflowClient {
     throw new Error(String(lastError));
   }
 
-  async getExperimentByName(
-    name: string,
-  ): Promise<{ experiment_id: string; name: string } | undefined> {
+  async getExperimentByName(name: string): Promise<MlflowExperiment | undefined> {
     try {
       const { experiment } = await this.request<{
-        experiment: { experiment_id: string; name: string };
+        experiment: MlflowExperiment;
       }>('GET', `experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`);
       return experiment;
     } catch (error) {
@@ -229,10 +240,14 @@ export class MlflowClient {
     }
   }
 
-  /** The experiment's id, creating it if missing — safe when two processes race. */
+  /**
+   * The experiment's id, creating it if missing — safe when two processes race. An experiment
+   * deleted in MLflow (kept in its trash, where no run can be created and the name cannot be
+   * taken again) is an {@link ExperimentDeletedError}.
+   */
   async ensureExperiment(name: string): Promise<string> {
     const existing = await this.getExperimentByName(name);
-    if (existing) return existing.experiment_id;
+    if (existing) return activeExperimentId(existing);
     try {
       const { experiment_id } = await this.request<{ experiment_id: string }>(
         'POST',
@@ -243,24 +258,31 @@ export class MlflowClient {
     } catch (error) {
       if (error instanceof MlflowError && error.code === 'RESOURCE_ALREADY_EXISTS') {
         const raced = await this.getExperimentByName(name);
-        if (raced) return raced.experiment_id;
+        if (raced) return activeExperimentId(raced);
       }
       throw error;
     }
   }
 
+  /**
+   * Creates a run. Tag names that clean to the same key get distinct keys (MLflow refuses the
+   * whole run for a duplicate); `tagKeys` keeps them for the run's later tags.
+   */
   async createRun(params: {
     experimentId: string;
     runName: string;
     startTime: number;
     tags: Record<string, string>;
+    tagKeys?: KeyNames;
   }): Promise<MlflowRun> {
+    const entries = Object.entries(params.tags);
+    const keys = (params.tagKeys ?? new KeyNames()).resolve(entries.map(([key]) => key));
     const { run } = await this.request<{ run: MlflowRun }>('POST', 'runs/create', {
       experiment_id: params.experimentId,
       run_name: params.runName,
       start_time: Math.floor(params.startTime),
-      tags: Object.entries(params.tags).map(([key, value]) => ({
-        key: validKey(key),
+      tags: entries.map(([key, value]) => ({
+        key: keys.get(key)!,
         value: cut(value, LIMITS.tagValueLength),
       })),
     });
@@ -321,7 +343,10 @@ export class MlflowClient {
 
   /**
    * Logs metrics, params and tags, split into as many `log-batch` calls as MLflow's limits
-   * need. Keys are made valid; long values are cut; non-finite metrics are skipped.
+   * need. Keys are made valid; long values are cut; non-finite metrics are skipped. Names that
+   * clean to the same key get distinct keys (`model(name)` → `model_name_`, `model[name]` →
+   * `model_name__2`): MLflow refuses every param of a request with a duplicate. `keys` keeps a
+   * run's tag and metric names across calls.
    */
   async logBatch(
     runId: string,
@@ -330,21 +355,28 @@ export class MlflowClient {
       params?: Record<string, string>;
       tags?: Record<string, string>;
     },
+    keys: { metrics?: KeyNames; tags?: KeyNames } = {},
   ): Promise<void> {
-    const metrics = (data.metrics ?? [])
-      .filter((m) => Number.isFinite(m.value))
-      .map((m) => ({
-        key: metricKey(m.key),
-        value: m.value,
-        timestamp: Math.floor(m.timestamp),
-        step: Math.floor(m.step),
-      }));
-    const params = Object.entries(data.params ?? {}).map(([key, value]) => ({
-      key: validKey(key),
+    const finite = (data.metrics ?? []).filter((m) => Number.isFinite(m.value));
+    const metricKeys = (keys.metrics ?? new KeyNames()).resolve(finite.map((m) => m.key));
+    const metrics = finite.map((m) => ({
+      key: metricKeys.get(m.key)!,
+      value: m.value,
+      timestamp: Math.floor(m.timestamp),
+      step: Math.floor(m.step),
+    }));
+    const paramEntries = Object.entries(data.params ?? {});
+    const paramKeys = new KeyNames(Number.POSITIVE_INFINITY).resolve(
+      paramEntries.map(([key]) => key),
+    );
+    const params = paramEntries.map(([key, value]) => ({
+      key: paramKeys.get(key)!,
       value: cut(String(value), LIMITS.paramValueLength),
     }));
-    const tags = Object.entries(data.tags ?? {}).map(([key, value]) => ({
-      key: validKey(key),
+    const tagEntries = Object.entries(data.tags ?? {});
+    const tagKeys = (keys.tags ?? new KeyNames()).resolve(tagEntries.map(([key]) => key));
+    const tags = tagEntries.map(([key, value]) => ({
+      key: tagKeys.get(key)!,
       value: cut(String(value), LIMITS.tagValueLength),
     }));
     // Read positions, not `shift()`: shifting a 10,000-metric array per item is quadratic.

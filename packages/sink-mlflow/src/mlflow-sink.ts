@@ -34,12 +34,13 @@ import {
   stepUsages,
   epochMs as timeOf,
 } from '@rlm/obs-core';
+import { codePointLength, KeyNames } from './keys.js';
 import {
+  ExperimentDeletedError,
   MlflowClient,
   MlflowError,
   type MlflowMetric,
   type MlflowRun,
-  validKey,
 } from './mlflow-client.js';
 
 /**
@@ -121,6 +122,11 @@ interface RunState {
   costUsd: number;
   /** Ended as `KILLED` to keep under `maxOpenRuns`; its own end may still come. */
   evicted: boolean;
+  /** The run's tag and metric names → their MLflow keys (distinct after cleaning). */
+  tagKeys: KeyNames;
+  metricKeys: KeyNames;
+  /** Why MLflow refused to create the run: what its later operations report. */
+  createError: string | undefined;
 }
 
 interface Operation {
@@ -146,12 +152,78 @@ const DEFAULT_MAX_OPEN_RUNS = 10_000;
 const MAX_ENDED_RUNS = 10_000;
 /** Labels beyond this many are only in `rlm.tags`. */
 const MAX_LABEL_TAGS = 50;
+/** Tag and metric names whose keys a run remembers (see `KeyNames`). */
+const MAX_RUN_KEYS = 200;
 
 /** Run ids that can be quoted in an MLflow filter string as they are. */
 const SEARCHABLE_ID = /^[\w .:/@+-]{1,250}$/;
 
+/**
+ * The task's length as the Python original's `len(task)` gives it (code points). With
+ * `recordContent: false` the sink gets `[content omitted: <n> chars]` instead of the task: the
+ * size it carries is the task's.
+ */
+function taskChars(task: string): number {
+  const omitted = /^\[content omitted: (\d+) chars( of JSON)?\]$/.exec(task);
+  if (omitted) return omitted[2] ? 0 : Number(omitted[1]);
+  return codePointLength(task);
+}
+
+/**
+ * Why this sink cannot use a tracking URI (`reason`, completing "tracking URI '…' …") and what
+ * to do instead, neither showing the URI; `undefined` for an `http(s)://` URL. MLflow's Python
+ * client takes other URIs too — local paths and `file:` (its file store), databases,
+ * `databricks` — but this sink talks to a tracking server's REST API only. A `host:port`
+ * without `http://` is refused as MLflow's own client refuses it (that reads `localhost:5000`
+ * as the scheme `localhost`, and `127.0.0.1:5000` as a folder).
+ */
+export function trackingUriProblem(uri: string): { reason: string; fix: string } | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase();
+  const server =
+    'set trackingUri (MLFLOW_TRACKING_URI) to the tracking server, e.g. http://localhost:5000';
+  if (scheme === 'http' || scheme === 'https') {
+    try {
+      if (new URL(uri).host) return undefined;
+    } catch {
+      // below
+    }
+    return { reason: 'is not a valid URL', fix: server };
+  }
+  const hostPort = /^(?:[^@/\s]*@)?(\[[0-9a-f:.]+\]|[\w.-]+):(\d+)(?:[/?#].*)?$/i.exec(uri);
+  if (hostPort && !/^[a-z]$/i.test(hostPort[1]!))
+    return {
+      reason: 'has no scheme',
+      fix: 'write it with http:// (or https://) before the host, e.g. http://localhost:5000',
+    };
+  if (/^(databricks(-uc)?|uc)(:|$)/i.test(uri))
+    return {
+      reason: 'is a Databricks profile, which this sink does not support',
+      fix: 'set trackingUri to the workspace URL (https://<workspace>.cloud.databricks.com) and the token (MLFLOW_TRACKING_TOKEN) to a Databricks token',
+    };
+  if (scheme === undefined || scheme === 'file' || /^[a-z]:[\\/]/i.test(uri))
+    return {
+      reason:
+        'is a local MLflow file store, which this sink does not support (it talks to a tracking server over HTTP)',
+      fix: 'run `mlflow server` and set trackingUri (MLFLOW_TRACKING_URI) to its http:// URI, or record to local files with the jsonl sink',
+    };
+  if (/^(sqlite|postgresql|mysql|mssql)(\+|$)/.test(scheme))
+    return {
+      reason:
+        'is a database, which this sink does not write to (it talks to a tracking server over HTTP)',
+      fix: 'run `mlflow server --backend-store-uri <that URI>` and set trackingUri (MLFLOW_TRACKING_URI) to its http:// URI',
+    };
+  return {
+    reason: `has the scheme '${scheme}:'; this sink supports http:// and https:// only`,
+    fix: server,
+  };
+}
+
 /** The tracking URI with credentials removed: safe for `detail`. */
 export function maskUri(uri: string): string {
+  // Without `scheme://`, a URL parser reads `localhost:5000` as the scheme `localhost:` (and
+  // `user:pass@host:5000` as the scheme `user:`): only what is before an `@` is hidden.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(uri))
+    return uri.replace(/[?#].*$/s, '').replace(/^[^@/]*@/, '***@');
   try {
     const u = new URL(uri);
     if (u.username || u.password) {
@@ -236,6 +308,11 @@ export class MlflowSink implements RLMObservabilitySink {
    * stays false until a write is accepted (the sink keeps trying meanwhile).
    */
   #setupFailed = false;
+  /** The tracking URI cannot be used (no scheme, a file store, …): nothing is sent. */
+  #uriProblem: { problem: string; fix: string } | undefined;
+  /** Runs not sent because of `#uriProblem`, and how many of them a flush reported. */
+  #unsent = 0;
+  #unsentReported = 0;
 
   constructor(options: MlflowSinkOptions = {}) {
     this.name = options.name ?? 'mlflow';
@@ -270,6 +347,16 @@ export class MlflowSink implements RLMObservabilitySink {
       // not a URL: the client says so
     }
     if (!this.enabled) return;
+    const problem = trackingUriProblem(this.trackingUri);
+    if (problem) {
+      // Nothing could reach MLflow: unavailable, saying why; the runs it gets are counted.
+      this.#uriProblem = {
+        problem: `tracking URI '${maskUri(this.trackingUri)}' ${problem.reason}`,
+        fix: problem.fix,
+      };
+      this.#detail = `unavailable: ${this.#uriProblem.problem}; ${problem.fix}`;
+      return;
+    }
     this.#client = new MlflowClient({
       fetch: this.#watchAuth,
       trackingUri: this.trackingUri,
@@ -358,6 +445,7 @@ export class MlflowSink implements RLMObservabilitySink {
   }
 
   onRunStart(runId: string, start: RunStart): void {
+    if (this.#uriProblem && !this.#shutdown) this.#unsent++;
     if (!this.#client || this.#shutdown) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     let s: RunStart;
@@ -381,6 +469,9 @@ export class MlflowSink implements RLMObservabilitySink {
       outputTokens: 0,
       costUsd: 0,
       evicted: false,
+      tagKeys: new KeyNames(MAX_RUN_KEYS),
+      metricKeys: new KeyNames(MAX_RUN_KEYS),
+      createError: undefined,
     };
     if (!this.#runs.has(id) && this.#runs.size >= this.#maxOpenRuns) this.#evictOldest();
     this.#runs.set(id, state);
@@ -392,9 +483,15 @@ export class MlflowSink implements RLMObservabilitySink {
       ? [...new Set(s.tags.filter((t): t is string => typeof t === 'string' && t.length > 0))]
       : [];
     const environment = typeof s.environment === 'string' ? s.environment : '';
-    // Captured now: the parent may end (and leave #runs) before this operation runs.
+    // Captured now: the parent may end (and leave #runs) before this operation runs. A parent
+    // that ended already (`rlm-obs replay` sends run after run, the parent first) is among the
+    // ended runs; one this sink never saw is searched for by its `run_id` tag.
+    const parentRunId =
+      typeof s.parentRunId === 'string' && s.parentRunId ? s.parentRunId : undefined;
     const parentState =
-      typeof s.parentRunId === 'string' ? this.#runs.get(s.parentRunId) : undefined;
+      parentRunId === undefined
+        ? undefined
+        : (this.#runs.get(parentRunId) ?? this.#ended.get(parentRunId));
     const startMs = timeOf(s.startedAt) ?? Date.now();
     const scalar: Record<string, string> = {};
     for (const [key, value] of Object.entries(params)) {
@@ -402,14 +499,16 @@ export class MlflowSink implements RLMObservabilitySink {
         scalar[key] = String(value);
     }
     scalar.environment = environment;
-    scalar.task_chars = String(task.length);
+    scalar.task_chars = String(taskChars(task));
     state.params = scalar;
     state.create = async () => {
       await this.ready;
       const client = this.#client!;
-      if (!this.#experimentId) this.#experimentId = await client.ensureExperiment(this.experiment);
-      const experimentId = this.#experimentId;
+      let experimentId = this.#experimentId ?? '';
       try {
+        if (!this.#experimentId)
+          this.#experimentId = await client.ensureExperiment(this.experiment);
+        experimentId = this.#experimentId;
         // A replay finds the run it made before instead of creating a duplicate (ids with
         // characters a filter string cannot quote safely are not searched).
         const [existing] = SEARCHABLE_ID.test(id)
@@ -420,9 +519,13 @@ export class MlflowSink implements RLMObservabilitySink {
           state.mlflowRunId = existing.info.run_id;
           state.artifactUri = existing.info.artifact_uri;
           state.create = undefined;
-          // Only the params the first delivery did not get there (MLflow refuses to change one).
+          // Only the params the first delivery did not get there (MLflow refuses to change one),
+          // under the keys it gave them.
           const have = new Set((existing.data.params ?? []).map((p) => p.key));
-          const missing = Object.entries(scalar).filter(([key]) => !have.has(validKey(key)));
+          const keys = new KeyNames(Number.POSITIVE_INFINITY).resolve(Object.keys(scalar));
+          const missing = Object.entries(scalar)
+            .map(([key, value]) => [keys.get(key)!, value] as const)
+            .filter(([key]) => !have.has(key));
           state.params = missing.length > 0 ? Object.fromEntries(missing) : undefined;
           return;
         }
@@ -432,7 +535,11 @@ export class MlflowSink implements RLMObservabilitySink {
           component: 'rlm-code-rlm',
           'mlflow.runName': runName,
         };
-        const parent = parentState?.mlflowRunId;
+        const parent =
+          parentState?.mlflowRunId ??
+          (parentRunId !== undefined && parentState === undefined
+            ? await this.#findRun(parentRunId).catch(() => undefined)
+            : undefined);
         if (parent) tags['mlflow.parentRunId'] = parent;
         // The session and labels to filter by; `mlflow.user` is the run's user in the UI.
         if (sessionId) tags['rlm.session_id'] = sessionId;
@@ -444,7 +551,13 @@ export class MlflowSink implements RLMObservabilitySink {
           tags['rlm.tags'] = labels.join(',');
           for (const label of labels.slice(0, MAX_LABEL_TAGS)) tags[`rlm.tag.${label}`] = 'true';
         }
-        const run = await client.createRun({ experimentId, runName, startTime: startMs, tags });
+        const run = await client.createRun({
+          experimentId,
+          runName,
+          startTime: startMs,
+          tags,
+          tagKeys: state.tagKeys,
+        });
         state.mlflowRunId = run.info.run_id;
         state.artifactUri = run.info.artifact_uri;
         state.create = undefined;
@@ -452,7 +565,18 @@ export class MlflowSink implements RLMObservabilitySink {
         // Refused credentials (created by its next operation after the pause) or a server
         // that is down or overloaded (network error, timeout, 429, 5xx: created by its next
         // operation): only a request MLflow rejects for good breaks the run.
-        if (!state.mlflowRunId && rejectedForGood(error)) state.broken = true;
+        if (state.mlflowRunId) throw error;
+        // An experiment deleted in MLflow: every run fails until it is restored (then the
+        // run is created by its next operation), and the sink says so.
+        const deleted = this.#experimentDeleted(error, experimentId);
+        if (deleted) {
+          state.createError = deleted.message;
+          throw deleted;
+        }
+        if (rejectedForGood(error)) {
+          state.broken = true;
+          state.createError = this.#scrub(error).split('\n')[0];
+        }
         throw error;
       }
     };
@@ -461,12 +585,38 @@ export class MlflowSink implements RLMObservabilitySink {
   }
 
   /**
+   * The experiment was deleted in MLflow (found so, or `runs/create` refused it): the sink is
+   * unavailable with that reason until a write is accepted again, and looks the experiment up
+   * again for the next run (it may have been restored, or created anew).
+   */
+  #experimentDeleted(error: unknown, experimentId: string): ExperimentDeletedError | undefined {
+    const deleted =
+      error instanceof ExperimentDeletedError
+        ? error
+        : error instanceof MlflowError &&
+            error.code === 'INVALID_PARAMETER_VALUE' &&
+            /must be in the 'active' state/i.test(error.message)
+          ? new ExperimentDeletedError(this.experiment, experimentId)
+          : undefined;
+    if (!deleted) return undefined;
+    this.#experimentId = undefined;
+    this.#available = false;
+    this.#setupFailed = true;
+    this.#detail = `unavailable: ${deleted.message} (${maskUri(this.trackingUri)})`;
+    return deleted;
+  }
+
+  /**
    * The MLflow run id, creating the run first when that has not worked yet, and logging its
    * params when MLflow does not have them yet.
    */
   async #ensureRun(state: RunState): Promise<string> {
     if (!state.mlflowRunId && state.create && !state.broken) await state.create();
-    if (!state.mlflowRunId) throw new Error('the MLflow run was never created');
+    if (!state.mlflowRunId)
+      throw new Error(
+        // The reason MLflow gave stays the sink's last error, not this run's later operations.
+        `the MLflow run was never created${state.createError ? `: ${state.createError}` : ''}`,
+      );
     if (state.params) await this.#logParams(state, state.mlflowRunId, state.params);
     return state.mlflowRunId;
   }
@@ -597,7 +747,7 @@ export class MlflowSink implements RLMObservabilitySink {
         }
         if (state.costUsd > 0)
           final.push({ key: 'total_cost_usd', value: state.costUsd, timestamp: endMs, step: 0 });
-        await client.logBatch(mlflowRunId, { metrics: final });
+        await client.logBatch(mlflowRunId, { metrics: final }, this.#keys(state));
         if (this.#uploadArtifacts && runPath && state.artifactUri)
           await this.#uploadDirectory(state.artifactUri, runPath);
       } finally {
@@ -639,7 +789,7 @@ export class MlflowSink implements RLMObservabilitySink {
       const client = this.#client!;
       try {
         await this.#sendMetrics(state);
-        await client.logBatch(mlflowRunId, { tags: { 'rlm.evicted': 'true' } });
+        await client.logBatch(mlflowRunId, { tags: { 'rlm.evicted': 'true' } }, this.#keys(state));
       } finally {
         await client.updateRun(mlflowRunId, 'KILLED', endMs);
       }
@@ -691,7 +841,12 @@ export class MlflowSink implements RLMObservabilitySink {
       const mlflowRunId = state ? await this.#ensureRun(state) : await this.#findRun(id);
       // Not an upload failure: there is no run to score (counted in `unmatched_scores`).
       if (mlflowRunId === undefined) this.counters.unmatched_scores++;
-      else await this.#client!.logBatch(mlflowRunId, { metrics, tags });
+      else
+        await this.#client!.logBatch(
+          mlflowRunId,
+          { metrics, tags },
+          state ? this.#keys(state) : undefined,
+        );
     });
   }
 
@@ -703,6 +858,11 @@ export class MlflowSink implements RLMObservabilitySink {
     if (!this.#experimentId) this.#experimentId = await client.ensureExperiment(this.experiment);
     const [found] = await client.findRunsByTag(this.#experimentId, 'run_id', id);
     return found?.info.run_id;
+  }
+
+  /** A run's tag and metric names → MLflow keys, for `logBatch`. */
+  #keys(state: RunState): { metrics: KeyNames; tags: KeyNames } {
+    return { metrics: state.metricKeys, tags: state.tagKeys };
   }
 
   /** A run's waiting step metrics, taken out of the queue. */
@@ -720,7 +880,8 @@ export class MlflowSink implements RLMObservabilitySink {
     const mlflowRunId = await this.#ensureRun(state);
     const logged = state.logged;
     if (logged) metrics = metrics.filter((m) => !logged.get(m.key)?.has(m.step));
-    if (metrics.length > 0) await this.#client!.logBatch(mlflowRunId, { metrics });
+    if (metrics.length > 0)
+      await this.#client!.logBatch(mlflowRunId, { metrics }, this.#keys(state));
   }
 
   /** The steps each step metric of a found MLflow run already has. */
@@ -815,6 +976,8 @@ export class MlflowSink implements RLMObservabilitySink {
 
   async #check(): Promise<SinkCheckResult> {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
+    if (this.#uriProblem)
+      return { ok: false, detail: maskUri(this.trackingUri), problems: [this.#uriProblem] };
     await this.ready;
     const auth = this.#cooldown.detail();
     if (auth)
@@ -838,6 +1001,19 @@ export class MlflowSink implements RLMObservabilitySink {
       };
     } catch (error) {
       const message = this.#scrub(error).split('\n')[0]!;
+      if (error instanceof ExperimentDeletedError) {
+        this.#experimentDeleted(error, error.experimentId);
+        return {
+          ok: false,
+          detail: maskUri(this.trackingUri),
+          problems: [
+            {
+              problem: `${maskUri(this.trackingUri)}: ${message}`,
+              fix: `restore it (the MLflow UI's trash, or \`mlflow experiments restore --experiment-id ${error.experimentId}\`), or set another experiment (the \`experiment\` option or DSPY_RLM_MLFLOW_EXPERIMENT)`,
+            },
+          ],
+        };
+      }
       const auth = /\b(401|403)\b|UNAUTHENTICATED|PERMISSION_DENIED/i.test(message);
       return {
         ok: false,
@@ -867,6 +1043,10 @@ export class MlflowSink implements RLMObservabilitySink {
     const droppedSteps = this.counters.dropped_steps - this.#droppedStepsReported;
     this.#droppedStepsReported = this.counters.dropped_steps;
     const problems: string[] = [];
+    const unsent = this.#unsent - this.#unsentReported;
+    this.#unsentReported = this.#unsent;
+    if (unsent > 0 && this.#uriProblem)
+      problems.push(`${unsent} runs not sent: ${this.#uriProblem.problem}`);
     if (failed > 0)
       problems.push(
         `${failed} MLflow operations failed (${this.#lastError ? this.#scrub(this.#lastError) : 'unknown error'})`,

@@ -4,6 +4,8 @@ import { expect, it } from 'vitest';
 it('the export surface of @rlm/sink-mlflow', async () => {
   expect(Object.keys(await import('../src/index.js')).sort()).toMatchInlineSnapshot(`
     [
+      "ExperimentDeletedError",
+      "KeyNames",
       "LIMITS",
       "MlflowClient",
       "MlflowError",
@@ -13,6 +15,7 @@ it('the export surface of @rlm/sink-mlflow', async () => {
       "default",
       "fromEnv",
       "maskUri",
+      "optionsSchema",
       "validKey",
     ]
   `);

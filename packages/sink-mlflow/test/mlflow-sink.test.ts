@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createMlflowSinkFromEnv,
   createSink,
+  KeyNames,
   LIMITS,
   MlflowClient,
   MlflowSink,
@@ -37,9 +38,143 @@ function runScript(script: string) {
 
 describe('the client without a server', () => {
   it('makes keys valid and cuts long values', () => {
-    expect(validKey('step reward/ä€!')).toBe('step reward/___');
+    expect(validKey('step reward/ä€!')).toBe('step reward/ä__');
     expect(validKey('x'.repeat(300))).toHaveLength(LIMITS.keyLength);
     expect(validKey('')).toBe('_');
+  });
+
+  it("keys keep the letters and digits of every script (MLflow's Unicode \\w) and are never path-like", () => {
+    // MLflow's server: Python's `^[/\w.\- :]*$` with a Unicode \w, and posixpath.normpath(key) == key.
+    for (const key of ['評価', 'température', 'Ελληνικά', 'عربى', 'données/été 2:1', 'x١٢', 'Ⅻ½'])
+      expect(validKey(key)).toBe(key);
+    expect(validKey('rlm.tag.評価!')).toBe('rlm.tag.評価_');
+    // a character outside the BMP is one character: one `_`, or kept when it is a letter
+    expect(validKey('a😀b')).toBe('a_b');
+    expect(validKey('𝐀𝐁')).toBe('𝐀𝐁');
+    // combining marks are not \w in Python; letters newer than Unicode 13 (Python 3.10) are refused
+    expect(validKey('e\u0301')).toBe('e_');
+    expect(validKey('\u{a7c0}\u{10570}ꟊ')).toBe('__ꟊ');
+    // paths MLflow would normalise are refused by it: a//b, ./x, x/, /x, .., a name starting ..
+    expect(
+      ['a//b', './x', 'x/', '/x', '..', '.', '../x', '..x', 'a/./b', 'a/../b'].map(validKey),
+    ).toEqual(['a/_/b', '_/x', 'x/_', '_/x', '__', '_', '__/x', '_.x', 'a/_/b', 'a/__/b']);
+    // 250 characters as Python counts them: a surrogate pair is never cut in half
+    const astral = validKey('𝐀'.repeat(300));
+    expect([...astral]).toHaveLength(LIMITS.keyLength);
+    expect(validKey(`${'x'.repeat(249)}/y`)).toBe(`${'x'.repeat(249)}_`);
+    // valid keys come back unchanged
+    for (const key of ['a//b', '..x', 'ä€!', '😀'.repeat(300)])
+      expect(validKey(validKey(key))).toBe(validKey(key));
+  });
+
+  it('names that clean to the same key get distinct keys; valid names keep theirs', () => {
+    const keys = new KeyNames().resolve(['model(name)', 'model[name]', 'model_name_', 'max_steps']);
+    expect(Object.fromEntries(keys)).toEqual({
+      'model(name)': 'model_name__2',
+      'model[name]': 'model_name__3',
+      model_name_: 'model_name_',
+      max_steps: 'max_steps',
+    });
+    // A run's names keep their keys from one request to the next.
+    const run = new KeyNames();
+    expect(run.resolve(['score.a(b)']).get('score.a(b)')).toBe('score.a_b_');
+    expect(run.resolve(['score.a[b]', 'score.a(b)'])).toEqual(
+      new Map([
+        ['score.a[b]', 'score.a_b__2'],
+        ['score.a(b)', 'score.a_b_'],
+      ]),
+    );
+    // A suffix stays within 250 characters.
+    const long = new KeyNames().resolve([`${'k'.repeat(260)}!`, `${'k'.repeat(260)}?`]);
+    expect([...long.values()].map((k) => [k.length, k.slice(-2)])).toEqual([
+      [250, 'kk'],
+      [250, '_2'],
+    ]);
+  });
+
+  it('log-batch never sends two params, tags or metrics with the same key', async () => {
+    const bodies: Array<{
+      params: Array<{ key: string; value: string }>;
+      tags: Array<{ key: string; value: string }>;
+      metrics: Array<{ key: string; value: number }>;
+    }> = [];
+    const client = new MlflowClient({
+      trackingUri: 'http://mlflow.test',
+      fetch: (async (_url: string, init: RequestInit) => {
+        bodies.push(JSON.parse(String(init.body)));
+        return new Response('{}');
+      }) as typeof fetch,
+    });
+    await client.logBatch('run-1', {
+      params: { 'model(name)': 'x', 'model[name]': 'y', model_name_: 'z' },
+      tags: { 'note!': 'a', 'note?': 'b' },
+      metrics: [
+        { key: 'score.a(b)', value: 1, timestamp: 1, step: 0 },
+        { key: 'score.a[b]', value: 2, timestamp: 1, step: 0 },
+        { key: 'score.a(b)', value: 3, timestamp: 2, step: 1 },
+      ],
+    });
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]!.params).toEqual([
+      { key: 'model_name__2', value: 'x' },
+      { key: 'model_name__3', value: 'y' },
+      { key: 'model_name_', value: 'z' },
+    ]);
+    expect(bodies[0]!.tags.map((t) => t.key)).toEqual(['note_', 'note__2']);
+    expect(bodies[0]!.metrics.map((m) => [m.key, m.value])).toEqual([
+      ['score.a_b_', 1],
+      ['score.a_b__2', 2],
+      ['score.a_b_', 3],
+    ]);
+  });
+
+  it('a tracking URI this sink cannot use is reported, not tried: no scheme, a file store, a database', async () => {
+    const requests: string[] = [];
+    const cases: Array<[string, RegExp]> = [
+      [
+        'localhost:5917',
+        /^unavailable: tracking URI 'localhost:5917' has no scheme; write it with http:\/\//,
+      ],
+      ['127.0.0.1:5917', /^unavailable: tracking URI '127\.0\.0\.1:5917' has no scheme/],
+      [
+        'bob:hunter2@localhost:5917',
+        /^unavailable: tracking URI '\*\*\*@localhost:5917' has no scheme/,
+      ],
+      ['file:///tmp/mlruns', /is a local MLflow file store, .*jsonl sink/],
+      ['./mlruns', /'\.\/mlruns' is a local MLflow file store/],
+      ['mlruns', /is a local MLflow file store/],
+      ['sqlite:///mlflow.db', /is a database, .*mlflow server --backend-store-uri/],
+      ['databricks', /is a Databricks profile/],
+      ['ftp://host', /has the scheme 'ftp:'; this sink supports http:\/\/ and https:\/\/ only/],
+    ];
+    const original = globalThis.fetch;
+    globalThis.fetch = (async (url: string) => {
+      requests.push(String(url));
+      throw new Error('fetch failed');
+    }) as typeof fetch;
+    try {
+      for (const [uri, detail] of cases) {
+        const sink = await createSink({ trackingUri: uri, maxRetries: 0 });
+        const status = sink.status();
+        expect(status.available, uri).toBe(false);
+        expect(status.detail, uri).toMatch(detail);
+        expect(JSON.stringify(status)).not.toContain('hunter2');
+        const check = await sink.check();
+        expect(check.ok).toBe(false);
+        expect(check.problems[0]!.problem).toMatch(/^tracking URI '/);
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+        obs.onRunStart(`uri-${uri}`, { task: 't', environment: 'e', params: {} });
+        obs.onRunEnd(`uri-${uri}`, { result: { completed: true, steps: 0, totalReward: 0 } });
+        const report = await obs.shutdown({ timeoutMs: 5_000 });
+        expect(report.ok).toBe(false);
+        expect(JSON.stringify(report)).toContain('1 runs not sent: tracking URI');
+      }
+    } finally {
+      globalThis.fetch = original;
+    }
+    expect(requests).toEqual([]);
+    expect(maskUri('localhost:5917')).toBe('localhost:5917');
+    expect(maskUri('bob:hunter2@localhost:5917/?token=t0k')).toBe('***@localhost:5917/');
   });
 
   it("splits log-batch calls at MLflow's limits: items, metrics, params, tags and bytes", async () => {
@@ -84,7 +219,11 @@ describe('the client without a server', () => {
     // everything sent once, in order; the non-finite metric skipped
     const sent = bodies.flatMap((b) => b.metrics);
     expect(sent.map((m) => m.step)).toEqual(metrics.slice(0, -1).map((m) => m.step));
-    expect(sent.map((m) => m.key)).toEqual(metrics.slice(0, -1).map((m) => validKey(m.key)));
+    // valid keys; names cut to the same 250 characters stay distinct metrics (`…_2`, `…_3`)
+    const keys = new KeyNames().resolve(metrics.slice(0, -1).map((m) => m.key));
+    expect(sent.map((m) => m.key)).toEqual(metrics.slice(0, -1).map((m) => keys.get(m.key)));
+    for (const key of keys.values()) expect(validKey(key)).toBe(key);
+    expect(new Set(keys.values()).size).toBe(keys.size);
     expect(sent.map((m) => (Object.is(m.value, -0) ? 0 : m.value))).toEqual(
       metrics.slice(0, -1).map((m) => (Object.is(m.value, -0) ? 0 : m.value)),
     );
@@ -877,6 +1016,170 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
       }
     }, 120_000);
   }
+
+  it('names that clean to the same key cost nothing: every label, param and score reaches MLflow', async () => {
+    const experiment = `rlm-keys-${Date.now()}`;
+    const sink = await createSink({ trackingUri: server.url, experiment, uploadArtifacts: false });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    const run = obs.startRun({
+      runId: 'mlf-keys-1',
+      task: 'keys',
+      environment: 'e',
+      // 評価/本番 were both `rlm.tag.__` (runs/create refused the run: UNIQUE constraint);
+      // model(name)/model[name] both `model_name_` (log-batch refused every param).
+      tags: ['評価', '本番', 'a!', 'a?'],
+      params: {
+        'model(name)': 'gpt-x',
+        'model[name]': 'gpt-y',
+        max_steps: 8,
+        température: 0.2,
+        '/abs//path/': 'p',
+        '..': 'dots',
+      },
+    });
+    run.step({ action: { action: 'a' }, observation: { success: true }, reward: 1 });
+    run.score('quality(1)', 0.5);
+    run.score('quality[1]', 0.7);
+    run.end({ completed: true });
+    expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+    expect(sink.stats()).toMatchObject({ failed: 0 });
+    const got = await new MlflowClient({ trackingUri: server.url }).getRun(
+      sink.mlflowRunId('mlf-keys-1')!,
+    );
+    expect(Object.fromEntries((got.data.params ?? []).map((p) => [p.key, p.value]))).toEqual({
+      model_name_: 'gpt-x',
+      model_name__2: 'gpt-y',
+      max_steps: '8',
+      température: '0.2',
+      '_/abs/_/path/_': 'p',
+      __: 'dots',
+      environment: 'e',
+      task_chars: '4',
+    });
+    const tags = Object.fromEntries((got.data.tags ?? []).map((t) => [t.key, t.value]));
+    expect(tags).toMatchObject({
+      'rlm.tags': '評価,本番,a!,a?',
+      'rlm.tag.評価': 'true',
+      'rlm.tag.本番': 'true',
+      'rlm.tag.a_': 'true',
+      'rlm.tag.a__2': 'true',
+    });
+    const metrics = Object.fromEntries((got.data.metrics ?? []).map((m) => [m.key, m.value]));
+    expect(metrics).toMatchObject({ 'score.quality_1_': 0.5, 'score.quality_1__2': 0.7 });
+  }, 120_000);
+
+  it("a sub-run that starts after its parent ended is still its parent's child (rlm-obs replay)", async () => {
+    const experiment = `rlm-nest-late-${Date.now()}`;
+    const parentOf = async (sink: MlflowSink, id: string) => {
+      const run = await new MlflowClient({ trackingUri: server.url }).getRun(sink.mlflowRunId(id)!);
+      return (run.data.tags ?? []).find((t) => t.key === 'mlflow.parentRunId')?.value;
+    };
+    const end = { result: { completed: true, steps: 0, totalReward: 0 } };
+    const sink = await createSink({ trackingUri: server.url, experiment, uploadArtifacts: false });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    // Run by run, the parent first: the parent has ended when its sub-run starts.
+    obs.onRunStart('late-parent', { task: 'p', environment: 'e', params: {} });
+    obs.onRunEnd('late-parent', end);
+    await obs.flush({ timeoutMs: 60_000 });
+    obs.onRunStart('late-child', {
+      task: 'c',
+      environment: 'e',
+      parentRunId: 'late-parent',
+      params: {},
+    });
+    obs.onRunEnd('late-child', end);
+    expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+    const parent = sink.mlflowRunId('late-parent');
+    expect(parent).toBeDefined();
+    expect(await parentOf(sink, 'late-child')).toBe(parent);
+
+    // A sink that never saw the parent (another process) finds it by its run_id tag.
+    const other = await createSink({ trackingUri: server.url, experiment, uploadArtifacts: false });
+    const obs2 = RLMObservability.withSinks([other], { flushOnExit: false, logger: false });
+    obs2.onRunStart('later-child', {
+      task: 'c',
+      environment: 'e',
+      parentRunId: 'late-parent',
+      params: {},
+    });
+    obs2.onRunEnd('later-child', end);
+    expect((await obs2.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+    expect(await parentOf(other, 'later-child')).toBe(parent);
+  }, 120_000);
+
+  it('a deleted experiment is reported as such, and runs are recorded again once it is restored', async () => {
+    const experiment = `rlm-deleted-${Date.now()}`;
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = await client.ensureExperiment(experiment);
+    await client.request('POST', 'experiments/delete', { experiment_id: experimentId });
+    const message = `experiment '${experiment}' is deleted in MLflow: restore it or choose another experiment`;
+
+    const sink = await createSink({ trackingUri: server.url, experiment, uploadArtifacts: false });
+    expect(sink.status()).toMatchObject({ available: false });
+    expect(sink.status().detail).toBe(`unavailable: ${message} (${server.url})`);
+    const check = await sink.check();
+    expect(check.ok).toBe(false);
+    expect(check.problems).toEqual([
+      {
+        problem: `${server.url}: ${message}`,
+        fix: expect.stringContaining(`mlflow experiments restore --experiment-id ${experimentId}`),
+      },
+    ]);
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    const record = (id: string) => {
+      obs.onRunStart(id, { task: 't', environment: 'e', params: {} });
+      obs.onStep(id, { event: { step: 1, reward: 1 }, cumulativeReward: 1 });
+      obs.onRunEnd(id, { result: { completed: true, steps: 1, totalReward: 1 } });
+    };
+    record('in-deleted');
+    const report = await obs.flush({ timeoutMs: 60_000 });
+    expect(report.ok).toBe(false);
+    // The reason, not "the MLflow run was never created" of the run's later operations.
+    expect(sink.stats().last_error).toContain(message);
+    expect(JSON.stringify(report)).toContain(message);
+
+    // Restored: the next run is created, and the sink is available again.
+    await client.request('POST', 'experiments/restore', { experiment_id: experimentId });
+    record('after-restore');
+    expect((await obs.flush({ timeoutMs: 60_000 })).ok).toBe(true);
+    expect(sink.status()).toMatchObject({ available: true, detail: server.url });
+    expect(await client.findRunsByTag(experimentId, 'run_id', 'after-restore')).toHaveLength(1);
+
+    // Deleted while the sink runs: runs/create is refused; the sink says why.
+    await client.request('POST', 'experiments/delete', { experiment_id: experimentId });
+    record('deleted-again');
+    expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(false);
+    expect(sink.stats().last_error).toContain(message);
+    expect(sink.status()).toMatchObject({ available: false });
+    expect(sink.status().detail).toContain(message);
+  }, 120_000);
+
+  it("task_chars is the task's length in code points, also when recordContent is false", async () => {
+    const experiment = `rlm-task-chars-${Date.now()}`;
+    const sink = await createSink({ trackingUri: server.url, experiment, uploadArtifacts: false });
+    const hidden = RLMObservability.withSinks([sink], {
+      flushOnExit: false,
+      logger: false,
+      recordContent: false,
+    });
+    hidden.startRun({ runId: 'chars-hidden', task: 'x'.repeat(1234), environment: 'e' }).end({
+      completed: true,
+    });
+    await hidden.flush({ timeoutMs: 60_000 });
+    const shown = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    // Python's len('a😀b') is 3 (UTF-16 has 4 units).
+    shown
+      .startRun({ runId: 'chars-emoji', task: 'a😀b', environment: 'e' })
+      .end({ completed: true });
+    expect((await shown.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+    await hidden.shutdown({ timeoutMs: 60_000 });
+    const client = new MlflowClient({ trackingUri: server.url });
+    const taskChars = async (id: string) =>
+      (await client.getRun(sink.mlflowRunId(id)!)).data.params?.find((p) => p.key === 'task_chars')
+        ?.value;
+    expect(await taskChars('chars-hidden')).toBe('1234');
+    expect(await taskChars('chars-emoji')).toBe('3');
+  }, 120_000);
 
   describeSinkConformance(
     () => new MlflowSink({ trackingUri: server.url, experiment: 'rlm-conformance', maxRetries: 0 }),
