@@ -2,11 +2,54 @@
  * @rlm/sink-langfuse — Langfuse for rlm-obs on the current SDK (`@langfuse/otel`,
  * `@langfuse/client`), on a private OpenTelemetry provider.
  */
-import { envFlag, readyOrLater, type SinkContext } from '@rlm/obs-core';
+import {
+  type AuthCooldownOptions,
+  defineOptionsSchema,
+  envFlag,
+  type OptionSpec,
+  readyOrLater,
+  type SinkContext,
+} from '@rlm/obs-core';
 import { LangfuseSink, type LangfuseSinkOptions } from './langfuse-sink.js';
 
 export type { LangfuseSinkOptions, LangfuseStats } from './langfuse-sink.js';
 export { LangfuseSink } from './langfuse-sink.js';
+
+const finitePositive = (value: unknown): string | undefined =>
+  typeof value === 'number' && Number.isFinite(value) && value > 0
+    ? undefined
+    : 'must be a finite number > 0';
+
+/**
+ * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
+ * unknown option (`publicKEY` for `publicKey`) or a wrong type is a config error naming the
+ * key (`sinks[0].options.publicKEY`). Every option of {@link LangfuseSinkOptions} and no other
+ * (checked by the compiler); `spanExporter` and the cooldown's `now`/`random` are objects and
+ * functions a `.mjs` or `.ts` config may pass.
+ */
+export const optionsSchema = defineOptionsSchema<LangfuseSinkOptions>({
+  enabled: 'boolean',
+  // Strings, empty ones too: a `${LANGFUSE_PUBLIC_KEY}` that is not set makes the sink say
+  // which key is missing (available: false), not the whole config fail.
+  publicKey: 'string',
+  secretKey: 'string',
+  baseUrl: 'string',
+  environment: 'string',
+  authCheck: 'boolean',
+  flushAt: finitePositive,
+  flushIntervalSeconds: finitePositive,
+  timeoutSeconds: finitePositive,
+  spanExporter: 'object',
+  maxOpenRuns: 'positiveNumber',
+  authCooldown: {
+    initialMs: 'nonNegativeNumber',
+    maxMs: 'nonNegativeNumber',
+    jitter: 'nonNegativeNumber',
+    now: 'function',
+    random: 'function',
+  } satisfies Record<keyof AuthCooldownOptions, OptionSpec>,
+  name: 'nonEmptyString',
+} satisfies Record<keyof LangfuseSinkOptions, OptionSpec>);
 
 function fromEnvironment(env: Record<string, string | undefined>): LangfuseSinkOptions {
   // The seed names LANGFUSE_HOST; the v5 SDK reads LANGFUSE_BASE_URL: accept both.

@@ -7,11 +7,13 @@
  * The deprecated `langfuse` v3 package and its ingestion path are not used: spans go through
  * the official `LangfuseSpanProcessor` (`@langfuse/otel`) on a private tracer provider — not
  * the global one, and not `setLangfuseTracerProvider()` (a process-wide slot the host's own
- * Langfuse may use) — with Langfuse's attribute conventions; scores and the auth check use
- * `@langfuse/client`'s API client (scores are batched here, so failures are counted).
+ * Langfuse may use) — with Langfuse's attribute conventions. Scores (batched here, so failures
+ * are counted) and the auth check are plain requests to the public API endpoints
+ * `@langfuse/client` calls (`POST /api/public/ingestion`, `GET /api/public/projects`): the
+ * client's request timeout is a timer it does not clear when a request fails, which kept the
+ * process alive for the whole timeout after every failed score batch.
  */
 
-import { LangfuseClient } from '@langfuse/client';
 import { LangfuseSpanProcessor } from '@langfuse/otel';
 import {
   type Attributes,
@@ -99,8 +101,33 @@ export interface LangfuseSinkOptions {
 const TEXT_LIMIT = 500;
 /** Scores held for the next flush; beyond it they are counted as failed. */
 const MAX_QUEUED_SCORES = 10_000;
-/** The key check at setup (the factory waits at most 5 s for it anyway). */
-const CHECK_TIMEOUT_SECONDS = 5;
+/**
+ * The key check at setup: longer than the factory waits for it (5 s), so that with a Langfuse
+ * that does not answer the factory returns first, the status saying the check goes on.
+ */
+const CHECK_TIMEOUT_MS = 10_000;
+/** Retries of a score batch Langfuse answered 408, 429 or 5xx to (as the API client did). */
+const SCORE_RETRIES = 2;
+/** The longest wait before a retry, whatever `Retry-After` says. */
+const MAX_RETRY_DELAY_MS = 10_000;
+/** What an HTTP header cannot carry: a key with one would fail every request. */
+const NOT_IN_HEADER = /[^\x20-\x7e\x80-\xff]/;
+
+/** A failed request: `statusCode` for the auth pause and the messages. */
+class LangfuseRequestError extends Error {
+  readonly statusCode: number | undefined;
+  constructor(message: string, statusCode?: number) {
+    super(message);
+    this.name = 'LangfuseRequestError';
+    this.statusCode = statusCode;
+  }
+}
+
+/** A key as given, without the whitespace a `.env` file leaves (a CRLF line end). */
+function cleanKey(value: string | undefined): string | undefined {
+  const key = value?.trim();
+  return key ? key : undefined;
+}
 
 interface OpenRun {
   span: Span;
@@ -111,12 +138,15 @@ interface OpenRun {
   root: boolean;
   /** `session.id`, `user.id`: on the run's span and its steps (Langfuse trace attributes). */
   identity: Attributes;
+  /** Steps seen (the number of a step that has none). */
+  steps: number;
 }
 
-/** What the sink remembers of a run that ended, for late scores. */
+/** What the sink remembers of a run that ended, for late scores and late steps. */
 interface EndedRun {
   traceId: string;
   root: boolean;
+  steps: number;
 }
 
 /** A score as the ingestion API takes it (`score-create`). */
@@ -182,7 +212,8 @@ export class LangfuseSink implements RLMObservabilitySink {
   readonly ready: Promise<void>;
 
   #tracing: PrivateTracing | undefined;
-  #client: LangfuseClient | undefined;
+  /** `Authorization` and the other headers of the API requests; unset without keys. */
+  #apiHeaders: Record<string, string> | undefined;
   #available = false;
   /**
    * Spans and scores that had gone through when the key check failed (`-1`: it did not): one
@@ -192,6 +223,8 @@ export class LangfuseSink implements RLMObservabilitySink {
   #detail: string;
   #runs = new Map<string, OpenRun>();
   #ended = new Map<string, EndedRun>();
+  /** Steps seen of runs this sink never saw start (bounded like `#ended`). */
+  #loose = new Map<string, number>();
   readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   /** One pause for the keys: the OTLP export and the score ingestion share it. */
@@ -217,16 +250,27 @@ export class LangfuseSink implements RLMObservabilitySink {
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
     this.#environment = options.environment;
     this.#timeoutSeconds = options.timeoutSeconds ?? 10;
-    const { publicKey, secretKey } = options;
+    const publicKey = cleanKey(options.publicKey);
+    const secretKey = cleanKey(options.secretKey);
     const authorization = `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}`;
     this.#scrub = secretScrubber({
       headers: publicKey && secretKey ? { Authorization: authorization } : {},
-      secrets: [secretKey],
+      secrets: [secretKey, options.secretKey],
       urls: [this.baseUrl],
     });
     if (!this.enabled) return;
     if (!publicKey || !secretKey) {
       this.#detail = `unavailable: set ${!publicKey ? 'LANGFUSE_PUBLIC_KEY' : ''}${!publicKey && !secretKey ? ' and ' : ''}${!secretKey ? 'LANGFUSE_SECRET_KEY' : ''}`;
+      return;
+    }
+    // Whitespace around a key is trimmed; a line break or control character inside would fail
+    // every request ("Invalid character in header content"): say which key, never its value.
+    const bad = [
+      NOT_IN_HEADER.test(publicKey) ? 'LANGFUSE_PUBLIC_KEY' : '',
+      NOT_IN_HEADER.test(secretKey) ? 'LANGFUSE_SECRET_KEY' : '',
+    ].filter(Boolean);
+    if (bad.length > 0) {
+      this.#detail = `unavailable: ${bad.join(' and ')} ${bad.length > 1 ? 'have' : 'has'} a line break or another control character inside`;
       return;
     }
     try {
@@ -265,7 +309,11 @@ export class LangfuseSink implements RLMObservabilitySink {
             ...(options.environment ? { environment: options.environment } : {}),
           }),
       });
-      this.#client = new LangfuseClient({ publicKey, secretKey, baseUrl: this.baseUrl });
+      this.#apiHeaders = {
+        Authorization: authorization,
+        'X-Langfuse-Sdk-Name': 'javascript',
+        'X-Langfuse-Public-Key': publicKey,
+      };
       this.#available = true;
       this.#detail = safeEndpoint(this.baseUrl);
       if (options.authCheck !== false) {
@@ -280,9 +328,7 @@ export class LangfuseSink implements RLMObservabilitySink {
 
   async #authCheck(publicKey: string): Promise<void> {
     try {
-      // A timeout of our own: the API client's default (60 s) is a timer it does not clear when
-      // the request fails (Langfuse unreachable), and it kept the process alive that long.
-      await this.#client!.api.projects.get({ timeoutInSeconds: CHECK_TIMEOUT_SECONDS });
+      await this.#request('GET', '/api/public/projects', CHECK_TIMEOUT_MS);
       this.#detail = safeEndpoint(this.baseUrl);
     } catch (error) {
       this.#available = false;
@@ -293,6 +339,59 @@ export class LangfuseSink implements RLMObservabilitySink {
           ? `the keys were refused (HTTP ${status}) for public key ${publicKey.slice(0, 10)}…`
           : `cannot reach ${safeEndpoint(this.baseUrl)}: ${this.#scrub(error).split('\n')[0]}`;
       this.#detail = `unavailable: ${hint}`;
+    }
+  }
+
+  /**
+   * A request to Langfuse's public API; resolves with the parsed answer, else rejects with a
+   * {@link LangfuseRequestError} (its `statusCode` when Langfuse answered). Its timeout is
+   * `AbortSignal.timeout` (a timer that never holds the process); a POST Langfuse answered
+   * 408, 429 or 5xx to is tried again, twice at most, after 1 s then 2 s (or `Retry-After`).
+   */
+  async #request(
+    method: 'GET' | 'POST',
+    path: string,
+    timeoutMs: number,
+    body?: unknown,
+  ): Promise<unknown> {
+    const url = new URL(`${this.baseUrl}${path}`);
+    // fetch refuses a URL with credentials; the keys are the credentials here.
+    url.username = '';
+    url.password = '';
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method,
+          headers: {
+            ...this.#apiHeaders,
+            ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+          },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (error) {
+        // `fetch failed` says nothing; its cause does (`connect ECONNREFUSED …`, a timeout).
+        const cause = (error as { cause?: unknown })?.cause;
+        throw new LangfuseRequestError(this.#scrub(cause instanceof Error ? cause : error));
+      }
+      const text = await response.text().catch(() => '');
+      const status = response.status;
+      if (status >= 200 && status < 300) {
+        try {
+          return text ? JSON.parse(text) : undefined;
+        } catch {
+          return undefined;
+        }
+      }
+      const retry = status === 408 || status === 429 || status >= 500;
+      if (method === 'POST' && retry && attempt < SCORE_RETRIES) {
+        const after = Number(response.headers.get('retry-after'));
+        const delay = Number.isFinite(after) && after > 0 ? after * 1000 : 1000 * 2 ** attempt;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, MAX_RETRY_DELAY_MS)));
+        continue;
+      }
+      throw new LangfuseRequestError(`HTTP ${status}`, status);
     }
   }
 
@@ -341,7 +440,7 @@ export class LangfuseSink implements RLMObservabilitySink {
   /** The Langfuse trace id of a run (a 32-hex OpenTelemetry id derived from the run id). */
   getTraceId(runId: string): string | undefined {
     this.#hooks.drain();
-    return this.#runs.get(runId)?.traceId;
+    return this.#runs.get(runId)?.traceId ?? this.#ended.get(runId)?.traceId;
   }
 
   /** Backpressure when the export queue is near full (see PrivateTracing.whenRoom). */
@@ -385,7 +484,7 @@ export class LangfuseSink implements RLMObservabilitySink {
     const parent = runParentContext(s.traceparent, parentRun?.context);
     const isRoot = trace.getSpanContext(parent) === undefined;
     const environment = str(s.environment) ?? '';
-    const task = str(s.task) ?? '';
+    const task = truncate(str(s.task) ?? '', TEXT_LIMIT);
     const params = isObject(s.params) ? s.params : {};
     const who = runIdentity(s);
     // Langfuse's trace attributes (`session.id`, `user.id`), on every span of the run as
@@ -427,10 +526,32 @@ export class LangfuseSink implements RLMObservabilitySink {
         lastStepEnd: startMs,
         root: isRoot,
         identity,
+        // Steps that came before the start (a run this sink had not seen start) count.
+        steps: this.#loose.get(id) ?? 0,
       },
       this.#maxOpenRuns,
       tracing,
     );
+    this.#loose.delete(id);
+  }
+
+  /**
+   * The number of a step: its own, else its place among the steps this sink saw for the run
+   * (the n-th), so that steps without a number get an observation each (Langfuse keeps one per
+   * id) and a replay of the run the same ids.
+   */
+  #stepNumber(id: string, given: number | undefined, run: OpenRun | undefined): number {
+    let seen: number;
+    if (run) seen = ++run.steps;
+    else {
+      const ended = this.#ended.get(id);
+      if (ended) seen = ++ended.steps;
+      else {
+        seen = (this.#loose.get(id) ?? 0) + 1;
+        remember(this.#loose, id, seen, this.#maxOpenRuns * 2);
+      }
+    }
+    return given ?? seen;
   }
 
   #onStep(runId: string, record: StepRecord): void {
@@ -443,7 +564,7 @@ export class LangfuseSink implements RLMObservabilitySink {
     const parent = run?.context ?? derivedRunContext(id);
     const action = isObject(event.action) ? event.action : {};
     const observation = isObject(event.observation) ? event.observation : {};
-    const step = num(event.step) ?? 0;
+    const step = this.#stepNumber(id, num(event.step), run);
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();
@@ -471,8 +592,8 @@ export class LangfuseSink implements RLMObservabilitySink {
       ...customAttributes(event.attributes, 'langfuse.observation.metadata.'),
       ...run?.identity,
     };
-    if (failed)
-      attributes['langfuse.observation.status_message'] = str(observation.error) ?? 'step failed';
+    const error = failed ? truncate(str(observation.error) ?? 'step failed', TEXT_LIMIT) : '';
+    if (failed) attributes['langfuse.observation.status_message'] = error;
     tracing.ids.nextSpanId = spanIdFromRunId(id, step);
     const span = tracing.tracer.startSpan(
       `step-${step}`,
@@ -509,11 +630,7 @@ export class LangfuseSink implements RLMObservabilitySink {
       generation.end(endMs);
       tracing.ended();
     });
-    if (failed)
-      span.setStatus({
-        code: SpanStatusCode.ERROR,
-        message: (str(observation.error) ?? '').slice(0, 200),
-      });
+    if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
     span.end(endMs);
     tracing.ended();
     if (run) run.lastStepEnd = endMs;
@@ -547,16 +664,21 @@ export class LangfuseSink implements RLMObservabilitySink {
       run.span.setAttribute('langfuse.observation.level', 'WARNING');
       run.span.setAttribute(
         'langfuse.observation.status_message',
-        str(result.error) ?? 'Run did not complete',
+        truncate(str(result.error) ?? 'Run did not complete', TEXT_LIMIT),
       );
     }
     run.span.end(Math.max(timeOf(result.finishedAt) ?? this.#hooks.now(), run.startMs));
     tracing.ended();
-    remember(this.#ended, id, { traceId: run.traceId, root: run.root }, this.#maxOpenRuns * 2);
+    remember(
+      this.#ended,
+      id,
+      { traceId: run.traceId, root: run.root, steps: run.steps },
+      this.#maxOpenRuns * 2,
+    );
   }
 
   #onScore(runId: string, record: ScoreRecord): void {
-    if (!this.#tracing || !this.#client || this.#shutdown) return;
+    if (!this.#tracing || !this.#apiHeaders || this.#shutdown) return;
     const id = typeof runId === 'string' ? runId : String(runId);
     const score = readScore(record, TEXT_LIMIT);
     const run = this.#runs.get(id) ?? this.#ended.get(id);
@@ -574,8 +696,13 @@ export class LangfuseSink implements RLMObservabilitySink {
     }
     const value =
       typeof score.value === 'boolean' ? (score.value ? 1 : 0) : (score.value as number | string);
-    // Ids derived from the trace, so a replay updates a score instead of duplicating it.
-    const own = score.source === 'rlm-obs' ? '' : `-${score.kind}-${score.source ?? ''}`;
+    // Ids derived from the trace and the score's time, so a replay updates a score instead of
+    // duplicating it, and a second score of the same name (two users' thumbs) is a second
+    // score. The end-of-run `reward` and `completed` are one per run: no time in theirs.
+    const own =
+      score.source === 'rlm-obs'
+        ? ''
+        : `-${score.kind}-${score.source ?? ''}${score.atMs !== undefined ? `-${score.atMs}` : ''}`;
     this.#scores.push({
       id: `${traceId}-${observationId ?? 'trace'}-${score.name}${own}`,
       traceId,
@@ -631,6 +758,7 @@ export class LangfuseSink implements RLMObservabilitySink {
     if (this.#available)
       return { ok: true, problems: [], detail: `${safeEndpoint(this.baseUrl)}: keys accepted` };
     const refused = /refused/.test(this.#detail);
+    const control = /control character/.test(this.#detail);
     return {
       ok: false,
       detail: safeEndpoint(this.baseUrl),
@@ -639,7 +767,9 @@ export class LangfuseSink implements RLMObservabilitySink {
           problem: this.#detail.replace(/^unavailable: /, ''),
           fix: refused
             ? 'check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY (project settings → API keys) and that they belong to LANGFUSE_HOST'
-            : 'set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_HOST (or LANGFUSE_BASE_URL)',
+            : control
+              ? 'copy the key again (project settings → API keys): a line break or control character inside it cannot be sent'
+              : 'set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_HOST (or LANGFUSE_BASE_URL)',
         },
       ],
     };
@@ -666,13 +796,12 @@ export class LangfuseSink implements RLMObservabilitySink {
   }
 
   /**
-   * Sends the queued scores in one ingestion batch through the official API client, counting
-   * what fails (the SDK's own score queue only logs failures).
+   * Sends the queued scores in one ingestion batch (`score-create` events, as the API client
+   * does), counting what fails (the SDK's own score queue only logs failures).
    */
   async #flushScores(): Promise<void> {
-    const client = this.#client;
     const scores = this.#scores.splice(0);
-    if (!client || scores.length === 0) return;
+    if (!this.#apiHeaders || scores.length === 0) return;
     if (this.#auth.paused) {
       // The keys were refused lately: don't knock again before the pause ends; count it.
       this.#auth.cooldown.skip(scores.length);
@@ -682,19 +811,22 @@ export class LangfuseSink implements RLMObservabilitySink {
     }
     const timestamp = new Date().toISOString();
     try {
-      const response = await client.api.ingestion.batch(
+      const response = (await this.#request(
+        'POST',
+        '/api/public/ingestion',
+        this.#timeoutSeconds * 1000,
         {
           batch: scores.map((body) => ({
             id: `${body.id}-event`,
-            type: 'score-create' as const,
+            type: 'score-create',
             timestamp,
             body,
           })),
         },
-        // As for the key check: the client's 60 s default outlives a failed request.
-        { timeoutInSeconds: this.#timeoutSeconds },
-      );
-      const refused = response.errors?.length ?? 0;
+      )) as { errors?: unknown } | undefined;
+      const refused = Array.isArray(response?.errors)
+        ? Math.min(response.errors.length, scores.length)
+        : 0;
       this.#scoreErrors += refused;
       this.#scoresSent += scores.length - refused;
       this.#auth.succeeded();

@@ -9,6 +9,7 @@ it('the export surface of @rlm/sink-langfuse', async () => {
       "createSink",
       "default",
       "fromEnv",
+      "optionsSchema",
     ]
   `);
 });

@@ -554,10 +554,19 @@ describe('a Langfuse that refuses, throttles, fails or hangs', () => {
 // Spans into memory (to read them back), scores to a receiver that answers like Langfuse.
 const scoreReceiver = await startLangfuseReceiver('pk-lf-c', 'sk-lf-conformance-secret');
 afterAll(() => scoreReceiver.close());
+/**
+ * Keeps the spans it took after the sink shut it down: the conformance suite reads a run back
+ * after `obs.shutdown()` (the in-memory exporter forgets everything at shutdown).
+ */
+class KeepingExporter extends InMemorySpanExporter {
+  override shutdown(): Promise<void> {
+    return this.forceFlush();
+  }
+}
 const exporters = new WeakMap<LangfuseSink, InMemorySpanExporter>();
 describeSinkConformance(
   () => {
-    const exporter = new InMemorySpanExporter();
+    const exporter = new KeepingExporter();
     const sink = new LangfuseSink({
       publicKey: 'pk-lf-c',
       secretKey: 'sk-lf-conformance-secret',

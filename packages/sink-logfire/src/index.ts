@@ -4,7 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { envFlag, type SinkContext } from '@rlm/obs-core';
+import {
+  type AuthCooldownOptions,
+  defineOptionsSchema,
+  envFlag,
+  type OptionSpec,
+  type SinkContext,
+} from '@rlm/obs-core';
 import { LogfireSink, type LogfireSinkOptions } from './logfire-sink.js';
 
 export type { LogfireSinkOptions, LogfireStats } from './logfire-sink.js';
@@ -62,6 +68,51 @@ export interface LogfireConfigOptions extends LogfireSinkOptions {
   /** Read `.logfire/logfire_credentials.json` from this directory (relative to the config). */
   credentialsDir?: string;
 }
+
+const finitePositive = (value: unknown): string | undefined =>
+  typeof value === 'number' && Number.isFinite(value) && value > 0
+    ? undefined
+    : 'must be a finite number > 0';
+
+/**
+ * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
+ * unknown option (`projectname` for `projectName`) or a wrong type is a config error naming
+ * the key (`sinks[0].options.projectname`). Every option of {@link LogfireConfigOptions} and
+ * no other (checked by the compiler); `spanExporter` and the cooldown's `now`/`random` are
+ * objects and functions a `.mjs` or `.ts` config may pass.
+ */
+export const optionsSchema = defineOptionsSchema<LogfireConfigOptions>({
+  enabled: 'boolean',
+  // A string, an empty one too: a `${LOGFIRE_TOKEN}` that is not set makes the sink say so
+  // (available: false), not the whole config fail.
+  token: 'string',
+  projectName: 'string',
+  baseUrl: 'string',
+  serviceName: 'string',
+  environment: 'string',
+  useGlobalProvider: 'boolean',
+  tags: 'stringArray',
+  exportTimeoutMs: finitePositive,
+  maxQueueSize: (value) =>
+    typeof value === 'number' && Number.isInteger(value) && value >= 1
+      ? undefined
+      : 'must be a whole number >= 1',
+  scheduledDelayMs: (value) =>
+    typeof value === 'number' && Number.isFinite(value) && value >= 0
+      ? undefined
+      : 'must be a finite number >= 0',
+  spanExporter: 'object',
+  maxOpenRuns: 'positiveNumber',
+  authCooldown: {
+    initialMs: 'nonNegativeNumber',
+    maxMs: 'nonNegativeNumber',
+    jitter: 'nonNegativeNumber',
+    now: 'function',
+    random: 'function',
+  } satisfies Record<keyof AuthCooldownOptions, OptionSpec>,
+  name: 'nonEmptyString',
+  credentialsDir: 'nonEmptyString',
+} satisfies Record<keyof LogfireConfigOptions, OptionSpec>);
 
 /** The sink package contract: listed in a config as `'logfire'`. */
 export function createSink(

@@ -198,13 +198,19 @@ interface OpenRun {
   tags: string[];
   /** `session.id`, `user.id`. */
   identity: Attributes;
+  /** Steps seen (the number of a step that has none). */
+  steps: number;
 }
 
-/** What the sink remembers of a run that ended, for late scores. */
+/** What the sink remembers of a run that ended, for late scores and late steps. */
 interface EndedRun {
   traceId: string;
   tags: string[];
+  steps: number;
 }
+
+/** What an HTTP header cannot carry: a token with one would fail every export. */
+const NOT_IN_HEADER = /[^\x20-\x7e\x80-\xff]/;
 
 /** Stats of the sink: span counters, bad events, the auth pause. */
 export type LogfireStats = SpanCounters & {
@@ -242,6 +248,8 @@ export class LogfireSink implements RLMObservabilitySink {
   #detail: string;
   #runs = new Map<string, OpenRun>();
   #ended = new Map<string, EndedRun>();
+  /** Steps seen of runs this sink never saw start (bounded like `#ended`). */
+  #loose = new Map<string, number>();
   readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   readonly #auth: ExportAuth;
@@ -256,13 +264,15 @@ export class LogfireSink implements RLMObservabilitySink {
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.enabled = options.enabled !== false;
     this.projectName = options.projectName ?? 'rlm-code';
-    this.baseUrl = (options.baseUrl ?? baseUrlForToken(options.token)).replace(/\/+$/, '');
+    // A token from a `.env` file with CRLF line ends keeps a `\r`: the header would refuse it
+    // on every export while `fetch` (the check's probe) trims it and says all is well.
+    const token = options.token?.trim() || undefined;
+    this.baseUrl = (options.baseUrl ?? baseUrlForToken(token)).replace(/\/+$/, '');
     this.#tags = options.tags ?? ['rlm'];
     this.#detail = 'disabled';
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
-    this.#scrub = secretScrubber({ secrets: [options.token], urls: [this.baseUrl] });
-    this.#probeToken =
-      options.spanExporter || options.useGlobalProvider ? undefined : options.token || undefined;
+    this.#scrub = secretScrubber({ secrets: [token, options.token], urls: [this.baseUrl] });
+    this.#probeToken = options.spanExporter || options.useGlobalProvider ? undefined : token;
     if (!this.enabled) return;
     if (options.useGlobalProvider) {
       // The application's own Logfire/OpenTelemetry configuration exports for us.
@@ -271,9 +281,15 @@ export class LogfireSink implements RLMObservabilitySink {
       this.#detail = `project: ${this.projectName}`;
       return;
     }
-    if (!options.token && !options.spanExporter) {
+    if (!token && !options.spanExporter) {
       this.#detail =
         'unavailable: no token (set LOGFIRE_TOKEN, or useGlobalProvider when the application configured Logfire itself)';
+      return;
+    }
+    if (token && !options.spanExporter && NOT_IN_HEADER.test(token)) {
+      // Named, never shown.
+      this.#detail =
+        'unavailable: the token (LOGFIRE_TOKEN) has a line break or another control character inside';
       return;
     }
     try {
@@ -289,7 +305,7 @@ export class LogfireSink implements RLMObservabilitySink {
             endpoint: this.baseUrl,
             protocol: 'http/protobuf',
             // Logfire takes the bare token, no "Bearer".
-            headers: { Authorization: options.token! },
+            headers: { Authorization: token! },
             timeoutMs: options.exportTimeoutMs ?? 10_000,
           }),
         endpoint: this.baseUrl,
@@ -414,10 +430,20 @@ export class LogfireSink implements RLMObservabilitySink {
     holdRun(
       this.#runs,
       id,
-      { span, context, startMs, lastStepEnd: startMs, tags, identity },
+      // Steps that came before the start (a run this sink had not seen start) count.
+      {
+        span,
+        context,
+        startMs,
+        lastStepEnd: startMs,
+        tags,
+        identity,
+        steps: this.#loose.get(id) ?? 0,
+      },
       this.#maxOpenRuns,
       this.#tracing,
     );
+    this.#loose.delete(id);
     this.#log(
       context,
       'RLM run started',
@@ -430,6 +456,25 @@ export class LogfireSink implements RLMObservabilitySink {
     );
   }
 
+  /**
+   * The number of a step: its own, else its place among the steps this sink saw for the run
+   * (the n-th), so that steps without a number get a span id each and a replay of the run the
+   * same ids.
+   */
+  #stepNumber(id: string, given: number | undefined, run: OpenRun | undefined): number {
+    let seen: number;
+    if (run) seen = ++run.steps;
+    else {
+      const ended = this.#ended.get(id);
+      if (ended) seen = ++ended.steps;
+      else {
+        seen = (this.#loose.get(id) ?? 0) + 1;
+        remember(this.#loose, id, seen, this.#maxOpenRuns * 2);
+      }
+    }
+    return given ?? seen;
+  }
+
   #onStep(runId: string, record: StepRecord): void {
     if (!this.#tracer || this.#shutdown) return;
     const id = typeof runId === 'string' ? runId : String(runId);
@@ -439,7 +484,7 @@ export class LogfireSink implements RLMObservabilitySink {
     const context = run?.context ?? derivedRunContext(id);
     const action = isObject(event.action) ? event.action : {};
     const observation = isObject(event.observation) ? event.observation : {};
-    const step = num(event.step) ?? 0;
+    const step = this.#stepNumber(id, num(event.step), run);
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();
@@ -555,7 +600,7 @@ export class LogfireSink implements RLMObservabilitySink {
     remember(
       this.#ended,
       id,
-      { traceId: run.span.spanContext().traceId, tags: run.tags },
+      { traceId: run.span.spanContext().traceId, tags: run.tags, steps: run.steps },
       this.#maxOpenRuns * 2,
     );
   }
@@ -598,7 +643,9 @@ export class LogfireSink implements RLMObservabilitySink {
         problems: [
           {
             problem: this.#detail,
-            fix: 'set LOGFIRE_TOKEN to a write token of your project (logfire.pydantic.dev → project settings → write tokens)',
+            fix: /control character/.test(this.#detail)
+              ? 'copy the token again into LOGFIRE_TOKEN (logfire.pydantic.dev → project settings → write tokens): a line break or control character inside it cannot be sent'
+              : 'set LOGFIRE_TOKEN to a write token of your project (logfire.pydantic.dev → project settings → write tokens)',
           },
         ],
       };

@@ -11,6 +11,7 @@ it('the export surface of @rlm/sink-logfire', async () => {
       "createSink",
       "default",
       "fromEnv",
+      "optionsSchema",
       "readLogfireCredentials",
     ]
   `);

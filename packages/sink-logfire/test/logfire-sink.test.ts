@@ -409,10 +409,19 @@ describe('a Logfire API that refuses, throttles, fails or hangs', () => {
   }
 });
 
+/**
+ * Keeps the spans it took after the sink shut it down: the conformance suite reads a run back
+ * after `obs.shutdown()` (the in-memory exporter forgets everything at shutdown).
+ */
+class KeepingExporter extends InMemorySpanExporter {
+  override shutdown(): Promise<void> {
+    return this.forceFlush();
+  }
+}
 const exporters = new WeakMap<LogfireSink, InMemorySpanExporter>();
 describeSinkConformance(
   () => {
-    const exporter = new InMemorySpanExporter();
+    const exporter = new KeepingExporter();
     const sink = new LogfireSink({
       spanExporter: exporter,
       token: 'pylf_v1_us_conformance-secret-token',
