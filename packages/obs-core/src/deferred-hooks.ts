@@ -6,7 +6,8 @@ const DEFERRED_HOOKS_LIMIT = 1024;
  * coordinator whatever the input (throwing getters, Proxies), counting what it caught.
  *
  * `run(fn)` only queues the call with the time it came (well under a microsecond for the
- * caller); the queue is drained on the next turn of the event loop, inline once 1,024 calls
+ * caller); the queue is drained on the next turn of the event loop (right away, not when some
+ * timer next wakes the loop), inline once 1,024 calls
  * wait (a caller that never yields keeps bounded memory), and by `drain()` — which a sink
  * calls first in `forceFlush`, `shutdown` and lookups such as `getTraceId`. During the drain
  * `now()` is the time the hook was called, so what the sink records keeps the real times.
@@ -37,7 +38,10 @@ export class DeferredHooks {
     if (this.#queue.length >= DEFERRED_HOOKS_LIMIT) this.drain();
     else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(this.#task).unref();
+      // Referenced: an unreferenced immediate waits until something else wakes the event loop
+      // (a timer seconds away), while a sink's flush or backpressure may be waiting for these
+      // calls. It never keeps a process alive: it runs on the next turn and is gone.
+      setImmediate(this.#task);
     }
   }
 

@@ -8,6 +8,7 @@ import { OpenTelemetrySink, type OtelSinkOptions } from './otel-sink.js';
 
 export type { OtlpProtocol } from '@rlm/otel-common';
 export { signalUrl } from '@rlm/otel-common';
+export { optionsSchema } from './options.js';
 export type { OtelSinkOptions } from './otel-sink.js';
 export { OpenTelemetrySink } from './otel-sink.js';
 
@@ -29,6 +30,25 @@ export function parseOtlpHeaders(value: string | undefined): Record<string, stri
 }
 
 /**
+ * The settings the OTel environment variables give: `OTEL_EXPORTER_OTLP_ENDPOINT`,
+ * `OTEL_EXPORTER_OTLP_PROTOCOL` (a value other than `grpc` or `http/protobuf` is kept, and
+ * makes the sink unavailable with a detail that says so, rather than exporting with another
+ * protocol), `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_SERVICE_NAME`.
+ */
+function otlpEnvOptions(env: Record<string, string | undefined>): OtelSinkOptions {
+  const protocol = env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim();
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  const serviceName = env.OTEL_SERVICE_NAME?.trim();
+  const headers = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
+  return {
+    ...(protocol ? { protocol: protocol as OtlpProtocol } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    ...(serviceName ? { serviceName } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+  };
+}
+
+/**
  * The sink as the seed's environment configures it (`create_otel_sink_from_env`):
  * `DSPY_RLM_OTEL_ENABLED` (default false), `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`
  * (default `rlm-code`), `DSPY_RLM_OTEL_METRICS_ENABLED` (default true), plus
@@ -38,25 +58,32 @@ export function createOtelSinkFromEnv(
   env: Record<string, string | undefined> = process.env,
   options: OtelSinkOptions = {},
 ): OpenTelemetrySink {
-  const protocol = env.OTEL_EXPORTER_OTLP_PROTOCOL === 'http/protobuf' ? 'http/protobuf' : 'grpc';
-  const headers = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
   return new OpenTelemetrySink({
     enabled: envFlag(env.DSPY_RLM_OBS_ENABLED, true) && envFlag(env.DSPY_RLM_OTEL_ENABLED, false),
-    serviceName: env.OTEL_SERVICE_NAME || 'rlm-code',
+    serviceName: 'rlm-code',
     metricsEnabled: envFlag(env.DSPY_RLM_OTEL_METRICS_ENABLED, true),
-    protocol: protocol as OtlpProtocol,
-    ...(env.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
-    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    ...otlpEnvOptions(env),
     ...options,
   });
 }
 
-/** The sink package contract: listed in a config as `'otel'`. */
+/**
+ * The sink package contract: listed in a config as `'otel'`. The OTel environment variables
+ * of the context (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
+ * `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, and `DSPY_RLM_OTEL_METRICS_ENABLED`) give
+ * the defaults, as for `createOtelSinkFromEnv`; the options win. Listing the sink enables it
+ * (`DSPY_RLM_OTEL_ENABLED` is not needed).
+ */
 export function createSink(
   options: OtelSinkOptions = {},
-  _context?: SinkContext,
+  context?: Partial<SinkContext>,
 ): OpenTelemetrySink {
-  return new OpenTelemetrySink(options);
+  const env = context?.env ?? process.env;
+  return new OpenTelemetrySink({
+    metricsEnabled: envFlag(env.DSPY_RLM_OTEL_METRICS_ENABLED, true),
+    ...otlpEnvOptions(env),
+    ...options,
+  });
 }
 
 /** The sink package contract: activation from the seed's environment variables. */

@@ -71,6 +71,7 @@ import {
   str,
   timeOf,
 } from '@rlm/otel-common';
+import { hasScheme, optionsProblem, shownEndpoint } from './options.js';
 
 /** Options of the `opentelemetry` sink. */
 export interface OtelSinkOptions {
@@ -80,10 +81,15 @@ export interface OtelSinkOptions {
   serviceName?: string;
   /**
    * The OTLP endpoint. @defaultValue `http://localhost:4317` for gRPC, `http://localhost:4318`
-   * for http/protobuf (env `OTEL_EXPORTER_OTLP_ENDPOINT`)
+   * for http/protobuf (env `OTEL_EXPORTER_OTLP_ENDPOINT`). For gRPC a `host:port` without a
+   * scheme means TLS, as in the OpenTelemetry exporter; http/protobuf needs `http://` or
+   * `https://`.
    */
   endpoint?: string;
-  /** @defaultValue `'grpc'` (env `OTEL_EXPORTER_OTLP_PROTOCOL`) */
+  /**
+   * `'grpc'` or `'http/protobuf'`; anything else makes the sink unavailable.
+   * @defaultValue `'grpc'` (env `OTEL_EXPORTER_OTLP_PROTOCOL`)
+   */
   protocol?: OtlpProtocol;
   /** Extra headers (gRPC metadata), for example for auth. (env `OTEL_EXPORTER_OTLP_HEADERS`) */
   headers?: Record<string, string>;
@@ -93,9 +99,12 @@ export interface OtelSinkOptions {
   resourceAttributes?: Attributes;
   /** Per-export timeout; the exporters' retries stay within it. @defaultValue `10000` */
   exportTimeoutMs?: number;
-  /** Spans held for export; beyond it spans are dropped and counted. @defaultValue `2048` */
+  /**
+   * Spans held for export (a whole number > 0); beyond it spans are dropped and counted.
+   * @defaultValue `2048`
+   */
   maxQueueSize?: number;
-  /** @defaultValue `512` */
+  /** At most this many spans per export (never more than three quarters of `maxQueueSize`). @defaultValue `512` */
   maxExportBatchSize?: number;
   /** @defaultValue `1000` */
   scheduledDelayMs?: number;
@@ -154,6 +163,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   readonly protocol: OtlpProtocol;
   readonly metricsEnabled: boolean;
 
+  /** The endpoint as a URL: a gRPC `host:port` gets `https://`, as the exporter reads it. */
+  readonly #target: string;
   #available = false;
   #detail: string;
   #tracing: PrivateTracing | undefined;
@@ -162,6 +173,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   #metricExporter: CountingMetricExporter | undefined;
   #runs = new Map<string, OpenRun>();
   #traceIds = new Map<string, string>();
+  /** Steps seen per run since its start: the number of a step that comes without one. */
+  #stepsSeen = new Map<string, number>();
   #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   readonly #auth: ExportAuth;
@@ -182,11 +195,29 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       (this.protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318');
     this.metricsEnabled = options.metricsEnabled !== false;
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
-    this.#detail = this.enabled ? safeEndpoint(this.endpoint) : 'disabled';
+    const endpoint = typeof this.endpoint === 'string' ? this.endpoint.trim() : '';
+    this.#target =
+      this.protocol === 'grpc' && endpoint !== '' && !hasScheme(endpoint)
+        ? `https://${endpoint}`
+        : endpoint;
+    this.#detail = this.enabled
+      ? this.#target === endpoint
+        ? safeEndpoint(endpoint)
+        : `${safeEndpoint(this.#target)} (no scheme given: gRPC over TLS)`
+      : 'disabled';
     // One pause for the traces and the metrics: they go out with the same credentials.
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
-    this.#scrub = secretScrubber({ headers: options.headers, urls: [this.endpoint] });
+    this.#scrub = secretScrubber({
+      headers: options.headers,
+      urls: [this.endpoint, this.#target],
+    });
     if (!this.enabled) return;
+    // A wrong value would break exports quietly (every span dropped, another protocol).
+    const problem = optionsProblem(options, this.endpoint);
+    if (problem) {
+      this.#detail = `unavailable: ${problem}`;
+      return;
+    }
     try {
       const settings = {
         endpoint: this.endpoint,
@@ -203,7 +234,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       this.#tracing = new PrivateTracing({
         resource: resourceAttributes,
         exporter: options.spanExporter ?? createSpanExporter(settings),
-        endpoint: this.endpoint,
+        endpoint: this.#target,
         auth: this.#auth,
         scrub: this.#scrub,
         ...(options.maxQueueSize !== undefined ? { maxQueueSize: options.maxQueueSize } : {}),
@@ -299,10 +330,14 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     return this.#runs.get(runId)?.span.spanContext().traceId ?? this.#traceIds.get(runId);
   }
 
-  /** Backpressure when the export queue is near full (see PrivateTracing.whenRoom). */
+  /**
+   * Backpressure when the export queue is near full (see PrivateTracing.whenRoomAfter): hook
+   * calls still queued that could fill it run first, so a hold only ever waits for an export
+   * under way — never for hooks left on the event loop, which a burst followed by the end of
+   * the process would otherwise lose.
+   */
   #room(): Promise<void> | undefined {
-    // Deferred hook calls not yet run make spans too (a step: up to two).
-    return this.#tracing?.whenRoom(this.#hooks.pending * 2);
+    return this.#tracing?.whenRoomAfter(this.#hooks);
   }
 
   onRunStart(runId: string, start: RunStart): Promise<void> | undefined {
@@ -335,6 +370,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     Object.assign(attributes, identity);
     this.#tracing!.ids.nextTraceId = traceIdFromRunId(id);
     this.#tracing!.ids.nextSpanId = spanIdFromRunId(id);
+    // A run started (again, in a replay): its steps without a number count from 1.
+    this.#stepsSeen.delete(id);
     const span = tracer.startSpan(
       'rlm.run',
       { kind: SpanKind.INTERNAL, startTime: startMs, attributes },
@@ -380,7 +417,13 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const parent = run?.context ?? derivedRunContext(id, this.#traceIds.get(id));
     const action = isObject(event.action) ? event.action : {};
     const observation = isObject(event.observation) ? event.observation : {};
-    const step = num(event.step) ?? 0;
+    // A step without a number is the n-th step seen for its run (as the run API numbers them):
+    // distinct span ids, and the same ones when the run is replayed.
+    const before = this.#stepsSeen.get(id);
+    const seen = (before ?? 0) + 1;
+    if (before === undefined) remember(this.#stepsSeen, id, seen, this.#maxOpenRuns * 2);
+    else this.#stepsSeen.set(id, seen);
+    const step = num(event.step) ?? seen;
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();
@@ -566,7 +609,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
           },
         ],
       };
-    const where = safeEndpoint(this.endpoint);
+    const where = safeEndpoint(this.#target);
     const auth = this.#auth.detail();
     if (auth)
       return {
@@ -581,21 +624,23 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       };
     let url: URL;
     try {
-      url = new URL(this.endpoint);
+      url = new URL(this.#target);
     } catch {
       return {
         ok: false,
         problems: [
           {
-            problem: `the endpoint ${where} is not a URL`,
+            problem: `the endpoint ${shownEndpoint(this.endpoint)} is not a URL`,
             fix: 'set OTEL_EXPORTER_OTLP_ENDPOINT to a URL like http://localhost:4317',
           },
         ],
       };
     }
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    // gRPC over a Unix socket (`unix:///path`): the socket, not a TCP port.
+    const target = url.protocol === 'unix:' ? { path: url.pathname } : { host: url.hostname, port };
     const reason = await new Promise<string | undefined>((resolve) => {
-      const socket = connect({ host: url.hostname, port, timeout: 5000 });
+      const socket = connect({ ...target, timeout: 5000 });
       socket.once('connect', () => {
         socket.destroy();
         resolve(undefined);
@@ -607,7 +652,11 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       socket.once('error', (error) => resolve(this.#scrub(error)));
     });
     if (reason === undefined)
-      return { ok: true, problems: [], detail: `${where} accepts connections (${this.protocol})` };
+      return {
+        ok: true,
+        problems: [],
+        detail: `${where} accepts connections (${this.protocol}${this.#target !== this.endpoint.trim() ? ' over TLS: no scheme given' : ''})`,
+      };
     return {
       ok: false,
       detail: where,
@@ -643,8 +692,6 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     })();
     return this.#shutdown;
   }
-
-  /** A hook never throws into the coordinator, whatever the input (throwing getters, Proxies). */
 
   #rememberTraceId(runId: string, traceId: string): void {
     remember(this.#traceIds, runId, traceId, this.#maxOpenRuns * 2);

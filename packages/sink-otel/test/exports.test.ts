@@ -9,6 +9,7 @@ it('the export surface of @rlm/sink-otel', async () => {
       "createSink",
       "default",
       "fromEnv",
+      "optionsSchema",
       "parseOtlpHeaders",
       "signalUrl",
     ]
