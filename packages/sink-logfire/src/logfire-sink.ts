@@ -360,10 +360,12 @@ export class LogfireSink implements RLMObservabilitySink {
     return stats;
   }
 
-  /** Backpressure when the export queue is near full (see PrivateTracing.whenRoom). */
+  /**
+   * Backpressure when the export queue is near full (see PrivateTracing.whenRoomAfter): hook
+   * calls still queued that could fill it run first, so a hold only waits for an export.
+   */
   #room(): Promise<void> | undefined {
-    // Deferred hook calls not yet run make spans too (a step: up to two).
-    return this.#tracing?.whenRoom(this.#hooks.pending * 2);
+    return this.#tracing?.whenRoomAfter(this.#hooks);
   }
 
   onRunStart(runId: string, start: RunStart): Promise<void> | undefined {
