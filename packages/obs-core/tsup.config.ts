@@ -6,6 +6,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'testing/index': 'src/testing/index.ts',
+    'testing/sinks': 'src/testing/sinks.ts',
     'sink-worker': 'src/worker/sink-worker.ts',
   },
   external: ['vitest', 'jiti', 'yaml'],

@@ -5,9 +5,13 @@
  * It follows the sink contract's rules: hooks only queue (cheap, never throw), a timer or a
  * full batch sends, 429/5xx/network errors are retried with backoff (honouring Retry-After),
  * memory is bounded, `forceFlush()` finishes the work, and `status()` shows counters but
- * never the URL's credentials or the headers.
+ * never the URL's credentials or the headers. Credentials in the URL
+ * (`https://user:password@host/hook`) are sent as an `Authorization: Basic` header, since
+ * fetch refuses a URL that holds them.
  */
 import {
+  createRedactor,
+  type Redactor,
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
@@ -31,6 +35,46 @@ export interface WebhookEvent {
 
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
 const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * Whether a failed fetch is worth retrying: network errors (fetch's `TypeError: fetch failed`,
+ * which carries the cause) and timeouts are; a request that cannot even be built (a bad
+ * header value, a bad URL: a `TypeError` without a cause) or a port fetch refuses (such as
+ * 9) fails the same way every time.
+ */
+function isRetryable(error: unknown): boolean {
+  if (!(error instanceof Error)) return true;
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') return true;
+  if (error instanceof TypeError)
+    return (
+      error.cause !== undefined && (error.cause as { message?: unknown }).message !== 'bad port'
+    );
+  return true;
+}
+
+/** The URL without `user:password@`, and those credentials as a Basic authorization value. */
+function splitCredentials(url: string): { url: string; basic?: string; secrets: string[] } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, secrets: [] };
+  }
+  if (!parsed.username && !parsed.password) return { url, secrets: [] };
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  const username = decode(parsed.username);
+  const password = decode(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  const basic = Buffer.from(`${username}:${password}`).toString('base64');
+  return { url: parsed.toString(), basic: `Basic ${basic}`, secrets: [password, basic] };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -66,11 +110,19 @@ export class WebhookSink implements RLMObservabilitySink {
   #sending: Promise<void> | undefined;
   #closed = false;
   #lastError: string | undefined;
+  /** Scrubs the credentials and header values from error texts shown in `status()`. */
+  readonly #redactor: Redactor = createRedactor({ env: {} });
 
   constructor(options: WebhookSinkOptions) {
     this.name = options.name ?? 'webhook';
-    this.#url = options.url;
+    const { url, basic, secrets } = splitCredentials(options.url);
+    this.#url = url;
     this.#headers = { ...options.headers };
+    // An authorization header given explicitly wins over credentials in the URL.
+    const hasAuth = Object.keys(this.#headers).some((h) => h.toLowerCase() === 'authorization');
+    if (basic !== undefined && !hasAuth) this.#headers.authorization = basic;
+    for (const secret of [...secrets, ...Object.values(this.#headers)])
+      this.#redactor.remember(secret);
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatchSize ?? 100));
     this.#delayMs = Math.max(0, options.scheduledDelayMs ?? 1000);
     this.#maxQueue = Math.max(1, options.maxQueueSize ?? 10_000);
@@ -89,6 +141,14 @@ export class WebhookSink implements RLMObservabilitySink {
     };
     if (this.#lastError !== undefined) status.last_error = this.#lastError;
     return status;
+  }
+
+  #describe(error: unknown): string {
+    const text =
+      error instanceof Error
+        ? `${error.name}: ${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}`
+        : String(error);
+    return this.#redactor.scrub(text).slice(0, 300);
   }
 
   onRunStart(runId: string, start: RunStart): void {
@@ -130,12 +190,13 @@ export class WebhookSink implements RLMObservabilitySink {
         ],
       };
     } catch (error) {
-      const reason =
+      const reason = this.#redactor.scrub(
         error instanceof Error
           ? error.cause instanceof Error
             ? error.cause.message
             : error.message
-          : String(error);
+          : String(error),
+      );
       return {
         ok: false,
         detail: where,
@@ -235,8 +296,8 @@ export class WebhookSink implements RLMObservabilitySink {
         if (!RETRYABLE.has(response.status)) break;
         wait = retryAfterMs(response.headers.get('retry-after'));
       } catch (error) {
-        this.#lastError =
-          error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        this.#lastError = this.#describe(error);
+        if (!isRetryable(error)) break;
       }
       if (attempt < this.#maxAttempts) {
         this.stats.retries++;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 export interface Receiver {
   url: string;
   events: Array<{ type: string; run_id: string; payload: any }>;
-  requests: Array<{ headers: Record<string, unknown>; status: number }>;
+  requests: Array<{ path: string; headers: Record<string, unknown>; status: number }>;
   /** Answers the next requests with these statuses (then 200). */
   failNext(statuses: number[], retryAfter?: string): void;
   close(): Promise<void>;
@@ -20,7 +20,7 @@ export async function startReceiver(): Promise<Receiver> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const status = plan.shift() ?? 200;
-      receiver.requests.push({ headers: req.headers, status });
+      receiver.requests.push({ path: req.url ?? '', headers: req.headers, status });
       if (status === 200) {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
           events: Receiver['events'];

@@ -86,6 +86,63 @@ describe('rlm-sink-webhook', () => {
     for (const secret of ['hunter2', 'abc123', 'sekrit-token']) expect(text).not.toContain(secret);
   });
 
+  it('sends credentials in the URL as Basic auth (fetch refuses such a URL) and never shows them', async () => {
+    const port = new URL(receiver.url).port;
+    const sink = createSink({
+      url: `http://hook-user:s3cret%40pw@127.0.0.1:${port}/hook?k=v`,
+      scheduledDelayMs: 1,
+      maxAttempts: 2,
+    }) as WebhookSink;
+    sink.onStep('basic-run', { event: { step: 1 }, cumulativeReward: 0 });
+    await sink.forceFlush();
+    expect(sink.stats).toMatchObject({ sent: 1, failed: 0, retries: 0, requests: 1 });
+    const request = receiver.requests.at(-1)!;
+    expect(request.path).toBe('/hook?k=v');
+    expect(request.headers.authorization).toBe(
+      `Basic ${Buffer.from('hook-user:s3cret@pw').toString('base64')}`,
+    );
+    expect(receiver.events.filter((e) => e.run_id === 'basic-run')).toHaveLength(1);
+    const text = JSON.stringify(sink.status());
+    expect(sink.status().detail).toBe(`http://127.0.0.1:${port}/hook`);
+    for (const secret of [
+      's3cret',
+      'hook-user',
+      Buffer.from('hook-user:s3cret@pw').toString('base64'),
+    ])
+      expect(text).not.toContain(secret);
+    // The doctor check goes the same way.
+    await expect(sink.check()).resolves.toMatchObject({ ok: true });
+    expect(receiver.requests.at(-1)!.headers.authorization).toMatch(/^Basic /);
+  });
+
+  it('an authorization header given explicitly wins over credentials in the URL', async () => {
+    const port = new URL(receiver.url).port;
+    const sink = new WebhookSink({
+      url: `http://user:url-pass@127.0.0.1:${port}/hook`,
+      headers: { Authorization: 'Bearer explicit-token-1' },
+      scheduledDelayMs: 1,
+    });
+    sink.onStep('explicit-auth', { event: { step: 1 }, cumulativeReward: 0 });
+    await sink.forceFlush();
+    expect(receiver.requests.at(-1)!.headers.authorization).toBe('Bearer explicit-token-1');
+  });
+
+  it('does not retry a request that cannot be built, and shows no header value in the error', async () => {
+    const sink = new WebhookSink({
+      url: receiver.url,
+      // A header value fetch refuses: a TypeError that is not a network error.
+      headers: { 'x-api-key': 'bad-secret-value\nsecond line' },
+      maxAttempts: 5,
+    });
+    const before = receiver.requests.length;
+    sink.onStep('unbuildable', { event: { step: 1 }, cumulativeReward: 0 });
+    await expect(sink.forceFlush()).rejects.toThrow(/1 events could not be delivered .*TypeError/);
+    expect(sink.stats).toMatchObject({ sent: 0, failed: 1, retries: 0, requests: 1 });
+    expect(receiver.requests.length).toBe(before);
+    expect(JSON.stringify(sink.status())).not.toContain('bad-secret-value');
+    expect(sink.status().last_error).toMatch(/^TypeError: /);
+  });
+
   it('validates its options', () => {
     expect(() => createSink({} as never)).toThrow('rlm-sink-webhook: url: Expected a URL string');
     expect(() => createSink({ url: 'ftp://x' })).toThrow('url: Expected an http(s) URL');

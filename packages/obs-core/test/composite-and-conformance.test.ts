@@ -230,9 +230,23 @@ describeSinkConformance(() => new MemorySink('conformance-memory'), {
   }),
 });
 
+/** The children of each CompositeSink the suite creates, to read runs back from. */
+const compositeChildren = new WeakMap<object, MemorySink[]>();
 describeSinkConformance(
-  () => new CompositeSink([new MemorySink('a'), new MemorySink('b')], { logger: false }),
+  () => {
+    const children = [new MemorySink('a'), new MemorySink('b')];
+    const composite = new CompositeSink(children, { logger: false });
+    compositeChildren.set(composite, children);
+    return composite;
+  },
   {
     title: 'CompositeSink conformance',
+    readBack: (sink, runId) => {
+      // Both children got every step, in order: read back the second one, checking the first.
+      const [a, b] = compositeChildren.get(sink)!;
+      const steps = (m: MemorySink) => m.stepsOf(runId).map((s) => s.event.step as number);
+      expect(steps(a!)).toEqual(steps(b!));
+      return { steps: steps(b!), ended: b!.eventsOf(runId).some((e) => e.hook === 'onRunEnd') };
+    },
   },
 );

@@ -23,6 +23,7 @@ it('the export surface of @rlm/obs-core', async () => {
       "createWorkerSinks",
       "defaultSanitizer",
       "defineConfig",
+      "defineOptionsSchema",
       "envFlag",
       "epochMs",
       "errorText",

@@ -121,7 +121,12 @@ describe('packaging', () => {
   it('require() works from CommonJS', async () => {
     const base = dir();
     const { stdout } = await run(process.execPath, [path.join(fixtures, 'require-core.cjs'), base]);
-    expect(JSON.parse(stdout)).toEqual({ ok: true, memory: 'function', run: 'function' });
+    expect(JSON.parse(stdout)).toEqual({
+      ok: true,
+      memory: 'function',
+      doubles: 'function',
+      run: 'function',
+    });
     expect(fs.existsSync(path.join(base, 'steps', 'from-cjs.jsonl'))).toBe(true);
   });
 });
