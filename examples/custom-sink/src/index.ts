@@ -22,16 +22,22 @@ export { WebhookSink } from './webhook-sink.js';
  * ```
  */
 export function createSink(
-  options: WebhookSinkOptions,
-  _context?: SinkContext,
+  options: Partial<WebhookSinkOptions> = {},
+  context?: Partial<SinkContext>,
 ): RLMObservabilitySink {
-  const result = optionsSchema['~standard'].validate(options);
+  // An option the config leaves unset comes from the environment it was loaded with.
+  const url = options.url ?? context?.env?.RLM_SINK_WEBHOOK_URL;
+  if (url === undefined || url === '')
+    throw new Error(
+      'rlm-sink-webhook: url: Expected a URL string (the url option or RLM_SINK_WEBHOOK_URL)',
+    );
+  const result = optionsSchema['~standard'].validate({ ...options, url });
   if ('issues' in result && result.issues) {
     const issue = result.issues[0]!;
     const where = issue.path?.length ? `${issue.path.map(String).join('.')}: ` : '';
     throw new Error(`rlm-sink-webhook: ${where}${issue.message}`);
   }
-  return new WebhookSink(options);
+  return new WebhookSink({ ...options, url });
 }
 
 /** Activation from the environment: `RLM_SINK_WEBHOOK_URL`. */

@@ -2,7 +2,10 @@ import type { StandardSchemaV1 } from '@rlm/obs-core';
 
 /** Options of the webhook sink. */
 export interface WebhookSinkOptions {
-  /** Where events are POSTed (required). Env: `RLM_SINK_WEBHOOK_URL`. */
+  /**
+   * Where events are POSTed (required: the option, else `RLM_SINK_WEBHOOK_URL` in the
+   * environment the config was loaded with).
+   */
   url: string;
   /** Extra request headers, for example an authorization header. @defaultValue `{}` */
   headers?: Record<string, string>;
@@ -35,7 +38,10 @@ export const optionsSchema: StandardSchemaV1<unknown, WebhookSinkOptions> = {
       if (typeof value !== 'object' || value === null)
         return { issues: [{ message: 'Expected an object' }] };
       const v = value as Record<string, unknown>;
-      if (typeof v.url !== 'string') {
+      // Optional here: without it, createSink takes RLM_SINK_WEBHOOK_URL from the environment.
+      if (v.url === undefined) {
+        // checked by createSink
+      } else if (typeof v.url !== 'string') {
         issues.push({ message: 'Expected a URL string', path: ['url'] });
       } else {
         try {

@@ -149,6 +149,16 @@ describe('rlm-sink-webhook', () => {
     expect(() => createSink({ url: 'http://x', maxBatchSize: 0 })).toThrow(
       'maxBatchSize: Expected a positive number',
     );
+    expect(() => createSink({}, { env: {} })).toThrow(
+      'rlm-sink-webhook: url: Expected a URL string (the url option or RLM_SINK_WEBHOOK_URL)',
+    );
+    // Listed in a config without a url: the environment the config was loaded with gives it.
+    const fromContext = createSink(
+      { name: 'hook' },
+      { env: { RLM_SINK_WEBHOOK_URL: 'http://127.0.0.1:1/from-env' } },
+    );
+    expect(fromContext.name).toBe('hook');
+    expect(JSON.stringify(fromContext.status())).toContain('127.0.0.1:1');
     expect(fromEnv({})).toBeUndefined();
     expect(fromEnv({ RLM_SINK_WEBHOOK_URL: 'http://127.0.0.1:1/x' })?.name).toBe('webhook');
   });
