@@ -1,6 +1,6 @@
 /**
  * @rlm/sink-langfuse — Langfuse for rlm-obs on the current SDK (`@langfuse/otel`,
- * `@langfuse/client`), on a private OpenTelemetry provider.
+ * the public API), on a private OpenTelemetry provider.
  */
 import {
   type AuthCooldownOptions,
