@@ -1186,6 +1186,21 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     {
       title: 'mlflow conformance',
       timeoutMs: 60_000,
+      // From the MLflow server itself: each step is a point of the step_reward metric (in the
+      // order MLflow keeps them), and an ended run has an end time.
+      readBack: async (sink, runId) => {
+        const client = new MlflowClient({ trackingUri: server.url });
+        const mlflowRunId = sink.mlflowRunId(runId);
+        if (!mlflowRunId) return { steps: [], ended: false };
+        const [history, run] = await Promise.all([
+          client.getMetricHistory(mlflowRunId, 'step_reward'),
+          client.getRun(mlflowRunId),
+        ]);
+        return {
+          steps: history.map((point) => point.step),
+          ended: typeof run.info.end_time === 'number' && run.info.status !== 'RUNNING',
+        };
+      },
     },
   );
 });
