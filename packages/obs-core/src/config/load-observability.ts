@@ -100,8 +100,9 @@ function shortName(name: string): string {
 
 /**
  * `sampling.sinks` keyed by the sinks' names (`local-jsonl`, `opentelemetry`): a key may also
- * be what the config's `sinks` list says (`jsonl`, `@rlm/sink-otel`); a key that names no sink
- * is an error (a typo would silently sample nothing).
+ * be what the config's `sinks` list says (`jsonl`, `@rlm/sink-otel`). A key that names none of
+ * the config's sinks is kept as given (a sink added later with `addSink()`, or an entry that is
+ * switched off by a falsy value) and said once as a warning: a typo would sample nothing.
  */
 function sinkRates(
   config: RlmObsConfig,
@@ -109,6 +110,7 @@ function sinkRates(
   sinks: readonly RLMObservabilitySink[],
   slotEntries: readonly SinkEntry[],
   file: string,
+  logger: DiagnosticLogger,
 ): Record<string, number> | undefined {
   const rates = config.sampling?.sinks;
   if (!rates) return undefined;
@@ -122,32 +124,28 @@ function sinkRates(
   const names = new Set(sinks.map((sink) => sink.name));
   const out: Record<string, number> = {};
   for (const [key, rate] of Object.entries(rates)) {
-    if (names.has(key)) {
-      out[key] = rate;
-      continue;
-    }
+    // The sink's own name wins when both are given.
+    if (!Object.hasOwn(out, key)) out[key] = rate;
+    if (names.has(key)) continue;
     let matched = false;
     sinks.forEach((sink, i) => {
       const use = useOf(slotEntries[i]);
       if (use !== undefined && shortName(use) === shortName(key)) {
-        // The sink's own name wins when both are given.
         if (!Object.hasOwn(rates, sink.name)) out[sink.name] = rate;
         matched = true;
       }
     });
-    // A sink of the config that is switched off (no instance): nothing to sample.
-    if (
-      !matched &&
-      entries.some((entry) => useOf(entry) && shortName(useOf(entry)!) === shortName(key))
-    )
-      matched = true;
-    if (!matched) {
-      const known = [...names];
-      throw new RlmObsConfigError(
-        `names no sink of this config; use a sink's name (${known.length > 0 ? known.join(', ') : 'none configured'}) or its entry in 'sinks'`,
-        { file, key: `sampling.sinks.${key}` },
+    if (matched) continue;
+    const configured = entries.some((entry) => {
+      const use = useOf(entry);
+      return use !== undefined && shortName(use) === shortName(key);
+    });
+    // Falsy entries (`env.X && ['otel', {...}]`) leave no trace of their name: not a typo then.
+    const switchedOff = entries.some((entry) => !entry);
+    if (!configured && !switchedOff)
+      logger.warn(
+        `sampling.sinks.${key} (${file}) names no sink of this config (${[...names].join(', ') || 'none'}); it applies only to a sink of that name added later`,
       );
-    }
   }
   return out;
 }
@@ -337,7 +335,7 @@ export async function loadObservabilityDetailed(
         }
         names.set(sink.name, key);
       }
-      samplingSinks = sinkRates(config, entries, ordered, slotEntries, loaded.file);
+      samplingSinks = sinkRates(config, entries, ordered, slotEntries, loaded.file, logger);
     }
   } catch (error) {
     await closeAll(sinks);

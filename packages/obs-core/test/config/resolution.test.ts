@@ -285,7 +285,7 @@ describe('errors that say what to do', () => {
     await obs.shutdown();
   });
 
-  it('sampling.sinks may name a sink by its entry in sinks; a name that matches no sink is an error', async () => {
+  it('sampling.sinks may name a sink by its entry in sinks; a name that matches no sink is a warning, kept for a sink added later', async () => {
     const p = project({
       ...fakeSinkPackage('@rlm/sink-fakeone', 'fake-one'),
       ...fakeSinkPackage('rlm-sink-faketwo', 'fake-two'),
@@ -302,13 +302,46 @@ describe('errors that say what to do', () => {
     expect(counters['fake-one']!.delivered).toBe(0);
     expect(counters['fake-two']!.sampledOut).toBeGreaterThan(0);
     await obs.shutdown();
+
+    // A typo: said, not fatal; a sink of that name added later gets the rate.
+    const warnings: string[] = [];
     p.write(
       'rlm-obs.config.json',
-      JSON.stringify({ sinks: ['fakeone'], sampling: { sinks: { jsonl: 0 } } }),
+      JSON.stringify({ sinks: ['fakeone'], sampling: { sinks: { audit: 0 } } }),
     );
-    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
-      /^names no sink of this config; use a sink's name \(fake-one\) or its entry in 'sinks' \(.*, sampling\.sinks\.jsonl\)$/,
-    );
+    const later = await loadObservability({
+      ...quiet,
+      logger: { warn: (m: string) => warnings.push(m) },
+      cwd: p.dir,
+    });
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^sampling\.sinks\.audit \(.*rlm-obs\.config\.json\) names no sink of this config \(fake-one\); it applies only to a sink of that name added later$/,
+      ),
+    ]);
+    const audit = new MemorySink('audit');
+    later.addSink(audit);
+    later.startRun({ runId: 'later', task: 't' }).end();
+    await later.flush();
+    expect(audit.count()).toBe(0);
+    await later.shutdown();
+  });
+
+  it('sampling.sinks naming an entry switched off by a falsy value loads, without a warning', async () => {
+    const warnings: string[] = [];
+    (globalThis as Record<string, unknown>).__rlmObsOff = undefined;
+    const p = project({
+      ...fakeSinkPackage('@rlm/sink-fakeone', 'fake-one'),
+      'rlm-obs.config.mjs': `export default { sinks: ['fakeone', globalThis.__rlmObsOff && ['otel', {}]], sampling: { sinks: { otel: 0.1 } } };`,
+    });
+    const obs = await loadObservability({
+      ...quiet,
+      logger: { warn: (m: string) => warnings.push(m) },
+      cwd: p.dir,
+    });
+    expect(obs.status().map((s) => s.name)).toEqual(['fake-one']);
+    expect(warnings).toEqual([]);
+    await obs.shutdown();
   });
 
   it('an unknown top-level key suggests the right one', async () => {
