@@ -69,19 +69,30 @@ export function createOtelSinkFromEnv(
 
 /**
  * The sink package contract: listed in a config as `'otel'`. The OTel environment variables
- * of the context (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
- * `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, and `DSPY_RLM_OTEL_METRICS_ENABLED`) give
- * the defaults, as for `createOtelSinkFromEnv`; the options win. Listing the sink enables it
- * (`DSPY_RLM_OTEL_ENABLED` is not needed).
+ * of the context give the defaults, as for `createOtelSinkFromEnv`; the options win. The
+ * destination goes as one: without an `endpoint` option, `OTEL_EXPORTER_OTLP_ENDPOINT`,
+ * `OTEL_EXPORTER_OTLP_PROTOCOL` and `OTEL_EXPORTER_OTLP_HEADERS` apply together; with one,
+ * none of them does (the application's own OTLP protocol and credentials are not sent to
+ * another endpoint). `OTEL_SERVICE_NAME` and `DSPY_RLM_OTEL_METRICS_ENABLED` apply either way.
+ * Listing the sink enables it (`DSPY_RLM_OTEL_ENABLED` is not needed).
  */
 export function createSink(
   options: OtelSinkOptions = {},
   context?: Partial<SinkContext>,
 ): OpenTelemetrySink {
   const env = context?.env ?? process.env;
+  const fromEnv = otlpEnvOptions(env);
+  const own = options.endpoint !== undefined;
   return new OpenTelemetrySink({
     metricsEnabled: envFlag(env.DSPY_RLM_OTEL_METRICS_ENABLED, true),
-    ...otlpEnvOptions(env),
+    ...(fromEnv.serviceName ? { serviceName: fromEnv.serviceName } : {}),
+    ...(own
+      ? {}
+      : {
+          ...(fromEnv.endpoint ? { endpoint: fromEnv.endpoint } : {}),
+          ...(fromEnv.protocol ? { protocol: fromEnv.protocol } : {}),
+          ...(fromEnv.headers ? { headers: fromEnv.headers } : {}),
+        }),
     ...options,
   });
 }

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +65,36 @@ describe("'otel' listed in a config takes the OTEL_* environment as defaults", (
       protocol: 'grpc',
       serviceName: 'mine',
     });
+  });
+
+  it("an endpoint in the options takes none of the env's destination: not its protocol, not its headers", async () => {
+    const seen: Array<Record<string, unknown>> = [];
+    const server = createHttpServer((req, res) => {
+      seen.push({ ...req.headers });
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = (server.address() as { port: number }).port;
+    const appEnv = { ...env, OTEL_EXPORTER_OTLP_HEADERS: 'x-honeycomb-team=APP-SECRET-KEY' };
+    const grpc = createSink({ endpoint: 'http://mine:4317' }, { env: appEnv, configDir: '/tmp' });
+    cleanups.push(() => grpc.shutdown().catch(() => {}));
+    expect(grpc).toMatchObject({
+      endpoint: 'http://mine:4317',
+      protocol: 'grpc',
+      serviceName: 'my-svc',
+    });
+    const sink = createSink(
+      { endpoint: `http://127.0.0.1:${port}`, protocol: 'http/protobuf', metricsEnabled: false },
+      { env: appEnv, configDir: '/tmp' },
+    );
+    cleanups.push(() => sink.shutdown().catch(() => {}));
+    sink.onRunStart('r', { task: 't', environment: 'e', params: {} } as never);
+    sink.onRunEnd('r', { result: { completed: true } } as never);
+    await sink.forceFlush();
+    expect(seen.length).toBeGreaterThan(0);
+    for (const headers of seen) expect(headers['x-honeycomb-team']).toBeUndefined();
   });
 
   it('through the config loader', async () => {
