@@ -8,7 +8,7 @@ import {
   readyOrLater,
   type SinkContext,
 } from '@rlm/obs-core';
-import { MlflowSink, type MlflowSinkOptions, trackingUriProblem } from './mlflow-sink.js';
+import { MlflowSink, type MlflowSinkOptions } from './mlflow-sink.js';
 
 export type {
   MlflowClientOptions,
@@ -40,12 +40,10 @@ const finitePositive = (value: unknown): string | undefined =>
  */
 const OPTIONS = {
   enabled: 'boolean',
-  trackingUri: (value: unknown) => {
-    if (typeof value !== 'string' || value.trim() === '')
-      return `must be a non-empty string (got ${typeof value === 'string' ? 'an empty string' : typeof value})`;
-    const problem = trackingUriProblem(value);
-    return problem ? `the tracking URI ${problem.reason}: ${problem.fix}` : undefined;
-  },
+  // A string only: a URI this sink cannot use (a file store, `databricks`, a database) makes
+  // the sink unavailable with the fix in its status, not the whole config fail — the same
+  // MLFLOW_TRACKING_URI serves other MLflow tools.
+  trackingUri: 'nonEmptyString',
   experiment: 'nonEmptyString',
   username: 'string',
   password: 'string',
