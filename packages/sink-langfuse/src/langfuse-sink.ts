@@ -113,6 +113,15 @@ const MAX_RETRY_DELAY_MS = 10_000;
 /** What an HTTP header cannot carry: a key with one would fail every request. */
 const NOT_IN_HEADER = /[^\x20-\x7e\x80-\xff]/;
 
+/** `Retry-After` in milliseconds: seconds, or an HTTP date; undefined when absent or bad. */
+function retryAfterMs(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds > 0 ? seconds * 1000 : undefined;
+  const at = Date.parse(value);
+  return Number.isFinite(at) && at > Date.now() ? at - Date.now() : undefined;
+}
+
 /** A failed request: `statusCode` for the auth pause and the messages. */
 class LangfuseRequestError extends Error {
   readonly statusCode: number | undefined;
@@ -385,9 +394,8 @@ export class LangfuseSink implements RLMObservabilitySink {
         }
       }
       const retry = status === 408 || status === 429 || status >= 500;
-      if (method === 'POST' && retry && attempt < SCORE_RETRIES) {
-        const after = Number(response.headers.get('retry-after'));
-        const delay = Number.isFinite(after) && after > 0 ? after * 1000 : 1000 * 2 ** attempt;
+      if (retry && attempt < SCORE_RETRIES) {
+        const delay = retryAfterMs(response.headers.get('retry-after')) ?? 1000 * 2 ** attempt;
         await new Promise((resolve) => setTimeout(resolve, Math.min(delay, MAX_RETRY_DELAY_MS)));
         continue;
       }
@@ -757,6 +765,37 @@ export class LangfuseSink implements RLMObservabilitySink {
           },
         ],
       };
+    // Langfuse is asked now (`rlm-obs doctor`, a replay's check): the setup's answer may be old.
+    if (this.#apiHeaders && !auth) {
+      try {
+        await this.#request('GET', '/api/public/projects', CHECK_TIMEOUT_MS);
+        if (!this.#available && this.#deliveredAtCheck >= 0) {
+          // The check failed at setup (Langfuse was down): it answers now.
+          this.#deliveredAtCheck = -1;
+          this.#available = true;
+          this.#detail = safeEndpoint(this.baseUrl);
+        }
+        return { ok: true, problems: [], detail: `${safeEndpoint(this.baseUrl)}: keys accepted` };
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode;
+        const refusedNow = status === 401 || status === 403;
+        return {
+          ok: false,
+          detail: safeEndpoint(this.baseUrl),
+          problems: [
+            refusedNow
+              ? {
+                  problem: `Langfuse at ${safeEndpoint(this.baseUrl)} refused the keys (HTTP ${status})`,
+                  fix: 'check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY (project settings → API keys) and that they belong to LANGFUSE_HOST',
+                }
+              : {
+                  problem: `cannot reach ${safeEndpoint(this.baseUrl)}: ${this.#scrub(error).split('\n')[0]}`,
+                  fix: 'check LANGFUSE_HOST (or LANGFUSE_BASE_URL) and that Langfuse is reachable from here',
+                },
+          ],
+        };
+      }
+    }
     if (this.#available)
       return { ok: true, problems: [], detail: `${safeEndpoint(this.baseUrl)}: keys accepted` };
     const refused = /refused/.test(this.#detail);
