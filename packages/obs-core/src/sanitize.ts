@@ -45,16 +45,24 @@ export function truncationMarker(dropped: number): string {
   return `…[truncated ${dropped} chars]`;
 }
 
+/** A marker at the end of a string (a string cut before: by a replay, by another sink). */
+const ENDS_WITH_MARKER = /…\[truncated \d+ chars\]$/;
+
 /**
  * Cuts a string to at most `max` code units plus a marker, never splitting a surrogate pair.
+ * A string that was already cut at `max` or less is left as it is (cutting is idempotent: a
+ * replayed step keeps the text and the marker of the original).
  *
  * @example
  * ```ts
  * truncate('abcdef', 3); // 'abc…[truncated 3 chars]'
+ * truncate(truncate('abcdef', 3), 3); // the same
  * ```
  */
 export function truncate(value: string, max: number): string {
   if (value.length <= max) return value;
+  const marked = ENDS_WITH_MARKER.exec(value);
+  if (marked !== null && marked.index <= max) return value;
   const end = cutPoint(value, Math.max(0, Math.floor(max)));
   return value.slice(0, end) + truncationMarker(value.length - end);
 }
@@ -112,6 +120,9 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
    * before the cut is the only thing this cannot see whole.
    */
   const redactAndCut = (value: string): string => {
+    // Cut before (a replayed step, another coordinator's output): kept as it is, redacted.
+    const marked = ENDS_WITH_MARKER.exec(value);
+    if (marked !== null && marked.index <= maxString) return red.redactString(value);
     const length = value.length;
     const whole = length <= maxString + REDACT_MARGIN;
     const head = red.redactString(whole ? value : sliceWhole(value, maxString + REDACT_MARGIN));

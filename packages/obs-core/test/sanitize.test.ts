@@ -464,3 +464,23 @@ describe('redaction gaps: every secret is masked, ordinary data is kept', () => 
     expect(cut(big)).toBe(`aaaaa…[truncated ${100_000 - 5} chars]`);
   });
 });
+
+describe('cutting is idempotent (a replay keeps the original text and marker)', () => {
+  it('truncate() leaves a string it cut before as it is', () => {
+    const once = truncate('x'.repeat(1000), 100);
+    expect(once).toBe(`${'x'.repeat(100)}…[truncated 900 chars]`);
+    expect(truncate(once, 100)).toBe(once);
+    // A marker further in than the cap is text like any other: cut again.
+    expect(truncate(`${'y'.repeat(200)}…[truncated 5 chars]`, 100)).toBe(
+      `${'y'.repeat(100)}…[truncated 120 chars]`,
+    );
+  });
+
+  it('the sanitizer keeps a cut field as it was when it sees it again (no second marker)', () => {
+    const sanitize = createSanitizer({ maxStringLength: 1000 });
+    const first = sanitize({ code: 'a'.repeat(5000) }) as { code: string };
+    expect(first.code).toBe(`${'a'.repeat(1000)}…[truncated 4000 chars]`);
+    const again = sanitize({ code: first.code }) as { code: string };
+    expect(again.code).toBe(first.code);
+  });
+});
