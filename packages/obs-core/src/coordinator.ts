@@ -47,6 +47,7 @@ import {
   type SinkCounters,
   type SinkFlushResult,
 } from './sink-channel.js';
+import { deliveryCounters } from './worker/delivery-counters.js';
 
 /** Options of {@link RLMObservability}. */
 export interface ObservabilityOptions {
@@ -730,7 +731,8 @@ export class RLMObservability implements ExitParticipant {
       name: channel.name,
       ok: outcome === 'done',
       deadlineExceeded: outcome === 'deadline',
-      ...channel.counters(),
+      // A sink in a worker thread: what happened there, not the hand-over to the worker.
+      ...deliveryCounters(channel.sink, channel.counters()),
     };
     if (error !== undefined) result.error = error;
     return result;

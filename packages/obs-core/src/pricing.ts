@@ -5,12 +5,15 @@
  * and cached, so pricing a step on the hot path is a map lookup and a few multiplications.
  *
  * Rates are the table's current ones, per million tokens: uncached input, cache reads, cache
- * writes and output (reasoning tokens are billed as output, as the providers do). Tiered
- * prices (by context length) use the first tier.
+ * writes (Anthropic's one-hour cache writes at their own rate) and output (reasoning tokens
+ * are billed as output, as the providers do). Tiered prices (by context length) use the first
+ * tier. Each provider's native usage shape is read as the table's own extractors read it
+ * (see {@link normalizeUsage}): Anthropic's `input_tokens` leave out the cache tokens reported
+ * beside them, OpenAI's `prompt_tokens` include the `cached_tokens` reported within.
  */
 import { createRequire } from 'node:module';
 import { assignOwn } from './payload.js';
-import { normalizeUsage } from './usage.js';
+import { isOwnUsageShape, normalizeUsage } from './usage.js';
 
 /** A model's rates in US dollars per token. */
 export interface ModelRates {
@@ -20,6 +23,8 @@ export interface ModelRates {
   output: number;
   cacheRead: number;
   cacheWrite: number;
+  /** Cache writes kept for an hour (Anthropic's `ephemeral_1h_input_tokens`). */
+  cacheWrite1h: number;
 }
 
 type CalcPrice = (
@@ -72,6 +77,11 @@ export function modelRates(model: string, provider?: string): ModelRates | null 
       const output = price({ output_tokens: MILLION });
       const cacheRead = price({ input_tokens: MILLION, cache_read_tokens: MILLION });
       const cacheWrite = price({ input_tokens: MILLION, cache_write_tokens: MILLION });
+      const cacheWrite1h = price({
+        input_tokens: MILLION,
+        cache_write_tokens: MILLION,
+        cache_write_1h_tokens: MILLION,
+      });
       rates = {
         model: input.model.id,
         provider: input.provider.id,
@@ -79,6 +89,8 @@ export function modelRates(model: string, provider?: string): ModelRates | null 
         output: (output?.total_price ?? 0) / MILLION,
         cacheRead: (cacheRead?.total_price ?? input.total_price) / MILLION,
         cacheWrite: (cacheWrite?.total_price ?? input.total_price) / MILLION,
+        cacheWrite1h:
+          (cacheWrite1h?.total_price ?? cacheWrite?.total_price ?? input.total_price) / MILLION,
       };
     }
   }
@@ -87,7 +99,10 @@ export function modelRates(model: string, provider?: string): ModelRates | null 
   return rates;
 }
 
-/** The price of token counts at a model's rates (input includes cached tokens). */
+/**
+ * The price of token counts at a model's rates (input includes cached tokens; `write1h`: of
+ * the cache writes, those kept for an hour).
+ */
 function cost(
   rates: ModelRates,
   inputTokens: number,
@@ -95,22 +110,36 @@ function cost(
   cacheReadTokens: number,
   cacheWriteTokens: number,
   reasoningTokens: number,
+  write1h = 0,
 ): number {
   const cached = Math.min(inputTokens, cacheReadTokens + cacheWriteTokens);
   const cacheRead = Math.min(cacheReadTokens, inputTokens);
+  const cacheWrite = cached - cacheRead;
+  const cacheWrite1h = Math.min(write1h, cacheWrite);
   // Reasoning tokens are part of output tokens where a provider reports both.
   const output = Math.max(outputTokens, reasoningTokens);
   const usd =
     (inputTokens - cached) * rates.input +
     cacheRead * rates.cacheRead +
-    (cached - cacheRead) * rates.cacheWrite +
+    (cacheWrite - cacheWrite1h) * rates.cacheWrite +
+    cacheWrite1h * rates.cacheWrite1h +
     output * rates.output;
   return Math.round(usd * 1e10) / 1e10;
 }
 
+/** Anthropic's cache writes kept for an hour (`cache_creation.ephemeral_1h_input_tokens`). */
+function oneHourWrites(usage: Record<string, unknown>): number {
+  const creation = usage.cache_creation;
+  if (typeof creation !== 'object' || creation === null) return 0;
+  const n = (creation as Record<string, unknown>).ephemeral_1h_input_tokens;
+  return typeof n === 'number' && n > 0 && n < Number.POSITIVE_INFINITY ? n : 0;
+}
+
 /**
  * The cost of one usage record in US dollars from the price table, or `undefined` when it has
- * no model, no tokens, or a model the table does not know. Input tokens include cached ones.
+ * no model, no tokens, or a model the table does not know. In the run API's own shape input
+ * tokens include cached ones; provider-native shapes (Anthropic's, OpenAI's, Gemini's, ...)
+ * are read as they are meant (see {@link normalizeUsage}).
  *
  * @example
  * ```ts
@@ -129,6 +158,7 @@ export function priceUsage(usage: Record<string, unknown>): number | undefined {
     u.cacheReadTokens,
     u.cacheWriteTokens,
     u.reasoningTokens,
+    oneHourWrites(usage),
   );
 }
 
@@ -150,7 +180,7 @@ function priceOwnFields(usage: Record<string, unknown>): number | undefined {
     rates,
     input,
     output,
-    count(usage.cacheReadTokens),
+    count(usage.cacheReadTokens) || count(usage.cachedInputTokens),
     count(usage.cacheWriteTokens),
     reasoning,
   );
@@ -195,10 +225,7 @@ export function priceStepUsage(event: Record<string, unknown>): void {
  */
 function priceRecord(record: Record<string, unknown>): Record<string, unknown> | undefined {
   if (hasCallerCost(record)) return undefined;
-  const usd =
-    typeof record.inputTokens === 'number' && record.input_tokens === undefined
-      ? priceOwnFields(record)
-      : priceUsage(record);
+  const usd = isOwnUsageShape(record) ? priceOwnFields(record) : priceUsage(record);
   if (usd === undefined) return undefined;
   const out = assignOwn({}, record);
   out.costUsd = usd;

@@ -15,6 +15,7 @@ describe('usage normalisation', () => {
     expect(
       normalizeUsage({ model: 'gpt', prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 }),
     ).toMatchObject({ inputTokens: 7, outputTokens: 3, totalTokens: 10, costUsd: undefined });
+    // Anthropic's input_tokens leave out the cache reads and writes reported beside them
     expect(
       normalizeUsage({
         input_tokens: 4,
@@ -22,7 +23,13 @@ describe('usage normalisation', () => {
         cache_read_input_tokens: 3,
         cache_creation_input_tokens: 1,
       }),
-    ).toMatchObject({ inputTokens: 4, outputTokens: 2, cacheReadTokens: 3, cacheWriteTokens: 1 });
+    ).toMatchObject({
+      inputTokens: 8,
+      outputTokens: 2,
+      totalTokens: 10,
+      cacheReadTokens: 3,
+      cacheWriteTokens: 1,
+    });
     expect(
       normalizeUsage({
         'gen_ai.request.model': 'claude',

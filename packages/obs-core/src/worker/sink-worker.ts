@@ -329,4 +329,17 @@ port.on('message', (message: ToWorker) => {
   });
 });
 
+/**
+ * The thread ends under the sinks (one called `process.exit()`, or an uncaught error): the
+ * statuses as they are now go out first, so the application's thread counts what the sinks
+ * delivered and reports only the rest — the events in flight — as lost.
+ */
+process.on('exit', () => {
+  try {
+    if (obs) postStatus(true);
+  } catch {
+    // the port is closed (a shutdown, already reported)
+  }
+});
+
 void start();

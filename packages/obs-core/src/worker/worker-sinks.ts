@@ -8,7 +8,9 @@
  *
  * In the worker the events go through a coordinator of their own, so every sink keeps its
  * ordered, bounded, timed-out lane. `status()` shows the worker's delivery counters under
- * `worker`, `flush()`/`shutdown()` reach the worker under the caller's deadline, and a
+ * `worker`; `flush()`/`shutdown()` reach the worker under the caller's deadline and report
+ * the worker's counters (what the sink delivered, failed, dropped, and lost when the worker
+ * stopped), so a sink reports the same figures in the worker as in this thread; and a
  * process that ends without a flush still delivers (the coordinator's `beforeExit` flush
  * keeps the worker alive only while it answers). What the worker cannot offer: a sink's own
  * methods beyond the contract (`getTraceId()`, ...), and options that are not plain data.
@@ -33,6 +35,8 @@ import type { ObservedSinkStatus } from '../coordinator.js';
 import { type DiagnosticLogger, stderrLogger } from '../diagnostics.js';
 import { createRedactor } from '../redact.js';
 import { defaultSanitizer } from '../sanitize.js';
+import type { SinkCounters } from '../sink-channel.js';
+import { DELIVERY_COUNTERS, type DeliversElsewhere } from './delivery-counters.js';
 import type {
   FromWorker,
   ToWorker,
@@ -235,6 +239,10 @@ export class EventPoster {
   #pushed = 0;
   /** Batches posted so far. */
   posted = 0;
+  /** Events handed over for each sink (by bit index) while its worker ran. */
+  readonly pushed = new Float64Array(32);
+  /** Events for each sink (by bit index) that arrived after its worker stopped. */
+  readonly afterStop = new Float64Array(32);
   #pressure: Gate | undefined;
 
   constructor(options: WorkerSinksOptions) {
@@ -263,13 +271,15 @@ export class EventPoster {
     payload: unknown,
     bit: number,
   ): Promise<void> | undefined {
+    const sink = 31 - Math.clz32(bit);
     if (link.stopped) {
       // Hooks never throw: after a shutdown, or with the worker gone, events are counted.
       link.lost++;
+      this.afterStop[sink]!++;
       return undefined;
     }
+    this.pushed[sink]!++;
     const b = this.#batch;
-    const sink = 31 - Math.clz32(bit);
     const n = b.length;
     // Usually the sinks of an event call one after another: the last entry is the one.
     const entry = n > 0 && b[n - 2] === payload ? n - 4 : this.#entryOf.get(payload);
@@ -359,7 +369,8 @@ export class EventPoster {
     const urgent = this.#inFlight() > this.#maxInFlight / 2;
     for (const link of this.links) {
       if (!link.stopped) link.postEvents(text, urgent);
-      // Taken from its sinks' lanes before the worker stopped: counted, not silently gone.
+      // Taken from its sinks' lanes before the worker stopped: counted, not silently gone
+      // (per sink, they are among the events the worker never accounted for).
       else
         for (let i = 3; i < b.length; i += 4)
           for (let m = (b[i] as number) & link.bits; m !== 0; m &= m - 1) link.lost++;
@@ -386,6 +397,10 @@ class WorkerLink implements PostTarget {
   readonly #outstanding = new Map<number, Outstanding>();
   #statuses: ObservedSinkStatus[] = [];
   #stopped: string | undefined;
+  /** When the worker stopped (ISO). */
+  #stoppedAt: string | undefined;
+  /** Why the worker thread failed (its `error` event comes before its `exit`). */
+  #error: string | undefined;
   #flush: { posted: number; promise: Promise<WorkerFinishReport> } | undefined;
   readonly #open = new Set<string>();
   #closing:
@@ -411,8 +426,14 @@ class WorkerLink implements PostTarget {
     });
     this.#worker = startWorker(init);
     this.#worker.on('message', (message: FromWorker) => this.#onMessage(message));
-    this.#worker.on('error', (error) => this.#stop(`worker thread failed: ${error.message}`));
-    this.#worker.on('exit', (code) => this.#stop(`worker thread exited (code ${code})`));
+    // Stopped at the exit, not at the error: the statuses the worker sends as it ends (what
+    // its sinks delivered up to then) arrive between the two.
+    this.#worker.on('error', (error) => {
+      this.#error ??= `worker thread failed: ${error.message}`;
+    });
+    this.#worker.on('exit', (code) =>
+      this.#stop(this.#error ?? `worker thread exited (code ${code})`),
+    );
   }
 
   #onMessage(message: FromWorker): void {
@@ -461,6 +482,7 @@ class WorkerLink implements PostTarget {
     if (this.#stopped !== undefined) return;
     const reason = this.#scrub(cause);
     this.#stopped = reason;
+    this.#stoppedAt = new Date().toISOString();
     this.#failed(new Error(reason));
     if (this.#open.size > 0) this.#log.warn(`sink worker: ${reason}`);
     for (const [id, waiting] of this.#outstanding) {
@@ -576,7 +598,10 @@ class WorkerLink implements PostTarget {
         closing.timeoutMs,
       );
       if (last) {
-        this.#stopped ??= SHUT_DOWN;
+        if (this.#stopped === undefined) {
+          this.#stopped = SHUT_DOWN;
+          this.#stoppedAt = new Date().toISOString();
+        }
         void this.#worker.terminate().catch(() => undefined);
       }
       if (reply.error !== undefined) throw new Error(reply.error);
@@ -593,17 +618,67 @@ class WorkerLink implements PostTarget {
     return reply.check as SinkCheckResult;
   }
 
-  status(index: number, name: string): SinkStatus {
+  /**
+   * Events for the sink (`index` here, bit index `sink`) lost with the worker: those that
+   * arrived after it stopped, and — once it stopped — those it had been handed but had not
+   * delivered, failed or dropped by its last report (in flight, queued, or never posted).
+   */
+  #lost(index: number, sink: number): number {
+    const afterStop = this.#poster.afterStop[sink] ?? 0;
+    if (this.#stopped === undefined) return afterStop;
+    return afterStop + this.#unsettled(index, sink);
+  }
+
+  /** Events handed over for the sink that the worker has not reported settled. */
+  #unsettled(index: number, sink: number): number {
+    const w = this.#statuses[index]?.counters;
+    const settled = w ? w.delivered + w.failed + w.dropped + w.sampledOut : 0;
+    return Math.max(0, (this.#poster.pushed[sink] ?? 0) - settled);
+  }
+
+  /**
+   * The sink's delivery counters as `flush()`/`shutdown()` report them: the worker's (the
+   * coordinator there calls the sink), plus what never reached it — events this thread's
+   * lane dropped or sampled out, and events lost with a stopped worker (counted as dropped).
+   * Events handed over but not yet settled in the worker are pending.
+   */
+  counters(index: number, sink: number, handOver: SinkCounters): SinkCounters {
+    const w = this.#statuses[index]?.counters;
+    const lost = this.#lost(index, sink);
+    const counters: SinkCounters = {
+      delivered: w?.delivered ?? 0,
+      failed: w?.failed ?? 0,
+      dropped: handOver.dropped + (w?.dropped ?? 0) + lost,
+      pending: handOver.pending + (this.#stopped === undefined ? this.#unsettled(index, sink) : 0),
+      timedOut: w?.timedOut ?? 0,
+      sampledOut: handOver.sampledOut + (w?.sampledOut ?? 0),
+    };
+    const stoppedWithLoss = this.#stopped !== undefined && this.#stopped !== SHUT_DOWN && lost > 0;
+    const lastError = stoppedWithLoss ? this.#stopped : (w?.lastError ?? handOver.lastError);
+    const lastErrorAt = stoppedWithLoss
+      ? this.#stoppedAt
+      : w?.lastError !== undefined
+        ? w.lastErrorAt
+        : handOver.lastErrorAt;
+    if (lastError !== undefined) counters.lastError = lastError;
+    if (lastErrorAt !== undefined) counters.lastErrorAt = lastErrorAt;
+    return counters;
+  }
+
+  status(index: number, name: string, sink: number): SinkStatus {
     const last = this.#statuses[index];
     const { counters, ...rest } = last ?? { name, enabled: true, available: false, detail: '' };
+    const lost = this.#lost(index, sink);
     const status: SinkStatus & Record<string, unknown> = {
       ...rest,
       name,
       thread: 'worker',
       ...(counters ? { worker: counters } : {}),
-      ...(this.lost > 0 ? { lost_after_stop: this.lost } : {}),
+      // The sink's events lost with the worker (in flight when it stopped, or sent after).
+      ...(lost > 0 ? { lost_after_stop: lost } : {}),
     };
-    if (this.#stopped !== undefined && this.#open.has(name)) {
+    // A worker that failed stays reported, also once its stand-ins were shut down.
+    if (this.#stopped !== undefined && (this.#stopped !== SHUT_DOWN || this.#open.has(name))) {
       status.available = false;
       status.detail = `${this.#stopped}${rest.detail ? ` (last: ${rest.detail})` : ''}`;
     }
@@ -612,7 +687,10 @@ class WorkerLink implements PostTarget {
 
   /** Stops the worker at once (a failed start). */
   terminate(): void {
-    this.#stopped ??= 'terminated';
+    if (this.#stopped === undefined) {
+      this.#stopped = 'terminated';
+      this.#stoppedAt = new Date().toISOString();
+    }
     void this.#worker.terminate().catch(() => undefined);
   }
 }
@@ -631,7 +709,7 @@ function finishError(name: string, report: WorkerFinishReport, what: string): Er
 }
 
 /** The application thread's stand-in for a sink that lives in the worker. */
-class WorkerSinkProxy implements RLMObservabilitySink {
+class WorkerSinkProxy implements RLMObservabilitySink, DeliversElsewhere {
   readonly name: string;
   readonly specificationVersion = SINK_SPECIFICATION_VERSION;
   readonly local: boolean;
@@ -663,7 +741,12 @@ class WorkerSinkProxy implements RLMObservabilitySink {
   }
 
   status(): SinkStatus {
-    return this.#link.status(this.#index, this.name);
+    return this.#link.status(this.#index, this.name, 31 - Math.clz32(this.#bit));
+  }
+
+  /** What `flush()`/`shutdown()` report: the worker's counters, not the hand-over. */
+  [DELIVERY_COUNTERS](handOver: SinkCounters): SinkCounters {
+    return this.#link.counters(this.#index, 31 - Math.clz32(this.#bit), handOver);
   }
 
   onRunStart(runId: string, start: RunStart): Promise<void> | undefined {
