@@ -6,9 +6,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { stepFileName } from '@rlm/sink-jsonl';
 import {
   type ColumnDoc,
-  repeatedRunsQuery,
+  knownRunsQuery,
   type SourceFiles,
   VIEW_DOCS,
   viewStatements,
@@ -33,21 +34,46 @@ export class QueryError extends Error {
   }
 }
 
-/** Which source files exist in `dir` (a Python directory has no starts.jsonl or scores.jsonl). */
-export function sourceFiles(dir: string): SourceFiles {
-  let steps = false;
+/** The names of the steps files in `dir`'s `steps/` (none when it is missing). */
+function stepFileNames(dir: string): string[] {
   try {
-    steps = readdirSync(path.join(dir, 'steps')).some((f) => f.endsWith('.jsonl'));
+    return readdirSync(path.join(dir, 'steps')).filter((f) => f.endsWith('.jsonl'));
   } catch {
-    steps = false;
+    return [];
   }
+}
+
+/** Which source files exist in `dir` (a Python directory has no starts.jsonl or scores.jsonl). */
+export function sourceFiles(dir: string, stepNames = stepFileNames(dir)): SourceFiles {
   return {
     starts: existsSync(path.join(dir, 'starts.jsonl')),
     ends: existsSync(path.join(dir, 'runs.jsonl')),
-    steps,
+    steps: stepNames.length > 0,
     scores: existsSync(path.join(dir, 'scores.jsonl')),
   };
 }
+
+/** A rotated part's name, `<name>~<n>.jsonl`, gives its current file's `<name>.jsonl`. */
+const PART_NAME = /^(.+)~[1-9][0-9]{0,8}\.jsonl$/;
+
+/** What starts.jsonl and runs.jsonl say about the runs: taken again only when they change. */
+interface KnownRuns {
+  /** `size:mtime:inode` of both files. */
+  stamp: string;
+  /** The steps file names of the runs they name (`stepFileName`). */
+  files: Set<string>;
+  /** Some run is named on more than one line of starts.jsonl. */
+  repeated: boolean;
+}
+
+const stampOf = (file: string): string => {
+  try {
+    const stat = statSync(file);
+    return `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
+  } catch {
+    return '-';
+  }
+};
 
 function toCell(value: unknown): JsonCell {
   if (value === null || value === undefined) return null;
@@ -84,7 +110,7 @@ export class QueryEngine {
   #instance: DuckDBInstance;
   #connection: DuckDBConnection;
   #files: SourceFiles | undefined;
-  #startsStamp: string | undefined;
+  #known: KnownRuns | undefined;
 
   private constructor(dir: string, instance: DuckDBInstance, connection: DuckDBConnection) {
     this.dir = dir;
@@ -118,19 +144,33 @@ export class QueryEngine {
   }
 
   /**
-   * Re-defines the views if files appeared or vanished since the last call, or a run was
-   * started again (a replay into this directory: see `SourceFiles.repeatedRuns`).
+   * Re-defines the views if files appeared or vanished since the last call, a run was
+   * started again (a replay into this directory: see `SourceFiles.repeatedRuns`), or the steps
+   * files of runs known only from their steps changed (`SourceFiles.stepOnlyFiles`).
    */
   async refresh(): Promise<void> {
-    const files = sourceFiles(this.dir);
-    files.repeatedRuns = files.starts && (await this.#repeatedRuns());
+    const stepNames = stepFileNames(this.dir);
+    const files = sourceFiles(this.dir, stepNames);
+    const known = files.starts || files.ends ? await this.#knownRuns(files) : undefined;
+    files.repeatedRuns = files.starts && known?.repeated === true;
+    // As the reader lists runs: a steps file (or a rotated part of one) that is no named
+    // run's holds runs known only from their steps.
+    files.stepOnlyFiles = stepNames
+      .filter((name) => {
+        if (known?.files.has(name)) return false;
+        const part = PART_NAME.exec(name);
+        return !(part && known?.files.has(`${part[1]}.jsonl`));
+      })
+      .sort();
+    const before = this.#files;
     const same =
-      this.#files !== undefined &&
-      this.#files.starts === files.starts &&
-      this.#files.ends === files.ends &&
-      this.#files.steps === files.steps &&
-      this.#files.scores === files.scores &&
-      this.#files.repeatedRuns === files.repeatedRuns;
+      before !== undefined &&
+      before.starts === files.starts &&
+      before.ends === files.ends &&
+      before.steps === files.steps &&
+      before.scores === files.scores &&
+      before.repeatedRuns === files.repeatedRuns &&
+      (before.stepOnlyFiles ?? []).join('/') === files.stepOnlyFiles.join('/');
     if (same) return;
     for (const statement of viewStatements(this.dir, files)) {
       await this.#connection.run(statement);
@@ -138,25 +178,22 @@ export class QueryEngine {
     this.#files = files;
   }
 
-  /** Whether starts.jsonl names a run twice; asked again only when the file changed. */
-  async #repeatedRuns(): Promise<boolean> {
-    let stamp: string;
+  /** The runs starts.jsonl and runs.jsonl name; read again only when either file changed. */
+  async #knownRuns(present: { starts: boolean; ends: boolean }): Promise<KnownRuns> {
+    const stamp = `${stampOf(path.join(this.dir, 'starts.jsonl'))}|${stampOf(path.join(this.dir, 'runs.jsonl'))}`;
+    if (this.#known?.stamp === stamp) return this.#known;
+    const known: KnownRuns = { stamp, files: new Set(), repeated: false };
     try {
-      const stat = statSync(path.join(this.dir, 'starts.jsonl'));
-      stamp = `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
+      const reader = await this.#connection.runAndReadAll(knownRunsQuery(this.dir, present));
+      for (const [runId, starts] of reader.getRows()) {
+        known.files.add(stepFileName(String(runId)));
+        if (Number(starts) > 1) known.repeated = true;
+      }
     } catch {
-      return false;
+      // an unreadable file: the views say so when they are queried
     }
-    if (stamp === this.#startsStamp) return this.#files?.repeatedRuns === true;
-    let repeated = false;
-    try {
-      const reader = await this.#connection.runAndReadAll(repeatedRunsQuery(this.dir));
-      repeated = Number(reader.getRows()[0]?.[0] ?? 0) > 0;
-    } catch {
-      // an unreadable starts.jsonl: the views say so when they are queried
-    }
-    this.#startsStamp = stamp;
-    return repeated;
+    this.#known = known;
+    return known;
   }
 
   /** Runs one SQL statement (or several; the last one's rows are returned). */
@@ -166,8 +203,18 @@ export class QueryEngine {
     try {
       reader = await this.#connection.runAndReadAll(sql);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new QueryError(message, schemaHint());
+      let message = error instanceof Error ? error.message : String(error);
+      // A file the views name went away since the refresh (a run pruned meanwhile): once more
+      // over the files there are now.
+      if (message.startsWith('IO Error: No files found')) {
+        await this.refresh();
+        try {
+          reader = await this.#connection.runAndReadAll(sql);
+        } catch (again) {
+          message = again instanceof Error ? again.message : String(again);
+          throw new QueryError(message, schemaHint());
+        }
+      } else throw new QueryError(message, schemaHint());
     }
     const names = reader.columnNames();
     // JSON is an alias of VARCHAR; the logical type keeps the alias.

@@ -3,7 +3,8 @@
  * themselves (DuckDB reads them in place; nothing is imported or cached, so a query always
  * sees what was written a moment ago).
  *
- * - `runs` — one row per run, finished or not (`starts.jsonl` joined with `runs.jsonl`).
+ * - `runs` — one row per run, finished or not (`starts.jsonl` joined with `runs.jsonl`, and
+ *   runs known only from their step lines, open).
  * - `steps` — one row per step, with timing, code, output, error and LLM usage pulled out.
  * - `llm_calls` — one row per LLM call reported on a step (`usage` may be a list).
  * - `scores` — one row per score or feedback (`scores.jsonl`), the end-of-run `reward` and
@@ -133,12 +134,16 @@ export const VIEW_DOCS: Record<'runs' | 'steps' | 'llm_calls' | 'scores' | 'reco
       { name: 'start_timestamp', type: 'TIMESTAMPTZ', doc: 'start' },
       { name: 'end_timestamp', type: 'TIMESTAMPTZ', doc: 'end' },
       { name: 'duration', type: 'DOUBLE', doc: 'seconds, as in Logfire' },
-      { name: 'attributes', type: 'JSON', doc: "seed 004's rlm.* and gen_ai.* attributes" },
+      {
+        name: 'attributes',
+        type: 'JSON',
+        doc: "seed 004's rlm.* and gen_ai.* attributes; the cost in USD as 'operation.cost' (Logfire's name) and 'gen_ai.usage.cost'",
+      },
       { name: 'is_exception', type: 'BOOLEAN', doc: 'a failed step' },
       {
         name: 'otel_status_code',
         type: 'VARCHAR',
-        doc: "'OK', 'ERROR' or 'UNSET' (an open run, a log)",
+        doc: "'OK', 'ERROR' or 'UNSET' (an open run, a log); a step is 'OK' only when it reported success = true, as the OTel sink exports it",
       },
       { name: 'otel_status_message', type: 'VARCHAR', doc: 'the error, or "Run did not complete"' },
       { name: 'otel_scope_name', type: 'VARCHAR', doc: "'rlm-obs'" },
@@ -155,6 +160,13 @@ export interface SourceFiles {
   steps: boolean;
   scores: boolean;
   /**
+   * Step files (names under `steps/`) of runs that neither starts.jsonl nor runs.jsonl names
+   * (a Python `rlm-code` run that crashed, or a run whose start line was lost): the runs whose
+   * ids their lines carry become open runs in `runs`. Only these files are read for that, so
+   * `runs` does not read every step. @defaultValue `[]`
+   */
+  stepOnlyFiles?: string[];
+  /**
    * Some run was started more than once in these files (starts.jsonl has its id twice): a
    * replay into this directory, whose step and score lines are then repeated too. Only then
    * do the steps and scores views de-duplicate — a window over every step line costs ~20% of
@@ -163,10 +175,18 @@ export interface SourceFiles {
   repeatedRuns?: boolean;
 }
 
-/** A query whose one row says whether some run id appears on more than one line of starts.jsonl. */
-export function repeatedRunsQuery(dir: string): string {
-  const starts = jsonSource(dir.replace(/\/+$/, ''), 'starts.jsonl', { run_id: 'VARCHAR' }, true);
-  return `SELECT count(*) AS repeated FROM (SELECT run_id FROM ${starts} WHERE run_id IS NOT NULL GROUP BY run_id HAVING count(*) > 1)`;
+/**
+ * A query of the run ids named in starts.jsonl or runs.jsonl (those present), each with how
+ * many lines of starts.jsonl name it (more than one: a replay into this directory).
+ */
+export function knownRunsQuery(dir: string, files: { starts: boolean; ends: boolean }): string {
+  const base = dir.replace(/\/+$/, '');
+  const ids = { run_id: 'VARCHAR' };
+  const starts = jsonSource(base, 'starts.jsonl', ids, files.starts);
+  const ends = jsonSource(base, 'runs.jsonl', ids, files.ends);
+  return `SELECT run_id, sum(started)::BIGINT AS starts FROM (
+    SELECT run_id, 1 AS started FROM ${starts} UNION ALL SELECT run_id, 0 FROM ${ends})
+    WHERE run_id IS NOT NULL GROUP BY run_id`;
 }
 
 const quote = (text: string) => `'${text.replaceAll("'", "''")}'`;
@@ -184,25 +204,36 @@ export function globLiteral(text: string): string {
   return text.replace(special, (c) => (c === '\\' ? '?' : `[${c}]`));
 }
 
-/** `read_json` of `<dir>/<name>` (`name` may be a pattern, `steps/*.jsonl`); `dir` is literal. */
+/**
+ * `read_json` of `<dir>/<name>` (`name` may be a pattern, `steps/*.jsonl`), or of the files
+ * `<dir>/<name>` for each literal name of a list; `dir` is literal.
+ */
 function jsonSource(
   dir: string,
-  name: string,
+  name: string | string[],
   columns: Record<string, string>,
   present: boolean,
 ): string {
   const list = Object.entries(columns);
-  if (!present) {
+  if (!present || (Array.isArray(name) && name.length === 0)) {
     return `(SELECT ${list.map(([name, type]) => `NULL::${type} AS "${name}"`).join(', ')} WHERE false)`;
   }
   // Quoted: some field names (`at`) are SQL keywords.
   const spec = list.map(([name, type]) => `"${name}": '${type}'`).join(', ');
-  const inexact = sep === '/' && dir.includes('\\');
+  const names = Array.isArray(name) ? name : undefined;
+  const inexact =
+    sep === '/' && (dir.includes('\\') || (names?.some((n) => n.includes('\\')) ?? false));
+  const paths = names
+    ? `[${names.map((n) => quote(`${globLiteral(dir)}/${globLiteral(n)}`)).join(', ')}]`
+    : quote(`${globLiteral(dir)}/${name}`);
   // ignore_errors: a line torn by a crash mid-write must not make every query fail.
-  const read = `read_json(${quote(`${globLiteral(dir)}/${name}`)}, format = 'newline_delimited', ignore_errors = true, columns = {${spec}}${inexact ? ', filename = true' : ''})`;
+  const read = `read_json(${paths}, format = 'newline_delimited', ignore_errors = true, columns = {${spec}}${inexact ? ', filename = true' : ''})`;
   if (!inexact) return read;
-  // A backslash became `?`: keep only the files under the directory itself.
-  return `(SELECT * EXCLUDE (filename) FROM ${read} WHERE starts_with(filename, ${quote(`${dir}/`)}))`;
+  // A backslash became `?`: keep only the files under the directory itself (the named ones).
+  const keep = names
+    ? `filename IN (${names.map((n) => quote(`${dir}/${n}`)).join(', ')})`
+    : `starts_with(filename, ${quote(`${dir}/`)})`;
+  return `(SELECT * EXCLUDE (filename) FROM ${read} WHERE ${keep})`;
 }
 
 const STARTS = {
@@ -292,6 +323,7 @@ CREATE OR REPLACE MACRO rlm_usage_list(event) AS CASE json_type(event, '$.usage'
 CREATE OR REPLACE MACRO rlm_input_tokens(u) AS greatest(coalesce(rlm_num(u, 'inputTokens'), rlm_num(u, 'input_tokens'), rlm_num(u, 'prompt_tokens'), rlm_num(u, 'promptTokens'), rlm_num(u, 'gen_ai.usage.input_tokens'), 0), 0);
 CREATE OR REPLACE MACRO rlm_output_tokens(u) AS greatest(coalesce(rlm_num(u, 'outputTokens'), rlm_num(u, 'output_tokens'), rlm_num(u, 'completion_tokens'), rlm_num(u, 'completionTokens'), rlm_num(u, 'gen_ai.usage.output_tokens'), 0), 0);
 CREATE OR REPLACE MACRO rlm_cost(u) AS coalesce(rlm_num(u, 'costUsd'), rlm_num(u, 'cost_usd'), rlm_num(u, 'cost'), rlm_num(u, 'total_cost'));
+CREATE OR REPLACE MACRO rlm_untimed(event) AS json_merge_patch(event, '{"startedAt":null,"durationMs":null}');
 CREATE OR REPLACE MACRO rlm_model(u) AS coalesce(json_extract_string(u, 'model'), json_extract_string(u, 'gen_ai.request.model'), json_extract_string(u, 'model_name'));
 CREATE OR REPLACE MACRO rlm_time(t) AS CASE json_type(t)
   WHEN 'VARCHAR' THEN TRY_CAST(json_extract_string(t, '$') AS TIMESTAMPTZ)
@@ -327,27 +359,31 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
   // The glob also reads rotated parts (steps/<run_id>~<n>.jsonl): every line names its run.
   const stepLines = jsonSource(base, 'steps/*.jsonl', STEP_LINES, files.steps);
   const scoreLines = jsonSource(base, 'scores.jsonl', SCORE_LINES, files.scores);
+  const stepOnlyFiles = files.steps ? (files.stepOnlyFiles ?? []) : [];
   return [
     ...MACROS.split(/;\s*\n/)
       .map((s) => s.trim())
       .filter(Boolean),
     // The latest line wins when a run id was recorded twice (a replay into the same directory).
-    `CREATE OR REPLACE VIEW rlm_starts AS SELECT * FROM ${starts}
+    // A line torn by a crash mid-write reads as a row of NULLs: it names no run.
+    `CREATE OR REPLACE VIEW rlm_starts AS SELECT * FROM ${starts} WHERE run_id IS NOT NULL
        QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY timestamp DESC) = 1`,
-    `CREATE OR REPLACE VIEW rlm_ends AS SELECT * FROM ${ends}
+    `CREATE OR REPLACE VIEW rlm_ends AS SELECT * FROM ${ends} WHERE run_id IS NOT NULL
        QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY timestamp DESC) = 1`,
     // A step line repeated with only its timestamp new (a replay into a directory that already
     // had the run; only then, see SourceFiles.repeatedRuns) counts once, the latest kept, as in
     // the reader (@rlm/sink-jsonl readRun):
     // the same run, step number, cumulative reward and whole event. A reused step number with
     // a different event stays two steps; Python lines (no event) are never merged. The event
-    // is compared by its 64-bit hash (a plain window over the text costs a third more).
+    // is compared by its 64-bit hash (a plain window over the text costs a third more), without
+    // its timing: replay adds `startedAt` and `durationMs` to a step recorded without them, and
+    // a step that differs only in those is the same step.
     `CREATE OR REPLACE VIEW rlm_step_lines AS SELECT * FROM ${stepLines}
        WHERE run_id IS NOT NULL${
          files.repeatedRuns
            ? `
        QUALIFY event IS NULL OR row_number() OVER (
-         PARTITION BY run_id, step, cumulative_reward, hash(event) ORDER BY timestamp DESC) = 1`
+         PARTITION BY run_id, step, cumulative_reward, hash(rlm_untimed(event)) ORDER BY timestamp DESC) = 1`
            : ''
        }`,
     `CREATE OR REPLACE VIEW rlm_run_base AS
@@ -367,19 +403,34 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
             json_extract_string(e.result, 'finalAnswer') AS final_answer,
             CASE WHEN e.run_id IS NULL THEN 'open' ELSE 'ended' END AS state
      FROM rlm_starts s FULL OUTER JOIN rlm_ends e ON s.run_id = e.run_id`,
+    // Every run: those above, and (only when some steps file belongs to none of them) the runs
+    // known only from their step lines (a Python run that crashed), open, started at their
+    // first step. The steps view joins rlm_run_base alone, so a query over steps never reads
+    // step files twice.
+    stepOnlyFiles.length === 0
+      ? 'CREATE OR REPLACE VIEW rlm_runs AS SELECT * FROM rlm_run_base'
+      : `CREATE OR REPLACE VIEW rlm_runs AS
+     SELECT * FROM rlm_run_base
+     UNION ALL BY NAME
+     SELECT run_id,
+            min(least(rlm_time(json_extract(event, 'startedAt')), TRY_CAST("timestamp" AS TIMESTAMPTZ))) AS started_at,
+            'open' AS state
+     FROM ${jsonSource(`${base}/steps`, stepOnlyFiles, STEP_LINES, true)}
+     WHERE run_id IS NOT NULL AND run_id NOT IN (SELECT run_id FROM rlm_run_base)
+     GROUP BY run_id`,
     // Each run's root (walking parent_run_id), and the nearest traceparent on the way up (a
     // nested run's own, or a remote parent's), which decides the trace.
     `CREATE OR REPLACE VIEW rlm_run_roots AS
      WITH RECURSIVE walk(run_id, ancestor, depth) AS (
-       SELECT run_id, run_id, 0 FROM rlm_run_base
+       SELECT run_id, run_id, 0 FROM rlm_runs
        UNION ALL
        SELECT w.run_id, b.parent_run_id, w.depth + 1
-       FROM walk w JOIN rlm_run_base b ON b.run_id = w.ancestor
+       FROM walk w JOIN rlm_runs b ON b.run_id = w.ancestor
        WHERE b.parent_run_id IS NOT NULL AND w.depth < 64
      )
      SELECT w.run_id, arg_max(w.ancestor, w.depth) AS root_run_id,
             arg_min(a.traceparent, w.depth) FILTER (WHERE a.traceparent IS NOT NULL) AS traceparent
-     FROM walk w LEFT JOIN rlm_run_base a ON a.run_id = w.ancestor
+     FROM walk w LEFT JOIN rlm_runs a ON a.run_id = w.ancestor
      GROUP BY w.run_id`,
     `CREATE OR REPLACE VIEW runs AS
      SELECT b.run_id, b.parent_run_id, r.root_run_id,
@@ -396,7 +447,7 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
             epoch_ms(b.finished_at) - epoch_ms(b.started_at) AS duration_ms,
             b.state, b.completed, b.steps, b.step_count_observed, b.total_reward, b.final_answer,
             b.run_path
-     FROM rlm_run_base b LEFT JOIN rlm_run_roots r ON r.run_id = b.run_id`,
+     FROM rlm_runs b LEFT JOIN rlm_run_roots r ON r.run_id = b.run_id`,
     `CREATE OR REPLACE VIEW steps AS
      WITH l AS (
        SELECT l.*, rlm_usage_list(l.event) AS usage_list,
@@ -483,7 +534,7 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
                 'rlm.completed', r.completed, 'rlm.total_steps', r.steps,
                 'rlm.total_reward', r.total_reward, 'rlm.run_path', r.run_path,
                 'gen_ai.usage.input_tokens', u.input_tokens, 'gen_ai.usage.output_tokens', u.output_tokens,
-                'gen_ai.usage.cost', u.cost_usd)) AS attributes,
+                'gen_ai.usage.cost', u.cost_usd, 'operation.cost', u.cost_usd)) AS attributes,
               false AS is_exception,
               CASE WHEN r.state = 'open' THEN 'UNSET' WHEN r.completed THEN 'OK' ELSE 'ERROR' END AS otel_status_code,
               CASE WHEN r.state = 'ended' AND NOT r.completed THEN 'Run did not complete' END AS otel_status_message,
@@ -506,10 +557,12 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
                 'rlm.reward', s.reward, 'rlm.cumulative_reward', s.cumulative_reward,
                 'rlm.success', s.success, 'gen_ai.request.model', s.model,
                 'gen_ai.usage.input_tokens', s.input_tokens, 'gen_ai.usage.output_tokens', s.output_tokens,
-                'gen_ai.usage.cost', s.cost_usd, 'rlm.cache.status', s.cache_status) AS attributes,
+                'gen_ai.usage.cost', s.cost_usd, 'operation.cost', s.cost_usd,
+                'rlm.cache.status', s.cache_status) AS attributes,
               coalesce(s.success = false, false) AS is_exception,
-              CASE WHEN s.success = false THEN 'ERROR' ELSE 'OK' END AS otel_status_code,
-              CASE WHEN s.success = false THEN left(s.error, 200) END AS otel_status_message,
+              -- As the OTel sink sets it: OK only for a step that reported success = true.
+              CASE WHEN s.success THEN 'OK' ELSE 'ERROR' END AS otel_status_code,
+              CASE WHEN s.success IS DISTINCT FROM true THEN left(s.error, 200) END AS otel_status_message,
               s.run_id, s.environment
        FROM steps s LEFT JOIN hashed r ON r.run_id = s.run_id
      ), run_logs AS (

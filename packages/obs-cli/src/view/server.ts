@@ -7,6 +7,8 @@
 import { existsSync, type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QueryEngine } from '../query/engine.js';
@@ -22,6 +24,12 @@ export interface ViewServerOptions {
   port?: number;
   /** How often to look for changed files when the OS gives no events. @defaultValue `1000` */
   pollMs?: number;
+  /**
+   * More host names the `Host` header may carry (with the port listened on), e.g. a name
+   * that resolves to this machine. Requests naming any other host get a 403 (DNS rebinding).
+   * @defaultValue `[]`
+   */
+  allowedHosts?: string[];
 }
 
 /** A running viewer. */
@@ -83,6 +91,44 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
 
 const json = (res: ServerResponse, status: number, value: unknown) =>
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
+
+/** A host name as the `Host` header writes it: lower case, an IPv6 address in brackets. */
+function hostKey(host: string): string {
+  const h = host.trim().toLowerCase().replace(/\.$/, '');
+  return isIP(h) === 6 ? `[${h}]` : h;
+}
+
+/** A wildcard address listens on every interface: the interfaces' addresses and the hostname. */
+const WILDCARD = new Set(['0.0.0.0', '[::]', '[::0]']);
+
+/**
+ * The host names a request may name in its `Host` header: loopback, the listened address,
+ * `allowedHosts`, and for a wildcard address the machine's own addresses and name. Anything
+ * else is a page of another site reaching this server through DNS rebinding.
+ */
+function allowedHostNames(host: string, extra: string[]): Set<string> {
+  const names = new Set(['localhost', '127.0.0.1', '[::1]', ...extra.map(hostKey)]);
+  // The listened address itself (also a wildcard one: the printed URL has it).
+  const bound = hostKey(host);
+  names.add(bound);
+  if (WILDCARD.has(bound)) {
+    names.add(hostKey(hostname()));
+    for (const list of Object.values(networkInterfaces()))
+      for (const a of list ?? []) names.add(hostKey(a.address.replace(/%.*$/, '')));
+  }
+  return names;
+}
+
+/** Whether a `Host` header names an allowed host with the port listened on. */
+function hostAllowed(header: string | undefined, names: Set<string>, port: number): boolean {
+  if (!header) return false;
+  const match = /^(\[[^\]]*\]|[^:[\]]*)(?::(\d{1,5}))?$/.exec(header.trim());
+  if (!match) return false;
+  const name = hostKey(match[1]!.startsWith('[') ? match[1]!.slice(1, -1) : match[1]!);
+  // No port: HTTP's default.
+  const given = match[2] === undefined ? 80 : Number(match[2]);
+  return given === port && names.has(name);
+}
 
 /** Starts the viewer; resolves once it listens. */
 export async function startViewServer(options: ViewServerOptions): Promise<ViewServer> {
@@ -156,7 +202,17 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
   }, 15_000);
   heartbeat.unref();
 
+  const host = options.host ?? '127.0.0.1';
+  const hostNames = allowedHostNames(host, options.allowedHosts ?? []);
+  let port = 0;
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // DNS rebinding: a page of another site whose name now resolves to this machine may
+    // send requests here, but they carry its name in Host.
+    if (!hostAllowed(req.headers.host, hostNames, port)) {
+      send(res, 403, 'text/plain', 'forbidden: this viewer answers only to its own address');
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain', 'method not allowed');
@@ -218,7 +274,6 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
       else res.end();
     });
   });
-  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
@@ -226,7 +281,7 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
   return {
     // An IPv6 address goes in brackets in a URL (`http://[::1]:7300/`).
     url: `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}/`,

@@ -179,11 +179,20 @@ function matches(run: RunRow): boolean {
 
 let lastRuns: RunRow[] = [];
 
+/** Rows the page can show: a run without an id (never sent by this server) is left out. */
+const withIds = <T extends { runId: string }>(rows: T[] | null | undefined): T[] =>
+  (rows ?? []).filter((r) => typeof r?.runId === 'string');
+
+/** The first characters of an id, for the tables (the whole id is in the link and title). */
+const shortId = (id: string | null | undefined): string => String(id ?? '').slice(0, 18);
+
 async function renderList(): Promise<void> {
-  const [{ runs, dir }, usage] = await Promise.all([
+  const [list, usage] = await Promise.all([
     getJson<{ runs: RunRow[]; dir: string }>('/api/runs'),
     getJson<UsageSeries>('/api/usage'),
   ]);
+  const { dir } = list;
+  const runs = withIds(list.runs);
   lastRuns = runs;
   document.getElementById('dir')!.textContent = dir;
   document.title = `rlm-obs · ${runs.length} runs`;
@@ -294,7 +303,7 @@ async function renderList(): Promise<void> {
                 h(
                   'a',
                   { href: `/run/${encodeURIComponent(run.runId)}`, 'data-nav': true, class: 'id' },
-                  run.runId.slice(0, 18),
+                  shortId(run.runId),
                 ),
               ),
               h('td', { class: 'task' }, run.task ?? ''),
@@ -476,6 +485,9 @@ function waterfallRows(tree: RunTree): WaterfallRow[] {
 
 async function renderRun(runId: string): Promise<void> {
   const tree = await getJson<RunTree & { dir: string }>(`/api/runs/${encodeURIComponent(runId)}`);
+  tree.runs = withIds(tree.runs);
+  tree.steps = withIds(tree.steps);
+  tree.scores = withIds(tree.scores);
   const { run } = tree;
   document.getElementById('dir')!.textContent = tree.dir;
   document.title = `rlm-obs · ${run.task ?? run.runId}`;
@@ -632,7 +644,7 @@ async function renderRun(runId: string): Promise<void> {
                 'data-nav': true,
                 class: 'id',
               },
-              run.parentRunId.slice(0, 18),
+              shortId(run.parentRunId),
             ),
           )
         : null,
