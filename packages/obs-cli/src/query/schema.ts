@@ -320,8 +320,11 @@ CREATE OR REPLACE MACRO rlm_usage_list(event) AS CASE json_type(event, '$.usage'
   WHEN 'ARRAY' THEN json_extract(event, '$.usage[*]')
   WHEN 'OBJECT' THEN [json_extract(event, '$.usage')]
   ELSE []::JSON[] END;
-CREATE OR REPLACE MACRO rlm_input_tokens(u) AS greatest(coalesce(rlm_num(u, 'inputTokens'), rlm_num(u, 'input_tokens'), rlm_num(u, 'prompt_tokens'), rlm_num(u, 'promptTokens'), rlm_num(u, 'gen_ai.usage.input_tokens'), 0), 0);
-CREATE OR REPLACE MACRO rlm_output_tokens(u) AS greatest(coalesce(rlm_num(u, 'outputTokens'), rlm_num(u, 'output_tokens'), rlm_num(u, 'completion_tokens'), rlm_num(u, 'completionTokens'), rlm_num(u, 'gen_ai.usage.output_tokens'), 0), 0);
+CREATE OR REPLACE MACRO rlm_input_tokens(u) AS greatest(coalesce(rlm_num(u, 'inputTokens'), rlm_num(u, 'input_tokens'), rlm_num(u, 'prompt_tokens'), rlm_num(u, 'promptTokens'), rlm_num(u, 'gen_ai.usage.input_tokens'), rlm_num(u, 'promptTokenCount'), 0)
+  + CASE WHEN contains(u, 'cache_read_input_tokens') OR contains(u, 'cache_creation_input_tokens') OR contains(u, 'CacheReadInputTokens') OR contains(u, 'cacheWriteInputTokens') OR contains(u, 'toolUsePromptTokenCount')
+         THEN coalesce(rlm_num(u, 'cache_read_input_tokens'), rlm_num(u, 'cacheReadInputTokens'), 0) + coalesce(rlm_num(u, 'cache_creation_input_tokens'), rlm_num(u, 'cacheWriteInputTokens'), 0) + coalesce(rlm_num(u, 'toolUsePromptTokenCount'), 0)
+         ELSE 0 END, 0);
+CREATE OR REPLACE MACRO rlm_output_tokens(u) AS greatest(coalesce(rlm_num(u, 'outputTokens'), rlm_num(u, 'output_tokens'), rlm_num(u, 'completion_tokens'), rlm_num(u, 'completionTokens'), rlm_num(u, 'gen_ai.usage.output_tokens'), rlm_num(u, 'candidatesTokenCount') + coalesce(rlm_num(u, 'thoughtsTokenCount'), 0), 0), 0);
 CREATE OR REPLACE MACRO rlm_cost(u) AS coalesce(rlm_num(u, 'costUsd'), rlm_num(u, 'cost_usd'), rlm_num(u, 'cost'), rlm_num(u, 'total_cost'));
 CREATE OR REPLACE MACRO rlm_untimed(event) AS json_merge_patch(event, '{"startedAt":null,"durationMs":null}');
 CREATE OR REPLACE MACRO rlm_model(u) AS coalesce(json_extract_string(u, 'model'), json_extract_string(u, 'gen_ai.request.model'), json_extract_string(u, 'model_name'));
@@ -493,9 +496,9 @@ export function viewStatements(dir: string, files: SourceFiles): string[] {
      SELECT run_id, step, call, started_at, rlm_model(u) AS model,
             coalesce(json_extract_string(u, 'provider'), json_extract_string(u, 'gen_ai.system')) AS provider,
             rlm_input_tokens(u) AS input_tokens, rlm_output_tokens(u) AS output_tokens,
-            coalesce(rlm_num(u, 'cacheReadTokens'), rlm_num(u, 'cache_read_tokens'), rlm_num(u, 'cache_read_input_tokens'), 0) AS cache_read_tokens,
-            coalesce(rlm_num(u, 'cacheWriteTokens'), rlm_num(u, 'cache_write_tokens'), rlm_num(u, 'cache_creation_input_tokens'), 0) AS cache_write_tokens,
-            coalesce(rlm_num(u, 'reasoningTokens'), rlm_num(u, 'reasoning_tokens'), 0) AS reasoning_tokens,
+            coalesce(rlm_num(u, 'cache_read_input_tokens'), rlm_num(u, 'cacheReadInputTokens'), rlm_num(u, 'cacheReadTokens'), rlm_num(u, 'cache_read_tokens'), rlm_num(u, 'cachedInputTokens'), rlm_num(u, 'gen_ai.usage.cache_read.input_tokens'), rlm_num(u, 'cachedContentTokenCount'), rlm_num(u, '$.prompt_tokens_details.cached_tokens'), rlm_num(u, '$.input_tokens_details.cached_tokens'), rlm_num(u, '$.input_token_details.cache_read'), 0) AS cache_read_tokens,
+            coalesce(rlm_num(u, 'cache_creation_input_tokens'), rlm_num(u, 'cacheWriteInputTokens'), rlm_num(u, 'cacheWriteTokens'), rlm_num(u, 'cache_write_tokens'), rlm_num(u, 'gen_ai.usage.cache_creation.input_tokens'), rlm_num(u, '$.prompt_tokens_details.cache_write_tokens'), rlm_num(u, '$.input_tokens_details.cache_write_tokens'), rlm_num(u, '$.input_token_details.cache_creation'), 0) AS cache_write_tokens,
+            coalesce(rlm_num(u, 'reasoningTokens'), rlm_num(u, 'reasoning_tokens'), rlm_num(u, 'thoughtsTokenCount'), rlm_num(u, '$.completion_tokens_details.reasoning_tokens'), rlm_num(u, '$.output_tokens_details.reasoning_tokens'), rlm_num(u, '$.output_tokens_details.thinking_tokens'), rlm_num(u, '$.output_token_details.reasoning'), 0) AS reasoning_tokens,
             rlm_cost(u) AS cost_usd, environment
      FROM u`,
     `CREATE OR REPLACE VIEW scores AS
