@@ -14,9 +14,13 @@
  * backend would end the first such step at the time of the replay, hours or days later.
  */
 import {
+  type ContentPolicy,
+  contentPolicy,
   epochMs,
+  type RecordContent,
   RLMObservability,
   type RLMObservabilitySink,
+  type RunStart,
   type ScoreRecord,
   type StepRecord,
 } from '@rlm/obs-core';
@@ -75,9 +79,40 @@ export function withRecordedTimes(
   };
 }
 
+/** Options of {@link replayRuns}. */
+export interface ReplayRunsOptions {
+  onProgress?: (progress: ReplayProgress) => void;
+  flushTimeoutMs?: number;
+  /**
+   * The content switch in force now (the config's `recordContent`): what it withholds is
+   * withheld from a sink that is not local, on top of what each run withheld when it was
+   * recorded (its start line's `record_content`). @defaultValue `true`
+   */
+  recordContent?: RecordContent;
+}
+
+/**
+ * What a replayed run withholds: what it withheld live, and what the content switch in force
+ * now withholds. `undefined` when nothing (the run then inherits like any other).
+ */
+function replayedPolicy(
+  recorded: ContentPolicy | undefined,
+  now: ContentPolicy,
+): ContentPolicy | undefined {
+  const policy = {
+    inputs: now.inputs && (recorded?.inputs ?? true),
+    outputs: now.outputs && (recorded?.outputs ?? true),
+  };
+  return policy.inputs && policy.outputs ? undefined : policy;
+}
+
 /**
  * Replays runs from a JSONL store into a sink. The sink is not shut down (it may be a
  * configured one the caller owns); it is flushed.
+ *
+ * Content a run withheld from remote sinks when it was recorded (`recordContent: false`, per
+ * run or in the config) is withheld again — a sink that is not local gets
+ * `[content omitted: …]` as it did live — as is what `options.recordContent` withholds.
  *
  * @example
  * ```ts
@@ -88,14 +123,16 @@ export async function replayRuns(
   store: JsonlStore,
   runIds: readonly string[],
   sink: RLMObservabilitySink,
-  options: { onProgress?: (progress: ReplayProgress) => void; flushTimeoutMs?: number } = {},
+  options: ReplayRunsOptions = {},
 ): Promise<ReplayReport> {
+  const now = contentPolicy(options.recordContent);
   // Records are already sanitized: redaction again is harmless but pointless.
   const obs = RLMObservability.withSinks([sink], {
     flushOnExit: false,
     redact: false,
     logger: false,
     maxQueueSize: 1_000_000,
+    ...(options.recordContent !== undefined ? { recordContent: options.recordContent } : {}),
   });
   let events = 0;
   let done = 0;
@@ -117,7 +154,10 @@ export async function replayRuns(
   for (const runId of runIds) {
     const run = await store.readRun(runId);
     if (run.start) {
-      obs.onRunStart(runId, run.start);
+      const { recordContent: recorded, ...start } = run.start;
+      const policy = replayedPolicy(recorded, now);
+      // The coordinator withholds the run's content from sinks that are not local.
+      obs.onRunStart(runId, (policy ? { ...start, recordContent: policy } : start) as RunStart);
       events++;
     }
     // Where the previous step ended, as the sinks computed it live.

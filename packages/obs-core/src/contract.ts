@@ -2,6 +2,7 @@
  * The sink contract (DESIGN.md section 3). Names follow the Python `rlm-code` seeds in
  * camelCase; files on disk and wire payloads keep the Python field names.
  */
+import type { RecordContent } from './content.js';
 
 /**
  * The contract version a sink implements. Sinks declare it as `specificationVersion` so the
@@ -106,6 +107,13 @@ export interface RunStart {
   userId?: string;
   /** Labels to filter by; child runs inherit them. */
   tags?: string[];
+  /**
+   * What the run withholds from sinks that are not local (`recordContent: false`, the run's
+   * own, inherited or the coordinator's). Given only to local sinks and only when the run
+   * withholds anything, resolved (`{ inputs, outputs }`), so what they keep can be replayed
+   * with the same content withheld; a replay passes it back in.
+   */
+  recordContent?: RecordContent;
 }
 
 /**

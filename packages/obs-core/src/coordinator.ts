@@ -455,7 +455,14 @@ export class RLMObservability implements ExitParticipant {
       if (id === undefined) return;
       const prepared = this.#prepareStart(start);
       const policy = this.#startPolicy(id, start, prepared.parentRunId);
-      this.#fanOut('onRunStart', id, prepared, policy && stripStart(prepared, policy));
+      // Local sinks keep the content, and what the run withholds from the others: whatever
+      // replays from them (rlm-obs replay) withholds it again.
+      this.#fanOut(
+        'onRunStart',
+        id,
+        policy ? { ...prepared, recordContent: { ...policy } } : prepared,
+        policy && stripStart(prepared, policy),
+      );
     } catch (error) {
       this.#unusable('onRunStart', id, error);
     }

@@ -16,7 +16,7 @@ export {
   resolveJsonlSinkOptions,
 } from './jsonl-sink.js';
 export type { JsonlWriterStats } from './jsonl-writer.js';
-export type { RunSummary, StoredRun } from './reader.js';
+export type { RunSummary, StoredRun, StoredRunStart } from './reader.js';
 export { JsonlStore, openJsonlStore, readJsonLines } from './reader.js';
 export type { RunLine, ScoreLine, StartLine, StepLine } from './records.js';
 export type { RetentionOptions } from './retention.js';

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  contentPolicy,
   envFlag,
   type RLMObservabilitySink,
   type RunEnd,
@@ -301,8 +302,30 @@ function formatStart(
   if (typeof user === 'string') line.user_id = user;
   const tags = stringList(read(payload, 'tags'));
   if (tags !== undefined) line.tags = tags;
+  const withheld = withheldContent(read(payload, 'recordContent'));
+  if (withheld !== undefined) line.record_content = withheld;
   line.pid = process.pid;
   write(json(line));
+}
+
+/**
+ * The run's content policy as the start line keeps it (`record_content`), only when it
+ * withholds something from remote sinks: the local files keep the content, and `replay`
+ * withholds it again from the sinks it replays to.
+ */
+function withheldContent(value: unknown): { inputs: boolean; outputs: boolean } | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean' && !isObject(value)) return undefined;
+  let policy: { inputs: boolean; outputs: boolean };
+  try {
+    policy = contentPolicy(value as Parameters<typeof contentPolicy>[0]);
+  } catch {
+    // unreadable: the safe side
+    policy = { inputs: false, outputs: false };
+  }
+  return policy.inputs && policy.outputs
+    ? undefined
+    : { inputs: policy.inputs, outputs: policy.outputs };
 }
 
 /** A line of `scores.jsonl` (see records.ts). */
@@ -438,6 +461,7 @@ export class LocalJSONLSink implements RLMObservabilitySink {
       backlog: this.#writer.backlog,
       open_files: stats.openFiles,
       rotated: stats.rotations,
+      reopened: stats.reopens,
       pruned_runs: this.#prunedRuns,
       pruned_bytes: this.#prunedBytes,
       prune_passes: this.#prunePasses,

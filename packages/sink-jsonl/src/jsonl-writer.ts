@@ -12,6 +12,9 @@
  *   is buffered synchronously.
  * - A file that does not end in a newline when it is opened (a line torn by a crash) first
  *   gets one, so the torn text stays a line of its own and the new lines stay readable.
+ * - A descriptor kept open across batches is checked against its path before each batch (one
+ *   `stat`): when another process renamed a new file over it (a pruning rewrite) or removed it,
+ *   the path is opened again, so the lines go to the file readers see, not an unlinked one.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -67,6 +70,8 @@ export interface JsonlWriterStats {
   openFiles: number;
   /** Files renamed to a part by rotation. */
   rotations: number;
+  /** Descriptors reopened because another process replaced or removed their file. */
+  reopens: number;
 }
 
 /**
@@ -98,6 +103,13 @@ interface FileState {
   rotates: boolean;
   /** Its size on disk while a descriptor is open (rotating files only). */
   size: number | undefined;
+  /**
+   * The identity (`dev`, `ino`) of the file the open descriptor writes to, to notice when
+   * another process renamed a new file over the path or deleted it (see {@link JsonlWriter}).
+   * `undefined` when it could not be taken (then the descriptor is used as it is).
+   */
+  dev: number | undefined;
+  ino: number | undefined;
 }
 
 /** Whole lines ready for one write; `base` is the pooled buffer to release once written. */
@@ -133,6 +145,7 @@ export class JsonlWriter {
     linesFailed: 0,
     openFiles: 0,
     rotations: 0,
+    reopens: 0,
   };
   readonly #maxOpen: number;
   readonly #rotation: RotationPolicy | undefined;
@@ -402,6 +415,8 @@ export class JsonlWriter {
           lineStart: 0,
           rotates: this.#rotation?.applies(file) ?? false,
           size: undefined,
+          dev: undefined,
+          ino: undefined,
         };
         this.#files.set(file, state);
       }
@@ -562,6 +577,8 @@ export class JsonlWriter {
     const fd = state.fd;
     state.fd = undefined;
     state.size = undefined;
+    state.dev = undefined;
+    state.ino = undefined;
     this.stats.openFiles--;
     try {
       fs.closeSync(fd);
@@ -681,13 +698,40 @@ export class JsonlWriter {
     tryPart((this.#parts.get(file) ?? 0) + 1);
   }
 
+  /**
+   * The descriptor to write `state`'s next batch to. A descriptor opened for an earlier batch
+   * is first checked against the path (one `stat`, compared with the `fstat` taken at open):
+   * when another process renamed a new file over the path (a pruning rewrite) or removed it,
+   * the old descriptor would append to a file no one can read any more — it is closed and the
+   * path opened again (created when missing).
+   */
   #withFd(state: FileState, callback: (error: unknown, fd?: number) => void): void {
     if (state.fd !== undefined) {
       // Mark as most recently used.
       this.#open.delete(state.file);
       this.#open.set(state.file, state);
-      callback(null, state.fd);
-      return;
+      if (state.ino === undefined) {
+        callback(null, state.fd);
+        return;
+      }
+      // Synchronous: one metadata lookup (~2 µs) per batch. Waiting for an asynchronous one
+      // would hold every batch back a round trip to the thread pool, and the batches that
+      // grew meanwhile cost more than the lookup (fewer, bigger buffers to fill).
+      let replaced: boolean;
+      try {
+        const stats = fs.statSync(state.file, { throwIfNoEntry: false });
+        replaced = stats === undefined || stats.ino !== state.ino || stats.dev !== state.dev;
+      } catch {
+        // Not stat-able but not missing (a permission): keep writing where we did.
+        replaced = false;
+      }
+      if (!replaced) {
+        callback(null, state.fd);
+        return;
+      }
+      this.#open.delete(state.file);
+      this.#closeFd(state);
+      this.stats.reopens++;
     }
     // 'a+' (O_APPEND, readable): the last byte is read once, to end a torn line (below). A
     // file we may write but not read is opened with 'a' (and then not checked).
@@ -718,8 +762,12 @@ export class JsonlWriter {
         state.fd = fd;
         this.stats.openFiles++;
         this.#open.set(state.file, state);
-        endTornLine(fd, (size) => {
+        endTornLine(fd, (size, stats) => {
           if (state.rotates) state.size = size;
+          if (stats !== undefined && state.fd === fd) {
+            state.dev = stats.dev;
+            state.ino = stats.ino;
+          }
           callback(null, fd);
         });
       });
@@ -772,21 +820,25 @@ const NEWLINE = Buffer.from('\n');
  * text stays one unparsable line, which readers skip. Costs an `fstat` and a one-byte
  * positioned read. Reports the file's size afterwards (0 when it could not be taken).
  */
-function endTornLine(fd: number, done: (size: number) => void): void {
+function endTornLine(fd: number, done: (size: number, stats?: fs.Stats) => void): void {
   fs.fstat(fd, (statError, stats) => {
-    if (statError || stats.size === 0) {
-      done(statError ? 0 : stats.size);
+    if (statError) {
+      done(0);
+      return;
+    }
+    if (stats.size === 0) {
+      done(0, stats);
       return;
     }
     const last = Buffer.alloc(1);
     fs.read(fd, last, 0, 1, stats.size - 1, (readError, bytes) => {
       if (readError || bytes !== 1 || last[0] === 10) {
-        done(stats.size);
+        done(stats.size, stats);
         return;
       }
       // O_APPEND: the newline goes to the end, wherever that is by now.
       fs.write(fd, NEWLINE, 0, 1, null, (writeError) => {
-        done(stats.size + (writeError ? 0 : 1));
+        done(stats.size + (writeError ? 0 : 1), stats);
       });
     });
   });

@@ -8,6 +8,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type {
+  ContentPolicy,
   JsonObject,
   RunEnd,
   RunStart,
@@ -47,12 +48,19 @@ export interface RunSummary {
   tags?: string[];
 }
 
+/** A recorded start, with the run's content policy when it withheld content. */
+export type StoredRunStart = RunStart & { recordContent?: ContentPolicy };
+
 /** One run read back in full. */
 export interface StoredRun {
   runId: string;
   summary: RunSummary;
-  /** The `onRunStart` input, when the start was recorded. */
-  start?: RunStart;
+  /**
+   * The `onRunStart` input, when the start was recorded. `recordContent` is what the run
+   * withheld from remote sinks (its start line's `record_content`), when it withheld anything:
+   * replay passes it on, so the sinks it replays to get the content withheld again.
+   */
+  start?: StoredRunStart;
   /**
    * Every `onStep` input, in file order. A step line repeated with only its `timestamp` new
    * (a replay into a directory that already had the run) counts once: the last one is kept.
@@ -183,7 +191,7 @@ export class JsonlStore {
 
   /** One run in full, rebuilt as hook inputs. Throws when the directory has no such run. */
   async readRun(runId: string): Promise<StoredRun> {
-    let start: RunStart | undefined;
+    let start: StoredRunStart | undefined;
     let startLine: StartLine | undefined;
     let endLine: RunLine | undefined;
     let malformed = 0;
@@ -417,8 +425,8 @@ function summaryFromEnd(line: RunLine, previous: RunSummary | undefined): RunSum
   return summary;
 }
 
-function startFromLine(line: StartLine): RunStart {
-  const start: RunStart = {
+function startFromLine(line: StartLine): StoredRunStart {
+  const start: StoredRunStart = {
     task: str(line.task),
     environment: str(line.environment),
     params: isObject(line.params) ? line.params : {},
@@ -428,6 +436,12 @@ function startFromLine(line: StartLine): RunStart {
   if (isObject(line.attributes)) start.attributes = line.attributes;
   if (typeof line.started_at === 'string') start.startedAt = line.started_at;
   Object.assign(start, sessionFields(line));
+  const content = line.record_content as unknown;
+  if (isObject(content)) {
+    // Anything but an explicit `true` withholds: a damaged field errs on the private side.
+    const policy = { inputs: content.inputs === true, outputs: content.outputs === true };
+    if (!policy.inputs || !policy.outputs) start.recordContent = policy;
+  }
   return start;
 }
 

@@ -52,6 +52,11 @@ export interface StartLine {
   user_id?: string;
   /** Labels to filter by. */
   tags?: string[];
+  /**
+   * What the run withheld from remote sinks (`recordContent`), present only when it withheld
+   * something; the line itself keeps the content. `replay` withholds the same again.
+   */
+  record_content?: { inputs: boolean; outputs: boolean };
   /** The recording process, to tell a crashed run from one still going. */
   pid: number;
 }

@@ -15,7 +15,9 @@
  *
  * Another process appending to the same directory while a rewrite is in progress can lose
  * the lines it appended between the read and the rename (this process's own lines wait in
- * memory meanwhile and are never lost). To avoid it, enable retention in one process per
+ * memory meanwhile and are never lost). Its later lines are not lost: its writer checks before
+ * each batch that the path still names the file it has open, and opens the new file when not
+ * (see jsonl-writer.ts). To avoid even that window, enable retention in one process per
  * directory only, or give each long-lived process its own directory.
  */
 import { promises as fsp } from 'node:fs';

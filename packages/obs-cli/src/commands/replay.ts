@@ -226,8 +226,11 @@ export async function replayCommand(
         )
       : undefined;
   bar?.start(runIds.length, 0);
+  const recordContent = config?.config.recordContent;
   const report = await replayRuns(store, runIds, sink, {
     onProgress: ({ done }) => bar?.update(done),
+    // The config's content switch holds for replayed runs too (with what each run withheld).
+    ...(recordContent !== undefined ? { recordContent } : {}),
   });
   bar?.stop();
   if (owned) await sink.shutdown?.();
