@@ -62,8 +62,9 @@ export interface StoredRun {
    */
   start?: StoredRunStart;
   /**
-   * Every `onStep` input, in file order. A step line repeated with only its `timestamp` new
-   * (a replay into a directory that already had the run) counts once: the last one is kept.
+   * Every `onStep` input, in file order. A step line repeated with only its `timestamp` and its
+   * event's timing new (a replay into a directory that already had the run) counts once: the
+   * last one is kept.
    */
   steps: StepRecord[];
   /**
@@ -304,14 +305,16 @@ export class JsonlStore {
  * than once in the directory (what a replay into it leaves): the others cannot repeat. The SQL
  * views of `rlm-obs query` apply the same rule.
  *
- * A step's identity is its run, its number, its cumulative reward and its whole `event` (with
- * the event's own times): a step number the agent reused for a different step stays two
- * steps. Python lines (no `event`) are never merged: too little of a step is kept on them to
- * tell a repeat from a legitimately repeated step.
+ * A step's identity is its run, its number, its cumulative reward and its whole `event` but
+ * its timing (`startedAt`, `durationMs`: a replay gives a step recorded without them the
+ * times the recording implies): a step number the agent reused for a different step stays
+ * two steps. Python lines (no `event`) are never merged: too little of a step is kept on them
+ * to tell a repeat from a legitimately repeated step.
  */
 function stepKey(line: Record<string, unknown>): string | undefined {
   if (!isObject(line.event)) return undefined;
-  return JSON.stringify([line.step ?? null, line.cumulative_reward ?? null, line.event]);
+  const { startedAt: _startedAt, durationMs: _durationMs, ...untimed } = line.event;
+  return JSON.stringify([line.step ?? null, line.cumulative_reward ?? null, untimed]);
 }
 
 /** A score's identity: every field of its line but `timestamp` (its `at` included). */
