@@ -45,6 +45,14 @@ const USAGES = [
     thoughtsTokenCount: 5,
     cachedContentTokenCount: 100,
   },
+  // Bedrock Converse: camelCase, the cache beside the input.
+  {
+    model: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+    inputTokens: 20,
+    outputTokens: 10,
+    cacheReadInputTokens: 300,
+    cacheWriteInputTokens: 40,
+  },
   // rlm-obs's own shape: input includes cached.
   { model: 'gpt-4.1-mini', inputTokens: 812, outputTokens: 64, cacheReadTokens: 12 },
 ];

@@ -320,10 +320,11 @@ CREATE OR REPLACE MACRO rlm_usage_list(event) AS CASE json_type(event, '$.usage'
   WHEN 'ARRAY' THEN json_extract(event, '$.usage[*]')
   WHEN 'OBJECT' THEN [json_extract(event, '$.usage')]
   ELSE []::JSON[] END;
-CREATE OR REPLACE MACRO rlm_input_tokens(u) AS greatest(coalesce(rlm_num(u, 'inputTokens'), rlm_num(u, 'input_tokens'), rlm_num(u, 'prompt_tokens'), rlm_num(u, 'promptTokens'), rlm_num(u, 'gen_ai.usage.input_tokens'), rlm_num(u, 'promptTokenCount'), 0)
-  + CASE WHEN contains(u, 'cache_read_input_tokens') OR contains(u, 'cache_creation_input_tokens') OR contains(u, 'CacheReadInputTokens') OR contains(u, 'cacheWriteInputTokens') OR contains(u, 'toolUsePromptTokenCount')
-         THEN coalesce(rlm_num(u, 'cache_read_input_tokens'), rlm_num(u, 'cacheReadInputTokens'), 0) + coalesce(rlm_num(u, 'cache_creation_input_tokens'), rlm_num(u, 'cacheWriteInputTokens'), 0) + coalesce(rlm_num(u, 'toolUsePromptTokenCount'), 0)
-         ELSE 0 END, 0);
+CREATE OR REPLACE MACRO rlm_input_tokens(u) AS greatest(coalesce(
+  rlm_num(u, 'inputTokens') + CASE WHEN contains(u, 'InputTokens') THEN coalesce(rlm_num(u, 'cacheReadInputTokens'), 0) + coalesce(rlm_num(u, 'cacheWriteInputTokens'), 0) ELSE 0 END,
+  coalesce(rlm_num(u, 'input_tokens'), rlm_num(u, 'prompt_tokens'), rlm_num(u, 'promptTokens'), rlm_num(u, 'gen_ai.usage.input_tokens'), rlm_num(u, 'promptTokenCount'))
+    + coalesce(rlm_num(u, 'cache_read_input_tokens'), rlm_num(u, 'cacheReadInputTokens'), 0) + coalesce(rlm_num(u, 'cache_creation_input_tokens'), rlm_num(u, 'cacheWriteInputTokens'), 0) + coalesce(rlm_num(u, 'toolUsePromptTokenCount'), 0),
+  0), 0);
 CREATE OR REPLACE MACRO rlm_output_tokens(u) AS greatest(coalesce(rlm_num(u, 'outputTokens'), rlm_num(u, 'output_tokens'), rlm_num(u, 'completion_tokens'), rlm_num(u, 'completionTokens'), rlm_num(u, 'gen_ai.usage.output_tokens'), rlm_num(u, 'candidatesTokenCount') + coalesce(rlm_num(u, 'thoughtsTokenCount'), 0), 0), 0);
 CREATE OR REPLACE MACRO rlm_cost(u) AS coalesce(rlm_num(u, 'costUsd'), rlm_num(u, 'cost_usd'), rlm_num(u, 'cost'), rlm_num(u, 'total_cost'));
 CREATE OR REPLACE MACRO rlm_untimed(event) AS json_merge_patch(event, '{"startedAt":null,"durationMs":null}');
