@@ -23,12 +23,12 @@ it('a step repeated with only its timing new counts once; a step that differs ot
   expect(recorded.steps).toHaveLength(3);
   const replay = RLMObservability.withSinks([new LocalJSONLSink({ dir })], quiet);
   replay.onRunStart('r', recorded.start!);
-  recorded.steps.forEach((step, i) =>
+  recorded.steps.forEach((step, i) => {
     replay.onStep('r', {
       ...step,
       event: { ...step.event, startedAt: `2026-01-01T00:00:0${i}.000Z`, durationMs: 1000 },
-    }),
-  );
+    });
+  });
   // One step that is not a repeat: another reward.
   replay.onStep('r', { ...recorded.steps[0]!, cumulativeReward: 99 });
   replay.onRunEnd('r', recorded.end!);
