@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 it('the export surface of @rlm/obs-core', async () => {
   expect(Object.keys(await import('../src/index.js')).sort()).toMatchInlineSnapshot(`
     [
+      "AUTH_COOLDOWN_OPTIONS",
       "AuthCooldown",
       "CONFIG_KEYS",
       "CONFIG_SEARCH_PLACES",
@@ -24,6 +25,7 @@ it('the export surface of @rlm/obs-core', async () => {
       "defaultSanitizer",
       "defineConfig",
       "defineOptionsSchema",
+      "describeValue",
       "envFlag",
       "epochMs",
       "errorText",

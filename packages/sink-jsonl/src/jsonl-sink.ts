@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   contentPolicy,
+  describeValue,
   envFlag,
   type RLMObservabilitySink,
   type RunEnd,
@@ -79,16 +80,6 @@ const RETENTION_KEYS = [
   'checkIntervalMs',
 ] as const;
 
-/** A value as an error message shows it: its kind, never its text. */
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'string') return 'a string';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'function') return 'a function';
-  return String(value);
-}
-
 /**
  * The `retention` in force: each key a number > 0; `0` and `Infinity` mean no limit.
  * A value of another kind is a `TypeError` (a config file's options are checked before, by
@@ -98,14 +89,16 @@ function retentionOf(name: string, given: unknown): RetentionOptions {
   if (given === undefined) return {};
   if (!isObject(given))
     throw new TypeError(
-      `${name}: the retention option must be an object with ${RETENTION_KEYS.join(', ')} (got ${kindOf(given)})`,
+      `${name}: the retention option must be an object with ${RETENTION_KEYS.join(', ')} (got ${describeValue(given)})`,
     );
   const retention: RetentionOptions = {};
   for (const key of RETENTION_KEYS) {
     const value = given[key];
     if (value === undefined) continue;
     if (typeof value !== 'number' || Number.isNaN(value) || value < 0)
-      throw new TypeError(`${name}: retention.${key} must be a number >= 0 (got ${kindOf(value)})`);
+      throw new TypeError(
+        `${name}: retention.${key} must be a number >= 0 (got ${describeValue(value)})`,
+      );
     const kept = positive(value);
     if (kept !== undefined) retention[key] = kept;
   }

@@ -3,7 +3,7 @@
  * the public API), on a private OpenTelemetry provider.
  */
 import {
-  type AuthCooldownOptions,
+  AUTH_COOLDOWN_OPTIONS,
   defineOptionsSchema,
   envFlag,
   type OptionSpec,
@@ -14,11 +14,6 @@ import { LangfuseSink, type LangfuseSinkOptions } from './langfuse-sink.js';
 
 export type { LangfuseSinkOptions, LangfuseStats } from './langfuse-sink.js';
 export { LangfuseSink } from './langfuse-sink.js';
-
-const finitePositive = (value: unknown): string | undefined =>
-  typeof value === 'number' && Number.isFinite(value) && value > 0
-    ? undefined
-    : 'must be a finite number > 0';
 
 /**
  * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
@@ -36,18 +31,12 @@ export const optionsSchema = defineOptionsSchema<LangfuseSinkOptions>({
   baseUrl: 'string',
   environment: 'string',
   authCheck: 'boolean',
-  flushAt: finitePositive,
-  flushIntervalSeconds: finitePositive,
-  timeoutSeconds: finitePositive,
+  flushAt: 'finitePositiveNumber',
+  flushIntervalSeconds: 'finitePositiveNumber',
+  timeoutSeconds: 'finitePositiveNumber',
   spanExporter: 'object',
   maxOpenRuns: 'positiveNumber',
-  authCooldown: {
-    initialMs: 'nonNegativeNumber',
-    maxMs: 'nonNegativeNumber',
-    jitter: 'nonNegativeNumber',
-    now: 'function',
-    random: 'function',
-  } satisfies Record<keyof AuthCooldownOptions, OptionSpec>,
+  authCooldown: AUTH_COOLDOWN_OPTIONS,
   name: 'nonEmptyString',
 } satisfies Record<keyof LangfuseSinkOptions, OptionSpec>);
 

@@ -2,7 +2,7 @@
  * @rlm/sink-langsmith — LangSmith for rlm-obs through the official `langsmith` client.
  */
 import {
-  type AuthCooldownOptions,
+  AUTH_COOLDOWN_OPTIONS,
   defineOptionsSchema,
   envFlag,
   type OptionSpec,
@@ -13,11 +13,6 @@ import { LangSmithSink, type LangSmithSinkOptions } from './langsmith-sink.js';
 
 export type { LangSmithSinkOptions, LangSmithSinkStats } from './langsmith-sink.js';
 export { LangSmithSink, langsmithRunId } from './langsmith-sink.js';
-
-const finitePositive = (value: unknown): string | undefined =>
-  typeof value === 'number' && Number.isFinite(value) && value > 0
-    ? undefined
-    : 'must be a finite number > 0 (milliseconds)';
 
 /**
  * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
@@ -36,16 +31,10 @@ export const optionsSchema = defineOptionsSchema<LangSmithSinkOptions>({
   maxIngestMemoryBytes: 'nonNegativeNumber',
   maxQueuedBytes: 'nonNegativeNumber',
   maxOpenRuns: 'positiveNumber',
-  timeoutMs: finitePositive,
+  timeoutMs: 'finitePositiveNumber',
   maxRetries: 'count',
   name: 'nonEmptyString',
-  authCooldown: {
-    initialMs: 'nonNegativeNumber',
-    maxMs: 'nonNegativeNumber',
-    jitter: 'nonNegativeNumber',
-    now: 'function',
-    random: 'function',
-  } satisfies Record<keyof AuthCooldownOptions, OptionSpec>,
+  authCooldown: AUTH_COOLDOWN_OPTIONS,
 } satisfies Record<keyof LangSmithSinkOptions, OptionSpec>);
 
 function fromEnvironment(env: Record<string, string | undefined>): LangSmithSinkOptions {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
-  type AuthCooldownOptions,
+  AUTH_COOLDOWN_OPTIONS,
   defineOptionsSchema,
   envFlag,
   type OptionSpec,
@@ -69,11 +69,6 @@ export interface LogfireConfigOptions extends LogfireSinkOptions {
   credentialsDir?: string;
 }
 
-const finitePositive = (value: unknown): string | undefined =>
-  typeof value === 'number' && Number.isFinite(value) && value > 0
-    ? undefined
-    : 'must be a finite number > 0';
-
 /**
  * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
  * unknown option (`projectname` for `projectName`) or a wrong type is a config error naming
@@ -92,7 +87,7 @@ export const optionsSchema = defineOptionsSchema<LogfireConfigOptions>({
   environment: 'string',
   useGlobalProvider: 'boolean',
   tags: 'stringArray',
-  exportTimeoutMs: finitePositive,
+  exportTimeoutMs: 'finitePositiveNumber',
   maxQueueSize: (value) =>
     typeof value === 'number' && Number.isInteger(value) && value >= 1
       ? undefined
@@ -103,13 +98,7 @@ export const optionsSchema = defineOptionsSchema<LogfireConfigOptions>({
       : 'must be a finite number >= 0',
   spanExporter: 'object',
   maxOpenRuns: 'positiveNumber',
-  authCooldown: {
-    initialMs: 'nonNegativeNumber',
-    maxMs: 'nonNegativeNumber',
-    jitter: 'nonNegativeNumber',
-    now: 'function',
-    random: 'function',
-  } satisfies Record<keyof AuthCooldownOptions, OptionSpec>,
+  authCooldown: AUTH_COOLDOWN_OPTIONS,
   name: 'nonEmptyString',
   credentialsDir: 'nonEmptyString',
 } satisfies Record<keyof LogfireConfigOptions, OptionSpec>);

@@ -2,6 +2,7 @@
  * @rlm/sink-mlflow — MLflow experiment tracking for rlm-obs over a small typed REST client.
  */
 import {
+  AUTH_COOLDOWN_OPTIONS,
   defineOptionsSchema,
   envFlag,
   type OptionSpec,
@@ -29,10 +30,6 @@ export type { MlflowSinkOptions, MlflowSinkStats } from './mlflow-sink.js';
 export { MlflowSink, maskUri } from './mlflow-sink.js';
 
 /** A finite number > 0 (a timer's milliseconds). */
-const finitePositive = (value: unknown): string | undefined =>
-  typeof value === 'number' && Number.isFinite(value) && value > 0
-    ? undefined
-    : `must be a finite number > 0 (got ${typeof value === 'number' ? value : typeof value === 'string' ? 'a string' : typeof value})`;
 
 /**
  * Every option of {@link MlflowSinkOptions}, for the config loader: an unknown option
@@ -48,20 +45,14 @@ const OPTIONS = {
   username: 'string',
   password: 'string',
   token: 'string',
-  timeoutMs: finitePositive,
+  timeoutMs: 'finitePositiveNumber',
   maxRetries: 'count',
   maxQueueSize: 'positiveNumber',
   maxPendingMetrics: 'positiveNumber',
   maxOpenRuns: 'positiveNumber',
   uploadArtifacts: 'boolean',
   name: 'nonEmptyString',
-  authCooldown: {
-    initialMs: 'nonNegativeNumber',
-    maxMs: 'nonNegativeNumber',
-    jitter: 'nonNegativeNumber',
-    now: 'function',
-    random: 'function',
-  } satisfies Record<keyof Required<NonNullable<MlflowSinkOptions['authCooldown']>>, OptionSpec>,
+  authCooldown: AUTH_COOLDOWN_OPTIONS,
 } satisfies Record<keyof Required<MlflowSinkOptions>, OptionSpec>;
 
 /** The sink package contract: the options a config may give `'mlflow'`, checked at load. */

@@ -3,7 +3,7 @@
  * checks the sink itself makes (a wrong value makes the sink unavailable with a detail that
  * names the option, instead of dropping every span or exporting with another protocol).
  */
-import { defineOptionsSchema } from '@rlm/obs-core';
+import { AUTH_COOLDOWN_OPTIONS, defineOptionsSchema } from '@rlm/obs-core';
 import type { OtlpProtocol } from '@rlm/otel-common';
 import type { OtelSinkOptions } from './otel-sink.js';
 
@@ -114,12 +114,6 @@ export const optionsSchema = defineOptionsSchema<OtelSinkOptions>({
   maxOpenRuns: wholePositive,
   spanExporter: 'object',
   metricExporter: 'object',
-  authCooldown: {
-    initialMs: 'nonNegativeNumber',
-    maxMs: 'nonNegativeNumber',
-    jitter: 'nonNegativeNumber',
-    now: 'function',
-    random: 'function',
-  },
+  authCooldown: AUTH_COOLDOWN_OPTIONS,
   name: 'nonEmptyString',
 });

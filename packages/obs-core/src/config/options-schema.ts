@@ -4,6 +4,7 @@
  * (`directory` for `dir`) and wrong types (`maxAgeDays: '7'`) become config errors that name
  * the key and the fix, instead of being ignored.
  */
+import type { AuthCooldownOptions } from '../auth-cooldown.js';
 import { suggest } from './config-error.js';
 import type { StandardSchemaResult, StandardSchemaV1 } from './types.js';
 
@@ -16,6 +17,8 @@ export type OptionKind =
   | 'number'
   /** A number > 0 (`Infinity` allowed). */
   | 'positiveNumber'
+  /** A finite number > 0 (a timeout or an interval: `Infinity` would break a timer). */
+  | 'finitePositiveNumber'
   /** A number >= 0 (`Infinity` allowed). */
   | 'nonNegativeNumber'
   /** A whole number >= 0. */
@@ -48,11 +51,24 @@ export interface OptionsShape {
 
 type Issue = { message: string; path: PropertyKey[] };
 
+/**
+ * The options of core's `AuthCooldown` (a sink's `authCooldown` option), for a sink's
+ * {@link defineOptionsSchema}: `{ authCooldown: AUTH_COOLDOWN_OPTIONS }`.
+ */
+export const AUTH_COOLDOWN_OPTIONS = {
+  initialMs: 'nonNegativeNumber',
+  maxMs: 'nonNegativeNumber',
+  jitter: 'nonNegativeNumber',
+  now: 'function',
+  random: 'function',
+} as const satisfies Record<keyof AuthCooldownOptions, OptionSpec>;
+
 const DESCRIBE: Record<OptionKind, string> = {
   string: 'a string',
   nonEmptyString: 'a non-empty string',
   number: 'a number',
   positiveNumber: 'a number > 0',
+  finitePositiveNumber: 'a finite number > 0',
   nonNegativeNumber: 'a number >= 0',
   count: 'a whole number >= 0',
   boolean: 'true or false',
@@ -78,6 +94,8 @@ function matches(kind: OptionKind, value: unknown): boolean {
       return typeof value === 'number' && Number.isFinite(value);
     case 'positiveNumber':
       return typeof value === 'number' && value > 0;
+    case 'finitePositiveNumber':
+      return typeof value === 'number' && Number.isFinite(value) && value > 0;
     case 'nonNegativeNumber':
       return typeof value === 'number' && value >= 0;
     case 'count':
@@ -99,8 +117,11 @@ function matches(kind: OptionKind, value: unknown): boolean {
   }
 }
 
-/** A value as the message shows it: short, and never more than a hint of a string. */
-function shown(value: unknown): string {
+/**
+ * A value as an error message shows it: its kind for strings, lists, objects and functions
+ * (a string may be a secret), the value itself for numbers, booleans and `null`.
+ */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'string') return 'a string';
@@ -131,12 +152,12 @@ function check(shape: OptionsShape, value: Record<string, unknown>, at: Property
       const kinds = (typeof spec === 'string' ? [spec] : spec) as readonly OptionKind[];
       if (!kinds.some((kind) => matches(kind, v)))
         issues.push({
-          message: `must be ${kinds.map((kind) => DESCRIBE[kind]).join(' or ')} (got ${shown(v)})`,
+          message: `must be ${kinds.map((kind) => DESCRIBE[kind]).join(' or ')} (got ${describeValue(v)})`,
           path,
         });
     } else if (!isPlainObject(v)) {
       issues.push({
-        message: `must be an object with ${Object.keys(spec).join(', ')} (got ${shown(v)})`,
+        message: `must be an object with ${Object.keys(spec).join(', ')} (got ${describeValue(v)})`,
         path,
       });
     } else issues.push(...check(spec as OptionsShape, v, path));
@@ -171,7 +192,7 @@ export function defineOptionsSchema<Options = Record<string, unknown>>(
       validate(value: unknown): StandardSchemaResult<Options> {
         if (value === undefined) return { value: {} as Options };
         if (!isPlainObject(value))
-          return { issues: [{ message: `options must be an object (got ${shown(value)})` }] };
+          return { issues: [{ message: `options must be an object (got ${describeValue(value)})` }] };
         const issues = check(shape, value, []);
         return issues.length > 0 ? { issues } : { value: value as Options };
       },
