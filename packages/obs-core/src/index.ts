@@ -15,7 +15,11 @@ export { CONFIG_KEYS, CONFIG_SEARCH_PLACES, loadConfig } from './config/load-con
 export type { LoadedObservability, LoadObservabilityOptions } from './config/load-observability.js';
 export { loadObservability, loadObservabilityDetailed } from './config/load-observability.js';
 export type { OptionKind, OptionSpec, OptionsShape } from './config/options-schema.js';
-export { AUTH_COOLDOWN_OPTIONS, defineOptionsSchema, describeValue } from './config/options-schema.js';
+export {
+  AUTH_COOLDOWN_OPTIONS,
+  defineOptionsSchema,
+  describeValue,
+} from './config/options-schema.js';
 export { createPlaceholderSink } from './config/placeholder-sink.js';
 export { resolveSinkEntry, resolveSinkModule, sinkCandidates } from './config/resolve-sink.js';
 export type {

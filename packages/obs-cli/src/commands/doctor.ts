@@ -1,8 +1,7 @@
 import type { SinkCheckResult } from '@rlm/obs-core';
+import { checkSink } from '../check-sink.js';
 import { EXIT, type GlobalOptions, loadContext } from '../context.js';
 import { type Io, printable, printJson } from '../output.js';
-
-const CHECK_TIMEOUT_MS = 15_000;
 
 interface Finding {
   name: string;
@@ -33,33 +32,10 @@ export async function doctorCommand(options: GlobalOptions, io: Io): Promise<num
     }
     let result: SinkCheckResult;
     if (sink && typeof sink.check === 'function') {
-      const timeout = new Promise<SinkCheckResult>((resolve) => {
-        setTimeout(
-          () =>
-            resolve({
-              ok: false,
-              problems: [
-                {
-                  problem: `no answer within ${CHECK_TIMEOUT_MS / 1000}s`,
-                  fix: 'check that the backend is up and reachable from here',
-                },
-              ],
-            }),
-          CHECK_TIMEOUT_MS,
-        ).unref();
-      });
-      result = await Promise.race([
-        sink.check().catch((e: unknown) => ({
-          ok: false,
-          problems: [
-            {
-              problem: `check failed: ${(e as Error).message}`,
-              fix: 'see the sink package README',
-            },
-          ],
-        })),
-        timeout,
-      ]);
+      result = await checkSink(
+        sink as Parameters<typeof checkSink>[0],
+        'see the sink package README',
+      );
     } else if (status.available) {
       result = {
         ok: true,

@@ -8,11 +8,11 @@ import {
   resolveSinkEntry,
   resolveSinkModule,
   SEED_SINKS,
-  type SinkCheckResult,
   type SinkStatus,
   stderrLogger,
 } from '@rlm/obs-core';
 import cliProgress from 'cli-progress';
+import { checkSink } from '../check-sink.js';
 import {
   CliError,
   EXIT,
@@ -32,7 +32,6 @@ export interface ReplayOptions extends GlobalOptions {
   since?: string;
 }
 
-const CHECK_TIMEOUT_MS = 15_000;
 const CLI_DIR = path.dirname(fileURLToPath(import.meta.url));
 
 function messageOf(error: unknown): string {
@@ -110,30 +109,7 @@ async function unusableTarget(
       notInstalled ? EXIT.usage : EXIT.problem,
     );
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const result = await Promise.race<SinkCheckResult>([
-    sink.check().catch((error: unknown) => ({
-      ok: false,
-      problems: [{ problem: `check failed: ${messageOf(error)}`, fix: 'rlm-obs doctor' }],
-    })),
-    new Promise<SinkCheckResult>((resolve) => {
-      timer = setTimeout(
-        () =>
-          resolve({
-            ok: false,
-            problems: [
-              {
-                problem: `no answer within ${CHECK_TIMEOUT_MS / 1000}s`,
-                fix: 'check that the backend is up and reachable from here',
-              },
-            ],
-          }),
-        CHECK_TIMEOUT_MS,
-      );
-      timer.unref?.();
-    }),
-  ]);
-  clearTimeout(timer);
+  const result = await checkSink(sink as Parameters<typeof checkSink>[0], 'rlm-obs doctor');
   if (result.ok) return undefined;
   const first = result.problems[0];
   return new CliError(

@@ -192,7 +192,9 @@ export function defineOptionsSchema<Options = Record<string, unknown>>(
       validate(value: unknown): StandardSchemaResult<Options> {
         if (value === undefined) return { value: {} as Options };
         if (!isPlainObject(value))
-          return { issues: [{ message: `options must be an object (got ${describeValue(value)})` }] };
+          return {
+            issues: [{ message: `options must be an object (got ${describeValue(value)})` }],
+          };
         const issues = check(shape, value, []);
         return issues.length > 0 ? { issues } : { value: value as Options };
       },
