@@ -33,6 +33,7 @@ export {
   remember,
   runIdentity,
   runParentContext,
+  StepSequence,
   safeEndpoint,
   scoreAttributes,
   scoreSpanId,

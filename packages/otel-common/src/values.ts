@@ -136,6 +136,41 @@ export function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number):
   map.set(key, value);
 }
 
+/**
+ * The number of each step of each run, for the span ids: a step's own number, else its place
+ * among the steps seen for its run (the n-th, as the run API numbers them), so that steps
+ * without a number get distinct ids and a replay of the run the same ones. Steps that came
+ * before their run's start count on into it; a run started again (a replay into the same
+ * process) counts from 1. Bounded: the runs least recently stepped are forgotten first.
+ */
+export class StepSequence {
+  readonly #runs = new Map<string, { seen: number; started: boolean }>();
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = Math.max(1, limit);
+  }
+
+  /** The run started: steps without a number count on from the steps seen before its start. */
+  start(runId: string): void {
+    const known = this.#runs.get(runId);
+    remember(
+      this.#runs,
+      runId,
+      { seen: known && !known.started ? known.seen : 0, started: true },
+      this.#limit,
+    );
+  }
+
+  /** The number of the run's next step: `given`, else its place among the run's steps. */
+  next(runId: string, given: number | undefined): number {
+    const known = this.#runs.get(runId);
+    const seen = (known?.seen ?? 0) + 1;
+    remember(this.#runs, runId, { seen, started: known?.started ?? false }, this.#limit);
+    return given ?? seen;
+  }
+}
+
 /** A run's session, user and tags, read defensively from its start. */
 export interface RunIdentity {
   sessionId?: string;

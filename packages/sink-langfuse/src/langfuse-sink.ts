@@ -59,6 +59,7 @@ import {
   runParentContext,
   type Scrub,
   type SpanCounters,
+  StepSequence,
   safeEndpoint,
   secretScrubber,
   str,
@@ -147,15 +148,12 @@ interface OpenRun {
   root: boolean;
   /** `session.id`, `user.id`: on the run's span and its steps (Langfuse trace attributes). */
   identity: Attributes;
-  /** Steps seen (the number of a step that has none). */
-  steps: number;
 }
 
 /** What the sink remembers of a run that ended, for late scores and late steps. */
 interface EndedRun {
   traceId: string;
   root: boolean;
-  steps: number;
 }
 
 /** A score as the ingestion API takes it (`score-create`). */
@@ -232,8 +230,8 @@ export class LangfuseSink implements RLMObservabilitySink {
   #detail: string;
   #runs = new Map<string, OpenRun>();
   #ended = new Map<string, EndedRun>();
-  /** Steps seen of runs this sink never saw start (bounded like `#ended`). */
-  #loose = new Map<string, number>();
+  /** Step numbers for the span ids (steps without a number are the n-th of their run). */
+  readonly #steps: StepSequence;
   readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   /** One pause for the keys: the OTLP export and the score ingestion share it. */
@@ -252,6 +250,7 @@ export class LangfuseSink implements RLMObservabilitySink {
   constructor(options: LangfuseSinkOptions = {}) {
     this.name = options.name ?? 'langfuse';
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
+    this.#steps = new StepSequence(this.#maxOpenRuns * 2);
     this.enabled = options.enabled !== false;
     this.baseUrl = (options.baseUrl ?? 'https://cloud.langfuse.com').replace(/\/+$/, '');
     this.#detail = 'disabled';
@@ -536,32 +535,11 @@ export class LangfuseSink implements RLMObservabilitySink {
         lastStepEnd: startMs,
         root: isRoot,
         identity,
-        // Steps that came before the start (a run this sink had not seen start) count.
-        steps: this.#loose.get(id) ?? 0,
       },
       this.#maxOpenRuns,
       tracing,
     );
-    this.#loose.delete(id);
-  }
-
-  /**
-   * The number of a step: its own, else its place among the steps this sink saw for the run
-   * (the n-th), so that steps without a number get an observation each (Langfuse keeps one per
-   * id) and a replay of the run the same ids.
-   */
-  #stepNumber(id: string, given: number | undefined, run: OpenRun | undefined): number {
-    let seen: number;
-    if (run) seen = ++run.steps;
-    else {
-      const ended = this.#ended.get(id);
-      if (ended) seen = ++ended.steps;
-      else {
-        seen = (this.#loose.get(id) ?? 0) + 1;
-        remember(this.#loose, id, seen, this.#maxOpenRuns * 2);
-      }
-    }
-    return given ?? seen;
+    this.#steps.start(id);
   }
 
   #onStep(runId: string, record: StepRecord): void {
@@ -574,7 +552,7 @@ export class LangfuseSink implements RLMObservabilitySink {
     const parent = run?.context ?? derivedRunContext(id);
     const action = isObject(event.action) ? event.action : {};
     const observation = isObject(event.observation) ? event.observation : {};
-    const step = this.#stepNumber(id, num(event.step), run);
+    const step = this.#steps.next(id, num(event.step));
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();
@@ -679,12 +657,7 @@ export class LangfuseSink implements RLMObservabilitySink {
     }
     run.span.end(Math.max(timeOf(result.finishedAt) ?? this.#hooks.now(), run.startMs));
     tracing.ended();
-    remember(
-      this.#ended,
-      id,
-      { traceId: run.traceId, root: run.root, steps: run.steps },
-      this.#maxOpenRuns * 2,
-    );
+    remember(this.#ended, id, { traceId: run.traceId, root: run.root }, this.#maxOpenRuns * 2);
   }
 
   #onScore(runId: string, record: ScoreRecord): void {

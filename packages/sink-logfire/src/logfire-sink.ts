@@ -49,6 +49,7 @@ import {
   runParentContext,
   type Scrub,
   type SpanCounters,
+  StepSequence,
   safeEndpoint,
   scoreSpanId,
   secretScrubber,
@@ -198,15 +199,12 @@ interface OpenRun {
   tags: string[];
   /** `session.id`, `user.id`. */
   identity: Attributes;
-  /** Steps seen (the number of a step that has none). */
-  steps: number;
 }
 
 /** What the sink remembers of a run that ended, for late scores and late steps. */
 interface EndedRun {
   traceId: string;
   tags: string[];
-  steps: number;
 }
 
 /** What an HTTP header cannot carry: a token with one would fail every export. */
@@ -248,8 +246,8 @@ export class LogfireSink implements RLMObservabilitySink {
   #detail: string;
   #runs = new Map<string, OpenRun>();
   #ended = new Map<string, EndedRun>();
-  /** Steps seen of runs this sink never saw start (bounded like `#ended`). */
-  #loose = new Map<string, number>();
+  /** Step numbers for the span ids (steps without a number are the n-th of their run). */
+  readonly #steps: StepSequence;
   readonly #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   readonly #auth: ExportAuth;
@@ -262,6 +260,7 @@ export class LogfireSink implements RLMObservabilitySink {
   constructor(options: LogfireSinkOptions = {}) {
     this.name = options.name ?? 'logfire';
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
+    this.#steps = new StepSequence(this.#maxOpenRuns * 2);
     this.enabled = options.enabled !== false;
     this.projectName = options.projectName ?? 'rlm-code';
     // A token from a `.env` file with CRLF line ends keeps a `\r`: the header would refuse it
@@ -440,12 +439,11 @@ export class LogfireSink implements RLMObservabilitySink {
         lastStepEnd: startMs,
         tags,
         identity,
-        steps: this.#loose.get(id) ?? 0,
       },
       this.#maxOpenRuns,
       this.#tracing,
     );
-    this.#loose.delete(id);
+    this.#steps.start(id);
     this.#log(
       context,
       'RLM run started',
@@ -458,25 +456,6 @@ export class LogfireSink implements RLMObservabilitySink {
     );
   }
 
-  /**
-   * The number of a step: its own, else its place among the steps this sink saw for the run
-   * (the n-th), so that steps without a number get a span id each and a replay of the run the
-   * same ids.
-   */
-  #stepNumber(id: string, given: number | undefined, run: OpenRun | undefined): number {
-    let seen: number;
-    if (run) seen = ++run.steps;
-    else {
-      const ended = this.#ended.get(id);
-      if (ended) seen = ++ended.steps;
-      else {
-        seen = (this.#loose.get(id) ?? 0) + 1;
-        remember(this.#loose, id, seen, this.#maxOpenRuns * 2);
-      }
-    }
-    return given ?? seen;
-  }
-
   #onStep(runId: string, record: StepRecord): void {
     if (!this.#tracer || this.#shutdown) return;
     const id = typeof runId === 'string' ? runId : String(runId);
@@ -486,7 +465,7 @@ export class LogfireSink implements RLMObservabilitySink {
     const context = run?.context ?? derivedRunContext(id);
     const action = isObject(event.action) ? event.action : {};
     const observation = isObject(event.observation) ? event.observation : {};
-    const step = this.#stepNumber(id, num(event.step), run);
+    const step = this.#steps.next(id, num(event.step));
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();
@@ -602,7 +581,7 @@ export class LogfireSink implements RLMObservabilitySink {
     remember(
       this.#ended,
       id,
-      { traceId: run.span.spanContext().traceId, tags: run.tags, steps: run.steps },
+      { traceId: run.span.spanContext().traceId, tags: run.tags },
       this.#maxOpenRuns * 2,
     );
   }

@@ -64,6 +64,7 @@ import {
   runIdentity,
   runParentContext,
   type Scrub,
+  StepSequence,
   safeEndpoint,
   scoreAttributes,
   scoreSpanId,
@@ -174,7 +175,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   #runs = new Map<string, OpenRun>();
   #traceIds = new Map<string, string>();
   /** Steps seen per run since its start: the number of a step that comes without one. */
-  #stepsSeen = new Map<string, number>();
+  /** Step numbers for the span ids (steps without a number are the n-th of their run). */
+  readonly #steps: StepSequence;
   #maxOpenRuns: number;
   readonly #hooks = new HookGuard(() => this.#tracing?.ids.reset());
   readonly #auth: ExportAuth;
@@ -195,6 +197,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       (this.protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318');
     this.metricsEnabled = options.metricsEnabled !== false;
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
+    this.#steps = new StepSequence(this.#maxOpenRuns * 2);
     const endpoint = typeof this.endpoint === 'string' ? this.endpoint.trim() : '';
     this.#target =
       this.protocol === 'grpc' && endpoint !== '' && !hasScheme(endpoint)
@@ -370,8 +373,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     Object.assign(attributes, identity);
     this.#tracing!.ids.nextTraceId = traceIdFromRunId(id);
     this.#tracing!.ids.nextSpanId = spanIdFromRunId(id);
-    // A run started (again, in a replay): its steps without a number count from 1.
-    this.#stepsSeen.delete(id);
+    this.#steps.start(id);
     const span = tracer.startSpan(
       'rlm.run',
       { kind: SpanKind.INTERNAL, startTime: startMs, attributes },
@@ -419,11 +421,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const observation = isObject(event.observation) ? event.observation : {};
     // A step without a number is the n-th step seen for its run (as the run API numbers them):
     // distinct span ids, and the same ones when the run is replayed.
-    const before = this.#stepsSeen.get(id);
-    const seen = (before ?? 0) + 1;
-    if (before === undefined) remember(this.#stepsSeen, id, seen, this.#maxOpenRuns * 2);
-    else this.#stepsSeen.set(id, seen);
-    const step = num(event.step) ?? seen;
+    const step = this.#steps.next(id, num(event.step));
     const reward = num(event.reward) ?? 0;
     const duration = num(event.durationMs);
     const startMs = timeOf(event.startedAt) ?? run?.lastStepEnd ?? this.#hooks.now();

@@ -1,5 +1,6 @@
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { spanIdFromRunId } from '@rlm/obs-core';
+import { StepSequence } from '@rlm/otel-common';
 import { describe, expect, it } from 'vitest';
 import { OpenTelemetrySink } from '../src/index.js';
 
@@ -45,5 +46,27 @@ describe('steps without a step number', () => {
     expect(twice.map((s) => s.id)).toEqual([...once, ...once].map((s) => s.id));
     // And another process replaying it too.
     expect((await stepSpans(1)).map((s) => s.id)).toEqual(once.map((s) => s.id));
+  });
+});
+
+describe('StepSequence (the step numbers of the OTLP sinks)', () => {
+  it('numbers steps without a number by their place; steps before the start count on; a restart counts from 1', () => {
+    const steps = new StepSequence(10);
+    expect([steps.next('a', undefined), steps.next('a', undefined)]).toEqual([1, 2]);
+    steps.start('a');
+    expect(steps.next('a', undefined)).toBe(3);
+    expect(steps.next('a', 9)).toBe(9);
+    steps.start('a');
+    expect([steps.next('a', undefined), steps.next('a', undefined)]).toEqual([1, 2]);
+  });
+
+  it('forgets the runs stepped least recently first', () => {
+    const steps = new StepSequence(2);
+    steps.next('a', undefined);
+    steps.next('b', undefined);
+    steps.next('a', undefined);
+    steps.next('c', undefined);
+    expect(steps.next('a', undefined)).toBe(3);
+    expect(steps.next('b', undefined)).toBe(1);
   });
 });
