@@ -9,10 +9,23 @@ import {
   readyOrLater,
   type SinkContext,
 } from '@rlm/obs-core';
-import { LangSmithSink, type LangSmithSinkOptions } from './langsmith-sink.js';
+import {
+  type LangSmithLimits,
+  LangSmithSink,
+  type LangSmithSinkOptions,
+} from './langsmith-sink.js';
 
-export type { LangSmithSinkOptions, LangSmithSinkStats } from './langsmith-sink.js';
+export type {
+  LangSmithLimits,
+  LangSmithSinkOptions,
+  LangSmithSinkStats,
+} from './langsmith-sink.js';
 export { LangSmithSink, langsmithRunId } from './langsmith-sink.js';
+
+const positiveWhole = (value: unknown): string | undefined =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value > 0
+    ? undefined
+    : 'must be a whole number > 0';
 
 /**
  * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
@@ -35,6 +48,12 @@ export const optionsSchema = defineOptionsSchema<LangSmithSinkOptions>({
   maxRetries: 'count',
   name: 'nonEmptyString',
   authCooldown: AUTH_COOLDOWN_OPTIONS,
+  limits: {
+    code: positiveWhole,
+    output: positiveWhole,
+    finalAnswer: positiveWhole,
+    error: positiveWhole,
+  } satisfies Record<keyof LangSmithLimits, OptionSpec>,
 } satisfies Record<keyof LangSmithSinkOptions, OptionSpec>);
 
 function fromEnvironment(env: Record<string, string | undefined>): LangSmithSinkOptions {

@@ -8,6 +8,7 @@
  * its uploads (`AuthCooldown`).
  */
 import { hash } from 'node:crypto';
+import { type Context, context, createContextKey } from '@opentelemetry/api';
 import {
   AuthCooldown,
   type AuthCooldownOptions,
@@ -53,8 +54,9 @@ export interface LangSmithSinkOptions {
   /** List projects at setup (the original does): failure gives `available: false`. @defaultValue `true` */
   connectionCheck?: boolean;
   /**
-   * @deprecated Ignored: root runs no longer wait in the client's upload queue (they are
-   * sent directly; step runs are bounded by `maxQueuedBytes`). Accepted so configs still load.
+   * The langsmith client's name for the memory bound of runs waiting for upload: here the
+   * same bound as `maxQueuedBytes` (which wins when both are given). Root runs do not wait in
+   * a queue (they are sent directly), so it bounds the step and LLM runs.
    */
   maxIngestMemoryBytes?: number;
   /**
@@ -82,9 +84,58 @@ export interface LangSmithSinkOptions {
    * fifteen. `now`/`random` are for tests.
    */
   authCooldown?: AuthCooldownOptions;
+  /**
+   * The most characters sent of each text (positive whole numbers); a longer one is cut and
+   * marked (`…[truncated N chars]`). @defaultValue 500 each
+   */
+  limits?: LangSmithLimits;
 }
 
-const TEXT_LIMIT = 500;
+/** The text limits of the `langsmith` sink (characters). */
+export interface LangSmithLimits {
+  /** A step's `inputs.code`. @defaultValue `500` */
+  code?: number;
+  /** A step's `outputs.output`. @defaultValue `500` */
+  output?: number;
+  /** The root run's `outputs.final_answer`. @defaultValue `500` */
+  finalAnswer?: number;
+  /** The error of a failed step or of a run that did not complete. @defaultValue `500` */
+  error?: number;
+}
+
+/** The seed's limits: 500 characters for each text. */
+const DEFAULT_LANGSMITH_LIMITS: Readonly<Required<LangSmithLimits>> = Object.freeze({
+  code: 500,
+  output: 500,
+  finalAnswer: 500,
+  error: 500,
+});
+
+function limitsOf(given: LangSmithLimits | undefined): Required<LangSmithLimits> {
+  const limits = { ...DEFAULT_LANGSMITH_LIMITS };
+  if (isObject(given))
+    for (const key of Object.keys(limits) as (keyof LangSmithLimits)[]) {
+      const value = given[key];
+      if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)
+        limits[key] = value;
+    }
+  return limits;
+}
+
+/**
+ * OpenTelemetry's "suppress tracing" flag (`suppressTracing()` of `@opentelemetry/core` sets
+ * this key: `createContextKey` uses `Symbol.for`, so it is the same one): the sink's own
+ * requests run with it, so an application's HTTP/undici instrumentation does not record them.
+ */
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+
+function suppressed(): Context {
+  return context.active().setValue(SUPPRESS_TRACING, true);
+}
+
+/** `fetch` with OpenTelemetry tracing suppressed (see {@link SUPPRESS_TRACING}). */
+const untracedFetch: typeof fetch = (input, init) =>
+  context.with(suppressed(), () => fetch(input, init));
 const DEFAULT_MAX_OPEN_RUNS = 10_000;
 /** Ended runs remembered for late feedback (their LangSmith ids need the start time). */
 const MAX_ENDED_RUNS = 10_000;
@@ -374,7 +425,7 @@ class CountingFetch {
   readonly fetch: typeof fetch = async (input, init) => {
     this.requests++;
     try {
-      const response = await fetch(input, init);
+      const response = await untracedFetch(input, init);
       if (!response.ok && response.status !== 404) {
         this.failures++;
         this.lastError = `HTTP ${response.status} from ${safeUrl(String(input instanceof Request ? input.url : input))}`;
@@ -457,6 +508,7 @@ export class LangSmithSink implements RLMObservabilitySink {
   #outbox: { run: RunCreate; bytes: number }[] = [];
   #outboxBytes = 0;
   #maxQueuedBytes: number;
+  readonly #limits: Required<LangSmithLimits>;
   #sending: Promise<void> | undefined;
   #linger: ReturnType<typeof setTimeout> | undefined;
   #runsSent = 0;
@@ -472,7 +524,9 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.apiUrl = (options.apiUrl ?? 'https://api.smith.langchain.com').replace(/\/+$/, '');
     this.#detail = 'disabled';
     this.ready = Promise.resolve();
-    this.#maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
+    this.#maxQueuedBytes =
+      options.maxQueuedBytes ?? options.maxIngestMemoryBytes ?? 16 * 1024 * 1024;
+    this.#limits = limitsOf(options.limits);
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#cooldown = new AuthCooldown(options.authCooldown);
     this.#redactor = createRedactor();
@@ -524,7 +578,7 @@ export class LangSmithSink implements RLMObservabilitySink {
           ...config,
           timeout_ms: Math.min(config.timeout_ms ?? CHECK_TIMEOUT_MS, CHECK_TIMEOUT_MS),
           callerOptions: { maxRetries: 0 },
-          fetchImplementation: (input, init) => fetch(input, init),
+          fetchImplementation: untracedFetch,
         },
         () => undefined,
       );
@@ -594,16 +648,37 @@ export class LangSmithSink implements RLMObservabilitySink {
     return this.#cooldown.paused && this.#cooldown.skip();
   }
 
+  /**
+   * The seed's fields, the project (`project`, as the original has it; `project_name` too, as
+   * earlier versions had it), and what was lost: the upload counters of `stats()` and, once an
+   * upload failed, `last_error` (without the key).
+   */
   status(): SinkStatus {
     const auth = this.#cooldown.detail();
-    return {
+    const status: SinkStatus = {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
       detail: this.#scrub(auth ? `${this.#detail}; ${auth}` : this.#detail),
+      project: this.projectName,
       project_name: this.projectName,
+      requests: this.#fetch.requests,
+      failed_requests: this.#fetch.failures,
+      runs_sent: this.#runsSent,
+      runs_queued: this.#outbox.length,
+      runs_dropped: this.#runsDropped,
+      evicted_runs: this.#evictedRuns,
+      open_runs: this.#runs.size,
       ...(this.#cooldown.failures > 0 ? this.#cooldown.stats() : {}),
     };
+    if (this.#fetch.lastError) status.last_error = this.#scrub(this.#fetch.lastError);
+    const badEvents = this.#hooks.errors + this.#badScores;
+    if (badEvents > 0) {
+      status.bad_events = badEvents;
+      const lastBad = this.#lastBadEvent ?? this.#hooks.lastError;
+      if (lastBad) status.last_bad_event = this.#scrub(lastBad);
+    }
+    return status;
   }
 
   /** Upload counters. */
@@ -881,7 +956,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     const inputs: Record<string, unknown> = { action: str(action.action) ?? 'unknown' };
     const code = str(action.code);
     if (code) {
-      inputs.code = truncate(code, TEXT_LIMIT);
+      inputs.code = truncate(code, this.#limits.code);
       bytes += 2 * (inputs.code as string).length;
     }
     const outputs: Record<string, unknown> = {
@@ -891,7 +966,7 @@ export class LangSmithSink implements RLMObservabilitySink {
     };
     const out = str(observation.output);
     if (out) {
-      outputs.output = truncate(out, TEXT_LIMIT);
+      outputs.output = truncate(out, this.#limits.output);
       bytes += 2 * (outputs.output as string).length;
     }
     // The step run as the client's RunTree would create it (child runs inherit the
@@ -917,7 +992,7 @@ export class LangSmithSink implements RLMObservabilitySink {
       dotted_order: stepDotted,
     };
     if (observation.success !== true) {
-      stepRun.error = str(observation.error) ?? 'step failed';
+      stepRun.error = truncate(str(observation.error) ?? 'step failed', this.#limits.error);
       bytes += 2 * stepRun.error.length;
     }
     this.#enqueueRun(stepRun, bytes);
@@ -967,9 +1042,11 @@ export class LangSmithSink implements RLMObservabilitySink {
       total_reward: num(result.totalReward) ?? 0,
     };
     const answer = str(result.finalAnswer);
-    if (answer) outputs.final_answer = truncate(answer, TEXT_LIMIT);
+    if (answer) outputs.final_answer = truncate(answer, this.#limits.finalAnswer);
     const endMs = Math.max(timeOf(result.finishedAt) ?? this.#hooks.now(), run.startMs);
-    const error = completed ? undefined : (str(result.error) ?? 'Run did not complete');
+    const error = completed
+      ? undefined
+      : truncate(str(result.error) ?? 'Run did not complete', this.#limits.error);
     this.#endRoot(run, outputs, error, endMs);
   }
 

@@ -1,14 +1,18 @@
 /**
  * A local receiver that answers like LangSmith: `/info`, projects (`GET /sessions?name=` or
  * `name_contains=`, `POST /sessions?upsert=true`; ingesting a run creates its project),
- * `POST /runs` and `PATCH /runs/{id}` (the client's direct requests), `/runs/multipart` (gzip
- * or not, with `feedback.<id>` parts), the JSON `/runs/batch` and `POST /feedback`. Creates
- * and updates are merged into one record per run id, as LangSmith does.
+ * `POST /runs` and `PATCH /runs/{id}` (the client's direct requests), the JSON `/runs/batch`,
+ * `/runs/multipart` (with `feedback.<id>` parts) and `POST /feedback`. Creates and updates are
+ * merged into one record per run id, as LangSmith does.
+ *
+ * Bodies are plain: the sink never compresses one (the client gzips only streamed multipart
+ * bodies, and only when `/info` enables it; the sink buffers its multipart bodies and never
+ * asks `/info`). A compressed body is refused (415) and its encoding kept in `encodings`, so
+ * a sink that starts compressing fails the tests instead of passing through an untested path.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync } from 'node:zlib';
 
 export interface LangSmithRun {
   id: string;
@@ -57,6 +61,8 @@ export interface LangSmithReceiver {
   projects: Map<string, LangSmithProject>;
   posts: number;
   routes: string[];
+  /** `<route> <content-encoding>` of each request that came with one (none expected). */
+  encodings: string[];
   /** How long `POST /runs` takes to answer (then `created <id>` is added to `routes`). */
   createDelayMs: number;
   /** A deployment without the JSON `/runs/batch` endpoint: 404 there. */
@@ -96,6 +102,7 @@ export async function startLangSmithReceiver(
     projects: new Map(),
     posts: 0,
     routes: [],
+    encodings: [],
     multipartOnly: false,
     createDelayMs: 0,
     mode: 'ok',
@@ -137,8 +144,12 @@ export async function startLangSmithReceiver(
       if (receiver.mode === 'hang') return;
       if (receiver.mode === 'reset') return req.socket.destroy();
       if (receiver.mode !== 'ok') return send(Number(receiver.mode), { detail: 'nope' });
-      let body = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      const encoding = req.headers['content-encoding'];
+      if (encoding !== undefined && encoding !== 'identity') {
+        receiver.encodings.push(`${req.method} ${path} ${encoding}`);
+        return send(415, { detail: `unexpected content-encoding ${encoding}` });
+      }
+      const body = Buffer.concat(chunks);
       if (path === '/feedback' && req.method === 'POST') {
         const feedback = JSON.parse(body.toString('utf8')) as LangSmithFeedback;
         receiver.feedback.set(feedback.id, { ...feedback, via: 'feedback' });

@@ -1,6 +1,14 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import {
+  type Context,
+  type ContextManager,
+  context,
+  createContextKey,
+  ROOT_CONTEXT,
+} from '@opentelemetry/api';
 import { RLMObservability } from '@rlm/obs-core';
 import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -94,6 +102,11 @@ function checkTree(receiver: LangSmithReceiver, runId: string, startMs: number) 
   expect(new Set(runs.map((r) => r.trace_id))).toEqual(new Set([rootId]));
 }
 
+/** A route without its run id. */
+function endpoint(route: string): string {
+  return route.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, '{id}');
+}
+
 describe('langsmith sink', () => {
   // The step runs' transport: the JSON /runs/batch, or (where it answers 404) the client's
   // multipart path. The root runs are direct requests either way.
@@ -109,8 +122,32 @@ describe('langsmith sink', () => {
           enabled: true,
           available: true,
           detail: `${receiver.url} project: rlm-tests`,
+          project: 'rlm-tests',
           project_name: 'rlm-tests',
+          requests: expect.any(Number),
+          failed_requests: 0,
+          runs_sent: 4, // three step runs and an LLM run
+          runs_queued: 0,
+          runs_dropped: 0,
+          evicted_runs: 0,
+          open_runs: 0,
         });
+        // Plain bodies only, and never a question to /info (its batch_ingest_config and
+        // instance_flags are not read): the endpoints are the ones below.
+        expect(receiver.encodings).toEqual([]);
+        expect(
+          new Set(receiver.routes.filter((r) => !r.startsWith('created ')).map(endpoint)),
+        ).toEqual(
+          new Set([
+            'GET /sessions', // the connection check, and the project's id for feedback
+            'POST /sessions', // the project made (upsert) if the runs have not made it yet
+            'POST /runs',
+            'PATCH /runs/{id}',
+            'POST /runs/batch',
+            'POST /feedback', // the end-of-run scores
+            ...(transport === 'json batch' ? [] : ['POST /runs/multipart']),
+          ]),
+        );
         expect(receiver.routes).toContain(
           transport === 'json batch' ? 'POST /runs/batch' : 'POST /runs/multipart',
         );
@@ -447,7 +484,15 @@ describe('langsmith sink', () => {
       enabled: false,
       available: false,
       detail: 'disabled',
+      project: 'rlm-code',
       project_name: 'rlm-code',
+      requests: 0,
+      failed_requests: 0,
+      runs_sent: 0,
+      runs_queued: 0,
+      runs_dropped: 0,
+      evicted_runs: 0,
+      open_runs: 0,
     });
     const on = createLangSmithSinkFromEnv(
       {
@@ -461,6 +506,7 @@ describe('langsmith sink', () => {
     expect(on.status()).toMatchObject({
       enabled: true,
       available: true,
+      project: 'p',
       project_name: 'p',
       detail: 'http://127.0.0.1:1 project: p',
     });
@@ -1118,5 +1164,318 @@ describe('check() (rlm-obs doctor)', () => {
     expect(result.ok).toBe(false);
     expect(result.problems[0]!.problem).toContain(`cannot reach ${receiver.url}`);
     await sink.shutdown();
+  });
+});
+
+describe('runs that did not complete', () => {
+  it('the root run and a nested run carry the error given, else "Run did not complete"', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const withError = obs.startRun({ task: 'gives up' });
+      withError.step({ observation: { success: false, error: 'boom' }, reward: 0 });
+      const childWithError = withError.child({ task: 'nested, gives up' });
+      childWithError.end({ completed: false, error: 'child gave up' });
+      const childWithout = withError.child({ task: 'nested, stops' });
+      childWithout.end({ completed: false });
+      const childDone = withError.child({ task: 'nested, done' });
+      childDone.end({ finalAnswer: 'ok' });
+      withError.end({ completed: false, error: 'gave up' });
+      const without = obs.startRun({ task: 'stops' });
+      without.end({ completed: false });
+      expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      const root = (run: typeof without) =>
+        receiver.runs.get(langsmithRunId(run.id, Date.parse(run.startedAt)))!;
+      expect(root(withError)).toMatchObject({
+        error: 'gave up',
+        outputs: { completed: false, steps: 1 },
+      });
+      expect(root(without)).toMatchObject({
+        error: 'Run did not complete',
+        outputs: { completed: false, steps: 0 },
+      });
+      const parentId = root(withError).id;
+      expect(root(childWithError)).toMatchObject({
+        parent_run_id: parentId,
+        error: 'child gave up',
+        outputs: { completed: false },
+      });
+      expect(root(childWithout)).toMatchObject({
+        parent_run_id: parentId,
+        error: 'Run did not complete',
+        outputs: { completed: false },
+      });
+      expect(root(childDone).outputs).toMatchObject({ completed: true, final_answer: 'ok' });
+      expect(root(childDone).error).toBeUndefined();
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('custom attributes', () => {
+  it("the observability's and the run's attributes reach the root, step and LLM runs", async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+      const obs = RLMObservability.withSinks([sink], {
+        flushOnExit: false,
+        attributes: { team: 'ml-platform', environment_name: 'production' },
+      });
+      const run = obs.startRun({ task: 't', attributes: { experiment_id: 'exp-123' } });
+      run.step({
+        observation: { success: true },
+        reward: 1,
+        usage: { model: 'm', inputTokens: 1, outputTokens: 1 },
+      });
+      const child = run.child({ task: 'nested' });
+      child.step({ observation: { success: false, error: 'x' }, reward: 0 });
+      child.end();
+      run.end();
+      expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      const runs = [...receiver.runs.values()];
+      // The run's root, step and LLM run; the nested run's root and step run.
+      expect(runs.map((r) => r.run_type).sort()).toEqual(['chain', 'chain', 'llm', 'tool', 'tool']);
+      for (const r of runs)
+        expect(r.extra?.metadata, `${r.run_type} ${r.name}`).toMatchObject({
+          team: 'ml-platform',
+          environment_name: 'production',
+          experiment_id: 'exp-123', // the nested run inherits its parent's metadata
+        });
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('status() shows what was lost', () => {
+  it('failed requests and the last error (without the key) once uploads failed', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({
+        apiKey: receiver.apiKey,
+        apiUrl: receiver.url,
+        maxRetries: 0,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      expect(sink.status()).toMatchObject({ failed_requests: 0, runs_dropped: 0 });
+      expect(sink.status().last_error).toBeUndefined();
+      receiver.mode = '503';
+      const run = obs.startRun({ task: 'lost' });
+      run.step({ observation: { success: true }, reward: 1 });
+      run.end();
+      expect((await obs.flush({ timeoutMs: 10_000 })).ok).toBe(false);
+      const status = sink.status();
+      expect(status.failed_requests).toBeGreaterThan(0);
+      expect(status.failed_requests).toBe(sink.stats().failed_requests);
+      expect(status.last_error).toMatch(/\b503\b/);
+      expect(JSON.stringify(status)).not.toContain(receiver.apiKey);
+      await obs.shutdown({ timeoutMs: 5_000 });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('step runs dropped over the memory bound: counted in status() too', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({
+        apiKey: receiver.apiKey,
+        apiUrl: receiver.url,
+        maxQueuedBytes: 64 * 1024,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ task: 'bounded' });
+      for (let i = 0; i < 200; i++)
+        run.step({
+          action: { action: 'a', code: 'x'.repeat(200) },
+          observation: { success: true },
+        });
+      run.end();
+      const report = await obs.flush({ timeoutMs: 10_000 });
+      expect(report.sinks[0]!.error).toMatch(/step runs dropped/);
+      const status = sink.status();
+      expect(status.runs_dropped).toBeGreaterThan(100);
+      expect(Number(status.runs_sent) + Number(status.runs_dropped)).toBe(200);
+      await obs.shutdown({ timeoutMs: 5_000 });
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('maxIngestMemoryBytes', () => {
+  // All 200 step runs are built in one turn of the event loop, before an upload starts: the
+  // bound decides how many wait for it.
+  async function sendSteps(options: { maxIngestMemoryBytes?: number; maxQueuedBytes?: number }) {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url, ...options });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ task: 'bounded' });
+      for (let i = 0; i < 200; i++)
+        run.step({
+          action: { action: 'a', code: 'x'.repeat(200) },
+          observation: { success: true },
+        });
+      run.end();
+      await obs.shutdown({ timeoutMs: 10_000 });
+      return sink.stats();
+    } finally {
+      await receiver.close();
+    }
+  }
+
+  it('bounds the memory of the runs waiting for upload, as maxQueuedBytes does', async () => {
+    const bounded = await sendSteps({ maxIngestMemoryBytes: 64 * 1024 });
+    expect(bounded.runs_dropped).toBeGreaterThan(100);
+    expect(bounded.runs_sent + bounded.runs_dropped).toBe(200);
+    // maxQueuedBytes, when given too, wins.
+    const both = await sendSteps({ maxIngestMemoryBytes: 64 * 1024, maxQueuedBytes: 1 << 24 });
+    expect(both).toMatchObject({ runs_sent: 200, runs_dropped: 0 });
+  });
+});
+
+describe('limits', () => {
+  it('code, output, final answer and errors are cut at the limits given, and marked', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({
+        apiKey: receiver.apiKey,
+        apiUrl: receiver.url,
+        limits: { code: 10, output: 20, finalAnswer: 30, error: 40 },
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const run = obs.startRun({ task: 'limits' });
+      run.step({
+        action: { action: 'a', code: 'c'.repeat(100) },
+        observation: { success: true, output: 'o'.repeat(100) },
+      });
+      run.step({ observation: { success: false, error: 'e'.repeat(100) } });
+      const child = run.child({ task: 'nested' });
+      child.end({ completed: false, error: 'f'.repeat(100) });
+      run.end({ finalAnswer: 'a'.repeat(100) });
+      expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      const rootId = langsmithRunId(run.id, Date.parse(run.startedAt));
+      const step = (name: string) =>
+        [...receiver.runs.values()].find((r) => r.name === name && r.parent_run_id === rootId)!;
+      expect(step('step-1').inputs?.code).toBe(`${'c'.repeat(10)}…[truncated 90 chars]`);
+      expect(step('step-1').outputs?.output).toBe(`${'o'.repeat(20)}…[truncated 80 chars]`);
+      expect(step('step-2').error).toBe(`${'e'.repeat(40)}…[truncated 60 chars]`);
+      expect(receiver.runs.get(langsmithRunId(child.id, Date.parse(child.startedAt)))!.error).toBe(
+        `${'f'.repeat(40)}…[truncated 60 chars]`,
+      );
+      expect(receiver.runs.get(rootId)!.outputs?.final_answer).toBe(
+        `${'a'.repeat(30)}…[truncated 70 chars]`,
+      );
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('by default every text is cut at 500 characters, errors too', async () => {
+    const receiver = await startLangSmithReceiver();
+    try {
+      const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+      const run = obs.startRun({ task: 'limits' });
+      run.step({
+        action: { action: 'a', code: 'c'.repeat(600) },
+        observation: { success: false, output: 'o'.repeat(600), error: 'e'.repeat(600) },
+      });
+      run.end({ completed: false, finalAnswer: 'a'.repeat(600), error: 'f'.repeat(600) });
+      expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      const rootId = langsmithRunId(run.id, Date.parse(run.startedAt));
+      const step = [...receiver.runs.values()].find((r) => r.parent_run_id === rootId)!;
+      const cut = (c: string) => `${c.repeat(500)}…[truncated 100 chars]`;
+      expect(step.inputs?.code).toBe(cut('c'));
+      expect(step.outputs?.output).toBe(cut('o'));
+      expect(step.error).toBe(cut('e'));
+      expect(receiver.runs.get(rootId)!.outputs?.final_answer).toBe(cut('a'));
+      expect(receiver.runs.get(rootId)!.error).toBe(cut('f'));
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+/** A context manager on AsyncLocalStorage (as `AsyncLocalStorageContextManager` is). */
+class StorageContextManager implements ContextManager {
+  readonly #storage = new AsyncLocalStorage<Context>();
+  active(): Context {
+    return this.#storage.getStore() ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    return this.#storage.run(ctx, () => fn.call(thisArg, ...args));
+  }
+  bind<T>(_ctx: Context, target: T): T {
+    return target;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.#storage.disable();
+    return this;
+  }
+}
+
+describe("the sink's own requests", () => {
+  it('run with OpenTelemetry tracing suppressed (an HTTP/undici instrumentation skips them)', async () => {
+    // The key `suppressTracing()` of @opentelemetry/core sets (`Symbol.for`: the same key).
+    const SUPPRESS = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+    const APP = createContextKey('an application value');
+    const receiver = await startLangSmithReceiver();
+    const realFetch = globalThis.fetch;
+    const seen: { route: string; suppressed: boolean }[] = [];
+    vi.stubGlobal('fetch', (input: string | URL | Request, init?: RequestInit) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+      seen.push({
+        route: endpoint(`${method} ${url.pathname}`),
+        suppressed: context.active().getValue(SUPPRESS) === true,
+      });
+      return realFetch(input, init);
+    });
+    expect(context.setGlobalContextManager(new StorageContextManager())).toBe(true);
+    try {
+      // The application works in a context of its own (an active span, say).
+      await context.with(ROOT_CONTEXT.setValue(APP, 'app'), async () => {
+        const sink = await createSink({ apiKey: receiver.apiKey, apiUrl: receiver.url });
+        const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
+        const run = obs.startRun({ task: 'traced app' });
+        run.step({ observation: { success: true }, reward: 1 });
+        run.score('quality', 1);
+        run.end();
+        expect((await obs.flush({ timeoutMs: 10_000 })).ok).toBe(true);
+        expect((await sink.check()).ok).toBe(true);
+        await obs.shutdown({ timeoutMs: 10_000 });
+        expect(context.active().getValue(APP)).toBe('app');
+        expect(context.active().getValue(SUPPRESS)).toBeUndefined();
+      });
+      // Every request: the setup check, the run's create and patch, the step runs, the
+      // project lookup and the feedback, and check().
+      expect(new Set(seen.map((s) => s.route))).toEqual(
+        new Set([
+          'GET /sessions',
+          'POST /runs',
+          'POST /runs/batch',
+          'PATCH /runs/{id}',
+          'POST /sessions',
+          'POST /feedback',
+        ]),
+      );
+      expect(seen.filter((s) => !s.suppressed)).toEqual([]);
+    } finally {
+      context.disable();
+      vi.unstubAllGlobals();
+      await receiver.close();
+    }
   });
 });

@@ -61,6 +61,7 @@ describe('optionsSchema', () => {
         enabled: true, apiKey: 'lsv2_k', apiUrl: 'http://127.0.0.1:9', projectName: 'p',
         connectionCheck: false, maxIngestMemoryBytes: 1, maxQueuedBytes: 1024, maxOpenRuns: 5,
         timeoutMs: 1000, maxRetries: 0, name: 'ls',
+        limits: { code: 1, output: 2, finalAnswer: 3, error: 4 },
         authCooldown: { initialMs: 1, maxMs: 2, jitter: 0, now: () => 0, random: () => 0.5 },
       }]] };`,
     });
@@ -78,6 +79,23 @@ describe('optionsSchema', () => {
     } finally {
       await obs.shutdown({ timeoutMs: 1000 });
     }
+  });
+
+  it('limits: positive whole numbers for code, output, finalAnswer and error', () => {
+    expect(issues({ limits: { code: 100, output: 200, finalAnswer: 300, error: 50 } })).toEqual([]);
+    expect(
+      issues({ limits: { code: 0, output: 1.5, finalAnswer: -1, error: '500', task: 10 } }),
+    ).toEqual([
+      ['must be a whole number > 0', 'limits.code'],
+      ['must be a whole number > 0', 'limits.output'],
+      ['must be a whole number > 0', 'limits.finalAnswer'],
+      ['must be a whole number > 0', 'limits.error'],
+      [expect.stringMatching(/^unknown option 'task'/), 'limits.task'],
+    ]);
+    expect(issues({ limits: 500 })[0]).toEqual([
+      'must be an object with code, output, finalAnswer, error (got 500)',
+      'limits',
+    ]);
   });
 
   it('wrong types are errors with the key; values pass through unchanged', () => {
