@@ -11,9 +11,9 @@ import {
   type OptionSpec,
   type SinkContext,
 } from '@rlm/obs-core';
-import { LogfireSink, type LogfireSinkOptions } from './logfire-sink.js';
+import { type LogfireLimits, LogfireSink, type LogfireSinkOptions } from './logfire-sink.js';
 
-export type { LogfireSinkOptions, LogfireStats } from './logfire-sink.js';
+export type { LogfireLimits, LogfireSinkOptions, LogfireStats } from './logfire-sink.js';
 export { baseUrlForToken, LEVELS, LogfireSink } from './logfire-sink.js';
 
 /**
@@ -69,6 +69,13 @@ export interface LogfireConfigOptions extends LogfireSinkOptions {
   credentialsDir?: string;
 }
 
+/** A content limit: a whole number of characters > 0. */
+function wholePositive(value: unknown): string | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1
+    ? undefined
+    : 'must be a whole number >= 1';
+}
+
 /**
  * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
  * unknown option (`projectname` for `projectName`) or a wrong type is a config error naming
@@ -78,8 +85,9 @@ export interface LogfireConfigOptions extends LogfireSinkOptions {
  */
 export const optionsSchema = defineOptionsSchema<LogfireConfigOptions>({
   enabled: 'boolean',
-  // A string, an empty one too: a `${LOGFIRE_TOKEN}` that is not set makes the sink say so
-  // (available: false), not the whole config fail.
+  // A string, an empty one too: `${LOGFIRE_TOKEN:-}` with the variable unset gives '' and the
+  // sink says so (available: false, no token). A bare `${LOGFIRE_TOKEN}` that is not set is a
+  // config load error naming the variable (core's interpolation), before any sink is made.
   token: 'string',
   projectName: 'string',
   baseUrl: 'string',
@@ -101,6 +109,11 @@ export const optionsSchema = defineOptionsSchema<LogfireConfigOptions>({
   authCooldown: AUTH_COOLDOWN_OPTIONS,
   name: 'nonEmptyString',
   credentialsDir: 'nonEmptyString',
+  limits: {
+    task: wholePositive,
+    error: wholePositive,
+    scoreText: wholePositive,
+  } satisfies Record<keyof LogfireLimits, OptionSpec>,
 } satisfies Record<keyof LogfireConfigOptions, OptionSpec>);
 
 /** The sink package contract: listed in a config as `'logfire'`. */

@@ -11,7 +11,15 @@
  * `logfire.level_num`, `logfire.span_type`, `logfire.tags` and `logfire.json_schema` — and
  * exports like any OTLP client Logfire accepts.
  */
-import { type Attributes, type Context, type Span, type Tracer, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  createContextKey,
+  context as otelContext,
+  type Span,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
   AuthCooldown,
@@ -108,20 +116,76 @@ export interface LogfireSinkOptions {
   authCooldown?: AuthCooldownOptions;
   /** @defaultValue `'logfire'` */
   name?: string;
+  /**
+   * How many characters of each text the sink sends; a longer one is cut and marked
+   * (`…[truncated N chars]`). @defaultValue the seed's: `task` 200, `error` 200, `scoreText` 1000
+   */
+  limits?: LogfireLimits;
 }
 
-const TASK_LIMIT = 200;
-const ERROR_LIMIT = 200;
-/** Score values (strings) and comments. */
-const SCORE_TEXT_LIMIT = 1000;
+/** The sink's content limits (characters, whole numbers > 0). */
+export interface LogfireLimits {
+  /** The run's task on its span. @defaultValue `200` */
+  task?: number;
+  /** A failed step's error. @defaultValue `200` */
+  error?: number;
+  /** A score's string value and its comment. @defaultValue `1000` */
+  scoreText?: number;
+}
+
+/** The seed's limits. */
+const DEFAULT_LIMITS: Readonly<Required<LogfireLimits>> = Object.freeze({
+  task: 200,
+  error: 200,
+  scoreText: 1000,
+});
+
+/** `limits` over the defaults; a value that is not a whole number > 0 keeps the default. */
+function resolveLimits(limits: LogfireLimits | undefined): Required<LogfireLimits> {
+  const out = { ...DEFAULT_LIMITS };
+  if (limits === null || typeof limits !== 'object') return out;
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof LogfireLimits>) {
+    const value = limits[key];
+    if (typeof value === 'number' && Number.isInteger(value) && value > 0) out[key] = value;
+  }
+  return out;
+}
 
 /**
- * The Logfire API for a token: `pylf_v<N>_<region>_…` → `https://logfire-<region>.pydantic.dev`
- * (the US region otherwise).
+ * Logfire's regions, as its SDKs (Python `logfire`, `logfire-js`) map a token's region: `us`,
+ * `eu`, and the staging ones; any other region (or a token of another shape) is the US one.
+ */
+const REGIONS: Readonly<Record<string, string>> = Object.freeze({
+  us: 'https://logfire-us.pydantic.dev',
+  eu: 'https://logfire-eu.pydantic.dev',
+  stagingus: 'https://logfire-us.pydantic.info',
+  stagingeu: 'https://logfire-eu.pydantic.info',
+});
+
+/** A write token: `pylf_v<N>_<region>_[<organization uuid>_]<token>` (as `logfire-js` reads it). */
+const TOKEN_PATTERN =
+  /^pylf_v[0-9]+_([a-z]+)_(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}_)?[a-zA-Z0-9]+$/;
+
+/**
+ * The Logfire API for a token: `pylf_v1_eu_…` → `https://logfire-eu.pydantic.dev`, `pylf_v1_us_…`
+ * → `https://logfire-us.pydantic.dev`; an unknown region, a legacy token or none → the US region
+ * (never a made-up host).
  */
 export function baseUrlForToken(token: string | undefined): string {
-  const region = /^pylf_v\d+_([a-z]+)_/.exec(token ?? '')?.[1] ?? 'us';
-  return `https://logfire-${region}.pydantic.dev`;
+  const region = TOKEN_PATTERN.exec(token ?? '')?.[1];
+  return (region !== undefined && Object.hasOwn(REGIONS, region) ? REGIONS[region] : REGIONS.us)!;
+}
+
+/**
+ * OpenTelemetry's "suppress tracing" context key (`@opentelemetry/core`'s `suppressTracing`
+ * sets the same one: `createContextKey` uses `Symbol.for`), so an application's HTTP/undici
+ * instrumentation never records the sink's own requests.
+ */
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+
+/** `fn` with OpenTelemetry tracing suppressed. */
+function untraced<T>(fn: () => T): T {
+  return otelContext.with(otelContext.active().setValue(SUPPRESS_TRACING, true), fn);
 }
 
 type Primitive = string | number | boolean;
@@ -199,12 +263,16 @@ interface OpenRun {
   tags: string[];
   /** `session.id`, `user.id`. */
   identity: Attributes;
+  /** The run's custom attributes (the coordinator's and the run's own): on every log too. */
+  custom: Attributes;
 }
 
 /** What the sink remembers of a run that ended, for late scores and late steps. */
 interface EndedRun {
   traceId: string;
   tags: string[];
+  identity: Attributes;
+  custom: Attributes;
 }
 
 /** What an HTTP header cannot carry: a token with one would fail every export. */
@@ -255,10 +323,12 @@ export class LogfireSink implements RLMObservabilitySink {
   readonly #scrub: Scrub;
   /** The write token, for `check()`'s probe; unset with a custom exporter or the global provider. */
   readonly #probeToken: string | undefined;
+  readonly #limits: Required<LogfireLimits>;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: LogfireSinkOptions = {}) {
     this.name = options.name ?? 'logfire';
+    this.#limits = resolveLimits(options.limits);
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#steps = new StepSequence(this.#maxOpenRuns * 2);
     this.enabled = options.enabled !== false;
@@ -327,17 +397,31 @@ export class LogfireSink implements RLMObservabilitySink {
 
   /**
    * The seed's status: `{name, enabled, available, detail, project_name}`; after Logfire
-   * refused the token the detail says so (and for how long exports are paused).
+   * refused the token the detail says so (and for how long exports are paused). A sink that
+   * exports itself adds its export counters (`spans_ended`, `spans_exported`, `spans_failed`,
+   * `spans_dropped`, `spans_skipped`) and, once an export failed, `last_error` (no secret):
+   * losses show in the status, not only in `stats()`.
    */
   status(): SinkStatus {
     const auth = this.#auth.detail();
-    return {
+    const status: SinkStatus = {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
       detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
       project_name: this.projectName,
     };
+    if (this.#tracing) {
+      Object.assign(status, this.#tracing.counters());
+      const lastError = this.#tracing.lastError;
+      if (lastError) status.last_error = this.#scrub(lastError);
+    }
+    if (this.#hooks.errors > 0) {
+      status.bad_events = this.#hooks.errors;
+      if (this.#hooks.lastError !== undefined)
+        status.last_bad_event = this.#scrub(this.#hooks.lastError);
+    }
+    return status;
   }
 
   /** Export counters and the auth pause (the status keeps the seed's shape). */
@@ -402,20 +486,21 @@ export class LogfireSink implements RLMObservabilitySink {
     const environment = str(s.environment) ?? '';
     const values: Record<string, Primitive> = {
       run_id: id,
-      task: truncate(str(s.task) ?? '', TASK_LIMIT),
+      task: truncate(str(s.task) ?? '', this.#limits.task),
       environment,
       max_steps: num(params.max_steps) ?? 0,
     };
     const who = runIdentity(s);
     const tags = who.tags.length > 0 ? [...new Set([...this.#tags, ...who.tags])] : this.#tags;
     const identity = identityAttributes(who);
+    const custom = customAttributes(s.attributes);
     const attributes = conventions(
       'rlm.run {run_id}',
       values,
       LEVELS.info,
       'span',
       tags,
-      customAttributes(s.attributes),
+      custom,
       identity,
     );
     if (typeof s.parentRunId === 'string') attributes.parent_run_id = s.parentRunId;
@@ -439,6 +524,7 @@ export class LogfireSink implements RLMObservabilitySink {
         lastStepEnd: startMs,
         tags,
         identity,
+        custom,
       },
       this.#maxOpenRuns,
       this.#tracing,
@@ -453,6 +539,7 @@ export class LogfireSink implements RLMObservabilitySink {
       spanIdFromRunId(id, 'start'),
       identity,
       tags,
+      custom,
     );
   }
 
@@ -492,8 +579,14 @@ export class LogfireSink implements RLMObservabilitySink {
       if (cost > 0) extra['operation.cost'] = cost;
     }
     if (run) Object.assign(extra, run.identity);
-    if (isObject(event.cache) && typeof event.cache.status === 'string')
-      extra['rlm.cache.status'] = event.cache.status;
+    if (isObject(event.cache)) {
+      // rlm.* like every attribute of ours; seed 002 calls them cache_status, cache_signature.
+      if (typeof event.cache.status === 'string') extra['rlm.cache.status'] = event.cache.status;
+      if (typeof event.cache.key === 'string') extra['rlm.cache.key'] = event.cache.key;
+    }
+    // The run's custom attributes, then the step's own (which win).
+    const stepCustom = customAttributes(event.attributes);
+    const custom = run ? { ...run.custom, ...stepCustom } : stepCustom;
     if (observation.success === false) {
       this.#log(
         context,
@@ -502,7 +595,7 @@ export class LogfireSink implements RLMObservabilitySink {
           step,
           run_id: id,
           action: actionType,
-          error: (str(observation.error) ?? '').slice(0, ERROR_LIMIT),
+          error: truncate(str(observation.error) ?? '', this.#limits.error),
           reward,
         },
         LEVELS.warning,
@@ -510,7 +603,7 @@ export class LogfireSink implements RLMObservabilitySink {
         spanIdFromRunId(id, step),
         extra,
         run?.tags,
-        customAttributes(event.attributes),
+        custom,
       );
     } else {
       this.#log(
@@ -528,7 +621,7 @@ export class LogfireSink implements RLMObservabilitySink {
         spanIdFromRunId(id, step),
         extra,
         run?.tags,
-        customAttributes(event.attributes),
+        custom,
       );
     }
     if (run) run.lastStepEnd = at;
@@ -563,6 +656,7 @@ export class LogfireSink implements RLMObservabilitySink {
         spanIdFromRunId(id, 'end'),
         run.identity,
         run.tags,
+        run.custom,
       );
     else
       this.#log(
@@ -574,6 +668,7 @@ export class LogfireSink implements RLMObservabilitySink {
         spanIdFromRunId(id, 'end'),
         run.identity,
         run.tags,
+        run.custom,
       );
     if (!completed) run.span.setAttribute('logfire.level_num', LEVELS.warning);
     run.span.end(endMs);
@@ -581,7 +676,12 @@ export class LogfireSink implements RLMObservabilitySink {
     remember(
       this.#ended,
       id,
-      { traceId: run.span.spanContext().traceId, tags: run.tags },
+      {
+        traceId: run.span.spanContext().traceId,
+        tags: run.tags,
+        identity: run.identity,
+        custom: run.custom,
+      },
       this.#maxOpenRuns * 2,
     );
   }
@@ -589,7 +689,7 @@ export class LogfireSink implements RLMObservabilitySink {
   #onScore(runId: string, record: ScoreRecord): void {
     if (!this.#tracer || this.#shutdown) return;
     const id = typeof runId === 'string' ? runId : String(runId);
-    const score = readScore(record, SCORE_TEXT_LIMIT);
+    const score = readScore(record, this.#limits.scoreText);
     const run = this.#runs.get(id);
     const ended = run ? undefined : this.#ended.get(id);
     const context = run?.context ?? derivedRunContext(id, ended?.traceId);
@@ -610,8 +710,9 @@ export class LogfireSink implements RLMObservabilitySink {
       LEVELS.info,
       at,
       scoreSpanId(id, score),
-      run?.identity,
+      run?.identity ?? ended?.identity,
       run?.tags ?? ended?.tags,
+      run?.custom ?? ended?.custom,
     );
   }
 
@@ -697,12 +798,16 @@ export class LogfireSink implements RLMObservabilitySink {
       return { problem: `the base URL ${where} is not a URL`, auth: false };
     }
     try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-protobuf', authorization: this.#probeToken },
-        body: new Uint8Array(0),
-        signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
-      });
+      const token = this.#probeToken;
+      // The sink's own request: an application's HTTP instrumentation must not record it.
+      const response = await untraced(() =>
+        fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-protobuf', authorization: token },
+          body: new Uint8Array(0),
+          signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+        }),
+      );
       await response.arrayBuffer().catch(() => undefined);
       const status = response.status;
       // A complaint about the (empty) request itself still means Logfire took the token; only

@@ -1,4 +1,12 @@
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { trace } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { RLMObservability, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
 import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +35,12 @@ describe('logfire sink: seed 000 on Logfire conventions', () => {
         available: true,
         detail: 'project: my-rlm-project',
         project_name: 'my-rlm-project',
+        // The export counters (status shows losses; nothing ended yet).
+        spans_ended: 0,
+        spans_exported: 0,
+        spans_failed: 0,
+        spans_dropped: 0,
+        spans_skipped: 0,
       });
       const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
       const run = obs.startRun({
@@ -108,7 +122,8 @@ describe('logfire sink: seed 000 on Logfire conventions', () => {
         run_id: 'lf-run',
         action: 'run_python',
         reward: -0.1,
-        error: `E${'r'.repeat(199)}`,
+        // Cut at 200 and marked (it was a bare cut).
+        error: `E${'r'.repeat(199)}…[truncated 201 chars]`,
       });
       expect(logs[3]!.attributes).toMatchObject({
         name: 'reward',
@@ -145,6 +160,19 @@ describe('logfire sink: seed 000 on Logfire conventions', () => {
     expect(baseUrlForToken('pylf_v1_eu_abc')).toBe('https://logfire-eu.pydantic.dev');
     expect(baseUrlForToken('pylf_v2_us_abc')).toBe('https://logfire-us.pydantic.dev');
     expect(baseUrlForToken('legacy-token')).toBe('https://logfire-us.pydantic.dev');
+    // The official SDKs' region table: staging regions have their own hosts; a region they do
+    // not know (or a token of another shape) is the US region, never a made-up host.
+    expect(baseUrlForToken('pylf_v1_stagingus_abc123')).toBe('https://logfire-us.pydantic.info');
+    expect(baseUrlForToken('pylf_v1_stagingeu_abc123')).toBe('https://logfire-eu.pydantic.info');
+    expect(baseUrlForToken('pylf_v1_ap_abc123')).toBe('https://logfire-us.pydantic.dev');
+    expect(baseUrlForToken('pylf_v1_xyz_abc123')).toBe('https://logfire-us.pydantic.dev');
+    expect(baseUrlForToken('pylf_v2_eu_12345678-1234-1234-1234-123456789abc_abc123')).toBe(
+      'https://logfire-eu.pydantic.dev',
+    );
+    expect(baseUrlForToken(undefined)).toBe('https://logfire-us.pydantic.dev');
+    expect(new LogfireSink({ token: 'pylf_v1_mars_zzz' }).baseUrl).toBe(
+      'https://logfire-us.pydantic.dev',
+    );
     expect(new LogfireSink({ token: 'pylf_v1_eu_zzz' }).baseUrl).toBe(
       'https://logfire-eu.pydantic.dev',
     );
@@ -176,16 +204,87 @@ describe('logfire sink: seed 000 on Logfire conventions', () => {
     void on.shutdown();
   });
 
-  it('never reads .logfire/ unless asked', () => {
-    const sink = createSink({}, { env: {}, configDir: '/nonexistent' });
-    expect(sink.status().available).toBe(false);
+  it('never reads .logfire/ unless asked; credentialsDir reads it (token, project name, base URL)', async () => {
+    // A project whose .logfire/ holds credentials, used as the config's directory and as cwd.
+    const dir = mkdtempSync(path.join(tmpdir(), 'lf-creds-'));
+    const cwd = process.cwd();
+    const sinks: LogfireSink[] = [];
+    try {
+      mkdirSync(path.join(dir, '.logfire'));
+      writeFileSync(
+        path.join(dir, '.logfire', 'logfire_credentials.json'),
+        JSON.stringify({
+          token: 'pylf_v1_us_fromthefile0123',
+          project_name: 'file-project',
+          logfire_api_url: 'http://127.0.0.1:9/',
+        }),
+      );
+      process.chdir(dir);
+      const notAsked = createSink({}, { env: {}, configDir: dir });
+      sinks.push(notAsked);
+      expect(notAsked.status()).toMatchObject({ available: false, project_name: 'rlm-code' });
+      expect(notAsked.status().detail).toMatch(/^unavailable: no token/);
+      expect(notAsked.baseUrl).toBe('https://logfire-us.pydantic.dev');
+      // No configDir: the cwd holds the folder, still not read.
+      const noDir = createSink({}, { env: {} });
+      sinks.push(noDir);
+      expect(noDir.status().available).toBe(false);
+
+      const asked = createSink({ credentialsDir: '.' }, { env: {}, configDir: dir });
+      sinks.push(asked);
+      expect(asked.status()).toMatchObject({
+        available: true,
+        detail: 'project: file-project',
+        project_name: 'file-project',
+      });
+      expect(asked.baseUrl).toBe('http://127.0.0.1:9');
+      expect(JSON.stringify(asked.status())).not.toContain('fromthefile');
+      // Options and then the file win over the environment.
+      const options = createSink(
+        { credentialsDir: '.', projectName: 'opt' },
+        { env: { LOGFIRE_PROJECT_NAME: 'env' }, configDir: dir },
+      );
+      sinks.push(options);
+      expect(options.projectName).toBe('opt');
+    } finally {
+      process.chdir(cwd);
+      for (const sink of sinks) await sink.shutdown();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
-  it('useGlobalProvider emits through the application’s configuration without a token', async () => {
-    const sink = new LogfireSink({ useGlobalProvider: true });
-    expect(sink.status()).toMatchObject({ available: true, detail: 'project: rlm-code' });
-    expect(() => sink.onRunStart('g', { task: 't', environment: 'e', params: {} })).not.toThrow();
-    await sink.shutdown();
+  it('useGlobalProvider emits through the application’s global tracer provider without a token', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    expect(trace.setGlobalTracerProvider(provider)).toBe(true);
+    try {
+      const sink = new LogfireSink({ useGlobalProvider: true });
+      expect(sink.status()).toMatchObject({ available: true, detail: 'project: rlm-code' });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ runId: 'global-run', task: 't', environment: 'e' });
+      run.step({ action: { action: 'a' }, observation: { success: true }, reward: 1 });
+      run.end({ completed: true });
+      expect((await obs.shutdown()).ok).toBe(true);
+      await provider.forceFlush();
+      const spans = exporter.getFinishedSpans();
+      const root = spans.find((s) => s.name === 'rlm.run {run_id}')!;
+      expect(root.attributes).toMatchObject({ run_id: 'global-run', 'logfire.span_type': 'span' });
+      expect(root.instrumentationScope.name).toBe('rlm-obs');
+      const logs = spans.filter((s) => s.parentSpanContext?.spanId === root.spanContext().spanId);
+      expect(logs.map((s) => s.attributes['logfire.msg'])).toEqual([
+        'RLM run started',
+        'RLM step 1 completed',
+        'RLM score reward = 1',
+        'RLM score completed = true',
+        'RLM run completed',
+      ]);
+      for (const log of logs) expect(log.spanContext().traceId).toBe(root.spanContext().traceId);
+    } finally {
+      trace.disable();
+      await provider.shutdown();
+    }
   });
 });
 
@@ -330,6 +429,13 @@ describe('logfire auth cooldown', () => {
         detail:
           'project: p; auth failed (HTTP 401): paused for 60s, 0 events skipped; check the credentials',
         project_name: 'p',
+        // The losses show in the status too.
+        spans_ended: 3,
+        spans_exported: 0,
+        spans_failed: 3,
+        spans_dropped: 0,
+        spans_skipped: 0,
+        last_error: 'Unauthorized',
       });
       const check = await sink.check();
       expect(check.ok).toBe(false);
@@ -385,6 +491,8 @@ describe('a Logfire API that refuses, throttles, fails or hangs', () => {
         for (let i = 0; i < 5_000; i++)
           run.step({ action: { action: 'a' }, observation: { success: true }, reward: 1 });
         run.end();
+        // While the spans are still held (before shutdown lets them go).
+        const heldBytes = process.memoryUsage().heapUsed - before;
         const report = await obs.shutdown({ timeoutMs: 20_000 });
         // The first events may wait in the coordinator's queue while the span queue is full
         // and no export has failed yet (backpressure); by the end every one was delivered.
@@ -400,7 +508,13 @@ describe('a Logfire API that refuses, throttles, fails or hangs', () => {
         expect(stats.spans_failed + stats.spans_dropped).toBe(stats.spans_ended);
         // The run span, its start and end logs, 5,000 step logs and two score logs.
         expect(stats.spans_ended).toBe(5_005);
-        expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+        // Memory stays bounded: beyond the span queue (500) and the exports under way (at most
+        // two batches of 375, three quarters of the queue) every span was dropped and counted,
+        // none held.
+        expect(stats.spans_failed).toBeLessThanOrEqual(500 + 2 * 375);
+        expect(stats.spans_dropped).toBeGreaterThan(0);
+        expect(stats.spans_dropped).toBeGreaterThanOrEqual(5_005 - (500 + 2 * 375));
+        expect(heldBytes).toBeLessThan(64 * 1024 * 1024);
         if (mode === '401') expect(report.sinks[0]!.error).toMatch(/401|Unauthorized/i);
       } finally {
         await receiver.close();

@@ -42,7 +42,7 @@ describe('logfire options in a config file', () => {
         exportTimeoutMs: 1000, maxQueueSize: 10, scheduledDelayMs: 0, maxOpenRuns: 5,
         spanExporter: { export(spans, done) { done({ code: 0 }); }, shutdown: async () => {} },
         authCooldown: { initialMs: 1, maxMs: 2, jitter: 0, now: () => 0, random: () => 0.5 },
-        name: 'lf', credentialsDir: '.',
+        name: 'lf', credentialsDir: '.', limits: { task: 50, error: 100, scoreText: 300 },
       }]] };`,
       'rlm-obs.config.mjs',
     );
@@ -56,6 +56,11 @@ describe('logfire options in a config file', () => {
       [{ tags: 'rlm' }, 'tags', 'must be a list of strings'],
       [{ maxQueueSize: 0 }, 'maxQueueSize', 'must be a whole number >= 1'],
       [{ authCooldown: { initialMS: 1 } }, 'authCooldown.initialMS', "did you mean 'initialMs'?"],
+      [{ limits: { task: 0 } }, 'limits.task', 'must be a whole number >= 1'],
+      [{ limits: { error: 2.5 } }, 'limits.error', 'must be a whole number >= 1'],
+      [{ limits: { scoreText: '100' } }, 'limits.scoreText', 'must be a whole number >= 1'],
+      [{ limits: { text: 100 } }, 'limits.text', 'unknown option'],
+      [{ limits: 100 }, 'limits', 'must be an object'],
     ] as const) {
       const { loading } = load(JSON.stringify({ sinks: [[index, options]] }));
       await expect(loading).rejects.toThrow(message);
