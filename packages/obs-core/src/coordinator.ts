@@ -119,7 +119,10 @@ export interface FlushOptions {
 
 /** What `flush()`/`shutdown()` return. */
 export interface FlushReport {
-  /** Every sink finished in time and without error. */
+  /**
+   * Every sink finished in time and without error. An enabled sink that is only a stand-in
+   * (not installed, failed to load) makes it `false`; a disabled sink does not.
+   */
   ok: boolean;
   durationMs: number;
   sinks: SinkFlushResult[];
@@ -303,7 +306,11 @@ export class RLMObservability implements ExitParticipant {
     return this.#redactor;
   }
 
-  /** Adds a sink; events from now on reach it. A sink with a duplicate name is refused. */
+  /**
+   * Adds a sink; events from now on reach it. A sink with a duplicate name is refused. A sink
+   * that records nothing — a placeholder (`createPlaceholderSink`) or one whose `status()`
+   * says `enabled: false` now — gets no events at all, so its counters stay at 0.
+   */
   addSink(sink: RLMObservabilitySink): boolean {
     if (!isSinkLike(sink)) {
       this.#log.warn('addSink:invalid', 'addSink: ignoring a value that is not a sink');
@@ -741,6 +748,11 @@ export class RLMObservability implements ExitParticipant {
       // A sink in a worker thread: what happened there, not the hand-over to the worker.
       ...deliveryCounters(channel.sink, channel.counters()),
     };
+    // An enabled sink that is not there (not installed, failed to load) delivered nothing.
+    if (channel.missing) {
+      result.ok = false;
+      error ??= this.#sinkStatus(channel).detail || `sink '${channel.name}' is not available`;
+    }
     if (error !== undefined) result.error = error;
     return result;
   }
@@ -830,7 +842,7 @@ export class RLMObservability implements ExitParticipant {
       if (scores && !channel.scores) continue;
       if (place < channel.samplingRate)
         channel.deliver(hook, runId, remote === undefined || channel.local ? payload : remote);
-      else channel.sampledOut++;
+      else if (!channel.inert) channel.sampledOut++;
     }
   }
 

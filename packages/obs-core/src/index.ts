@@ -20,7 +20,7 @@ export {
   defineOptionsSchema,
   describeValue,
 } from './config/options-schema.js';
-export { createPlaceholderSink } from './config/placeholder-sink.js';
+export { createPlaceholderSink, isPlaceholderSink } from './config/placeholder-sink.js';
 export { resolveSinkEntry, resolveSinkModule, sinkCandidates } from './config/resolve-sink.js';
 export type {
   RlmObsConfig,

@@ -4,6 +4,7 @@
  * until it settles, so order is kept per sink and the caller is never blocked. A throw, a
  * rejection or a timeout is counted and logged (rate-limited), never raised.
  */
+import { isPlaceholderSink } from './config/placeholder-sink.js';
 import type { RLMObservabilitySink, SinkHook } from './contract.js';
 import type { RateLimitedLogger } from './diagnostics.js';
 
@@ -38,7 +39,12 @@ export interface DeliveryOptions {
 /** What `flush()`/`shutdown()` report for one sink. */
 export interface SinkFlushResult extends SinkCounters {
   name: string;
-  /** The queue drained and the sink's flush finished in time without error. */
+  /**
+   * The queue drained and the sink's flush finished in time without error. A disabled sink
+   * (its status said `enabled: false` when it was added) is `ok` — it has nothing to
+   * deliver; an enabled stand-in for a sink that is not installed or failed to load
+   * (`createPlaceholderSink`) is not, with its status detail as `error`.
+   */
   ok: boolean;
   /** The deadline passed before the sink finished. */
   timedOut: number;
@@ -87,6 +93,13 @@ export class SinkChannel {
   readonly local: boolean;
   /** The sink implements the optional `onScore`. */
   readonly scores: boolean;
+  /**
+   * The sink records nothing: a placeholder, or a sink whose status said `enabled: false`
+   * when it was added. It gets no events, and its counters stay at 0.
+   */
+  readonly inert: boolean;
+  /** An enabled placeholder: a sink that should record but cannot (not installed, failed to load). */
+  readonly missing: boolean;
   lastError: string | undefined;
   lastErrorAt: string | undefined;
 
@@ -118,6 +131,16 @@ export class SinkChannel {
     }
     this.local = local;
     this.scores = scores;
+    // Asked once, here: never per event.
+    let enabled = true;
+    try {
+      enabled = sink.status().enabled !== false;
+    } catch {
+      // a throwing status(): the sink may still record
+    }
+    const placeholder = isPlaceholderSink(sink);
+    this.inert = placeholder || !enabled;
+    this.missing = placeholder && enabled;
     this.#options = options;
     this.#log = log;
     this.#scrub = scrub;
@@ -142,6 +165,7 @@ export class SinkChannel {
   }
 
   deliver(hook: SinkHook, runId: string, payload: unknown): void {
+    if (this.inert) return;
     if (this.#busy) {
       if (this.#queue.length - this.#head >= this.#options.maxQueueSize) {
         this.dropped++;
@@ -162,7 +186,7 @@ export class SinkChannel {
 
   /** Counts an event that was not even queued (coordinator shut down, sink removed). */
   drop(): void {
-    this.dropped++;
+    if (!this.inert) this.dropped++;
   }
 
   /** Resolves when nothing is queued or in flight. */

@@ -33,6 +33,7 @@ it('the export surface of @rlm/obs-core', async () => {
       "formatTraceparent",
       "holdWhilePending",
       "isAuthFailure",
+      "isPlaceholderSink",
       "isRecord",
       "isSinkLike",
       "loadConfig",

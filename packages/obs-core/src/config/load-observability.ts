@@ -262,63 +262,79 @@ export async function loadObservabilityDetailed(
     } else if (enabled) {
       const entries = config.sinks ?? ['jsonl'];
       const plan = workerPlan(config.worker);
-      // Sinks in delivery order; a number stands for the n-th sink of the worker thread.
-      const slots: Array<RLMObservabilitySink | number> = [];
-      /** The entry of each slot (for `sampling.sinks` keyed by the name in the config). */
-      const slotEntries: SinkEntry[] = [];
+      // Each entry goes to the worker thread (the n-th sink there) or is built in this one.
       const specs: WorkerSinkSpec[] = [];
       const keys: string[] = [];
-      const mainKeys: Array<string | undefined> = [];
+      const plans: Array<{ key: string; entry: SinkEntry; worker?: number; main?: number }> = [];
+      const building: Array<Promise<RLMObservabilitySink | undefined>> = [];
       for (let i = 0; i < entries.length; i++) {
         const key = `sinks[${i}]`;
         const spec = workerSpec(entries[i], plan, { file: loaded.file, key });
         if (spec) {
-          slots.push(specs.length);
-          slotEntries.push(entries[i]);
-          mainKeys.push(undefined);
+          plans.push({ key, entry: entries[i], worker: specs.length });
           specs.push(spec);
           keys.push(key);
-          continue;
-        }
-        const sink = await resolveSinkEntry(entries[i], { file: loaded.file, key }, context);
-        if (sink) {
-          sinks.push(sink);
-          slots.push(sink);
-          slotEntries.push(entries[i]);
-          mainKeys.push(key);
-        }
+        } else plans.push({ key, entry: entries[i] });
       }
-      let remote: RLMObservabilitySink[] = [];
-      if (specs.length > 0) {
-        remote = await createWorkerSinks(specs, {
-          configDir: context.configDir,
-          configFile: loaded.file,
-          keys,
-          fallbackDirs: options.fallbackDirs ?? [],
-          env,
-          logger,
-          ...plan.tuning,
-          ...(config.queue?.maxQueueSize !== undefined
-            ? { maxQueueSize: config.queue.maxQueueSize }
-            : {}),
-          ...(config.queue?.callTimeoutMs !== undefined
-            ? { callTimeoutMs: config.queue.callTimeoutMs }
-            : {}),
-        }).catch((error: unknown) => {
-          if (error instanceof RlmObsConfigError) throw error;
-          throw new RlmObsConfigError(
-            `the sink worker could not start: ${(error as Error).message} (a sink's options must be plain data to go to the worker; set worker: false on it)`,
-            { file: loaded.file, key: 'worker' },
-          );
-        });
-        sinks.push(...remote);
+      // All at once, not one after another: a factory may wait for its backend (an auth or
+      // connection check), and the worker thread starts meanwhile.
+      for (const p of plans) {
+        if (p.worker !== undefined) continue;
+        p.main = building.length;
+        building.push(resolveSinkEntry(p.entry, { file: loaded.file, key: p.key }, context));
       }
-      // Back in the order of `sinks` (every one is in `sinks` already, for closeAll on error).
-      const ordered = slots.map((slot) => (typeof slot === 'number' ? remote[slot]! : slot));
-      const slotKeys = slots.map((slot, i) =>
-        typeof slot === 'number' ? keys[slot]! : mainKeys[i]!,
-      );
-      sinks.splice(0, sinks.length, ...ordered);
+      const remoteStart =
+        specs.length === 0
+          ? Promise.resolve<RLMObservabilitySink[]>([])
+          : createWorkerSinks(specs, {
+              configDir: context.configDir,
+              configFile: loaded.file,
+              keys,
+              fallbackDirs: options.fallbackDirs ?? [],
+              env,
+              logger,
+              ...plan.tuning,
+              ...(config.queue?.maxQueueSize !== undefined
+                ? { maxQueueSize: config.queue.maxQueueSize }
+                : {}),
+              ...(config.queue?.callTimeoutMs !== undefined
+                ? { callTimeoutMs: config.queue.callTimeoutMs }
+                : {}),
+            }).catch((error: unknown) => {
+              if (error instanceof RlmObsConfigError) throw error;
+              throw new RlmObsConfigError(
+                `the sink worker could not start: ${(error as Error).message} (a sink's options must be plain data to go to the worker; set worker: false on it)`,
+                { file: loaded.file, key: 'worker' },
+              );
+            });
+      const [built, [started]] = await Promise.all([
+        Promise.allSettled(building),
+        Promise.allSettled([remoteStart]),
+      ]);
+      const remote = started?.status === 'fulfilled' ? started.value : [];
+      // The sinks in delivery order, with each one's key and entry.
+      const ordered: RLMObservabilitySink[] = [];
+      const slotKeys: string[] = [];
+      const slotEntries: SinkEntry[] = [];
+      let failure: PromiseRejectedResult | undefined;
+      for (const p of plans) {
+        let sink: RLMObservabilitySink | undefined;
+        if (p.worker !== undefined) sink = remote[p.worker];
+        else {
+          const result = built[p.main!]!;
+          if (result.status === 'rejected') failure ??= result;
+          else sink = result.value;
+        }
+        if (!sink) continue;
+        ordered.push(sink);
+        slotKeys.push(p.key);
+        slotEntries.push(p.entry);
+      }
+      // Every sink created is in `sinks` before an error is thrown (closeAll shuts it down):
+      // a broken config never half-starts. The first broken entry is the one reported.
+      sinks.push(...ordered);
+      if (failure) throw failure.reason;
+      if (started?.status === 'rejected') throw started.reason;
       const names = new Map<string, string>();
       for (let i = 0; i < ordered.length; i++) {
         const sink = ordered[i]!;

@@ -103,11 +103,21 @@ async function importSinkModule(
   const fromDir = context.configDir;
   const found = resolveSinkModule(name, fromDir, context.fallbackDirs);
   if (!found) throw new RlmObsConfigError(notInstalledMessage(name, fromDir), location);
-  try {
-    if (/\.(m?ts)$/.test(found.url)) {
-      const { createJiti } = await import('jiti');
-      return (await createJiti(found.url).import(found.url)) as SinkModule;
+  const typescript = /\.(m?ts)$/.test(found.url);
+  let jiti: typeof import('jiti') | undefined;
+  if (typescript) {
+    try {
+      jiti = await import('jiti');
+    } catch {
+      // The same fix as for a TypeScript config file (load-config.ts).
+      throw new RlmObsConfigError(
+        `loading a TypeScript sink ('${name}') needs jiti: ${installCommand(fromDir)} -D jiti (or compile the sink to .js)`,
+        location,
+      );
     }
+  }
+  try {
+    if (jiti) return (await jiti.createJiti(found.url).import(found.url)) as SinkModule;
     return (await import(found.url)) as SinkModule;
   } catch (error) {
     const scrub = scrubberFor(context);

@@ -19,6 +19,12 @@ export interface WorkerSinkSpec {
    * variables) instead of `createSink(options)`.
    */
   fromEnv?: boolean;
+  /**
+   * With `fromEnv`: the sink's name for the placeholder that stands in when its package fails
+   * to load or its `fromEnv` throws (environment activation never fails the load for that).
+   * @internal
+   */
+  fallbackName?: string;
 }
 
 export interface WorkerInit {
@@ -55,6 +61,8 @@ export interface WorkerSinkInfo {
   defaultSamplingRate: number | undefined;
   scores: boolean;
   check: boolean;
+  /** A placeholder for a sink that failed to load (see `fallbackName`). */
+  placeholder?: boolean;
 }
 
 export type FromWorker =

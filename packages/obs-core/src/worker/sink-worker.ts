@@ -7,12 +7,13 @@
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { createPlaceholderSink, isPlaceholderSink } from '../config/placeholder-sink.js';
 import { resolveSinkEntry, resolveSinkModule } from '../config/resolve-sink.js';
 import { rememberOptionSecrets } from '../config/secrets.js';
 import type { SinkContext, SinkModule } from '../config/types.js';
 import type { RLMObservabilitySink } from '../contract.js';
-import { RLMObservability } from '../coordinator.js';
-import type { DiagnosticLogger } from '../diagnostics.js';
+import { isSinkLike, RLMObservability } from '../coordinator.js';
+import { type DiagnosticLogger, errorText } from '../diagnostics.js';
 import { createRedactor } from '../redact.js';
 import { type FromWorker, HOOKS, type ToWorker, type WorkerInit } from './protocol.js';
 
@@ -126,7 +127,7 @@ async function start(): Promise<void> {
     const created = await Promise.allSettled(
       init.specs.map((spec, i) =>
         spec.fromEnv
-          ? sinkFromEnv(spec.use, context)
+          ? sinkFromEnv(spec.use, context, spec.fallbackName)
           : resolveSinkEntry(
               { use: spec.use, options: spec.options ?? {} },
               { file: init.configFile, key: init.keys[i] ?? `sinks[${i}]` },
@@ -175,6 +176,7 @@ async function start(): Promise<void> {
         typeof sink.defaultSamplingRate === 'number' ? sink.defaultSamplingRate : undefined,
       scores: typeof sink.onScore === 'function',
       check: typeof sink.check === 'function',
+      ...(isPlaceholderSink(sink) ? { placeholder: true } : {}),
     })),
     status: value.status,
   });
@@ -182,17 +184,36 @@ async function start(): Promise<void> {
   setInterval(() => postStatus(false), init.statusIntervalMs).unref();
 }
 
-/** A sink built by its package's `fromEnv(env)`, as environment activation does. */
+/**
+ * A sink built by its package's `fromEnv(env)`, as environment activation does. With
+ * `fallbackName`, a package that fails to load (or a `fromEnv` that throws) gives an enabled
+ * placeholder saying why, as in the application's thread: the other sinks keep working.
+ */
 async function sinkFromEnv(
   use: string,
   context: SinkContext,
+  fallbackName: string | undefined,
 ): Promise<RLMObservabilitySink | undefined> {
-  const found = resolveSinkModule(use, context.configDir, context.fallbackDirs);
-  if (!found) throw new Error(`${use} is not installed`);
-  const mod = (await import(found.url)) as SinkModule;
-  if (typeof mod.fromEnv === 'function') return mod.fromEnv(context.env, context);
-  if (typeof mod.createSink === 'function') return mod.createSink({}, context);
-  throw new Error(`${use} has neither fromEnv nor createSink`);
+  try {
+    const found = resolveSinkModule(use, context.configDir, context.fallbackDirs);
+    if (!found) throw new Error(`${use} is not installed`);
+    const mod = (await import(found.url)) as SinkModule;
+    let sink: unknown;
+    if (typeof mod.fromEnv === 'function') sink = await mod.fromEnv(context.env, context);
+    else if (typeof mod.createSink === 'function') sink = await mod.createSink({}, context);
+    else throw new Error(`${use} has neither fromEnv nor createSink`);
+    if (fallbackName !== undefined && !isSinkLike(sink))
+      throw new Error(`${use}'s fromEnv returned something that is not a sink`);
+    return sink as RLMObservabilitySink | undefined;
+  } catch (error) {
+    if (fallbackName === undefined) throw error;
+    const first = (errorText(error).split('\n')[0] ?? '').trim() || 'unknown error';
+    const detail = redactor.scrub(`failed to load: ${first}`);
+    logger.warn(
+      `sink '${fallbackName}' (${use}) ${detail}; it records nothing, the other sinks carry on`,
+    );
+    return createPlaceholderSink(fallbackName, { enabled: true, detail });
+  }
 }
 
 async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {

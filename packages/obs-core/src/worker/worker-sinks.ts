@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { RlmObsConfigError } from '../config/config-error.js';
+import { PLACEHOLDER_SINK } from '../config/placeholder-sink.js';
 import { rememberOptionSecrets } from '../config/secrets.js';
 import {
   type RLMObservabilitySink,
@@ -738,6 +739,9 @@ class WorkerSinkProxy implements RLMObservabilitySink, DeliversElsewhere {
     if (info.defaultSamplingRate !== undefined) this.defaultSamplingRate = info.defaultSamplingRate;
     if (info.scores) this.onScore = (runId, score) => poster.push(link, 3, runId, score, this.#bit);
     if (info.check) this.check = () => link.check(this.name);
+    // A placeholder in the worker (its package failed to load): the coordinator here sends
+    // it nothing either.
+    if (info.placeholder) (this as { [PLACEHOLDER_SINK]?: true })[PLACEHOLDER_SINK] = true;
   }
 
   status(): SinkStatus {
@@ -817,6 +821,9 @@ export async function createWorkerSinks(
           use: spec.use,
           ...(spec.options !== undefined ? { options: spec.options } : {}),
           ...(spec.fromEnv ? { fromEnv: true } : {}),
+          ...(spec.fromEnv && spec.fallbackName !== undefined
+            ? { fallbackName: spec.fallbackName }
+            : {}),
         };
       }),
       bitOffset: group[0]!,

@@ -401,6 +401,45 @@ describe('errors that say what to do', () => {
     expect(calls()).toContainEqual(['first', 'shutdown']);
   });
 
+  it('builds the sinks concurrently, keeping their order: three factories of 300 ms each load in well under 900 ms', async () => {
+    const slow = (name: string) =>
+      `export async function createSink() {
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return { name: ${JSON.stringify(name)}, status: () => ({ name: ${JSON.stringify(name)}, enabled: true, available: true, detail: '' }), onRunStart() {}, onStep() {}, onRunEnd() {} };
+}`;
+    const p = project({
+      'a.mjs': slow('a'),
+      'b.mjs': slow('b'),
+      'c.mjs': slow('c'),
+      'rlm-obs.config.mjs': `export default { sinks: ['./a.mjs', './b.mjs', './c.mjs'] };`,
+    });
+    const started = performance.now();
+    const obs = await loadObservability({ ...quiet, cwd: p.dir });
+    const took = performance.now() - started;
+    expect(obs.sinks.map((s) => s.name)).toEqual(['a', 'b', 'c']);
+    expect(took).toBeLessThan((2 / 3) * 900);
+    await obs.shutdown();
+  });
+
+  it('concurrent building still never half-starts: the sinks created around a broken entry are shut down, the first broken entry is reported', async () => {
+    calls().length = 0;
+    const p = project({
+      ...fakeSinkPackage('@rlm/sink-fake', 'first'),
+      ...fakeSinkPackage('@rlm/sink-other', 'last'),
+      'slow-fail.mjs':
+        "export async function createSink() { await new Promise((r) => setTimeout(r, 100)); throw new Error('backend refused'); }",
+      'rlm-obs.config.mjs': `export default { sinks: ['fake', './slow-fail.mjs', 'missing-one', 'other'] };`,
+    });
+    const error = await loadObservability({ ...quiet, cwd: p.dir }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RlmObsConfigError);
+    expect((error as RlmObsConfigError).key).toBe('sinks[1]');
+    expect((error as Error).message).toMatch(
+      /^sink '\.\/slow-fail\.mjs' could not be created: backend refused/,
+    );
+    expect(calls()).toContainEqual(['first', 'shutdown']);
+    expect(calls()).toContainEqual(['last', 'shutdown']);
+  });
+
   it('two sinks with one name are refused', async () => {
     const p = project({
       ...fakeSinkPackage('@rlm/sink-fake', 'same'),
