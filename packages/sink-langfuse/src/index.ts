@@ -10,10 +10,19 @@ import {
   readyOrLater,
   type SinkContext,
 } from '@rlm/obs-core';
-import { LangfuseSink, type LangfuseSinkOptions } from './langfuse-sink.js';
+import {
+  type LangfuseLimits,
+  LangfuseSink,
+  type LangfuseSinkOptions,
+  limitProblem,
+} from './langfuse-sink.js';
 
-export type { LangfuseSinkOptions, LangfuseStats } from './langfuse-sink.js';
-export { LangfuseSink } from './langfuse-sink.js';
+export type { LangfuseLimits, LangfuseSinkOptions, LangfuseStats } from './langfuse-sink.js';
+/**
+ * `LangFuseSink`: the class under the Python original's name (seed 001), the same class as
+ * {@link LangfuseSink}.
+ */
+export { LangfuseSink, LangfuseSink as LangFuseSink } from './langfuse-sink.js';
 
 /**
  * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
@@ -37,6 +46,13 @@ export const optionsSchema = defineOptionsSchema<LangfuseSinkOptions>({
   spanExporter: 'object',
   maxOpenRuns: 'positiveNumber',
   authCooldown: AUTH_COOLDOWN_OPTIONS,
+  limits: {
+    code: limitProblem,
+    output: limitProblem,
+    finalAnswer: limitProblem,
+    error: limitProblem,
+    score: limitProblem,
+  } satisfies Record<keyof LangfuseLimits, OptionSpec>,
   name: 'nonEmptyString',
 } satisfies Record<keyof LangfuseSinkOptions, OptionSpec>);
 

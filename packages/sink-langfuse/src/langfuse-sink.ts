@@ -18,10 +18,12 @@ import { LangfuseSpanProcessor } from '@langfuse/otel';
 import {
   type Attributes,
   type Context,
+  context,
   type Span,
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
@@ -95,11 +97,64 @@ export interface LangfuseSinkOptions {
    * ingestion): one minute, doubling up to fifteen, ±20% jitter (`now` and `random` for tests).
    */
   authCooldown?: AuthCooldownOptions;
+  /**
+   * The longest texts sent, in characters; a longer one is cut and marked (`…[truncated N
+   * chars]`). The task is sent whole (the coordinator's own limits apply to it).
+   * @defaultValue `500` each
+   */
+  limits?: LangfuseLimits;
   /** @defaultValue `'langfuse'` */
   name?: string;
 }
 
-const TEXT_LIMIT = 500;
+/** The sink's text limits (characters), each a whole number > 0. */
+export interface LangfuseLimits {
+  /** A step's code (the observation input's `code`). @defaultValue `500` */
+  code?: number;
+  /** A step's output (the observation output's `output`). @defaultValue `500` */
+  output?: number;
+  /** The run's final answer (the trace output's `final_answer`). @defaultValue `500` */
+  finalAnswer?: number;
+  /** A failed step's error and a run's error (the status message). @defaultValue `500` */
+  error?: number;
+  /** A score's comment and a string score's value. @defaultValue `500` */
+  score?: number;
+}
+
+/** The seed's cut: 500 characters for code, output, final answer, errors and score texts. */
+const DEFAULT_LIMITS: Required<LangfuseLimits> = {
+  code: 500,
+  output: 500,
+  finalAnswer: 500,
+  error: 500,
+  score: 500,
+};
+
+/** Why a limit is not usable (a whole number > 0), or `undefined` when it is. */
+export function limitProblem(value: unknown): string | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0
+    ? undefined
+    : `must be a whole number > 0 (got ${typeof value === 'number' ? value : typeof value})`;
+}
+
+/** The limits given over the defaults, or the first problem (`limits.code must be …`). */
+function readLimits(limits: unknown): { limits: Required<LangfuseLimits> } | { problem: string } {
+  if (limits === undefined) return { limits: DEFAULT_LIMITS };
+  if (!isObject(limits)) return { problem: 'limits must be an object' };
+  const out = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(limits)) {
+    if (value === undefined) continue;
+    if (!Object.hasOwn(DEFAULT_LIMITS, key))
+      return {
+        problem: `unknown limit '${key}' (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`,
+      };
+    const problem = limitProblem(value);
+    if (problem) return { problem: `limits.${key} ${problem}` };
+    out[key as keyof LangfuseLimits] = value as number;
+  }
+  return { limits: out };
+}
+
 /** Scores held for the next flush; beyond it they are counted as failed. */
 const MAX_QUEUED_SCORES = 10_000;
 /**
@@ -148,6 +203,8 @@ interface OpenRun {
   root: boolean;
   /** `session.id`, `user.id`: on the run's span and its steps (Langfuse trace attributes). */
   identity: Attributes;
+  /** The run's custom attributes as metadata: on its span, its steps and their generations. */
+  custom: Attributes;
 }
 
 /** What the sink remembers of a run that ended, for late scores and late steps. */
@@ -240,6 +297,7 @@ export class LangfuseSink implements RLMObservabilitySink {
   readonly #scrub: Scrub;
   readonly #environment: string | undefined;
   readonly #timeoutSeconds: number;
+  readonly #limits: Required<LangfuseLimits>;
   #scoreErrors = 0;
   #scoresSent = 0;
   #scoresSkipped = 0;
@@ -258,6 +316,8 @@ export class LangfuseSink implements RLMObservabilitySink {
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
     this.#environment = options.environment;
     this.#timeoutSeconds = options.timeoutSeconds ?? 10;
+    const limits = readLimits(options.limits);
+    this.#limits = 'limits' in limits ? limits.limits : DEFAULT_LIMITS;
     const publicKey = cleanKey(options.publicKey);
     const secretKey = cleanKey(options.secretKey);
     const authorization = `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}`;
@@ -267,6 +327,10 @@ export class LangfuseSink implements RLMObservabilitySink {
       urls: [this.baseUrl],
     });
     if (!this.enabled) return;
+    if ('problem' in limits) {
+      this.#detail = `unavailable: ${limits.problem}`;
+      return;
+    }
     if (!publicKey || !secretKey) {
       this.#detail = `unavailable: set ${!publicKey ? 'LANGFUSE_PUBLIC_KEY' : ''}${!publicKey && !secretKey ? ' and ' : ''}${!secretKey ? 'LANGFUSE_SECRET_KEY' : ''}`;
       return;
@@ -369,15 +433,19 @@ export class LangfuseSink implements RLMObservabilitySink {
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
-        response = await fetch(url, {
-          method,
-          headers: {
-            ...this.#apiHeaders,
-            ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-          },
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
+        // With tracing suppressed: the application's HTTP/undici instrumentation must not
+        // record the sink's own requests as spans of its traces.
+        response = await context.with(suppressTracing(context.active()), () =>
+          fetch(url, {
+            method,
+            headers: {
+              ...this.#apiHeaders,
+              ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+            },
+            ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+            signal: AbortSignal.timeout(timeoutMs),
+          }),
+        );
       } catch (error) {
         // `fetch failed` says nothing; its cause does (`connect ECONNREFUSED …`, a timeout).
         const cause = (error as { cause?: unknown })?.cause;
@@ -402,7 +470,13 @@ export class LangfuseSink implements RLMObservabilitySink {
     }
   }
 
-  /** `{name, enabled, available, detail}`; after Langfuse refused the keys the detail says so. */
+  /**
+   * `{name, enabled, available, detail}`; after Langfuse refused the keys the detail says so.
+   * Once the sink sends (keys given), the losses too: the span counters (`spans_failed`,
+   * `spans_dropped`, …), `scores_sent`, `score_errors`, `scores_skipped`, `open_runs`, the
+   * auth pause, `last_error` (masked) once an export or a score batch failed, and
+   * `bad_events`/`last_bad_event` when hook calls were refused.
+   */
   status(): SinkStatus {
     if (this.#deliveredAtCheck >= 0 && this.#delivered() > this.#deliveredAtCheck) {
       this.#deliveredAtCheck = -1;
@@ -410,12 +484,29 @@ export class LangfuseSink implements RLMObservabilitySink {
       this.#detail = safeEndpoint(this.baseUrl);
     }
     const auth = this.#auth.detail();
-    return {
+    const status: SinkStatus = {
       name: this.name,
       enabled: this.enabled,
       available: this.#available,
       detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
     };
+    const tracing = this.#tracing;
+    if (!tracing) return status;
+    Object.assign(status, tracing.counters(), {
+      scores_sent: this.#scoresSent,
+      score_errors: this.#scoreErrors,
+      scores_skipped: this.#scoresSkipped,
+      open_runs: this.#runs.size,
+      ...this.#auth.cooldown.stats(),
+    });
+    const lastError = tracing.lastError ?? this.#scoreError;
+    if (lastError) status.last_error = this.#scrub(lastError);
+    if (this.#hooks.errors > 0) {
+      status.bad_events = this.#hooks.errors;
+      if (this.#hooks.lastError !== undefined)
+        status.last_bad_event = this.#scrub(this.#hooks.lastError);
+    }
+    return status;
   }
 
   #delivered(): number {
@@ -474,8 +565,9 @@ export class LangfuseSink implements RLMObservabilitySink {
   }
 
   /**
-   * A score or feedback → a Langfuse score on the run's trace: `NUMERIC` for numbers,
-   * `BOOLEAN` (1/0) for booleans, `CATEGORICAL` for strings; on the step's observation when it
+   * A score or feedback → a Langfuse score on the run's trace: `NUMERIC` for numbers (and
+   * the seed's end-of-run `completed`, 1 or 0), `BOOLEAN` (1/0) for other booleans,
+   * `CATEGORICAL` for strings; on the step's observation when it
    * names a step, on a nested run's observation, else on the trace; metadata `{kind, source}`.
    * Late feedback (after the run ended) lands on the same trace.
    */
@@ -493,17 +585,21 @@ export class LangfuseSink implements RLMObservabilitySink {
     const parent = runParentContext(s.traceparent, parentRun?.context);
     const isRoot = trace.getSpanContext(parent) === undefined;
     const environment = str(s.environment) ?? '';
-    const task = truncate(str(s.task) ?? '', TEXT_LIMIT);
+    // The task whole, as the original sends `input={"task": task}` (the coordinator's own
+    // limits and content switches apply before it gets here).
+    const task = str(s.task) ?? '';
     const params = isObject(s.params) ? s.params : {};
     const who = runIdentity(s);
     // Langfuse's trace attributes (`session.id`, `user.id`), on every span of the run as
     // Langfuse's own propagation does.
     const identity = identityAttributes(who);
+    // The run's custom attributes: metadata of the run and of every span in it.
+    const custom = customAttributes(s.attributes, 'langfuse.observation.metadata.');
     const attributes: Attributes = {
       'langfuse.observation.type': 'agent',
       'langfuse.observation.input': json(task),
       ...metadata('langfuse.observation.metadata', { run_id: id, environment, params }),
-      ...customAttributes(s.attributes, 'langfuse.observation.metadata.'),
+      ...custom,
       ...identity,
     };
     if (isRoot) {
@@ -535,6 +631,7 @@ export class LangfuseSink implements RLMObservabilitySink {
         lastStepEnd: startMs,
         root: isRoot,
         identity,
+        custom,
       },
       this.#maxOpenRuns,
       tracing,
@@ -563,11 +660,13 @@ export class LangfuseSink implements RLMObservabilitySink {
     const failed = observation.success !== true;
     const input: Record<string, unknown> = { action: str(action.action) ?? 'unknown' };
     const code = str(action.code);
-    if (code) input.code = truncate(code, TEXT_LIMIT);
+    if (code) input.code = truncate(code, this.#limits.code);
     const output: Record<string, unknown> = { success: observation.success === true };
     const out = str(observation.output);
-    if (out) output.output = truncate(out, TEXT_LIMIT);
+    if (out) output.output = truncate(out, this.#limits.output);
     const attributes: Attributes = {
+      // The run's custom attributes first: the step's own of the same name win.
+      ...run?.custom,
       'langfuse.observation.type': 'span',
       'langfuse.observation.input': json(input),
       'langfuse.observation.output': json(output),
@@ -580,7 +679,9 @@ export class LangfuseSink implements RLMObservabilitySink {
       ...customAttributes(event.attributes, 'langfuse.observation.metadata.'),
       ...run?.identity,
     };
-    const error = failed ? truncate(str(observation.error) ?? 'step failed', TEXT_LIMIT) : '';
+    const error = failed
+      ? truncate(str(observation.error) ?? 'step failed', this.#limits.error)
+      : '';
     if (failed) attributes['langfuse.observation.status_message'] = error;
     tracing.ids.nextSpanId = spanIdFromRunId(id, step);
     const span = tracing.tracer.startSpan(
@@ -602,6 +703,7 @@ export class LangfuseSink implements RLMObservabilitySink {
       if (usage.cacheWriteTokens) details.input_cache_creation = usage.cacheWriteTokens;
       if (usage.reasoningTokens) details.output_reasoning = usage.reasoningTokens;
       const genAttributes: Attributes = {
+        ...run?.custom,
         'langfuse.observation.type': 'generation',
         'langfuse.observation.usage_details': json(details),
       };
@@ -645,14 +747,14 @@ export class LangfuseSink implements RLMObservabilitySink {
       total_reward: totalReward,
     };
     const answer = str(result.finalAnswer);
-    if (answer) output.final_answer = truncate(answer, TEXT_LIMIT);
+    if (answer) output.final_answer = truncate(answer, this.#limits.finalAnswer);
     run.span.setAttribute('langfuse.observation.output', json(output));
     if (run.root) run.span.setAttribute('langfuse.trace.output', json(output));
     if (!completed) {
       run.span.setAttribute('langfuse.observation.level', 'WARNING');
       run.span.setAttribute(
         'langfuse.observation.status_message',
-        truncate(str(result.error) ?? 'Run did not complete', TEXT_LIMIT),
+        truncate(str(result.error) ?? 'Run did not complete', this.#limits.error),
       );
     }
     run.span.end(Math.max(timeOf(result.finishedAt) ?? this.#hooks.now(), run.startMs));
@@ -663,7 +765,7 @@ export class LangfuseSink implements RLMObservabilitySink {
   #onScore(runId: string, record: ScoreRecord): void {
     if (!this.#tracing || !this.#apiHeaders || this.#shutdown) return;
     const id = typeof runId === 'string' ? runId : String(runId);
-    const score = readScore(record, TEXT_LIMIT);
+    const score = readScore(record, this.#limits.score);
     const run = this.#runs.get(id) ?? this.#ended.get(id);
     // A run never seen here: its derived trace, as a root run.
     const traceId = run?.traceId ?? traceIdFromRunId(id);
@@ -679,6 +781,11 @@ export class LangfuseSink implements RLMObservabilitySink {
     }
     const value =
       typeof score.value === 'boolean' ? (score.value ? 1 : 0) : (score.value as number | string);
+    // The seed's end-of-run `completed` is a number, 1.0 or 0.0 (as the original sends it);
+    // a caller's boolean score or feedback (a thumbs up) is a BOOLEAN score.
+    const numeric =
+      typeof score.value === 'number' ||
+      (score.source === 'rlm-obs' && score.name === 'completed' && score.kind === 'score');
     // Ids derived from the trace and the score's time, so a replay updates a score instead of
     // duplicating it, and a second score of the same name (two users' thumbs) is a second
     // score. The end-of-run `reward` and `completed` are one per run: no time in theirs.
@@ -692,12 +799,7 @@ export class LangfuseSink implements RLMObservabilitySink {
       ...(observationId ? { observationId } : {}),
       name: score.name,
       value,
-      dataType:
-        typeof score.value === 'boolean'
-          ? 'BOOLEAN'
-          : typeof score.value === 'number'
-            ? 'NUMERIC'
-            : 'CATEGORICAL',
+      dataType: numeric ? 'NUMERIC' : typeof score.value === 'boolean' ? 'BOOLEAN' : 'CATEGORICAL',
       ...(score.comment !== undefined ? { comment: score.comment } : {}),
       metadata: {
         kind: score.kind,

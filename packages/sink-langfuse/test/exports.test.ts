@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 it('the export surface of @rlm/sink-langfuse', async () => {
   expect(Object.keys(await import('../src/index.js')).sort()).toMatchInlineSnapshot(`
     [
+      "LangFuseSink",
       "LangfuseSink",
       "createLangfuseSinkFromEnv",
       "createSink",
@@ -12,4 +13,10 @@ it('the export surface of @rlm/sink-langfuse', async () => {
       "optionsSchema",
     ]
   `);
+});
+
+it("LangFuseSink (the Python original's name, seed 001) is the same class as LangfuseSink", async () => {
+  const mod = await import('../src/index.js');
+  expect(mod.LangFuseSink).toBe(mod.LangfuseSink);
+  expect(new mod.LangFuseSink({ enabled: false })).toBeInstanceOf(mod.LangfuseSink);
 });

@@ -20,11 +20,24 @@ describe('langfuse sink', () => {
         baseUrl: receiver.url,
       });
       expect(receiver.authChecks).toBe(1);
+      // The counters show from the start (nothing lost yet, no last_error).
       expect(sink.status()).toEqual({
         name: 'langfuse',
         enabled: true,
         available: true,
         detail: receiver.url,
+        spans_ended: 0,
+        spans_exported: 0,
+        spans_failed: 0,
+        spans_dropped: 0,
+        spans_skipped: 0,
+        scores_sent: 0,
+        score_errors: 0,
+        scores_skipped: 0,
+        open_runs: 0,
+        authFailures: 0,
+        authSkipped: 0,
+        authPausedUntil: null,
       });
       const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
       const run = obs.startRun({
@@ -133,9 +146,9 @@ describe('langfuse sink', () => {
       expect(scores).toEqual(
         expect.arrayContaining([
           ['reward', 0.4, 'NUMERIC', traceId, null],
-          ['completed', 1, 'BOOLEAN', traceId, null],
+          ['completed', 1, 'NUMERIC', traceId, null],
           ['reward', 1, 'NUMERIC', traceId, childSpan.spanId],
-          ['completed', 1, 'BOOLEAN', traceId, childSpan.spanId],
+          ['completed', 1, 'NUMERIC', traceId, childSpan.spanId],
         ]),
       );
       expect(receiver.scores).toHaveLength(4);
@@ -198,11 +211,24 @@ describe('langfuse sink', () => {
       run.step({ observation: { success: true }, reward: 1 });
       run.end();
       expect((await obs.shutdown({ timeoutMs: 10_000 })).ok).toBe(true);
+      // The failed key check is no export failure: no last_error, nothing lost.
       expect(sink.status()).toEqual({
         name: 'langfuse',
         enabled: true,
         available: true,
         detail: baseUrl,
+        spans_ended: 2,
+        spans_exported: 2,
+        spans_failed: 0,
+        spans_dropped: 0,
+        spans_skipped: 0,
+        scores_sent: 2,
+        score_errors: 0,
+        scores_skipped: 0,
+        open_runs: 0,
+        authFailures: 0,
+        authSkipped: 0,
+        authPausedUntil: null,
       });
     } finally {
       await receiver.close();
@@ -465,6 +491,17 @@ describe('langfuse auth cooldown', () => {
       expect(stats.scores_skipped - skippedBefore.scores_skipped).toBe(3);
       expect(stats.authSkipped - skippedBefore.authSkipped).toBe(5);
       expect(stats.authFailures).toBe(1);
+      // status() shows the losses, spans and scores, and the last error (no secret).
+      expect(sink.status()).toMatchObject({
+        spans_failed: stats.spans_failed,
+        spans_skipped: stats.spans_skipped,
+        score_errors: stats.score_errors,
+        scores_skipped: stats.scores_skipped,
+        authFailures: 1,
+        authSkipped: stats.authSkipped,
+        last_error: expect.any(String),
+      });
+      expect(stats.score_errors).toBeGreaterThanOrEqual(5);
 
       // The pause is over and the keys work again.
       clock.now += 60_001;
@@ -492,6 +529,159 @@ describe('langfuse auth cooldown', () => {
   });
 });
 
+describe('langfuse runs in another process, custom attributes, the completed score', () => {
+  it("a remote run given the parent's traceparent lands in the parent's trace, under the parent run's observation", async () => {
+    const receiver = await startLangfuseReceiver();
+    try {
+      const options = {
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+      };
+      // Two processes, each with its coordinator and its sink; only the traceparent crosses.
+      const here = RLMObservability.withSinks([await createSink(options)], {
+        flushOnExit: false,
+        logger: false,
+      });
+      const there = RLMObservability.withSinks([await createSink(options)], {
+        flushOnExit: false,
+        logger: false,
+      });
+      const parent = here.startRun({ runId: 'tp-parent', task: 'p', environment: 'e' });
+      const remote = there.startRun({
+        runId: 'tp-remote',
+        task: 'r',
+        environment: 'e',
+        traceparent: parent.traceparent(),
+      });
+      remote.step({ observation: { success: true }, reward: 1 });
+      remote.end({ completed: true });
+      parent.end({ completed: true });
+      expect((await there.shutdown()).ok).toBe(true);
+      expect((await here.shutdown()).ok).toBe(true);
+
+      const traceId = traceIdFromRunId('tp-parent');
+      const parentSpan = receiver.spans.find((s) => s.spanId === spanIdFromRunId('tp-parent'))!;
+      const remoteSpan = receiver.spans.find((s) => s.spanId === spanIdFromRunId('tp-remote'))!;
+      expect(parentSpan).toMatchObject({ traceId, parentSpanId: '', name: 'rlm-run' });
+      expect(remoteSpan).toMatchObject({
+        traceId,
+        parentSpanId: parentSpan.spanId,
+        name: 'rlm-run tp-remote',
+      });
+      // A child observation: no trace name or input of its own that would rename the trace.
+      expect(remoteSpan.attributes['langfuse.trace.name']).toBeUndefined();
+      expect(remoteSpan.attributes['langfuse.trace.input']).toBeUndefined();
+      const step = receiver.spans.find((s) => s.name === 'step-1')!;
+      expect(step).toMatchObject({ traceId, parentSpanId: remoteSpan.spanId });
+      // The remote run's scores: in the parent's trace, on the remote run's observation.
+      expect(
+        receiver.scores
+          .filter((s) => s.observationId === remoteSpan.spanId)
+          .map((s) => [s.name, s.traceId]),
+      ).toEqual([
+        ['reward', traceId],
+        ['completed', traceId],
+      ]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("a run's custom attributes are metadata of the run and of every span in it (steps, generations); a step's own win", async () => {
+    const receiver = await startLangfuseReceiver();
+    try {
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({
+        runId: 'custom',
+        task: 't',
+        attributes: { team: 'ml-platform', experiment_id: 'exp-123', 'cost.center': 42 },
+      });
+      run.step({
+        observation: { success: true },
+        attributes: { team: 'step-team', k: 'v' },
+        usage: { model: 'gpt-4.1-mini', inputTokens: 1, outputTokens: 1 },
+      });
+      run.step({ observation: { success: true } });
+      run.end({ completed: true });
+      expect((await obs.shutdown()).ok).toBe(true);
+
+      const meta = 'langfuse.observation.metadata';
+      const root = receiver.spans.find((s) => s.spanId === spanIdFromRunId('custom'))!;
+      expect(root.attributes).toMatchObject({
+        [`${meta}.team`]: 'ml-platform',
+        [`${meta}.experiment_id`]: 'exp-123',
+        [`${meta}.cost.center`]: 42,
+      });
+      const step = (n: number) => receiver.spans.find((s) => s.name === `step-${n}`)!;
+      expect(step(1).attributes).toMatchObject({
+        [`${meta}.team`]: 'step-team',
+        [`${meta}.k`]: 'v',
+        [`${meta}.experiment_id`]: 'exp-123',
+        [`${meta}.cost.center`]: 42,
+        [`${meta}.step`]: '1',
+        'langfuse.observation.type': 'span',
+      });
+      expect(step(2).attributes).toMatchObject({
+        [`${meta}.team`]: 'ml-platform',
+        [`${meta}.experiment_id`]: 'exp-123',
+        [`${meta}.cost.center`]: 42,
+        [`${meta}.step`]: '2',
+      });
+      const generation = receiver.spans.find((s) => s.parentSpanId === step(1).spanId)!;
+      expect(generation.attributes).toMatchObject({
+        'langfuse.observation.type': 'generation',
+        [`${meta}.team`]: 'ml-platform',
+        [`${meta}.experiment_id`]: 'exp-123',
+      });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("the end-of-run completed is a NUMERIC score, 1 or 0 (as the original sends it); a caller's boolean score or feedback stays BOOLEAN", async () => {
+    const receiver = await startLangfuseReceiver();
+    try {
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const failed = obs.startRun({ runId: 'not-completed', task: 't' });
+      failed.score('completed', true, { source: 'judge' });
+      failed.end({ completed: false });
+      const done = obs.startRun({ runId: 'completed', task: 't' });
+      done.end({ completed: true });
+      done.feedback('thumbs', false, { source: 'user' });
+      expect((await obs.shutdown()).ok).toBe(true);
+      const rows = receiver.scores.map((s) => [
+        s.traceId,
+        s.name,
+        (s.metadata as { source?: string }).source,
+        s.value,
+        s.dataType,
+      ]);
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          [traceIdFromRunId('not-completed'), 'completed', 'rlm-obs', 0, 'NUMERIC'],
+          [traceIdFromRunId('completed'), 'completed', 'rlm-obs', 1, 'NUMERIC'],
+          [traceIdFromRunId('not-completed'), 'completed', 'judge', 1, 'BOOLEAN'],
+          [traceIdFromRunId('completed'), 'thumbs', 'user', 0, 'BOOLEAN'],
+        ]),
+      );
+      expect(rows.filter((r) => r[1] === 'completed')).toHaveLength(3);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('a Langfuse that never answers at setup', () => {
   it('createSink does not hold up the start: it returns while the key check goes on, and status says so', async () => {
     const hung = await hungServer();
@@ -512,7 +702,7 @@ describe('a Langfuse that never answers at setup', () => {
 
 describe('a Langfuse that refuses, throttles, fails or hangs', () => {
   for (const mode of ['401', '429', '503', 'hang'] as const) {
-    it(`${mode}: counted, the caller unaffected, memory bounded`, async () => {
+    it(`${mode}: counted, the caller unaffected, the spans kept bounded by the export queue`, async () => {
       const receiver = await startLangfuseReceiver();
       try {
         const sink = await createSink({
@@ -524,7 +714,6 @@ describe('a Langfuse that refuses, throttles, fails or hangs', () => {
         });
         receiver.mode = mode;
         const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
-        const before = process.memoryUsage().heapUsed;
         const run = obs.startRun({ task: 'outage' });
         for (let i = 0; i < 5_000; i++)
           run.step({ action: { action: 'a' }, observation: { success: true }, reward: 1 });
@@ -543,7 +732,20 @@ describe('a Langfuse that refuses, throttles, fails or hangs', () => {
         expect(stats.spans_ended).toBe(5_001);
         expect(stats.spans_exported).toBe(0);
         expect(stats.spans_failed + stats.spans_dropped).toBe(5_001);
-        expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+        // The bound: past the export queue (2,048 spans) spans are let go and counted as
+        // dropped, never kept for later; a sink that kept every span (an unbounded queue) would
+        // drop none and fail them all at the end.
+        expect(stats.spans_dropped).toBeGreaterThan(0);
+        expect(stats.spans_failed).toBeLessThan(5_001);
+        expect(report.sinks[0]!.error).toContain('spans dropped (the export queue was full');
+        // status() shows the losses too, not only stats().
+        expect(sink.status()).toMatchObject({
+          spans_ended: 5_001,
+          spans_exported: 0,
+          spans_failed: stats.spans_failed,
+          spans_dropped: stats.spans_dropped,
+          last_error: expect.any(String),
+        });
       } finally {
         await receiver.close();
       }
@@ -618,7 +820,7 @@ describe('scores without an explicit flush', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       expect(receiver.scores.map((s) => [s.name, s.value, s.dataType])).toEqual([
         ['reward', 2, 'NUMERIC'],
-        ['completed', 1, 'BOOLEAN'],
+        ['completed', 1, 'NUMERIC'],
       ]);
       // onRunEnd itself sends no scores (no duplicates of reward/completed).
       sink.onRunStart('direct-run', { task: 't', environment: 'e', params: {} });

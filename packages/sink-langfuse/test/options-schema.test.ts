@@ -45,6 +45,7 @@ describe('langfuse options in a config file', () => {
         enabled: true, publicKey: 'pk-lf-1', secretKey: 'sk-lf-1', baseUrl: 'http://127.0.0.1:9',
         environment: 'e', authCheck: false, flushAt: 10, flushIntervalSeconds: 0.5,
         timeoutSeconds: 2, maxOpenRuns: 5,
+        limits: { code: 1000, output: 1000, finalAnswer: 2000, error: 300, score: 100 },
         spanExporter: { export(spans, done) { done({ code: 0 }); }, shutdown: async () => {} },
         authCooldown: { initialMs: 1, maxMs: 2, jitter: 0, now: () => 0, random: () => 0.5 },
         name: 'lf',
@@ -61,6 +62,10 @@ describe('langfuse options in a config file', () => {
       [{ timeoutSeconds: '10' }, 'timeoutSeconds', 'must be a finite number > 0'],
       [{ authCheck: 'false' }, 'authCheck', 'must be true or false'],
       [{ authCooldown: { maxMS: 1 } }, 'authCooldown.maxMS', "did you mean 'maxMs'?"],
+      [{ limits: { code: 0 } }, 'limits.code', 'must be a whole number > 0 (got 0)'],
+      [{ limits: { output: 1.5 } }, 'limits.output', 'must be a whole number > 0 (got 1.5)'],
+      [{ limits: { finalanswer: 9 } }, 'limits.finalanswer', "did you mean 'finalAnswer'?"],
+      [{ limits: 500 }, 'limits', 'must be an object with code, output, finalAnswer'],
     ] as const) {
       const { loading } = load(JSON.stringify({ sinks: [[index, options]] }));
       await expect(loading).rejects.toThrow(message);

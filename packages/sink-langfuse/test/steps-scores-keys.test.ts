@@ -1,6 +1,6 @@
 import { RLMObservability, spanIdFromRunId, traceIdFromRunId } from '@rlm/obs-core';
 import { describe, expect, it } from 'vitest';
-import { createLangfuseSinkFromEnv, createSink, type LangfuseSink } from '../src/index.js';
+import { createLangfuseSinkFromEnv, createSink, LangfuseSink } from '../src/index.js';
 import { startLangfuseReceiver } from './langfuse-receiver.js';
 
 /** Three steps without a `step` number, straight to the sink (a replay, another coordinator). */
@@ -157,7 +157,7 @@ describe('langfuse scores of the same name', () => {
 });
 
 describe('langfuse text limits and late lookups', () => {
-  it('the task and the errors are cut at 500 characters (marked); getTraceId answers after the run ended', async () => {
+  it('the task is sent whole, the errors are cut at 500 characters (marked); getTraceId answers after the run ended', async () => {
     const receiver = await startLangfuseReceiver();
     try {
       const sink = await createSink({
@@ -181,14 +181,83 @@ describe('langfuse text limits and late lookups', () => {
         expect(value.length).toBeLessThan(540);
       };
       const root = receiver.spans.find((s) => s.spanId === spanIdFromRunId('long'))!;
-      cut(JSON.parse(String(root.attributes['langfuse.trace.input'])), 'T');
-      cut(JSON.parse(String(root.attributes['langfuse.observation.input'])), 'T');
+      // The task whole (issue 6: input = the task; the original sends it in full).
+      expect(JSON.parse(String(root.attributes['langfuse.trace.input']))).toBe('T'.repeat(2000));
+      expect(JSON.parse(String(root.attributes['langfuse.observation.input']))).toBe(
+        'T'.repeat(2000),
+      );
       cut(root.attributes['langfuse.observation.status_message'], 'R');
       const step = receiver.spans.find((s) => s.name === 'step-1')!;
       cut(step.attributes['langfuse.observation.status_message'], 'E');
       cut(step.status.message, 'E');
     } finally {
       await receiver.close();
+    }
+  });
+});
+
+describe('langfuse limits', () => {
+  it('each cut has its own limit (code, output, finalAnswer, error, score), every cut marked; a larger one keeps more', async () => {
+    const receiver = await startLangfuseReceiver();
+    try {
+      const sink = await createSink({
+        publicKey: receiver.publicKey,
+        secretKey: receiver.secretKey,
+        baseUrl: receiver.url,
+        limits: { code: 10, output: 1000, finalAnswer: 30, error: 40, score: 50 },
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const run = obs.startRun({ runId: 'limits', task: 'T'.repeat(700) });
+      run.step({
+        action: { action: 'run_python', code: 'C'.repeat(100) },
+        observation: { success: true, output: 'O'.repeat(600) },
+      });
+      run.step({ observation: { success: false, error: 'E'.repeat(100) } });
+      run.score('note', 'S'.repeat(100), { comment: 'K'.repeat(100) });
+      run.end({ completed: false, finalAnswer: 'A'.repeat(100), error: 'R'.repeat(100) });
+      expect((await obs.shutdown()).ok).toBe(true);
+
+      // Each text was 100 characters: the first `limit` kept, the rest said.
+      const cut = (text: unknown, char: string, limit: number) =>
+        expect(text).toBe(`${char.repeat(limit)}…[truncated ${100 - limit} chars]`);
+      const step = (n: number) => receiver.spans.find((s) => s.name === `step-${n}`)!;
+      const input = JSON.parse(String(step(1).attributes['langfuse.observation.input']));
+      cut(input.code, 'C', 10);
+      // 600 characters: cut at the default 500, whole under a limit of 1000.
+      const output = JSON.parse(String(step(1).attributes['langfuse.observation.output']));
+      expect(output.output).toBe('O'.repeat(600));
+      cut(step(2).attributes['langfuse.observation.status_message'], 'E', 40);
+      const root = receiver.spans.find((s) => s.spanId === spanIdFromRunId('limits'))!;
+      cut(JSON.parse(String(root.attributes['langfuse.trace.output'])).final_answer, 'A', 30);
+      cut(root.attributes['langfuse.observation.status_message'], 'R', 40);
+      expect(JSON.parse(String(root.attributes['langfuse.trace.input']))).toBe('T'.repeat(700));
+      const note = receiver.scores.find((s) => s.name === 'note')!;
+      cut(note.value, 'S', 50);
+      cut(note.comment, 'K', 50);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a limit that is not a whole number > 0 makes the sink unavailable, saying which', async () => {
+    for (const [limits, detail] of [
+      [{ code: 0 }, 'unavailable: limits.code must be a whole number > 0 (got 0)'],
+      [{ error: 2.5 }, 'unavailable: limits.error must be a whole number > 0 (got 2.5)'],
+      [{ output: '500' }, 'unavailable: limits.output must be a whole number > 0 (got string)'],
+      [
+        { text: 5 },
+        "unavailable: unknown limit 'text' (known: code, output, finalAnswer, error, score)",
+      ],
+    ] as const) {
+      const sink = new LangfuseSink({
+        publicKey: 'pk',
+        secretKey: 'sk',
+        baseUrl: 'http://127.0.0.1:9',
+        authCheck: false,
+        limits: limits as never,
+      });
+      expect(sink.status()).toMatchObject({ enabled: true, available: false, detail });
+      await sink.shutdown();
     }
   });
 });
