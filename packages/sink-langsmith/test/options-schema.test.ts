@@ -110,7 +110,7 @@ describe('optionsSchema', () => {
       }),
     ).toEqual([
       ['must be an http(s) URL', 'apiUrl'],
-      ['must be a non-empty string (got a string)', 'projectName'],
+      ['must be a non-empty string (got an empty string)', 'projectName'],
       ['must be a finite number > 0 (got Infinity)', 'timeoutMs'],
       ['must be a whole number >= 0 (got 1.5)', 'maxRetries'],
       ['must be true or false (got a string)', 'connectionCheck'],

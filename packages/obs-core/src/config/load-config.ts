@@ -172,6 +172,9 @@ export async function loadConfig(
     searchPlaces: [...CONFIG_SEARCH_PLACES],
     packageProp: 'rlmObs',
     loaders: LOADERS,
+    // An empty config file is a config with the defaults, found or given (`--config`) alike;
+    // skipping it when found would fall back to the environment's seed flags unannounced.
+    ignoreEmptySearchPlaces: false,
   });
   let result: { filepath: string; config: unknown; isEmpty?: boolean } | null;
   const explicit = options.configFile ? path.resolve(cwd, options.configFile) : undefined;
@@ -218,7 +221,7 @@ function validate(raw: unknown, file: string): RlmObsConfig {
     if ((CONFIG_KEYS as readonly string[]).includes(key)) continue;
     const hint = suggest(key, CONFIG_KEYS);
     fail(
-      `unknown key '${key}'${hint ? `; did you mean '${hint}'?` : ''} Known keys: ${CONFIG_KEYS.join(', ')}`,
+      `unknown key '${key}'${hint ? `; did you mean '${hint}'?` : '.'} Known keys: ${CONFIG_KEYS.join(', ')}`,
       key,
     );
   }
@@ -293,7 +296,7 @@ function validate(raw: unknown, file: string): RlmObsConfig {
       } else {
         const hint = suggest(k, REDACT_KEYS);
         fail(
-          `unknown key '${k}'${hint ? `; did you mean '${hint}'?` : ''} Known keys: ${REDACT_KEYS.join(', ')}`,
+          `unknown key '${k}'${hint ? `; did you mean '${hint}'?` : '.'} Known keys: ${REDACT_KEYS.join(', ')}`,
           `redact.${k}`,
         );
       }

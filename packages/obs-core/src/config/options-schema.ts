@@ -124,7 +124,7 @@ function matches(kind: OptionKind, value: unknown): boolean {
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'string') return value === '' ? 'an empty string' : 'a string';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'function') return 'a function';
   return String(value);
@@ -139,7 +139,7 @@ function check(shape: OptionsShape, value: Record<string, unknown>, at: Property
     if (spec === undefined) {
       const hint = suggest(key, known);
       issues.push({
-        message: `unknown option '${key}'${hint ? `; did you mean '${hint}'?` : ''} Known options: ${known.join(', ')}`,
+        message: `unknown option '${key}'${hint ? `; did you mean '${hint}'?` : '.'} Known options: ${known.join(', ')}`,
         path,
       });
       continue;

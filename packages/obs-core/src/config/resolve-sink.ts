@@ -13,7 +13,7 @@ import { resolveModuleURL } from 'exsolve';
 import type { RLMObservabilitySink } from '../contract.js';
 import { isSinkLike } from '../coordinator.js';
 import { createRedactor } from '../redact.js';
-import { RlmObsConfigError } from './config-error.js';
+import { RlmObsConfigError, suggest } from './config-error.js';
 import { installCommand } from './load-config.js';
 import { rememberOptionSecrets, scrubError } from './secrets.js';
 import type { SinkContext, SinkEntry, SinkFactory, SinkModule, StandardSchemaV1 } from './types.js';
@@ -86,13 +86,37 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The message for a sink that is not installed, with the command that installs it. */
+/**
+ * This project's sinks by the names a config may use for them (their short names), and the
+ * names `status()` shows for two of them, which are not names a config resolves.
+ */
+const OWN_SHORT_NAMES = ['jsonl', 'otel', 'logfire', 'langfuse', 'langsmith', 'mlflow'] as const;
+const STATUS_NAMES: Readonly<Record<string, string>> = {
+  'local-jsonl': 'jsonl',
+  opentelemetry: 'otel',
+};
+
+/**
+ * The message for a sink that is not installed, with the fix: the install command for one of
+ * this project's sinks; the short name for a sink's status name (`opentelemetry` → `otel`);
+ * the closest of this project's names for a likely typo (`jsnol`); for any other name, the
+ * packages it would be (a third-party sink is `rlm-sink-<name>`).
+ */
 export function notInstalledMessage(name: string, fromDir: string): string {
   if (isPath(name))
     return `sink '${name}' was not found: no file at ${path.resolve(fromDir, name)}`;
   const candidates = sinkCandidates(name);
-  const tried = candidates.length > 1 ? ` (looked for ${candidates.join(', ')})` : '';
-  return `sink '${name}' is not installed: ${installCommand(fromDir)} ${candidates[0]}${tried}`;
+  const install = installCommand(fromDir);
+  if (candidates.length === 1 || (OWN_SHORT_NAMES as readonly string[]).includes(name))
+    return `sink '${name}' is not installed: ${install} ${candidates[0]}`;
+  const known = STATUS_NAMES[name.toLowerCase()];
+  if (known)
+    return `sink '${name}' is not installed: '${name}' is the name its status shows; in a config it is '${known}' (${install} @rlm/sink-${known})`;
+  const hint = suggest(name, OWN_SHORT_NAMES);
+  const would = `no package ${candidates.join(' or ')} here`;
+  return hint
+    ? `sink '${name}' is not installed (${would}); did you mean '${hint}'?`
+    : `sink '${name}' is not installed (${would}); a third-party sink installs with: ${install} ${candidates[1]}`;
 }
 
 async function importSinkModule(

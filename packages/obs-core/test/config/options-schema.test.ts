@@ -56,7 +56,7 @@ describe('defineOptionsSchema', () => {
         retention: { maxAgeDays: '7', maxTotalByte: 1 },
       }),
     ).toEqual([
-      ['must be a non-empty string (got a string)', 'dir'],
+      ['must be a non-empty string (got an empty string)', 'dir'],
       ['must be true or false (got a string)', 'enabled'],
       ['must be an object of strings (got an object)', 'headers'],
       ['must be a whole number >= 0 (got 1.5)', 'port'],

@@ -8,7 +8,7 @@ import {
 } from '../../src/config/load-observability.js';
 import { sinkCandidates } from '../../src/config/resolve-sink.js';
 import { MemorySink } from '../../src/testing/memory-sink.js';
-import { fakeSinkPackage, makeProject } from './project.js';
+import { fakeSeedPackage, fakeSinkPackage, makeProject } from './project.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -149,7 +149,7 @@ describe('errors that say what to do', () => {
       'rlm-obs.config.mjs': `export default { sinks: ['otel'] };`,
     });
     await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
-      `sink 'otel' is not installed: pnpm add @rlm/sink-otel (looked for @rlm/sink-otel, rlm-sink-otel) (${path.join(p.dir, 'rlm-obs.config.mjs')}, sinks[0])`,
+      `sink 'otel' is not installed: pnpm add @rlm/sink-otel (${path.join(p.dir, 'rlm-obs.config.mjs')}, sinks[0])`,
     );
     const q = project({
       'rlm-obs.config.json': JSON.stringify({ sinks: ['jsonl', '@acme/webhook'] }),
@@ -160,6 +160,63 @@ describe('errors that say what to do', () => {
     expect((error as Error).message).toMatch(
       /^sink 'jsonl' is not installed: npm install @rlm\/sink-jsonl/,
     );
+  });
+
+  it('a name that is not one of ours: the status name maps to the short one, a typo gets a suggestion, any other name the third-party package', async () => {
+    const cases: Array<[string, string]> = [
+      [
+        'opentelemetry',
+        "sink 'opentelemetry' is not installed: 'opentelemetry' is the name its status shows; in a config it is 'otel' (npm install @rlm/sink-otel)",
+      ],
+      [
+        'local-jsonl',
+        "sink 'local-jsonl' is not installed: 'local-jsonl' is the name its status shows; in a config it is 'jsonl' (npm install @rlm/sink-jsonl)",
+      ],
+      [
+        'jsnol',
+        "sink 'jsnol' is not installed (no package @rlm/sink-jsnol or rlm-sink-jsnol here); did you mean 'jsonl'?",
+      ],
+      [
+        'langfuze',
+        "sink 'langfuze' is not installed (no package @rlm/sink-langfuze or rlm-sink-langfuze here); did you mean 'langfuse'?",
+      ],
+      [
+        'webhook',
+        "sink 'webhook' is not installed (no package @rlm/sink-webhook or rlm-sink-webhook here); a third-party sink installs with: npm install rlm-sink-webhook",
+      ],
+    ];
+    for (const [name, message] of cases) {
+      const p = project({ 'rlm-obs.config.json': JSON.stringify({ sinks: [name] }) });
+      await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+        `${message} (${path.join(p.dir, 'rlm-obs.config.json')}, sinks[0])`,
+      );
+    }
+  });
+
+  it('an empty config file is a config with the defaults, found or given alike', async () => {
+    const p = project({
+      ...fakeSeedPackage('@rlm/sink-jsonl', 'local-jsonl', 'DSPY_RLM_OBS_LOCAL_JSONL', []),
+      ...fakeSeedPackage('@rlm/sink-otel', 'opentelemetry', 'DSPY_RLM_OTEL_ENABLED', []),
+      'rlm-obs.config.json': '',
+    });
+    const env = { DSPY_RLM_OTEL_ENABLED: 'true' };
+    const found = await loadObservabilityDetailed({ ...quiet, env, cwd: p.dir });
+    const given = await loadObservabilityDetailed({
+      ...quiet,
+      env,
+      cwd: p.dir,
+      configFile: 'rlm-obs.config.json',
+    });
+    try {
+      expect(found.config?.file).toBe(path.join(p.dir, 'rlm-obs.config.json'));
+      expect(given.config?.file).toBe(found.config?.file);
+      // The defaults (the jsonl sink), not the environment's seed flags (which would add otel).
+      expect(found.obs.status().map((s) => s.name)).toEqual(['local-jsonl']);
+      expect(given.obs.status().map((s) => s.name)).toEqual(['local-jsonl']);
+    } finally {
+      await found.obs.shutdown();
+      await given.obs.shutdown();
+    }
   });
 
   it('a missing path names the file it looked for', async () => {
