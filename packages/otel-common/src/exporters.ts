@@ -1,22 +1,14 @@
 /**
- * OTLP exporters for traces and metrics (gRPC, as the seed, or http/protobuf), wrapped to
- * count what was exported and what failed, so `status()` and `forceFlush()` can tell.
+ * OTLP span exporters (http/protobuf here; gRPC through a factory the caller passes, so
+ * only a sink that exports over gRPC installs gRPC), wrapped to count what was exported and
+ * what failed, so `status()` and `forceFlush()` can tell. Metrics are not here either: the
+ * metrics stack belongs to the sink that sends metrics (`@rlm/sink-otel`).
  */
-import { Metadata } from '@grpc/grpc-js';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import {
-  AggregationTemporality,
-  type InstrumentType,
-  type PushMetricExporter,
-  type ResourceMetrics,
-} from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AuthCooldown, isAuthFailure } from '@rlm/obs-core';
-import { grpcHeadersProblem, type Scrub, secretScrubber } from './secrets.js';
+import { type Scrub, secretScrubber } from './secrets.js';
 
 /** The OTLP transport. */
 export type OtlpProtocol = 'grpc' | 'http/protobuf';
@@ -133,45 +125,27 @@ export function signalUrl(endpoint: string, signal: 'traces' | 'metrics'): strin
   return `${trimmed}/v1/${signal}`;
 }
 
-/**
- * The headers as gRPC metadata. Checked here first: grpc-js's own error quotes the value
- * (a token with a stray newline would end up in `status()`); ours names only the header.
- */
-function grpcMetadata(headers: Record<string, string>): Metadata {
-  const problem = grpcHeadersProblem(headers);
-  if (problem) throw new Error(problem);
-  const metadata = new Metadata();
-  for (const [key, value] of Object.entries(headers)) metadata.set(key.toLowerCase(), value);
-  return metadata;
-}
+/** Makes the gRPC trace exporter for the settings (see {@link createSpanExporter}). */
+export type GrpcSpanExporterFactory = (settings: ExporterSettings) => SpanExporter;
 
-/** The trace exporter for the settings. */
-export function createSpanExporter(settings: ExporterSettings): SpanExporter {
+/**
+ * The trace exporter for the settings: OTLP http/protobuf, or for `grpc` the exporter that
+ * `grpc` makes — gRPC is not a dependency of this package (a sink that offers gRPC, such as
+ * `@rlm/sink-otel`, depends on it and passes the factory). Throws for `grpc` without one.
+ */
+export function createSpanExporter(
+  settings: ExporterSettings,
+  grpc?: GrpcSpanExporterFactory,
+): SpanExporter {
   if (settings.protocol === 'grpc') {
-    return new GrpcTraceExporter({
-      url: settings.endpoint,
-      metadata: grpcMetadata(settings.headers),
-      timeoutMillis: settings.timeoutMs,
-    });
+    if (!grpc)
+      throw new Error(
+        'OTLP over gRPC needs a gRPC exporter (@rlm/otel-common has none; @rlm/sink-otel brings one)',
+      );
+    return grpc(settings);
   }
   return new ProtoTraceExporter({
     url: signalUrl(settings.endpoint, 'traces'),
-    headers: settings.headers,
-    timeoutMillis: settings.timeoutMs,
-  });
-}
-
-/** The metric exporter for the settings. */
-export function createMetricExporter(settings: ExporterSettings): PushMetricExporter {
-  if (settings.protocol === 'grpc') {
-    return new GrpcMetricExporter({
-      url: settings.endpoint,
-      metadata: grpcMetadata(settings.headers),
-      timeoutMillis: settings.timeoutMs,
-    });
-  }
-  return new ProtoMetricExporter({
-    url: signalUrl(settings.endpoint, 'metrics'),
     headers: settings.headers,
     timeoutMillis: settings.timeoutMs,
   });
@@ -278,64 +252,5 @@ export class CountingSpanExporter implements SpanExporter {
 
   forceFlush(): Promise<void> {
     return this.#inner.forceFlush?.() ?? Promise.resolve();
-  }
-}
-
-/**
- * Wraps a metric exporter to remember the last failure; shares the span exporter's auth pause
- * (same credentials): while it lasts, metric exports are skipped too.
- */
-export class CountingMetricExporter implements PushMetricExporter {
-  failures = 0;
-  /** Metric exports not sent because of an auth pause (a part of {@link failures}). */
-  skipped = 0;
-  lastError: string | undefined;
-  readonly auth: ExportAuth;
-  readonly #inner: PushMetricExporter;
-  readonly #scrub: Scrub;
-
-  /** `scrub` masks the sink's secrets in `lastError`. */
-  constructor(
-    inner: PushMetricExporter,
-    auth: ExportAuth = new ExportAuth(),
-    scrub: Scrub = secretScrubber(),
-  ) {
-    this.#inner = inner;
-    this.auth = auth;
-    this.#scrub = scrub;
-  }
-
-  export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
-    if (this.auth.paused) {
-      this.failures++;
-      this.skipped++;
-      resultCallback({ code: ExportResultCode.FAILED, error: this.auth.skippedError() });
-      return;
-    }
-    this.#inner.export(metrics, (result) => {
-      if (result.code !== ExportResultCode.SUCCESS) {
-        this.failures++;
-        this.lastError = result.error ? this.#scrub(result.error) : 'metric export failed';
-        this.auth.failed(result.error);
-      } else {
-        this.auth.succeeded();
-      }
-      resultCallback(result);
-    });
-  }
-
-  forceFlush(): Promise<void> {
-    return this.#inner.forceFlush();
-  }
-
-  shutdown(): Promise<void> {
-    return this.#inner.shutdown();
-  }
-
-  selectAggregationTemporality(instrumentType: InstrumentType): AggregationTemporality {
-    return (
-      this.#inner.selectAggregationTemporality?.(instrumentType) ??
-      AggregationTemporality.CUMULATIVE
-    );
   }
 }

@@ -1,14 +1,20 @@
 /**
  * @rlm/otel-common — the OpenTelemetry plumbing the OTLP-based rlm-obs sinks share (one
  * copy, not one per sink): private tracing, deterministic ids, OTLP exporters that count.
+ * Only what every such sink needs: no gRPC and no metrics stack (those come with
+ * `@rlm/sink-otel`, the one sink that uses them).
  */
 
-export type { AuthFailure, ExportCounters, ExporterSettings, OtlpProtocol } from './exporters.js';
+export type {
+  AuthFailure,
+  ExportCounters,
+  ExporterSettings,
+  GrpcSpanExporterFactory,
+  OtlpProtocol,
+} from './exporters.js';
 export {
   authFailureOf,
-  CountingMetricExporter,
   CountingSpanExporter,
-  createMetricExporter,
   createSpanExporter,
   ExportAuth,
   signalUrl,

@@ -9,7 +9,7 @@ import { OpenTelemetrySink, type OtelSinkOptions } from './otel-sink.js';
 export type { OtlpProtocol } from '@rlm/otel-common';
 export { signalUrl } from '@rlm/otel-common';
 export { optionsSchema } from './options.js';
-export type { OtelSinkOptions } from './otel-sink.js';
+export type { OtelSinkLimits, OtelSinkOptions } from './otel-sink.js';
 export { OpenTelemetrySink } from './otel-sink.js';
 
 /** `OTEL_EXPORTER_OTLP_HEADERS`: `key=value,key2=value2` (values URL-decoded). */

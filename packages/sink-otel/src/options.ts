@@ -51,6 +51,23 @@ const VALUE_CHECKS: ReadonlyArray<[keyof OtelSinkOptions, Check]> = [
   ['metricExportIntervalMs', positiveMs],
 ];
 
+/** The texts `limits` may set (a whole number > 0 each). */
+export const LIMIT_KEYS = ['task', 'text', 'error'] as const;
+
+/** What is wrong with a `limits` option, naming the key (`undefined` when nothing is). */
+function limitsProblem(limits: unknown): string | undefined {
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits))
+    return `limits must be an object with ${LIMIT_KEYS.join(', ')} (got ${shown(limits)})`;
+  for (const [key, value] of Object.entries(limits)) {
+    if (!(LIMIT_KEYS as readonly string[]).includes(key))
+      return `limits.${key} is not a limit (known: ${LIMIT_KEYS.join(', ')})`;
+    if (value === undefined) continue;
+    const problem = wholePositive(value);
+    if (problem) return `limits.${key} ${problem}`;
+  }
+  return undefined;
+}
+
 /** A scheme at the start of an endpoint (`http://`, `https://`, `unix://`). */
 const SCHEME = /^[a-z][\w+.-]*:\/\//i;
 
@@ -80,6 +97,10 @@ export function optionsProblem(options: OtelSinkOptions, endpoint: string): stri
       const env = key === 'protocol' ? ' (the option or OTEL_EXPORTER_OTLP_PROTOCOL)' : '';
       return `${key}${env} ${problem}`;
     }
+  }
+  if (options.limits !== undefined) {
+    const problem = limitsProblem(options.limits);
+    if (problem) return problem;
   }
   if (typeof endpoint !== 'string' || endpoint.trim() === '')
     return 'endpoint must be a non-empty URL like http://localhost:4317';
@@ -115,5 +136,6 @@ export const optionsSchema = defineOptionsSchema<OtelSinkOptions>({
   spanExporter: 'object',
   metricExporter: 'object',
   authCooldown: AUTH_COOLDOWN_OPTIONS,
+  limits: { task: wholePositive, text: wholePositive, error: wholePositive },
   name: 'nonEmptyString',
 });

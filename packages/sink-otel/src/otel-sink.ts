@@ -12,6 +12,7 @@ import {
   type Attributes,
   type Context,
   type Counter,
+  context,
   type Histogram,
   type Span,
   SpanKind,
@@ -19,6 +20,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   MeterProvider,
@@ -44,13 +46,12 @@ import {
   truncate,
 } from '@rlm/obs-core';
 import {
-  CountingMetricExporter,
-  createMetricExporter,
   createSpanExporter,
   customAttributes,
   DEFAULT_MAX_OPEN_RUNS,
   derivedRunContext,
   ExportAuth,
+  type ExporterSettings,
   HookGuard,
   holdRun,
   identityAttributes,
@@ -72,6 +73,8 @@ import {
   str,
   timeOf,
 } from '@rlm/otel-common';
+import { type ProbeOutcome, probeTraceExport } from './check.js';
+import { CountingMetricExporter, createMetricExporter, grpcSpanExporter } from './exporters.js';
 import { hasScheme, optionsProblem, shownEndpoint } from './options.js';
 
 /** Options of the `opentelemetry` sink. */
@@ -123,20 +126,53 @@ export interface OtelSinkOptions {
    * for tests).
    */
   authCooldown?: AuthCooldownOptions;
+  /**
+   * The most characters kept of each text (whole numbers > 0); a longer one is cut and marked
+   * `…[truncated N chars]`. `task`: `rlm.task`; `text`: code, output, final answer, score
+   * comments; `error`: a failed step's status message.
+   * @defaultValue the seed's `{ task: 500, text: 1000, error: 200 }`
+   */
+  limits?: OtelSinkLimits;
   /** The sink's name. @defaultValue `'opentelemetry'` */
   name?: string;
 }
 
+/** How much of each text the sink keeps (see {@link OtelSinkOptions.limits}). */
+export interface OtelSinkLimits {
+  task?: number;
+  text?: number;
+  error?: number;
+}
+
 /** The seed's limits: task 500, code/output/final answer 1000, error 200 characters. */
-const TASK_LIMIT = 500;
-const TEXT_LIMIT = 1000;
-const ERROR_LIMIT = 200;
+const DEFAULT_LIMITS: Readonly<Required<OtelSinkLimits>> = {
+  task: 500,
+  text: 1000,
+  error: 200,
+};
+
+/** The limits given, the seed's for the others (checked by `optionsProblem`). */
+function limitsOf(given: OtelSinkLimits | undefined): Readonly<Required<OtelSinkLimits>> {
+  const limits = { ...DEFAULT_LIMITS };
+  if (isObject(given))
+    for (const key of ['task', 'text', 'error'] as const) {
+      const value = given[key];
+      if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)
+        limits[key] = value;
+    }
+  return limits;
+}
+
+/** How long `check()` may take in all: the connection, then the empty export. */
+const CHECK_DEADLINE_MS = 5000;
 
 interface OpenRun {
   span: Span;
   context: Context;
   /** `session.id`, `user.id`, `rlm.tags`: on the run span and its step spans. */
   identity: Attributes;
+  /** The run's custom attributes: on the run span and its step spans (seed 002). */
+  custom: Attributes;
   environment: string;
   startMs: number;
   lastStepEnd: number;
@@ -163,6 +199,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   readonly endpoint: string;
   readonly protocol: OtlpProtocol;
   readonly metricsEnabled: boolean;
+  /** How much of each text is kept. */
+  readonly limits: Readonly<Required<OtelSinkLimits>>;
 
   /** The endpoint as a URL: a gRPC `host:port` gets `https://`, as the exporter reads it. */
   readonly #target: string;
@@ -173,6 +211,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
   #tracer: Tracer | undefined;
   #metricExporter: CountingMetricExporter | undefined;
   #runs = new Map<string, OpenRun>();
+  /** Where and how to export (`check()` sends its empty export the same way). */
+  #settings: ExporterSettings | undefined;
   #traceIds = new Map<string, string>();
   /** Steps seen per run since its start: the number of a step that comes without one. */
   /** Step numbers for the span ids (steps without a number are the n-th of their run). */
@@ -196,6 +236,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       options.endpoint ??
       (this.protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318');
     this.metricsEnabled = options.metricsEnabled !== false;
+    this.limits = limitsOf(options.limits);
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#steps = new StepSequence(this.#maxOpenRuns * 2);
     const endpoint = typeof this.endpoint === 'string' ? this.endpoint.trim() : '';
@@ -222,7 +263,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       return;
     }
     try {
-      const settings = {
+      const settings: ExporterSettings = {
         endpoint: this.endpoint,
         protocol: this.protocol,
         headers: options.headers ?? {},
@@ -236,7 +277,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       // A private provider: never registered, so the host's global OpenTelemetry is untouched.
       this.#tracing = new PrivateTracing({
         resource: resourceAttributes,
-        exporter: options.spanExporter ?? createSpanExporter(settings),
+        exporter: options.spanExporter ?? createSpanExporter(settings, grpcSpanExporter),
         endpoint: this.#target,
         auth: this.#auth,
         scrub: this.#scrub,
@@ -250,6 +291,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         exportTimeoutMs: settings.timeoutMs,
       });
       this.#tracer = this.#tracing.tracer;
+      this.#settings = settings;
       const resource = resourceFromAttributes(resourceAttributes);
       if (this.metricsEnabled) {
         this.#metricExporter = new CountingMetricExporter(
@@ -358,13 +400,14 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const parent = runParentContext(s.traceparent, parentRun?.context);
     const startMs = timeOf(s.startedAt) ?? this.#hooks.now();
     const environment = str(s.environment) ?? '';
+    const custom = customAttributes(s.attributes);
     const attributes: Attributes = {
       'rlm.run_id': id,
-      'rlm.task': truncate(str(s.task) ?? '', TASK_LIMIT),
+      'rlm.task': truncate(str(s.task) ?? '', this.limits.task),
       'rlm.environment': environment,
       'rlm.max_steps': num(params.max_steps) ?? 0,
       'rlm.model': str(params.model) ?? '',
-      ...customAttributes(s.attributes),
+      ...custom,
     };
     if (typeof s.parentRunId === 'string') attributes['rlm.parent_run_id'] = s.parentRunId;
     const who = runIdentity(s);
@@ -388,6 +431,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         span,
         context: trace.setSpan(parent, span),
         identity,
+        custom,
         environment,
         startMs,
         lastStepEnd: startMs,
@@ -438,7 +482,13 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       'rlm.success': observation.success === true,
     };
     // Added key by key: a spread in this literal would take V8's slow path on every step.
-    if (run) for (const key in run.identity) attributes[key] = run.identity[key];
+    if (run) {
+      for (const key in run.identity) attributes[key] = run.identity[key];
+      // The run's custom attributes (seed 002: "custom metadata to all spans"), never over
+      // the step's own; the step's custom attributes below win over them.
+      for (const key in run.custom)
+        if (attributes[key] === undefined) attributes[key] = run.custom[key];
+    }
     const usage = event.usage as Record<string, unknown> | undefined;
     if (usage !== undefined && usage !== null) {
       let model: unknown;
@@ -478,8 +528,12 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         run.costUsd += cost;
       }
     }
-    if (isObject(event.cache) && typeof event.cache.status === 'string')
-      attributes['rlm.cache.status'] = event.cache.status;
+    // Seed 002's cache_status and cache_signature, named rlm.* like every attribute of ours.
+    if (isObject(event.cache)) {
+      if (typeof event.cache.status === 'string')
+        attributes['rlm.cache.status'] = event.cache.status;
+      if (typeof event.cache.key === 'string') attributes['rlm.cache.key'] = event.cache.key;
+    }
     if (isObject(event.attributes)) Object.assign(attributes, customAttributes(event.attributes));
     this.#tracing!.ids.nextSpanId = spanIdFromRunId(id, step);
     const span = tracer.startSpan(
@@ -489,15 +543,16 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     );
     this.#tracing!.ids.nextSpanId = undefined;
     const code = str(action.code);
-    if (code) span.addEvent('code_execution', { code: truncate(code, TEXT_LIMIT) }, startMs);
+    const limit = this.limits.text;
+    if (code) span.addEvent('code_execution', { code: truncate(code, limit) }, startMs);
     const output = str(observation.output);
-    if (output) span.addEvent('output', { output: truncate(output, TEXT_LIMIT) }, endMs);
+    if (output) span.addEvent('output', { output: truncate(output, limit) }, endMs);
     if (observation.success === true) {
       span.setStatus({ code: SpanStatusCode.OK });
     } else {
       span.setStatus({
         code: SpanStatusCode.ERROR,
-        message: (str(observation.error) ?? '').slice(0, ERROR_LIMIT),
+        message: truncate(str(observation.error) ?? '', this.limits.error),
       });
     }
     span.end(endMs);
@@ -543,7 +598,8 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
       if (run.costUsd > 0) span.setAttribute('rlm.cost_usd', run.costUsd);
     }
     const answer = str(result.finalAnswer);
-    if (answer) span.addEvent('final_answer', { answer: truncate(answer, TEXT_LIMIT) }, endMs);
+    if (answer)
+      span.addEvent('final_answer', { answer: truncate(answer, this.limits.text) }, endMs);
     if (completed) span.setStatus({ code: SpanStatusCode.OK });
     else span.setStatus({ code: SpanStatusCode.ERROR, message: 'Run did not complete' });
     span.end(Math.max(endMs, run.startMs));
@@ -568,7 +624,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     const tracer = this.#tracer;
     if (!tracer || this.#shutdown) return;
     const id = String(runId);
-    const score = readScore(record, TEXT_LIMIT);
+    const score = readScore(record, this.limits.text);
     const attributes = scoreAttributes(score);
     const run = this.#runs.get(id);
     if (run) {
@@ -592,7 +648,11 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     this.#tracing!.ended();
   }
 
-  /** `rlm-obs doctor`: the endpoint accepts connections (and did not refuse the credentials). */
+  /**
+   * `rlm-obs doctor`: the endpoint is reachable and takes a trace export with the sink's
+   * credentials — an empty one (nothing recorded), sent as the exporter sends, once, tracing
+   * suppressed; all within 5 s.
+   */
   async check(): Promise<SinkCheckResult> {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
     if (!this.#available)
@@ -634,27 +694,35 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         ],
       };
     }
+    const deadline = Date.now() + CHECK_DEADLINE_MS;
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
     // gRPC over a Unix socket (`unix:///path`): the socket, not a TCP port.
     const target = url.protocol === 'unix:' ? { path: url.pathname } : { host: url.hostname, port };
-    const reason = await new Promise<string | undefined>((resolve) => {
-      const socket = connect({ ...target, timeout: 5000 });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(undefined);
-      });
-      socket.once('timeout', () => {
-        socket.destroy();
-        resolve('no answer within 5 s');
-      });
-      socket.once('error', (error) => resolve(this.#scrub(error)));
-    });
-    if (reason === undefined)
-      return {
-        ok: true,
-        problems: [],
-        detail: `${where} accepts connections (${this.protocol}${this.#target !== this.endpoint.trim() ? ' over TLS: no scheme given' : ''})`,
-      };
+    const tls = this.#target !== this.endpoint.trim() ? ' over TLS: no scheme given' : '';
+    // First the connection (a clear "cannot reach"), then the empty export (the credentials).
+    // Tracing suppressed, as for the export below (no net/HTTP/gRPC instrumentation records it).
+    const reason = await context.with(
+      suppressTracing(context.active()),
+      () =>
+        new Promise<string | undefined>((resolve) => {
+          const socket = connect({ ...target, timeout: CHECK_DEADLINE_MS });
+          socket.once('connect', () => {
+            socket.destroy();
+            resolve(undefined);
+          });
+          socket.once('timeout', () => {
+            socket.destroy();
+            resolve(`no answer within ${CHECK_DEADLINE_MS / 1000} s`);
+          });
+          socket.once('error', (error) => resolve(this.#scrub(error)));
+        }),
+    );
+    if (reason !== undefined) return this.#unreachable(where, reason);
+    const outcome = await probeTraceExport(this.#settings!, Math.max(1, deadline - Date.now()));
+    return this.#checked(where, tls, outcome);
+  }
+
+  #unreachable(where: string, reason: string): SinkCheckResult {
     return {
       ok: false,
       detail: where,
@@ -665,6 +733,55 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
         },
       ],
     };
+  }
+
+  /** `check()`'s verdict on the empty trace export. Never quotes a header value. */
+  #checked(where: string, tls: string, outcome: ProbeOutcome): SinkCheckResult {
+    const how = `${this.protocol}${tls}`;
+    switch (outcome.kind) {
+      case 'ok':
+        return {
+          ok: true,
+          problems: [],
+          detail: `${where} accepts trace exports with these credentials (${how})`,
+        };
+      case 'auth':
+        return {
+          ok: false,
+          detail: where,
+          problems: [
+            {
+              problem: `${where} refused the credentials (${outcome.label}) of an empty trace export`,
+              fix: 'check OTEL_EXPORTER_OTLP_HEADERS (or the headers option): the auth header, its name and value, and that it belongs to this endpoint',
+            },
+          ],
+        };
+      case 'timeout':
+        return this.#unreachable(
+          where,
+          `connected, but no answer to an empty trace export within ${CHECK_DEADLINE_MS / 1000} s`,
+        );
+      case 'unreachable':
+        return this.#unreachable(where, this.#scrub(outcome.reason));
+      default: {
+        const said = outcome.reason
+          ? `: ${truncate(this.#scrub(outcome.reason), this.limits.error)}`
+          : '';
+        return {
+          ok: false,
+          detail: where,
+          problems: [
+            {
+              problem: `${where} is reachable but failed an empty trace export (${outcome.label}${said}; ${how})`,
+              fix:
+                this.protocol === 'grpc'
+                  ? `check that the endpoint is an OTLP gRPC receiver (usually port 4317)${tls ? '; without a scheme gRPC uses TLS: write http:// for plaintext' : ''}, or set protocol to http/protobuf for an OTLP/HTTP one`
+                  : 'check that the endpoint is the base URL of an OTLP/HTTP receiver (usually port 4318; /v1/traces is added), or set protocol to grpc for an OTLP gRPC one',
+            },
+          ],
+        };
+      }
+    }
   }
 
   /** Exports everything ended so far; rejects when spans failed to export since the last flush. */

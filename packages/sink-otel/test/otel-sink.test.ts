@@ -129,7 +129,11 @@ function checkSeedStructure(received: Received) {
   expect((steps[0]!.endNs - steps[0]!.startNs) / 1e6).toBeCloseTo(150, 0);
   expect((steps[1]!.endNs - steps[1]!.startNs) / 1e6).toBeCloseTo(200, 0);
   expect(steps[0]!.status.code).toBe(OK);
-  expect(steps[1]!.status).toEqual({ code: ERROR, message: `NameError: ${'e'.repeat(189)}` });
+  // The first 200 characters, marked as cut (it was a bare cut before).
+  expect(steps[1]!.status).toEqual({
+    code: ERROR,
+    message: `NameError: ${'e'.repeat(189)}…[truncated 111 chars]`,
+  });
   expect(steps[1]!.attributes['rlm.cumulative_reward']).toBe(1);
   expect(steps[2]!.attributes['rlm.action_type']).toBe('submit');
 

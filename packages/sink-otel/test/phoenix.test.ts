@@ -101,4 +101,21 @@ describe.skipIf(!command)('opentelemetry sink → Arize Phoenix', () => {
     expect(rootSpan.events.map((e) => e.name)).toContain('final_answer');
     expect(stepsOf(remoteSpan)[0]!.events.map((e) => e.name)).toEqual(['code_execution', 'output']);
   }, 180_000);
+
+  it("doctor's check(): Phoenix takes the empty trace export, over both transports", async () => {
+    const transports = [
+      ['grpc', phoenix.grpcUrl],
+      ['http/protobuf', phoenix.httpUrl],
+    ] as const;
+    for (const [protocol, endpoint] of transports) {
+      const sink = new OpenTelemetrySink({ endpoint, protocol, metricsEnabled: false });
+      const check = await sink.check();
+      await sink.shutdown();
+      expect(check).toEqual({
+        ok: true,
+        problems: [],
+        detail: `${endpoint} accepts trace exports with these credentials (${protocol})`,
+      });
+    }
+  }, 60_000);
 });

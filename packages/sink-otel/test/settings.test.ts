@@ -123,12 +123,17 @@ describe('an endpoint without a scheme', () => {
       const sink = sinkOf({ endpoint: `${host}:${port}` });
       expect(sink.status()).toMatchObject({ available: true });
       expect(sink.status().detail).toBe(`https://${host}:${port} (no scheme given: gRPC over TLS)`);
+      // The port takes connections, but no TLS and no gRPC: check() connects there, and its
+      // empty trace export fails there, over TLS (a plain TCP listener passed before).
       const check = await sink.check();
-      expect(check.problems).toEqual([]);
-      expect(check).toMatchObject({ ok: true });
-      expect(check.detail).toBe(
-        `https://${host}:${port} accepts connections (grpc over TLS: no scheme given)`,
+      expect(check.ok).toBe(false);
+      expect(check.detail).toBe(`https://${host}:${port}`);
+      expect(check.problems[0]!.problem).toMatch(
+        new RegExp(
+          `^https://${host.replace(/\./g, '\\.')}:${port} is reachable but failed an empty trace export \\(gRPC [A-Z_]+.*; grpc over TLS: no scheme given\\)$`,
+        ),
       );
+      expect(check.problems[0]!.fix).toContain('write http:// for plaintext');
     });
   }
 
@@ -222,6 +227,7 @@ describe('optionsSchema', () => {
       spanExporter: new InMemorySpanExporter(),
       metricExporter: {} as Required<OtelSinkOptions>['metricExporter'],
       authCooldown: { initialMs: 1, maxMs: 2, jitter: 0, now: () => 0, random: () => 0 },
+      limits: { task: 1, text: 2, error: 3 },
       name: 'n',
     };
     expect(optionsSchema['~standard'].validate(all)).toEqual({ value: all });
