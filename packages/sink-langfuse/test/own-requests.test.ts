@@ -3,23 +3,12 @@
  * OpenTelemetry tracing suppressed, so an application's HTTP/undici instrumentation never
  * records them as spans of its traces (issue 11: none of ours leak into its exporter).
  */
-import { createRequire } from 'node:module';
 import { context, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LangfuseSink } from '../src/index.js';
-
-/**
- * OpenTelemetry's `AsyncLocalStorageContextManager`, as an application's NodeSDK registers it
- * (this package does not depend on it: taken from the system tests' `@opentelemetry/sdk-node`).
- */
-function asyncLocalStorageContextManager(): { enable(): unknown; disable(): unknown } {
-  const system = createRequire(new URL('../../../test/system/package.json', import.meta.url));
-  const sdkNode = createRequire(system.resolve('@opentelemetry/sdk-node'));
-  const { AsyncLocalStorageContextManager } = sdkNode('@opentelemetry/context-async-hooks');
-  return new AsyncLocalStorageContextManager();
-}
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -28,9 +17,9 @@ afterEach(() => {
 
 describe("the langfuse sink's own requests", () => {
   it('the key check, check() and the score batches (timer and flush) run with tracing suppressed, inside an application span', async () => {
-    const manager = asyncLocalStorageContextManager();
+    const manager = new AsyncLocalStorageContextManager();
     manager.enable();
-    expect(context.setGlobalContextManager(manager as never)).toBe(true);
+    expect(context.setGlobalContextManager(manager)).toBe(true);
     const seen: Array<{ method: string; path: string; suppressed: boolean; traceId?: string }> = [];
     vi.stubGlobal('fetch', async (url: URL | string, init?: RequestInit) => {
       const active = context.active();

@@ -1,14 +1,8 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import {
-  type Context,
-  type ContextManager,
-  context,
-  createContextKey,
-  ROOT_CONTEXT,
-} from '@opentelemetry/api';
+import { context, createContextKey, ROOT_CONTEXT } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { RLMObservability } from '@rlm/obs-core';
 import { closedPort, describeSinkConformance } from '@rlm/obs-core/testing';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -1400,32 +1394,6 @@ describe('limits', () => {
   });
 });
 
-/** A context manager on AsyncLocalStorage (as `AsyncLocalStorageContextManager` is). */
-class StorageContextManager implements ContextManager {
-  readonly #storage = new AsyncLocalStorage<Context>();
-  active(): Context {
-    return this.#storage.getStore() ?? ROOT_CONTEXT;
-  }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    ctx: Context,
-    fn: F,
-    thisArg?: ThisParameterType<F>,
-    ...args: A
-  ): ReturnType<F> {
-    return this.#storage.run(ctx, () => fn.call(thisArg, ...args));
-  }
-  bind<T>(_ctx: Context, target: T): T {
-    return target;
-  }
-  enable(): this {
-    return this;
-  }
-  disable(): this {
-    this.#storage.disable();
-    return this;
-  }
-}
-
 describe("the sink's own requests", () => {
   it('run with OpenTelemetry tracing suppressed (an HTTP/undici instrumentation skips them)', async () => {
     // The key `suppressTracing()` of @opentelemetry/core sets (`Symbol.for`: the same key).
@@ -1443,7 +1411,9 @@ describe("the sink's own requests", () => {
       });
       return realFetch(input, init);
     });
-    expect(context.setGlobalContextManager(new StorageContextManager())).toBe(true);
+    expect(context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())).toBe(
+      true,
+    );
     try {
       // The application works in a context of its own (an active span, say).
       await context.with(ROOT_CONTEXT.setValue(APP, 'app'), async () => {

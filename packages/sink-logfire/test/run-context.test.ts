@@ -1,11 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import {
-  type Context,
-  type ContextManager,
-  context,
-  createContextKey,
-  ROOT_CONTEXT,
-} from '@opentelemetry/api';
+import { context, createContextKey } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { RLMObservability } from '@rlm/obs-core';
 import { closedPort } from '@rlm/obs-core/testing';
@@ -240,36 +234,6 @@ describe('setup failed', () => {
   });
 });
 
-/** A real async context manager (as `@opentelemetry/context-async-hooks` has it), for the test. */
-class AsyncLocalStorageContextManager implements ContextManager {
-  readonly #storage = new AsyncLocalStorage<Context>();
-  active(): Context {
-    return this.#storage.getStore() ?? ROOT_CONTEXT;
-  }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    ctx: Context,
-    fn: F,
-    thisArg?: ThisParameterType<F>,
-    ...args: A
-  ): ReturnType<F> {
-    return this.#storage.run(ctx, () => fn.call(thisArg, ...args));
-  }
-  bind<T>(ctx: Context, target: T): T {
-    if (typeof target !== 'function') return target;
-    const manager = this;
-    return function (this: unknown, ...args: unknown[]) {
-      return manager.with(ctx, () => (target as (...a: unknown[]) => unknown).apply(this, args));
-    } as T;
-  }
-  enable(): this {
-    return this;
-  }
-  disable(): this {
-    this.#storage.disable();
-    return this;
-  }
-}
-
 /** `@opentelemetry/core`'s `isTracingSuppressed` reads this key (made with `Symbol.for`). */
 const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 
@@ -280,7 +244,9 @@ describe('the sink’s own requests are not traced', () => {
   });
 
   it('check()’s probe runs with OpenTelemetry tracing suppressed', async () => {
-    expect(context.setGlobalContextManager(new AsyncLocalStorageContextManager())).toBe(true);
+    expect(context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())).toBe(
+      true,
+    );
     const receiver = await startHttpReceiver();
     try {
       const realFetch = globalThis.fetch;
