@@ -153,6 +153,38 @@ function json(value: unknown): string {
   return safeStringify(value);
 }
 
+const OPEN_BRACE = 0x7b;
+
+/**
+ * {@link json} of a value the layout keeps as an object (a step's `event`): what does not
+ * serialize to one — a Proxy whose traps throw, a `toJSON` that returns a string, used
+ * without the coordinator — is kept as `{"value": …}`, as the coordinator's pass keeps it.
+ */
+function objectJson(value: unknown): string {
+  const text = json(value);
+  return text.charCodeAt(0) === OPEN_BRACE ? text : `{"value":${text}}`;
+}
+
+/** The fields of a start or run line the layout keeps as objects (Python dicts). */
+const OBJECT_FIELDS = ['params', 'attributes', 'result'] as const;
+
+/**
+ * {@link json} of a start or run line, whose {@link OBJECT_FIELDS} stay objects even when a
+ * value there cannot be read (hostile input used without the coordinator).
+ */
+function lineJson(line: Record<string, unknown>): string {
+  try {
+    const text = JSON.stringify(line);
+    if (text !== undefined) return text;
+  } catch {
+    // below
+  }
+  const safe = JSON.parse(safeStringify(line)) as Record<string, unknown>;
+  for (const key of OBJECT_FIELDS)
+    if (key in safe && !isObject(safe[key])) safe[key] = { value: safe[key] };
+  return JSON.stringify(safe);
+}
+
 function read(source: unknown, key: string): unknown {
   if (!isObject(source)) return undefined;
   try {
@@ -219,7 +251,7 @@ function formatStep(
       (success === true ? SUCCESS_TRUE : success === false ? SUCCESS_FALSE : SUCCESS_NULL),
   );
   // The event's JSON goes out as its own (flat) part: no concatenation to flatten again.
-  write(isObject(event) ? json(event) : '{}');
+  write(isObject(event) ? objectJson(event) : '{}');
   write('}');
 }
 
@@ -298,7 +330,7 @@ function formatStart(
   const withheld = withheldContent(read(payload, 'recordContent'));
   if (withheld !== undefined) line.record_content = withheld;
   line.pid = process.pid;
-  write(json(line));
+  write(lineJson(line));
 }
 
 /**
@@ -662,7 +694,7 @@ function formatRun(
   write: (part: string) => void,
 ): void {
   (payload as { timestamp: string }).timestamp = iso(ts);
-  write(json(payload));
+  write(lineJson(payload as Record<string, unknown>));
 }
 
 /** A positive number from an env var, else undefined. */
