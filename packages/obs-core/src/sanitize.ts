@@ -81,14 +81,20 @@ function sliceWhole(value: string, end: number): string {
 
 type StringWithWellFormed = string & { isWellFormed?(): boolean; toWellFormed?(): string };
 
-function describeError(message: string, error: unknown): string {
+/**
+ * What a throwing getter or Proxy said, as data: its message redacted (it may quote a URL
+ * with credentials or a token) before it is cut to 200 characters, and well-formed.
+ */
+function describeError(message: string, error: unknown, redact: (text: string) => string): string {
   let reason = '';
   try {
-    reason = error instanceof Error ? error.message : String(error);
+    reason = error instanceof Error ? String(error.message) : String(error);
   } catch {
     reason = 'unknown';
   }
-  return `[${message}: ${reason.slice(0, 200)}]`;
+  let text = redact(sliceWhole(reason, 4096)) as StringWithWellFormed;
+  if (text.isWellFormed !== undefined && !text.isWellFormed()) text = text.toWellFormed!();
+  return `[${message}: ${sliceWhole(text, 200)}]`;
 }
 
 /**
@@ -174,7 +180,7 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
       if (Object.getPrototypeOf(obj) === Object.prototype) return walkPlain(obj, depth);
       return walkObject(obj, depth);
     } catch (error) {
-      return describeError('Unserializable', error);
+      return describeError('Unserializable', error, red.redactString);
     } finally {
       ancestors.pop();
     }
@@ -189,7 +195,7 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
       try {
         item = arr[i];
       } catch (error) {
-        out[i] = describeError('Thrown', error);
+        out[i] = describeError('Thrown', error, red.redactString);
         continue;
       }
       const v = walk(item, depth + 1);
@@ -212,7 +218,7 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
       try {
         item = (source as Record<string, unknown>)[key];
       } catch (error) {
-        out[key] = describeError('Thrown', error);
+        out[key] = describeError('Thrown', error, red.redactString);
         continue;
       }
       if (red.isSecretKey(key) && item !== null && item !== undefined) {
@@ -361,7 +367,7 @@ export function createSanitizer(limits: SanitizeLimits = {}, redactor?: Redactor
       return v === undefined ? null : v;
     } catch (error) {
       // Only reachable through a stack overflow inside the walk; keep the promise anyway.
-      return describeError('Unserializable', error);
+      return describeError('Unserializable', error, red.redactString);
     }
   };
 }

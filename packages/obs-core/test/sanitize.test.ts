@@ -143,6 +143,35 @@ describe('createSanitizer: bad input becomes valid JSON, never an exception', ()
     expect(clean({ t: toJSONThrows }).t).toMatch(/Unserializable: toJSON broke/);
   });
 
+  it('what a throwing getter or Proxy said is redacted before it is kept', () => {
+    const sanitize = createSanitizer();
+    const thrower = (message: string) => () => {
+      throw new Error(message);
+    };
+    const token = 'Bearer abcdefghijklmnopqrstuvwxyz0123456789';
+    const value = {
+      get conn() {
+        return thrower('connect https://bob:hunter2pw@db.local:5432 failed')();
+      },
+      list: new Proxy([1], { get: thrower(`denied for ${token}`) }),
+      proxy: new Proxy({}, { ownKeys: thrower('no keys for https://ann:s3cretpw@api.local/x') }),
+      odd: Object.defineProperty({}, 'x', {
+        enumerable: true,
+        get: thrower(`lone \ud800 surrogate ${'y'.repeat(300)}`),
+      }),
+    };
+    const out = sanitize(value) as Record<string, unknown>;
+    const text = JSON.stringify(out);
+    expect(text).not.toContain('hunter2pw');
+    expect(text).not.toContain('s3cretpw');
+    expect(text).not.toContain('abcdefghijklmnopqrstuvwxyz0123456789');
+    expect(out.conn).toBe('[Thrown: connect https://[REDACTED]@db.local:5432 failed]');
+    expect(String(out.proxy)).toMatch(/^\[Unserializable: .*\[REDACTED\]@api\.local/);
+    const odd = (out.odd as { x: string }).x;
+    expect(odd.length).toBeLessThanOrEqual('[Thrown: ]'.length + 200);
+    expect((odd as string & { isWellFormed(): boolean }).isWellFormed()).toBe(true);
+  });
+
   it('a 20 MB string is cut to the cap, with a marker', () => {
     const out = clean({ s: 'a'.repeat(20 * 1024 * 1024) });
     expect(out.s.length).toBeLessThan(262_144 + 40);

@@ -22,6 +22,7 @@ import {
 import { partOfFile, stepFileName } from './file-names.js';
 import { isoTime } from './iso-time.js';
 import { JsonlWriter } from './jsonl-writer.js';
+import { makeDirectory } from './make-dir.js';
 import { pruneDirectory, type RetentionOptions } from './retention.js';
 
 /** The Python original's default, relative to the working directory. */
@@ -407,6 +408,8 @@ export class LocalJSONLSink implements RLMObservabilitySink {
   #available = true;
   #setupError: string | undefined;
   #lastError: string | undefined;
+  /** `linesFailed` as the last flush reported it. */
+  #failedReported = 0;
   #lastRunId: string | undefined;
   #lastStepFile = '';
   #lastState: RunState | undefined;
@@ -451,7 +454,7 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     });
     if (this.enabled) {
       try {
-        fs.mkdirSync(this.stepsDir, { recursive: true });
+        makeDirectory(this.stepsDir);
       } catch (error) {
         this.#available = false;
         this.#setupError = error instanceof Error ? error.message : String(error);
@@ -651,7 +654,7 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     if (!this.enabled) return { ok: true, problems: [], detail: 'disabled' };
     const probe = path.join(this.stepsDir, `.rlm-obs-doctor-${process.pid}-${Date.now()}`);
     try {
-      await fs.promises.mkdir(this.stepsDir, { recursive: true });
+      makeDirectory(this.stepsDir);
       await fs.promises.writeFile(probe, 'ok\n');
       await fs.promises.rm(probe, { force: true });
       return { ok: true, problems: [], detail: `${this.dir} is writable` };
@@ -670,9 +673,15 @@ export class LocalJSONLSink implements RLMObservabilitySink {
     }
   }
 
+  /**
+   * Writes everything buffered; rejects when lines could not be written since the last
+   * flush (the coordinator's report then says `ok: false` with why), so a lost line shows
+   * in the flush report, not only in `status()`.
+   */
   async forceFlush(): Promise<void> {
     await this.#writer.flush();
     await this.prune();
+    this.#reportFailedLines();
   }
 
   shutdown(): Promise<void> {
@@ -682,8 +691,20 @@ export class LocalJSONLSink implements RLMObservabilitySink {
       await this.#writer.flush();
       await this.prune();
       await this.#writer.close();
+      this.#reportFailedLines();
     })();
     return this.#shutdown;
+  }
+
+  /** Throws when lines failed since the last report (each failure is reported once). */
+  #reportFailedLines(): void {
+    const failed = this.#writer.stats.linesFailed - this.#failedReported;
+    if (failed <= 0) return;
+    this.#failedReported += failed;
+    const why = this.#lastError ? `: ${this.#lastError}` : '';
+    throw new Error(
+      `${failed} line${failed === 1 ? '' : 's'} could not be written to ${this.dir}${why}`,
+    );
   }
 }
 

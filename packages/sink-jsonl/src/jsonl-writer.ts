@@ -18,6 +18,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeDirectory } from './make-dir.js';
 
 /** Buffered bytes written without waiting for the write delay. */
 const WRITE_NOW_BYTES = 64 * 1024;
@@ -778,7 +779,7 @@ export class JsonlWriter {
   #ensureDir(file: string): void {
     const dir = path.dirname(file);
     if (this.#madeDirs.has(dir)) return;
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
     this.#madeDirs.add(dir);
   }
 
