@@ -7,7 +7,9 @@ const env = process.env;
 export default defineConfig({
   sinks: [
     ['jsonl', { dir: '.rlm_code/rlm/observability' }], // relative to this file
-    env.OTEL_EXPORTER_OTLP_ENDPOINT && ['otel', { endpoint: '${OTEL_EXPORTER_OTLP_ENDPOINT}' }],
+    // Without an endpoint option the sink takes OTEL_EXPORTER_OTLP_ENDPOINT, _PROTOCOL and
+    // _HEADERS together (an endpoint option alone would export over gRPC, the default).
+    env.OTEL_EXPORTER_OTLP_ENDPOINT && 'otel',
     env.LOGFIRE_TOKEN && ['logfire', { token: '${LOGFIRE_TOKEN}' }],
     env.LANGFUSE_SECRET_KEY && [
       'langfuse',

@@ -2,6 +2,7 @@
  * What every command shares: the same config and environment as `loadObservability()`, with
  * `--config` and `--dir` on top, and one exit-code policy.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -19,6 +20,7 @@ import {
   openJsonlStore,
   resolveJsonlSinkOptions,
 } from '@rlm/sink-jsonl';
+import { formatTime, oneLine } from './output.js';
 import { parseSince } from './run-stats.js';
 
 const CLI_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -60,6 +62,66 @@ export function configErrorMessage(
   return createRedactor({ env }).scrub(`config error: ${error.message}`);
 }
 
+/**
+ * Refuses (exit 2) a directory for the local files that cannot be created, before the sink
+ * tries: where part of it is missing, its nearest existing ancestor must be a directory we can
+ * create directories in. Node's recursive `mkdir` never returns under `/proc` (it retries
+ * there without end), and root passes every `access()` check, so a directory is made and
+ * removed there to be sure. A directory that exists, or a file in the way, is left to the
+ * sink, which reports it.
+ */
+export function checkCreatableDir(dir: string, source: string): void {
+  const target = path.resolve(dir);
+  let ancestor = target;
+  for (;;) {
+    try {
+      fs.statSync(ancestor);
+      break;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') return; // not ours to judge (the sink reports it)
+      const parent = path.dirname(ancestor);
+      if (parent === ancestor) return;
+      ancestor = parent;
+    }
+  }
+  if (ancestor === target) return;
+  if (!fs.statSync(ancestor).isDirectory()) return;
+  const refuse = (reason: string) =>
+    new CliError(
+      `cannot create the local files' directory ${target} (${source}): ${reason}; choose a writable directory with --dir or RLM_OBS_JSONL_DIR`,
+      EXIT.usage,
+    );
+  try {
+    fs.accessSync(ancestor, fs.constants.W_OK);
+  } catch {
+    throw refuse(`${ancestor} is not writable`);
+  }
+  const probe = path.join(ancestor, `.rlm-obs-probe-${process.pid}-${Date.now()}`);
+  try {
+    fs.mkdirSync(probe);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw refuse(`no directory can be made in ${ancestor} (${code})`);
+  }
+  fs.rmdirSync(probe);
+}
+
+/** Where the local files would go and what said so (for {@link checkCreatableDir}). */
+async function localFilesDir(
+  options: GlobalOptions,
+  env: Record<string, string | undefined>,
+): Promise<{ dir: string; source: string } | undefined> {
+  if (options.dir) return { dir: path.resolve(options.dir), source: '--dir' };
+  const dir = await resolveJsonlDir(options, env);
+  // Only a directory someone chose: the default one under the working directory is left to
+  // the sink (a config may not use the local files at all).
+  if (env.RLM_OBS_JSONL_DIR && path.resolve(env.RLM_OBS_JSONL_DIR) === dir)
+    return { dir, source: 'RLM_OBS_JSONL_DIR' };
+  const fallback = resolveJsonlSinkOptions({}, { env: {} }).dir;
+  return dir === fallback ? undefined : { dir, source: 'the config' };
+}
+
 /** Loads the coordinator like `loadObservability()`; `--dir` replaces the local sink's directory. */
 export async function loadContext(
   options: GlobalOptions,
@@ -67,6 +129,8 @@ export async function loadContext(
 ): Promise<{ obs: RLMObservability; config: LoadedConfig | undefined }> {
   const env = { ...process.env };
   if (options.dir) env.RLM_OBS_JSONL_DIR = path.resolve(options.dir);
+  const local = await localFilesDir(options, env);
+  if (local) checkCreatableDir(local.dir, local.source);
   try {
     const loaded = await loadObservabilityDetailed({
       ...(options.config ? { configFile: options.config } : {}),
@@ -179,11 +243,17 @@ export async function findRunId(store: JsonlStore, idOrPrefix: string): Promise<
   const matches = runs.filter((r) => r.runId.startsWith(idOrPrefix));
   if (matches.length === 1) return matches[0]!.runId;
   if (matches.length > 1) {
+    // The latest few (ids begin with their start time), with when they started and their task.
+    const shown = matches.slice(-5).reverse();
+    const lines = shown.map((r) =>
+      `  ${r.runId}  ${formatTime(r.startedAt ?? r.finishedAt)}  ${oneLine(r.task ?? '', 40)}`.trimEnd(),
+    );
     throw new CliError(
-      `'${idOrPrefix}' matches ${matches.length} runs (${matches
-        .slice(0, 3)
-        .map((r) => r.runId)
-        .join(', ')}, …); give more of the id`,
+      [
+        `'${idOrPrefix}' matches ${matches.length} runs; give more of the id. ${matches.length > shown.length ? `The latest ${shown.length}:` : 'They are:'}`,
+        ...lines,
+        `(rlm-obs runs lists them all; add --since or --environment to narrow the list)`,
+      ].join('\n'),
       EXIT.usage,
     );
   }

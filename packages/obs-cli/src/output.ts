@@ -14,6 +14,8 @@ export interface Io {
   colors: Colors;
   /** stdout is a terminal (progress bars, live output). */
   isTTY: boolean;
+  /** The terminal's width in columns when stdout is one; tables are fitted to it. */
+  columns?: number;
 }
 
 /** The process's stdout/stderr. */
@@ -25,14 +27,137 @@ export function processIo(env: NodeJS.ProcessEnv = process.env): Io {
     err: (text) => process.stderr.write(`${text}\n`),
     colors: pc.createColors(enabled),
     isTTY,
+    ...(isTTY && process.stdout.columns > 0 ? { columns: process.stdout.columns } : {}),
   };
 }
 
-/** A table without colour codes of its own (we colour cells ourselves, or not at all). */
-export function table(head: string[], rows: Array<Array<string | number>>): string {
-  const t = new Table({ head, style: { head: [], border: [], compact: true }, wordWrap: true });
-  for (const row of rows) t.push(row.map((cell) => String(cell)));
-  return t.toString();
+/** How a table fits a terminal. */
+export interface TableLayout {
+  /** The terminal's width ({@link Io.columns}); without it the columns are as wide as their text. */
+  width?: number | undefined;
+  /**
+   * The narrowest each column may get (its text wraps), by column; default 8 or the column's
+   * own width when narrower. Never below the header's longest word.
+   */
+  min?: Array<number | undefined>;
+  /**
+   * Columns (indexes) left out, first first, when the table cannot fit the width otherwise;
+   * a line after the table names them.
+   */
+  optional?: number[];
+}
+
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/** The width of text as a terminal shows it (colour codes take none). */
+function visibleWidth(text: string): number {
+  return Math.max(0, ...text.split('\n').map((l) => [...l.replace(ANSI, '')].length));
+}
+
+/**
+ * Text wrapped to `width` columns: at spaces, and a word longer than a line (a run id, a path)
+ * broken where the line ends. Coloured text is left as it is (cells we colour are short).
+ */
+export function wrapText(text: string, width: number): string {
+  if (width < 1 || visibleWidth(text) <= width || text.includes('\u001b')) return text;
+  const lines: string[] = [];
+  for (const paragraph of text.split('\n')) {
+    let line = '';
+    for (const word of paragraph.split(' ')) {
+      let rest = [...word];
+      const room = line === '' ? width : width - [...line].length - 1;
+      if (rest.length <= room) {
+        line = line === '' ? word : `${line} ${word}`;
+        continue;
+      }
+      if (line !== '') {
+        // A long word starts where the line has room for a useful piece, else on a new line.
+        if (rest.length > width && room >= 4) {
+          lines.push(`${line} ${rest.slice(0, room).join('')}`);
+          rest = rest.slice(room);
+        } else lines.push(line);
+        line = '';
+      }
+      while (rest.length > width) {
+        lines.push(rest.slice(0, width).join(''));
+        rest = rest.slice(width);
+      }
+      line = rest.join('');
+    }
+    lines.push(line);
+  }
+  return lines.join('\n');
+}
+
+/** Column widths (text only) that fit `available`, or `undefined` when the minimums do not. */
+function fitWidths(natural: number[], min: number[], available: number): number[] | undefined {
+  if (min.reduce((a, b) => a + b, 0) > available) return undefined;
+  const widths = [...natural];
+  let total = widths.reduce((a, b) => a + b, 0);
+  // Narrow the widest column that may still narrow, one column of text at a time.
+  while (total > available) {
+    let widest = -1;
+    for (let i = 0; i < widths.length; i++)
+      if (widths[i]! > min[i]! && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
+    if (widest < 0) break;
+    widths[widest]!--;
+    total--;
+  }
+  return widths;
+}
+
+/**
+ * A table without colour codes of its own (we colour cells ourselves, or not at all). With a
+ * `layout.width` (a terminal) it fits that width: long cells wrap, the widest columns narrow
+ * first, and where even that is not enough the `optional` columns are left out and named.
+ */
+export function table(
+  head: string[],
+  rows: Array<Array<string | number>>,
+  layout: TableLayout = {},
+): string {
+  const cells = rows.map((row) => row.map((cell) => String(cell)));
+  let columns = head.map((_, i) => i);
+  let widths: number[] | undefined;
+  const hidden: string[] = [];
+  const width = layout.width;
+  if (width !== undefined && width > 0) {
+    const optional = [...(layout.optional ?? [])];
+    for (;;) {
+      const natural = columns.map((c) =>
+        Math.max(visibleWidth(head[c]!), ...cells.map((row) => visibleWidth(row[c] ?? ''))),
+      );
+      const min = columns.map((c, i) => {
+        const headerWord = Math.max(...head[c]!.split(' ').map((w) => w.length));
+        return Math.max(headerWord, Math.min(natural[i]!, layout.min?.[c] ?? 8));
+      });
+      // Each column has a space either side and a border after it, plus the first border.
+      const available = width - 1 - columns.length * 3;
+      widths = fitWidths(natural, min, available);
+      if (widths !== undefined || optional.length === 0) {
+        // Too narrow for even the minimums: as narrow as they allow.
+        widths ??= min;
+        break;
+      }
+      const drop = optional.shift()!;
+      if (columns.includes(drop) && columns.length > 1) {
+        columns = columns.filter((c) => c !== drop);
+        hidden.push(head[drop]!);
+      }
+    }
+  }
+  const t = new Table({
+    head: columns.map((c, i) => (widths ? wrapText(head[c]!, widths[i]!) : head[c]!)),
+    style: { head: [], border: [], compact: true },
+    wordWrap: true,
+    ...(widths ? { colWidths: widths.map((w) => w + 2) } : {}),
+  });
+  for (const row of cells)
+    t.push(columns.map((c, i) => (widths ? wrapText(row[c] ?? '', widths[i]!) : (row[c] ?? ''))));
+  const text = t.toString();
+  if (hidden.length === 0) return text;
+  const note = `(not shown, to fit the terminal: ${hidden.join(', ')}; --json has every column)`;
+  return `${text}\n${wrapText(note, width ?? 0)}`;
 }
 
 /** `1.2s`, `340ms`, `2m 05s`, `-` when unknown. */

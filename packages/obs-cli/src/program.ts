@@ -108,7 +108,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void, version: s
     )
     .argument('<run>', 'a run id or a unique prefix of one')
     .option('--code', "also show each step's code and output")
-    .addHelpText('after', '\nExample:\n  rlm-obs show 01a2 --code')
+    .addHelpText(
+      'after',
+      '\nRun ids are UUIDv7s, which begin with their start time: runs started close together share\ntheir first characters, so give the whole id or enough of it to be unique (rlm-obs runs lists\nthem; an ambiguous start lists the runs it matches).\n\nExamples:\n  rlm-obs show 01a20758-3481-7e99-9ff3-0929f2392328\n  rlm-obs show 01a20758-3481-7e99 --code',
+    )
     .action(wrap((run: string, options) => showCommand(run, options, io)));
 
   withGlobals(program.command('query'))

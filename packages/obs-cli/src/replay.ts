@@ -16,7 +16,9 @@
 import {
   type ContentPolicy,
   contentPolicy,
+  createRedactor,
   epochMs,
+  type FlushReport,
   type RecordContent,
   RLMObservability,
   type RLMObservabilitySink,
@@ -39,11 +41,25 @@ export interface ReplayProgress {
 /** What a replay delivered. */
 export interface ReplayReport {
   runs: number;
+  /** Recorded events replayed: starts, steps, ends, and stored scores for sinks that keep them. */
   events: number;
-  delivered: number;
+  /**
+   * Events the sink took and, as far as it told, delivered: `handedToSink` when every flush
+   * succeeded, `null` when a flush failed (how many reached the backend is then not known).
+   */
+  delivered: number | null;
+  /**
+   * Events the sink took (its hooks returned): the recorded ones and the end-of-run `reward`
+   * and `completed` scores the coordinator makes again (`regenerated`).
+   */
+  handedToSink: number;
+  /** The end-of-run `reward` and `completed` scores made again at each run's end. */
+  regenerated: number;
   failed: number;
   dropped: number;
   ok: boolean;
+  /** Why not everything was delivered (the sink's flush error, scrubbed), when known. */
+  error?: string;
 }
 
 /**
@@ -126,6 +142,7 @@ export async function replayRuns(
   options: ReplayRunsOptions = {},
 ): Promise<ReplayReport> {
   const now = contentPolicy(options.recordContent);
+  const scrubber = createRedactor();
   // Records are already sanitized: redaction again is harmless but pointless.
   const obs = RLMObservability.withSinks([sink], {
     flushOnExit: false,
@@ -140,10 +157,22 @@ export async function replayRuns(
   // processor holds 2048 by default) would drop the rest of a burst of thousands of steps.
   let sinceFlush = 0;
   let flushesOk = true;
+  let flushError: string | undefined;
   const flushTimeoutMs = options.flushTimeoutMs ?? 60_000;
+  /** A flush's failure, as the sink reported it (the first one is kept). */
+  const noteFlush = (result: FlushReport): void => {
+    if (result.ok) return;
+    flushesOk = false;
+    const sinkResult = result.sinks[0];
+    flushError ??=
+      sinkResult?.error ??
+      (sinkResult?.deadlineExceeded
+        ? `the sink did not finish flushing within ${Math.round(flushTimeoutMs / 1000)}s`
+        : undefined);
+  };
   const drain = async (): Promise<void> => {
     sinceFlush = 0;
-    if (!(await obs.flush({ timeoutMs: flushTimeoutMs })).ok) flushesOk = false;
+    noteFlush(await obs.flush({ timeoutMs: flushTimeoutMs }));
   };
   // Scores reach only sinks that keep them; the others get (and count) none.
   const keepsScores = typeof sink.onScore === 'function';
@@ -194,21 +223,41 @@ export async function replayRuns(
     await new Promise((resolve) => setImmediate(resolve));
   }
   const report = await obs.flush({ timeoutMs: flushTimeoutMs });
+  noteFlush(report);
   const counters = report.sinks[0]!;
+  // Every event the coordinator handed over ends in one of the counters; those beyond the
+  // recorded events are the reward and completed scores it made again at each run's end.
+  const handled = counters.delivered + counters.failed + counters.dropped + counters.pending;
+  const regenerated = Math.max(0, handled - events);
+  const ok =
+    flushesOk &&
+    counters.failed === 0 &&
+    counters.dropped === 0 &&
+    counters.pending === 0 &&
+    counters.delivered >= events;
+  let error = flushError;
+  if (error === undefined && !ok) error = lastError(sink);
   return {
     runs: runIds.length,
     events,
-    delivered: counters.delivered,
+    delivered: flushesOk ? counters.delivered : null,
+    handedToSink: counters.delivered,
+    regenerated,
     failed: counters.failed,
     dropped: counters.dropped,
-    // Every event went through; `delivered` is higher where the sink also keeps the scores
-    // the coordinator sends at each run's end.
-    ok:
-      report.ok &&
-      flushesOk &&
-      counters.failed === 0 &&
-      counters.dropped === 0 &&
-      counters.pending === 0 &&
-      counters.delivered >= events,
+    ok,
+    // The sinks' own messages are scrubbed by them and by the coordinator; this is the last line.
+    ...(error !== undefined ? { error: scrubber.scrub(error) } : {}),
   };
+}
+
+/** The sink's own `last_error` (a remote sink's status carries it once an export failed). */
+function lastError(sink: RLMObservabilitySink): string | undefined {
+  try {
+    const status = sink.status() as unknown as Record<string, unknown>;
+    const value = status.last_error ?? status.lastError;
+    return typeof value === 'string' && value ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -54,6 +54,40 @@ describe('rlm-obs demo', () => {
     ]);
   });
 
+  // Node's recursive mkdir never returns under /proc: the commands must refuse such a
+  // directory instead of spinning. /proc exists on Linux only.
+  it.skipIf(!fs.existsSync('/proc/self'))(
+    'a directory that cannot be created (under /proc): exit 2 with a clear message, no hang (Linux only)',
+    async () => {
+      for (const args of [
+        ['demo', '--dir', '/proc/nope'],
+        ['doctor', '--dir', '/proc/nope/deeper'],
+        ['status', '--dir', '/proc/nope', '--json'],
+      ]) {
+        const out = await rlmObs(args, { cwd: tmp.dir });
+        expect(out.code, args.join(' ')).toBe(2);
+        expect(out.stderr, args.join(' ')).toMatch(
+          /cannot create the local files' directory \/proc\/nope.* \(--dir\): no directory can be made in \/proc/,
+        );
+        expect(out.stdout, args.join(' ')).toBe('');
+      }
+      const env = await rlmObs(['status'], {
+        cwd: tmp.dir,
+        env: { RLM_OBS_JSONL_DIR: '/proc/nope' },
+      });
+      expect(env.code).toBe(2);
+      expect(env.stderr).toContain('(RLM_OBS_JSONL_DIR)');
+      // A directory that can be made still is, with its parents.
+      const made = await rlmObs(['demo', '--dir', 'new/deep/obs', '--runs', '1', '--json'], {
+        cwd: tmp.dir,
+      });
+      expect(made.code).toBe(0);
+      expect(fs.existsSync(path.join(tmp.dir, 'new', 'deep', 'obs', 'runs.jsonl'))).toBe(true);
+      expect(fs.readdirSync(tmp.dir).filter((n) => n.startsWith('.rlm-obs-probe'))).toEqual([]);
+    },
+    120_000,
+  );
+
   it('bad numbers are usage errors (exit 2) before anything is recorded', async () => {
     for (const args of [
       ['--runs', 'abc'],
@@ -209,6 +243,92 @@ describe('rlm-obs tail', () => {
     expect(lines).toHaveLength(11);
     expect(err).not.toContain('Cannot read');
     expect(code).toBe(0);
+  }, 60_000);
+
+  it('records of one millisecond in run order (start, steps, scores, end); scores and feedback shown, also with -f', async () => {
+    const dir = path.join(tmp.dir, 'same-ms');
+    fs.mkdirSync(path.join(dir, 'steps'), { recursive: true });
+    const at = '2026-02-03T04:05:06.007Z';
+    fs.writeFileSync(
+      path.join(dir, 'starts.jsonl'),
+      line({ timestamp: at, run_id: 'fast', task: 'quick', environment: 'e' }),
+    );
+    fs.writeFileSync(
+      path.join(dir, 'runs.jsonl'),
+      line({ timestamp: at, run_id: 'fast', completed: true, steps: 2, total_reward: 1.5 }),
+    );
+    fs.writeFileSync(
+      path.join(dir, 'steps', 'fast.jsonl'),
+      line({ timestamp: at, run_id: 'fast', step: 1, action: 'a', reward: 0.5, success: true }) +
+        line({ timestamp: at, run_id: 'fast', step: 2, action: 'b', reward: 1, success: true }),
+    );
+    const score = (name: string, value: unknown, extra: Record<string, unknown> = {}) =>
+      line({
+        timestamp: at,
+        run_id: 'fast',
+        name,
+        value,
+        kind: 'score',
+        source: 'rlm-obs',
+        at,
+        ...extra,
+      });
+    fs.writeFileSync(
+      path.join(dir, 'scores.jsonl'),
+      score('reward', 1.5) + score('completed', true),
+    );
+    const out = await rlmObs(['tail', '--dir', dir], { cwd: tmp.dir });
+    expect(out.code).toBe(0);
+    expect(out.stdout.trim().split('\n')).toEqual([
+      expect.stringContaining('fast start quick (e)'),
+      expect.stringContaining('fast step 1 a'),
+      expect.stringContaining('fast step 2 b'),
+      expect.stringContaining('fast score reward = 1.5 source rlm-obs'),
+      expect.stringContaining('fast score completed = true source rlm-obs'),
+      expect.stringContaining('fast end completed'),
+    ]);
+    const json = await rlmObs(['tail', '--dir', dir, '--json'], { cwd: tmp.dir });
+    expect(
+      json.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).kind),
+    ).toEqual(['start', 'step', 'step', 'score', 'score', 'end']);
+
+    // Feedback given later reaches a running tail -f.
+    const child = spawnRlmObs(['tail', '-f', '--dir', dir, '-n', '0', '--interval', '50'], tmp.dir);
+    let seen = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      seen += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await until(() => err.includes('following'));
+      fs.appendFileSync(
+        path.join(dir, 'scores.jsonl'),
+        line({
+          timestamp: '2026-02-03T04:06:00.000Z',
+          run_id: 'fast',
+          name: 'thumbs_up',
+          value: true,
+          kind: 'feedback',
+          source: 'user-1',
+          comment: 'nice',
+          at: '2026-02-03T04:06:00.000Z',
+        }),
+      );
+      await until(() => seen.includes('thumbs_up'));
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    expect(seen.trim().split('\n')).toEqual([
+      expect.stringContaining('fast feedback thumbs_up = true source user-1 "nice"'),
+    ]);
   }, 60_000);
 });
 

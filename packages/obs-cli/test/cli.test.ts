@@ -110,9 +110,16 @@ describe('rlm-obs on a fresh directory', () => {
     expect(show.code).toBe(1);
     expect(show.stderr).toContain("no run 'nope'");
     expect((await rlmObs(['tail'], { cwd: fresh.dir })).stdout).toContain('no records yet');
-    expect((await rlmObs(['sinks'], { cwd: fresh.dir })).stdout).toContain(
-      'no sink packages installed here',
-    );
+    // None in the project, but the local files' sink comes with rlm-obs (and loads from there).
+    const sinks = await rlmObs(['sinks'], { cwd: fresh.dir });
+    expect(sinks.stdout).toContain('no sink packages installed here; these come with rlm-obs:');
+    expect(sinks.stdout).toMatch(/@rlm\/sink-jsonl .* yes .* bundled with rlm-obs/);
+    expect(sinks.stdout).not.toContain('try: pnpm add');
+    const json = JSON.parse((await rlmObs(['sinks', '--json'], { cwd: fresh.dir })).stdout);
+    expect(json.installed).toEqual([
+      expect.objectContaining({ package: '@rlm/sink-jsonl', bundled: true, configured: true }),
+    ]);
+    expect(json.configuredButMissing).toEqual([]);
   });
 });
 
@@ -170,6 +177,70 @@ describe('rlm-obs on a directory with runs', () => {
       ).stdout,
     );
     expect(none.runs).toEqual([]);
+  });
+
+  it('runs: --completed and --failed split a directory with completed, failed and open runs', async () => {
+    const ids = async (...args: string[]) => {
+      const out = await rlmObs(['runs', '--dir', 'obs', '--json', ...args], { cwd: recorded.dir });
+      expect(out.code, args.join(' ')).toBe(0);
+      return (JSON.parse(out.stdout).runs as Array<{ runId: string }>).map((r) => r.runId).sort();
+    };
+    const all = [...demo.runIds, ...demo.nestedRunIds].sort();
+    expect(await ids('--completed')).toEqual(all.filter((id) => id !== demo.failedRunId));
+    expect(await ids('--failed')).toEqual([demo.failedRunId]);
+    // An open run (started, never ended) is neither.
+    const t = tempDir();
+    try {
+      const dir = path.join(t.dir, 'obs');
+      fs.mkdirSync(dir);
+      const line = (o: unknown) => `${JSON.stringify(o)}\n`;
+      const at = '2026-03-04T05:06:07.000Z';
+      fs.writeFileSync(
+        path.join(dir, 'starts.jsonl'),
+        ['done', 'broke', 'going']
+          .map((id) =>
+            line({ timestamp: at, run_id: id, started_at: at, task: id, environment: 'e' }),
+          )
+          .join(''),
+      );
+      fs.writeFileSync(
+        path.join(dir, 'runs.jsonl'),
+        line({
+          timestamp: at,
+          run_id: 'done',
+          started_at: at,
+          finished_at: at,
+          completed: true,
+          steps: 0,
+          total_reward: 1,
+        }) +
+          line({
+            timestamp: at,
+            run_id: 'broke',
+            started_at: at,
+            finished_at: at,
+            completed: false,
+            steps: 0,
+            total_reward: 0,
+          }),
+      );
+      const list = async (...args: string[]) =>
+        (
+          JSON.parse((await rlmObs(['runs', '--json', ...args], { cwd: t.dir })).stdout)
+            .runs as Array<{ runId: string }>
+        )
+          .map((r) => r.runId)
+          .sort();
+      expect(await list('--dir', 'obs')).toEqual(['broke', 'done', 'going']);
+      expect(await list('--dir', 'obs', '--completed')).toEqual(['done']);
+      expect(await list('--dir', 'obs', '--failed')).toEqual(['broke']);
+      const table = await rlmObs(['runs', '--dir', 'obs', '--completed'], { cwd: t.dir });
+      expect(table.stdout).toContain('done');
+      expect(table.stdout).not.toMatch(/broke|going/);
+      expect(table.stdout).toContain('1 of 1 runs');
+    } finally {
+      t.remove();
+    }
   });
 
   it('runs: --session, --user and --tag filter; the table and JSON show them', async () => {
@@ -279,6 +350,29 @@ describe('rlm-obs on a directory with runs', () => {
     );
     expect(json.children).toHaveLength(1);
     expect(json.children[0].children).toHaveLength(1);
+  });
+
+  it('show: an ambiguous prefix lists the runs it matches, with a hint; the help example is a usable id', async () => {
+    const all = [...demo.runIds, ...demo.nestedRunIds];
+    // UUIDv7 ids begin with their time: the demo's runs share their first 8 characters.
+    const prefix = demo.runIds[0]!.slice(0, 8);
+    const matching = all.filter((id) => id.startsWith(prefix));
+    expect(matching.length).toBeGreaterThan(1);
+    const out = await rlmObs(['show', prefix, '--dir', 'obs'], { cwd: recorded.dir });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain(
+      `'${prefix}' matches ${matching.length} runs; give more of the id`,
+    );
+    const listed = out.stderr.split('\n').filter((l) => /^ {2}[0-9a-f-]{36} {2}\d{4}-/.test(l));
+    expect(listed.length).toBe(Math.min(5, matching.length));
+    for (const line of listed) expect(matching).toContain(line.trim().split(/\s+/)[0]);
+    expect(out.stderr).toContain('rlm-obs runs lists them all');
+    const help = await rlmObs(['show', '--help'], { cwd: recorded.dir });
+    const examples = [...help.stdout.matchAll(/^ {2}rlm-obs show (\S+)/gm)].map((m) => m[1]!);
+    expect(examples.length).toBeGreaterThan(0);
+    // Each example names a whole id or a start long enough to tell runs of one second apart.
+    for (const example of examples) expect(example).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]/);
+    expect(help.stdout).not.toContain('show 01a2 ');
   });
 
   it('tail prints the latest records; tail -f prints new ones as they are written', async () => {
@@ -391,59 +485,164 @@ export function createSink() {
   });
 });
 
+/** A directory as Python rlm-code writes it: steps and runs.jsonl, no starts, no `event`. */
+function writePythonDir(base: string): void {
+  fs.mkdirSync(path.join(base, 'steps'), { recursive: true });
+  const line = (o: unknown) => `${JSON.stringify(o)}\n`;
+  fs.writeFileSync(
+    path.join(base, 'steps', 'py-1.jsonl'),
+    line({
+      timestamp: '2026-01-02T03:04:05.5+00:00',
+      run_id: 'py-1',
+      step: 1,
+      action: 'run_python',
+      reward: 0.5,
+      cumulative_reward: 0.5,
+      success: true,
+    }) +
+      line({
+        timestamp: '2026-01-02T03:04:06+00:00',
+        run_id: 'py-1',
+        step: 2,
+        action: 'submit',
+        reward: 1,
+        cumulative_reward: 1.5,
+        success: false,
+      }),
+  );
+  fs.writeFileSync(
+    path.join(base, 'runs.jsonl'),
+    line({
+      timestamp: '2026-01-02T03:04:07+00:00',
+      run_id: 'py-1',
+      started_at: '2026-01-02T03:04:00+00:00',
+      finished_at: '2026-01-02T03:04:07+00:00',
+      task: 'python task',
+      environment: 'dspy',
+      params: {},
+      completed: true,
+      steps: 2,
+      step_count_observed: 2,
+      total_reward: 1.5,
+      run_path: '/tmp/x',
+    }),
+  );
+}
+
 describe('rlm-obs on a Python-written directory', () => {
-  it('lists and shows runs written by rlm-code', async () => {
-    const t = tempDir();
+  let py: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    py = tempDir();
+    writePythonDir(path.join(py.dir, '.rlm_code', 'rlm', 'observability'));
+  });
+  afterAll(() => py.remove());
+
+  it('lists and shows runs written by rlm-code, steps timed from when they were recorded', async () => {
+    const runs = await rlmObs(['runs'], { cwd: py.dir });
+    expect(runs.code).toBe(0);
+    expect(runs.stdout).toMatch(/py-1 .*7\.0s.*2.*1\.50.*yes/);
+    const show = await rlmObs(['show', 'py-1'], { cwd: py.dir });
+    expect(show.stdout).toContain('rlm.task = "python task"');
+    // No startedAt in Python lines: from the run's start (03:04:00) to the first line
+    // (03:04:05.5), then from there to the second (03:04:06).
+    expect(show.stdout).toMatch(/rlm\.step \[5\.5s\] step 1 action run_python reward 0\.50 ✓/);
+    expect(show.stdout).toMatch(/rlm\.step \[500ms\] step 2 action submit reward 1 ✗ failed/);
+  });
+
+  it('tail prints its steps and end in order', async () => {
+    const out = await rlmObs(['tail'], { cwd: py.dir });
+    expect(out.code).toBe(0);
+    expect(out.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/py-1 step 1 run_python reward=0\.5 ✓$/),
+      expect.stringMatching(/py-1 step 2 submit reward=1 ✗$/),
+      expect.stringMatching(/py-1 end completed steps=2 reward=1\.5$/),
+    ]);
+    const json = (await rlmObs(['tail', '--json'], { cwd: py.dir })).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; step?: number; steps?: number });
+    expect(json.map((r) => [r.kind, r.step ?? r.steps])).toEqual([
+      ['step', 1],
+      ['step', 2],
+      ['end', 2],
+    ]);
+  });
+
+  it('replay re-delivers it with the recorded step times', async () => {
+    fs.writeFileSync(
+      path.join(py.dir, 'recorder.mjs'),
+      `import { appendFileSync } from 'node:fs';
+const log = (hook, runId, payload) => appendFileSync(process.env.RECORD_TO, JSON.stringify([hook, runId, payload]) + '\\n');
+export function createSink() {
+  return { name: 'recorder', status: () => ({ name: 'recorder', enabled: true, available: true, detail: 'file' }),
+    onRunStart: (id, p) => log('onRunStart', id, p), onStep: (id, p) => log('onStep', id, p), onRunEnd: (id, p) => log('onRunEnd', id, p) };
+}`,
+    );
+    const target = path.join(py.dir, 'replayed.jsonl');
+    const out = await rlmObs(['replay', 'py-1', '--to', './recorder.mjs', '--json'], {
+      cwd: py.dir,
+      env: { RECORD_TO: target },
+    });
+    expect(out.code, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ ok: true, events: 4, delivered: 4 });
+    const got = fs
+      .readFileSync(target, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(got.map((l) => l[0])).toEqual(['onRunStart', 'onStep', 'onStep', 'onRunEnd']);
+    expect(got[0][2]).toMatchObject({ task: 'python task', environment: 'dspy' });
+    expect(got[1][2].event).toMatchObject({
+      step: 1,
+      startedAt: '2026-01-02T03:04:00.000Z',
+      durationMs: 5500,
+    });
+    expect(got[2][2].event).toMatchObject({
+      step: 2,
+      startedAt: '2026-01-02T03:04:05.500Z',
+      durationMs: 500,
+    });
+    expect(got[3][2].result).toMatchObject({ completed: true, totalReward: 1.5 });
+  });
+
+  it("view's data endpoints list it and open it", async () => {
+    const server = spawnRlmObs(['view', '--port', '0', '--json'], py.dir);
     try {
-      const base = path.join(t.dir, '.rlm_code', 'rlm', 'observability');
-      fs.mkdirSync(path.join(base, 'steps'), { recursive: true });
-      const line = (o: unknown) => `${JSON.stringify(o)}\n`;
-      fs.writeFileSync(
-        path.join(base, 'steps', 'py-1.jsonl'),
-        line({
-          timestamp: '2026-01-02T03:04:05.5+00:00',
-          run_id: 'py-1',
-          step: 1,
-          action: 'run_python',
-          reward: 0.5,
-          cumulative_reward: 0.5,
-          success: true,
-        }) +
-          line({
-            timestamp: '2026-01-02T03:04:06+00:00',
-            run_id: 'py-1',
-            step: 2,
-            action: 'submit',
-            reward: 1,
-            cumulative_reward: 1.5,
-            success: false,
-          }),
-      );
-      fs.writeFileSync(
-        path.join(base, 'runs.jsonl'),
-        line({
-          timestamp: '2026-01-02T03:04:07+00:00',
-          run_id: 'py-1',
-          started_at: '2026-01-02T03:04:00+00:00',
-          finished_at: '2026-01-02T03:04:07+00:00',
-          task: 'python task',
-          environment: 'dspy',
-          params: {},
-          completed: true,
-          steps: 2,
-          step_count_observed: 2,
-          total_reward: 1.5,
-          run_path: '/tmp/x',
-        }),
-      );
-      const runs = await rlmObs(['runs'], { cwd: t.dir });
-      expect(runs.code).toBe(0);
-      expect(runs.stdout).toMatch(/py-1 .*7\.0s.*2.*1\.50.*yes/);
-      const show = await rlmObs(['show', 'py-1'], { cwd: t.dir });
-      expect(show.stdout).toContain('rlm.task = "python task"');
-      expect(show.stdout).toMatch(/rlm\.step \[-\] step 2 action submit reward 1 ✗ failed/);
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`viewer did not start: ${out}`)), 20_000);
+        server.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const line = out.split('\n').find((l) => l.startsWith('{'));
+          if (line) {
+            clearTimeout(timer);
+            resolve((JSON.parse(line) as { url: string }).url);
+          }
+        });
+        server.on('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`viewer exited ${code}: ${out}`));
+        });
+      });
+      const list = (await (await fetch(new URL('api/runs', url))).json()) as {
+        runs: Array<Record<string, unknown>>;
+      };
+      expect(list.runs).toHaveLength(1);
+      expect(list.runs[0]).toMatchObject({
+        runId: 'py-1',
+        task: 'python task',
+        environment: 'dspy',
+        completed: true,
+        totalReward: 1.5,
+      });
+      const run = (await (await fetch(new URL('api/runs/py-1', url))).json()) as {
+        run: { runId: string };
+        steps: Array<Record<string, unknown>>;
+      };
+      expect(run.run.runId).toBe('py-1');
+      expect(run.steps).toHaveLength(2);
     } finally {
-      t.remove();
+      server.kill('SIGINT');
     }
   });
 });

@@ -180,4 +180,25 @@ describe('no secret in CLI output', () => {
       t.remove();
     }
   });
+
+  it('E: a config value quoting a URL with credentials is scrubbed from every command’s config error (sinks too)', async () => {
+    const password = 'hunter2pass-SECRET-77';
+    const t = project(
+      {},
+      { sinks: ['jsonl'], sampling: { rate: `http://bob:${password}@example.com` } },
+    );
+    try {
+      for (const command of ['sinks', 'status', 'runs', 'tail']) {
+        for (const json of [false, true]) {
+          const out = await rlmObs(json ? [command, '--json'] : [command], { cwd: t.dir });
+          expect(out.code, command).toBe(2);
+          expect(out.stderr, command).toContain('config error: must be a number from 0 to 1');
+          expect(out.stderr, command).toContain('http://[REDACTED]@example.com');
+          expect(out.stdout + out.stderr, command).not.toContain(password);
+        }
+      }
+    } finally {
+      t.remove();
+    }
+  });
 });

@@ -76,7 +76,9 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
         statuses.find((s) => s.name === r.name) as Record<string, unknown> | undefined,
       ),
     }))
-    .filter((p): p is { sink: string; problem: string } => p.problem !== undefined);
+    .filter((p): p is { sink: string; problem: string } => p.problem !== undefined)
+    // The sinks and the coordinator scrub their messages; this also knows the config's secrets.
+    .map((p) => ({ ...p, problem: obs.redactor.scrub(p.problem) }));
   const ok = report.ok && problems.length === 0;
   const jsonlFailed = problems.some((p) => p.sink === 'local-jsonl');
   if (options.json) {
@@ -91,9 +93,12 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
   for (const s of report.sinks.filter((r) => enabled.has(r.name))) {
     const problem = problems.find((p) => p.sink === s.name)?.problem;
     const mark = problem === undefined ? c.green('✓') : c.red('✗');
-    io.out(
-      `  ${mark} ${s.name}: ${s.delivered} events delivered, ${s.failed} failed, ${s.dropped} dropped`,
-    );
+    // With a problem, what the sink took is not known to have arrived: it was handed over.
+    const took =
+      problem === undefined
+        ? `${s.delivered} events delivered`
+        : `${s.delivered} events handed to the sink, not all delivered`;
+    io.out(`  ${mark} ${printable(s.name)}: ${took}, ${s.failed} failed, ${s.dropped} dropped`);
     if (problem !== undefined) io.out(`      problem: ${oneLine(problem, 300)}`);
   }
   if (jsonlFailed) {
@@ -113,11 +118,22 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
   io.out(`\nnext:`);
   io.out(`  rlm-obs runs${dirFlag}                      ${c.dim('# the runs as a table')}`);
   const first = result.runIds[0];
+  const allIds = [...result.runIds, ...result.nestedRunIds];
+  // At least the id's time (13 characters), more where another run of this demo shares it.
+  const prefix = (id: string) => {
+    let n = Math.min(13, id.length);
+    while (
+      n < id.length &&
+      allIds.some((other) => other !== id && other.startsWith(id.slice(0, n)))
+    )
+      n++;
+    return id.slice(0, n);
+  };
   if (first)
-    io.out(`  rlm-obs show ${first.slice(0, 13)}${dirFlag}   ${c.dim('# a run as a trace tree')}`);
+    io.out(`  rlm-obs show ${prefix(first)}${dirFlag}   ${c.dim('# a run as a trace tree')}`);
   if (result.failedRunId)
     io.out(
-      `  rlm-obs show ${result.failedRunId.slice(0, 13)} --code${dirFlag}   ${c.dim('# the run that failed, with code')}`,
+      `  rlm-obs show ${prefix(result.failedRunId)} --code${dirFlag}   ${c.dim('# the run that failed, with code')}`,
     );
   io.out(`  rlm-obs tail -f${dirFlag}                   ${c.dim('# watch new records')}`);
   io.out(

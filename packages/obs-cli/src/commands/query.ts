@@ -46,6 +46,7 @@ function printSchema(io: Io, json: boolean | undefined): void {
       table(
         ['column', 'type', 'meaning'],
         columns.map((c) => [c.name, c.type, c.doc]),
+        { width: io.columns, min: [undefined, undefined, 20] },
       ),
     );
   }
@@ -118,6 +119,7 @@ export async function queryCommand(
       result.rows.map((row) =>
         result.columns.map((c) => oneLine(cellText(row[c.name] ?? null), width > 0 ? width : 1e9)),
       ),
+      { width: io.columns },
     ),
   );
   io.out(io.colors.dim(`${result.rows.length} row${result.rows.length === 1 ? '' : 's'}`));

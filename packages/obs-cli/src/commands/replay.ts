@@ -22,7 +22,7 @@ import {
   openStore,
   runsSince,
 } from '../context.js';
-import { type Io, printJson } from '../output.js';
+import { type Io, oneLine, printable, printJson } from '../output.js';
 import { replayRuns } from '../replay.js';
 
 /** Options of `rlm-obs replay`. */
@@ -211,13 +211,34 @@ export async function replayCommand(
   bar?.stop();
   if (owned) await sink.shutdown?.();
   await obs.shutdown({ timeoutMs: 5000 });
+  // The coordinator's and the sinks' messages are scrubbed already; this one also knows the
+  // config's secrets.
+  const error = report.error === undefined ? undefined : obs.redactor.scrub(report.error);
   if (options.json) {
-    printJson(io, { to: sink.name, from: store.dir, ...report });
+    printJson(io, {
+      to: sink.name,
+      from: store.dir,
+      ...report,
+      ...(error !== undefined ? { error } : {}),
+    });
   } else {
     const c = io.colors;
+    const flushed = report.delivered !== null;
+    const handed = flushed
+      ? c.green(`${report.handedToSink} delivered`)
+      : c.yellow(`${report.handedToSink} handed to the sink`);
+    const regenerated =
+      report.regenerated > 0
+        ? ` (with the ${report.regenerated} reward/completed scores made again at each run's end)`
+        : '';
     io.out(
-      `replayed ${report.runs} run(s) from ${store.dir} to ${sink.name}: ${report.events} events, ${c.green(`${report.delivered} delivered`)}, ${report.failed > 0 ? c.red(`${report.failed} failed`) : '0 failed'}, ${report.dropped} dropped`,
+      `replayed ${report.runs} run(s) from ${printable(store.dir)} to ${printable(sink.name)}: ${report.events} events, ${handed}${regenerated}, ${report.failed > 0 ? c.red(`${report.failed} failed`) : '0 failed'}, ${report.dropped} dropped`,
     );
+    if (!flushed)
+      io.out(
+        c.red(`the sink could not deliver them: ${oneLine(error ?? 'its flush failed', 500)}`),
+      );
+    else if (error !== undefined) io.out(c.red(`error: ${oneLine(error, 500)}`));
     if (!report.ok)
       io.out(
         c.yellow(

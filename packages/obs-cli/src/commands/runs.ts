@@ -107,6 +107,18 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
         printable(r.environment || '-'),
         ...(sessions ? [sessionCell(r)] : []),
       ]),
+      {
+        width: io.columns,
+        // A run id wraps over two lines at most; the session column keeps some room.
+        min: [
+          Math.ceil(Math.max(...rows.map((r) => r.runId.length + (r.parentRunId ? 2 : 0))) / 2),
+          10,
+          ...Array(7).fill(undefined),
+          22,
+        ],
+        // On a narrow terminal: session, environment, cost and tokens go, in that order.
+        optional: [9, 8, 7, 6],
+      },
     ),
   );
   io.out(c.dim(`${rows.length} of ${runs.length} runs in ${dir}`));

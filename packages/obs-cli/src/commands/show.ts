@@ -1,4 +1,10 @@
-import { parseTraceparent, type StepEvent, stepUsages, traceIdFromRunId } from '@rlm/obs-core';
+import {
+  epochMs,
+  parseTraceparent,
+  type StepEvent,
+  stepUsages,
+  traceIdFromRunId,
+} from '@rlm/obs-core';
 import type { JsonlStore, RunSummary, StoredRun } from '@rlm/sink-jsonl';
 import { EXIT, findRunId, type GlobalOptions, openStore } from '../context.js';
 import {
@@ -11,6 +17,7 @@ import {
   printJson,
   squash,
 } from '../output.js';
+import { withRecordedTimes } from '../replay.js';
 import { runStats } from '../run-stats.js';
 
 /** Options of `rlm-obs show`. */
@@ -121,12 +128,21 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
         io.out(`${indent}|       ${printable(parts.join('  '))}`);
       }
     }
+    // Steps without their own timing (Python rlm-code writes none) are timed as replay times
+    // them: from the previous step's end (the run's start for the first) to when their line
+    // was written.
+    let previousEnd = epochMs(run.start?.startedAt ?? s.startedAt ?? undefined);
+    const events = run.steps.map((st, index) => {
+      const { step, endMs } = withRecordedTimes(st, run.stepTimes[index], previousEnd);
+      previousEnd = endMs ?? previousEnd;
+      return step.event;
+    });
     // Steps and child runs in time order (children without a known start go last).
     type Item =
       | { at: number; kind: 'step'; index: number }
       | { at: number; kind: 'child'; node: TreeNode };
-    const items: Item[] = run.steps.map((st, index) => ({
-      at: startTime(st.event),
+    const items: Item[] = events.map((event, index) => ({
+      at: startTime(event),
       kind: 'step' as const,
       index,
     }));
@@ -145,7 +161,7 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
         render(item.node, inner);
         continue;
       }
-      const { event } = run.steps[item.index]!;
+      const event = events[item.index]!;
       const action = (event.action ?? {}) as { action?: string; code?: string };
       const observation = (event.observation ?? {}) as {
         success?: boolean;

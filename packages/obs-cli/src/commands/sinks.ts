@@ -1,20 +1,31 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { envFlag, loadConfig, RlmObsConfigError, SEED_SINKS, sinkCandidates } from '@rlm/obs-core';
-import { CliError, EXIT, type GlobalOptions } from '../context.js';
-import { type Io, oneLine, printJson, table } from '../output.js';
+import { CliError, configErrorMessage, EXIT, type GlobalOptions } from '../context.js';
+import { type Io, oneLine, printable, printJson, table } from '../output.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 interface InstalledSink {
   package: string;
   version: string;
   description: string;
   path: string;
+  /** Found through rlm-obs's own dependencies, not the project's (it loads from there too). */
+  bundled?: boolean;
   configured: boolean;
 }
 
-function readPackage(
-  dir: string,
-): { name?: string; version?: string; description?: string; keywords?: unknown } | undefined {
+interface PackageJson {
+  name?: string;
+  version?: string;
+  description?: string;
+  keywords?: unknown;
+  dependencies?: Record<string, string>;
+}
+
+function readPackage(dir: string): PackageJson | undefined {
   try {
     return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
   } catch {
@@ -55,6 +66,46 @@ export function findInstalledSinks(start: string): Array<Omit<InstalledSink, 'co
   return [...found.values()].sort((a, b) => a.package.localeCompare(b.package));
 }
 
+/**
+ * The sink packages among rlm-obs's own dependencies (`@rlm/sink-jsonl`): the commands load
+ * them from there when the project has none (`loadContext`'s fallback), so they are
+ * available everywhere the CLI runs. `from` is a directory inside the CLI package.
+ */
+export function findBundledSinks(from: string = HERE): Array<Omit<InstalledSink, 'configured'>> {
+  let root: string | undefined;
+  let own: PackageJson | undefined;
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    const pkg = readPackage(dir);
+    if (pkg?.name === '@rlm/obs-cli') {
+      root = dir;
+      own = pkg;
+      break;
+    }
+    if (path.dirname(dir) === dir) return [];
+  }
+  const found: Array<Omit<InstalledSink, 'configured'>> = [];
+  for (const name of Object.keys(own.dependencies ?? {})) {
+    // Where Node resolves it from the CLI: the nearest node_modules upwards that has it.
+    for (let dir = root; ; dir = path.dirname(dir)) {
+      const pkgDir = path.join(dir, 'node_modules', ...name.split('/'));
+      const pkg = readPackage(pkgDir);
+      if (pkg?.name === name) {
+        if (Array.isArray(pkg.keywords) && pkg.keywords.includes('rlm-obs-sink'))
+          found.push({
+            package: name,
+            version: pkg.version ?? '?',
+            description: pkg.description ?? '',
+            path: pkgDir,
+            bundled: true,
+          });
+        break;
+      }
+      if (path.dirname(dir) === dir) break;
+    }
+  }
+  return found.sort((a, b) => a.package.localeCompare(b.package));
+}
+
 /** `rlm-obs sinks`: the sink packages installed and which of them are configured. */
 export async function sinksCommand(options: GlobalOptions, io: Io): Promise<number> {
   let configured: Set<string>;
@@ -90,10 +141,13 @@ export async function sinksCommand(options: GlobalOptions, io: Io): Promise<numb
     }
   } catch (error) {
     if (error instanceof RlmObsConfigError)
-      throw new CliError(`config error: ${error.message}`, EXIT.usage);
+      throw new CliError(configErrorMessage(error), EXIT.usage);
     throw error;
   }
-  const installed = findInstalledSinks(process.cwd()).map((s) => ({
+  // The project's packages, then those that come with rlm-obs (a project's own copy wins).
+  const local = findInstalledSinks(process.cwd());
+  const bundled = findBundledSinks().filter((b) => !local.some((s) => s.package === b.package));
+  const installed = [...local, ...bundled].map((s) => ({
     ...s,
     configured: configured.has(s.package),
   }));
@@ -114,15 +168,19 @@ export async function sinksCommand(options: GlobalOptions, io: Io): Promise<numb
     );
     return EXIT.ok;
   }
+  if (local.length === 0) io.out('no sink packages installed here; these come with rlm-obs:');
   io.out(
     table(
       ['package', 'version', 'configured', 'description'],
       installed.map((s) => [
-        s.package,
-        s.version,
+        printable(s.package),
+        printable(s.version),
         s.configured ? c.green('yes') : c.dim('no'),
-        oneLine(s.description, 60),
+        s.bundled
+          ? `${c.dim('bundled with rlm-obs')}: ${oneLine(s.description, 40)}`
+          : oneLine(s.description, 60),
       ]),
+      { width: io.columns, min: [undefined, undefined, undefined, 20] },
     ),
   );
   return EXIT.ok;

@@ -32,6 +32,8 @@ export async function statusCommand(options: GlobalOptions, io: Io): Promise<num
         s.counters.dropped,
         s.counters.pending,
       ]),
+      // On a narrow terminal the detail wraps; pending, then dropped, go first.
+      { width: io.columns, min: [undefined, undefined, undefined, 16], optional: [7, 6] },
     ),
   );
   return EXIT.ok;

@@ -11,8 +11,34 @@ export interface TailOptions extends GlobalOptions {
 }
 
 interface Record_ {
-  file: 'start' | 'step' | 'end';
+  file: 'start' | 'step' | 'score' | 'end';
   line: Record<string, any>;
+}
+
+/**
+ * Records written in the same millisecond go in the order a run makes them: its start, its
+ * steps, its scores (the end-of-run `reward` and `completed` are written just before the
+ * end), its end.
+ */
+const KIND_ORDER: Record<Record_['file'], number> = { start: 0, step: 1, score: 2, end: 3 };
+
+/** A line's time: epoch milliseconds when it parses (`Z` and `+00:00` alike), else its text. */
+function timeOf(line: Record<string, any>): number | string {
+  const t = Date.parse(String(line.timestamp));
+  return Number.isFinite(t) ? t : String(line.timestamp);
+}
+
+/** Records by time, then by kind ({@link KIND_ORDER}), then as read (the sort is stable). */
+export function sortRecords<T extends Record_>(records: T[]): T[] {
+  const keyed = records.map((record) => ({ record, at: timeOf(record.line) }));
+  keyed.sort((a, b) => {
+    const byTime =
+      typeof a.at === 'number' && typeof b.at === 'number'
+        ? a.at - b.at
+        : String(a.record.line.timestamp).localeCompare(String(b.record.line.timestamp));
+    return byTime || KIND_ORDER[a.record.file] - KIND_ORDER[b.record.file];
+  });
+  return keyed.map((k) => k.record);
 }
 
 function describe(record: Record_, io: Io): string {
@@ -25,6 +51,17 @@ function describe(record: Record_, io: Io): string {
   if (record.file === 'end') {
     const mark = l.completed ? c.green('completed') : c.red('did not complete');
     return `${c.dim(when)} ${run} ${c.cyan('end')} ${mark} steps=${oneLine(l.steps, 20)} reward=${oneLine(l.total_reward, 30)}`;
+  }
+  if (record.file === 'score') {
+    const value = JSON.stringify(
+      typeof l.value === 'number' ? Math.round(l.value * 1e6) / 1e6 : (l.value ?? null),
+    );
+    const extra = [
+      ...(typeof l.source === 'string' && l.source ? [`source ${l.source}`] : []),
+      ...(l.step !== undefined && l.step !== null ? [`step ${l.step}`] : []),
+      ...(typeof l.comment === 'string' && l.comment ? [JSON.stringify(l.comment)] : []),
+    ];
+    return `${c.dim(when)} ${run} ${c.cyan(l.kind === 'feedback' ? 'feedback' : 'score')} ${oneLine(l.name ?? '?', 60)} = ${oneLine(value, 60)}${extra.length > 0 ? ` ${c.dim(oneLine(extra.join(' '), 120))}` : ''}`;
   }
   const ok = l.success === false ? c.red('✗') : l.success === true ? c.green('✓') : ' ';
   return `${c.dim(when)} ${run} ${c.cyan('step')} ${oneLine(l.step, 20)} ${oneLine(l.action ?? '-', 60)} reward=${oneLine(l.reward ?? '-', 30)} ${ok}`;
@@ -166,6 +203,7 @@ export async function tailCommand(
   const files = (): Array<[string, Record_['file']]> => {
     const list: Array<[string, Record_['file']]> = [
       [path.join(dir, 'starts.jsonl'), 'start'],
+      [path.join(dir, 'scores.jsonl'), 'score'],
       [path.join(dir, 'runs.jsonl'), 'end'],
     ];
     const steps = path.join(dir, 'steps');
@@ -179,7 +217,7 @@ export async function tailCommand(
     follower.begin();
     for (const [file, kind] of files())
       for (const line of await follower.read(file)) records.push({ file: kind, line });
-    return records.sort((a, b) => String(a.line.timestamp).localeCompare(String(b.line.timestamp)));
+    return sortRecords(records);
   };
   const print = (records: Record_[]) => {
     for (const record of records)
