@@ -27,7 +27,11 @@ export {
   validKey,
 } from './mlflow-client.js';
 export type { MlflowSinkOptions, MlflowSinkStats } from './mlflow-sink.js';
-export { MlflowSink, maskUri } from './mlflow-sink.js';
+/**
+ * {@link MlflowSink} under the name the seed and the Python original give it
+ * (`MLflowSink`): the same class.
+ */
+export { MlflowSink, MlflowSink as MLflowSink, maskUri } from './mlflow-sink.js';
 
 /** A finite number > 0 (a timer's milliseconds). */
 

@@ -50,6 +50,11 @@ export interface MlflowClientOptions {
   backoffMs?: number;
   /** For tests. */
   fetch?: typeof fetch;
+  /**
+   * Ends every request in flight and every retry once aborted: a request after that fails at
+   * once (the sink aborts it at shutdown, so a server that never answers keeps no process alive).
+   */
+  signal?: AbortSignal;
 }
 
 export interface MlflowMetric {
@@ -152,8 +157,29 @@ function cut(value: string, max: number): string {
  * back (seconds, with every request retrying); the exit flush, which holds the process until
  * its deadline, still gives the retries their time.
  */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms).unref();
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The request's timeout, ended early by the client's own signal. */
+function requestSignal(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+}
+
+/** The error a request of an aborted client fails with. */
+function abortedError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error('the MLflow client was aborted');
 }
 
 export class MlflowClient {
@@ -163,6 +189,7 @@ export class MlflowClient {
   readonly #maxRetries: number;
   readonly #backoffMs: number;
   readonly #fetch: typeof fetch;
+  readonly #signal: AbortSignal | undefined;
 
   constructor(options: MlflowClientOptions) {
     // `https://user:pass@host` (as Python's client accepts it): fetch refuses a URL with
@@ -180,6 +207,7 @@ export class MlflowClient {
     this.#maxRetries = Math.max(0, options.maxRetries ?? 3);
     this.#backoffMs = options.backoffMs ?? 200;
     this.#fetch = options.fetch ?? fetch;
+    this.#signal = options.signal;
   }
 
   /** One REST call with retries; returns the parsed JSON body. */
@@ -187,6 +215,7 @@ export class MlflowClient {
     const url = `${this.trackingUri}/api/2.0/mlflow/${path}`;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.#maxRetries; attempt++) {
+      if (this.#signal?.aborted) throw abortedError(this.#signal);
       let retryAfter: number | undefined;
       try {
         const headers: Record<string, string> = {};
@@ -196,7 +225,7 @@ export class MlflowClient {
           method,
           headers,
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          signal: AbortSignal.timeout(this.#timeoutMs),
+          signal: requestSignal(this.#timeoutMs, this.#signal),
         });
         const text = await response.text();
         if (response.ok) return (text ? JSON.parse(text) : {}) as T;
@@ -220,8 +249,9 @@ export class MlflowClient {
         if (error instanceof MlflowError && !error.retryable) throw error;
         lastError = error;
       }
+      if (this.#signal?.aborted) throw abortedError(this.#signal);
       if (attempt < this.#maxRetries)
-        await sleep(retryAfter ?? Math.min(5000, this.#backoffMs * 2 ** attempt));
+        await sleep(retryAfter ?? Math.min(5000, this.#backoffMs * 2 ** attempt), this.#signal);
     }
     if (lastError instanceof Error) throw lastError;
     throw new Error(String(lastError));
@@ -447,6 +477,7 @@ export class MlflowClient {
     if (this.#auth) headers.authorization = this.#auth;
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.#maxRetries; attempt++) {
+      if (this.#signal?.aborted) throw abortedError(this.#signal);
       try {
         const response = await this.#fetch(
           `${this.trackingUri}/api/2.0/mlflow-artifacts/artifacts/${path}`,
@@ -454,7 +485,7 @@ export class MlflowClient {
             method: 'PUT',
             headers,
             body: bytes,
-            signal: AbortSignal.timeout(this.#timeoutMs),
+            signal: requestSignal(this.#timeoutMs, this.#signal),
           },
         );
         await response.arrayBuffer().catch(() => undefined);
@@ -468,7 +499,9 @@ export class MlflowClient {
       } catch (error) {
         lastError = error;
       }
-      if (attempt < this.#maxRetries) await sleep(Math.min(5000, this.#backoffMs * 2 ** attempt));
+      if (this.#signal?.aborted) throw abortedError(this.#signal);
+      if (attempt < this.#maxRetries)
+        await sleep(Math.min(5000, this.#backoffMs * 2 ** attempt), this.#signal);
     }
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }

@@ -7,10 +7,13 @@
  * labels are tags; after a 401/403 the sink pauses (`AuthCooldown`).
  *
  * Hooks only queue operations; one worker sends them in order, so the caller never waits on
- * MLflow, and a server that goes away costs counted failures, not a blocked agent.
+ * MLflow, and a server that goes away costs counted failures, not a blocked agent. A run's end
+ * (final metrics, artifacts, status) stays pending until MLflow took it, so a run that ends
+ * while the server is down is still ended once it is back.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { context, createContextKey } from '@opentelemetry/api';
 import {
   AuthCooldown,
   type AuthCooldownOptions,
@@ -44,11 +47,35 @@ import {
 } from './mlflow-client.js';
 
 /**
+ * The context key `@opentelemetry/core`'s `suppressTracing()` sets (`createContextKey` uses
+ * `Symbol.for`, so it is the same key): the sink's own requests run with it, so an
+ * application's HTTP/undici instrumentation does not record them.
+ */
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+
+/**
+ * A param's value as the Python original's `mlflow.log_params` stores it (`str(value)`):
+ * booleans `True`/`False`, null `None`. A number stays `String(n)`: JavaScript cannot tell
+ * `1.0` (Python `'1.0'`) from `1` (`'1'`).
+ */
+function paramValue(value: string | number | boolean | null): string {
+  if (value === null) return 'None';
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  return String(value);
+}
+
+/**
  * MLflow answered and refused the request for good: not busy or failing (429, 5xx, retried
  * by the client) and not refusing the credentials (retried after the auth pause).
  */
 function rejectedForGood(error: unknown): boolean {
   return error instanceof MlflowError && !error.retryable && !isAuthFailure(error.status);
+}
+
+/** A file system error's code (`EACCES`), else its message. */
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : errorText(error).split('\n')[0]!;
 }
 
 /** Options of the `mlflow` sink. */
@@ -127,6 +154,33 @@ interface RunState {
   metricKeys: KeyNames;
   /** Why MLflow refused to create the run: what its later operations report. */
   createError: string | undefined;
+  /** The run's end until MLflow took all of it (see {@link PendingEnd}). */
+  end: PendingEnd | undefined;
+  /** An operation sending `end` is queued. */
+  endQueued: boolean;
+}
+
+/**
+ * A run's end — final metrics, tags, artifacts, status — until MLflow took it. Each part is
+ * cleared once sent (or refused for good); the rest is sent again by a later flush or after a
+ * later write is accepted, so a run that ended while MLflow was down is still ended.
+ */
+interface PendingEnd {
+  status: 'FINISHED' | 'FAILED' | 'KILLED';
+  endMs: number;
+  metrics: MlflowMetric[] | undefined;
+  tags: Record<string, string> | undefined;
+  /** The run's `run_path`, until its files are uploaded. */
+  runPath: string | undefined;
+  /** The files found under `runPath` (looked for once) and those uploaded already. */
+  artifacts: { files: ArtifactFile[]; uploaded: Set<string> } | undefined;
+  statusSent: boolean;
+}
+
+interface ArtifactFile {
+  file: string;
+  /** Its path among the run's artifacts. */
+  relative: string;
 }
 
 interface Operation {
@@ -154,6 +208,10 @@ const MAX_ENDED_RUNS = 10_000;
 const MAX_LABEL_TAGS = 50;
 /** Tag and metric names whose keys a run remembers (see `KeyNames`). */
 const MAX_RUN_KEYS = 200;
+/** Ended runs whose end waits for MLflow; beyond, the oldest is given up (`ends_dropped`). */
+const MAX_PENDING_ENDS = 10_000;
+/** Files of one run's `run_path` uploaded at most; the rest are counted (`artifacts_skipped`). */
+const MAX_ARTIFACT_FILES = 10_000;
 
 /** Run ids that can be quoted in an MLflow filter string as they are. */
 const SEARCHABLE_ID = /^[\w .:/@+-]{1,250}$/;
@@ -250,6 +308,12 @@ export interface MlflowSinkStats {
   unmatched_scores: number;
   /** Open runs ended as `KILLED` to keep under `maxOpenRuns`. */
   evicted_runs: number;
+  /** Ended runs whose end (final metrics, artifacts, status) MLflow has not taken yet. */
+  pending_ends: number;
+  /** Run ends given up: more than 10,000 waited for MLflow. */
+  ends_dropped: number;
+  /** Files of a `run_path` not uploaded (unreadable, not a regular file, over the cap, refused). */
+  artifacts_skipped: number;
   authFailures: number;
   authSkipped: number;
   authPausedUntil: string | null;
@@ -277,9 +341,15 @@ export class MlflowSink implements RLMObservabilitySink {
     unmatched_scores: 0,
     /** Open runs ended as `KILLED` to keep under `maxOpenRuns`. */
     evicted_runs: 0,
+    /** Run ends given up: more than {@link MAX_PENDING_ENDS} waited for MLflow. */
+    ends_dropped: 0,
+    /** Files of a `run_path` not uploaded. */
+    artifacts_skipped: 0,
   };
 
   readonly #client: MlflowClient | undefined;
+  /** The same client without the shutdown's abort, for `check()`. */
+  readonly #checkClient: MlflowClient | undefined;
   readonly #maxQueue: number;
   readonly #maxPendingMetrics: number;
   readonly #maxOpenRuns: number;
@@ -313,6 +383,20 @@ export class MlflowSink implements RLMObservabilitySink {
   /** Runs not sent because of `#uriProblem`, and how many of them a flush reported. */
   #unsent = 0;
   #unsentReported = 0;
+  /** Runs whose end MLflow has not taken yet, oldest first. */
+  #pendingEnds = new Set<RunState>();
+  /** An operation retrying the pending ends is queued. */
+  #endsRetryQueued = false;
+  /** MLflow accepted a write since the worker last looked: the pending ends are tried again. */
+  #wroteOk = false;
+  #endsDroppedReported = 0;
+  #artifactsSkippedReported = 0;
+  /** Why the last artifact file was skipped. */
+  #lastArtifactSkip: string | undefined;
+  /** The experiment is being looked up (`detail` says "checking the server"). */
+  #settingUp = false;
+  /** Aborted at shutdown: ends the client's requests and retries (setup included). */
+  readonly #abort = new AbortController();
 
   constructor(options: MlflowSinkOptions = {}) {
     this.name = options.name ?? 'mlflow';
@@ -357,7 +441,7 @@ export class MlflowSink implements RLMObservabilitySink {
       this.#detail = `unavailable: ${this.#uriProblem.problem}; ${problem.fix}`;
       return;
     }
-    this.#client = new MlflowClient({
+    const clientOptions = {
       fetch: this.#watchAuth,
       trackingUri: this.trackingUri,
       ...(options.username !== undefined ? { username: options.username } : {}),
@@ -365,8 +449,13 @@ export class MlflowSink implements RLMObservabilitySink {
       ...(options.token !== undefined ? { token: options.token } : {}),
       timeoutMs: options.timeoutMs ?? 10_000,
       maxRetries: options.maxRetries ?? 3,
-    });
+    };
+    // The shutdown aborts the setup and the queued work, not a `check()` asked for later.
+    this.#client = new MlflowClient({ ...clientOptions, signal: this.#abort.signal });
+    this.#checkClient = new MlflowClient(clientOptions);
     this.#available = true;
+    this.#detail = `${maskUri(this.trackingUri)} (checking the server)`;
+    this.#settingUp = true;
     this.ready = holdWhilePending(this.#setup());
   }
 
@@ -374,11 +463,22 @@ export class MlflowSink implements RLMObservabilitySink {
   async #setup(): Promise<void> {
     try {
       this.#experimentId = await this.#client!.ensureExperiment(this.experiment);
+      this.#detail = maskUri(this.trackingUri);
     } catch (error) {
+      if (this.#abort.signal.aborted) return this.#setupAborted();
       this.#available = false;
       this.#setupFailed = true;
       this.#detail = `unavailable: ${this.#scrub(error).split('\n')[0]} (${maskUri(this.trackingUri)})`;
+    } finally {
+      this.#settingUp = false;
     }
+  }
+
+  /** Shut down before the server answered the setup. */
+  #setupAborted(): void {
+    this.#available = false;
+    this.#setupFailed = true;
+    this.#detail = `unavailable: shut down before ${maskUri(this.trackingUri)} answered`;
   }
 
   /**
@@ -391,10 +491,14 @@ export class MlflowSink implements RLMObservabilitySink {
 
   /** Every response the client gets: 401/403 start the auth pause, an accepted write ends it. */
   readonly #watchAuth: typeof fetch = async (input, init) => {
-    const response = await fetch(input, init);
+    // The sink's own requests are not the application's: no HTTP/undici span records them.
+    const response = await context.with(context.active().setValue(SUPPRESS_TRACING, true), () =>
+      fetch(input, init),
+    );
     if (isAuthFailure(response.status)) {
       this.#cooldown.refused(response.status);
     } else if (response.ok && (init?.method ?? 'GET').toUpperCase() !== 'GET') {
+      this.#wroteOk = true;
       this.#cooldown.succeed();
       if (this.#setupFailed) {
         this.#setupFailed = false;
@@ -414,7 +518,25 @@ export class MlflowSink implements RLMObservabilitySink {
       // Its parts are safe: the masked URI (`***@`), scrubbed errors, the pause.
       detail: auth ? `${this.#detail}; ${auth}` : this.#detail,
       experiment: this.experiment,
+      ...(this.enabled ? this.#lossCounters() : {}),
       ...(this.#cooldown.failures > 0 ? this.#cooldown.stats() : {}),
+      ...(this.#lastError ? { last_error: this.#scrub(this.#lastError) } : {}),
+    };
+  }
+
+  /** What was sent, failed or lost, for `status()`. */
+  #lossCounters(): Record<string, number> {
+    return {
+      operations: this.counters.operations,
+      operations_failed: this.counters.failed,
+      operations_dropped: this.counters.dropped,
+      dropped_steps: this.counters.dropped_steps,
+      pending_metrics: this.#pendingMetrics,
+      pending_ends: this.#pendingEnds.size,
+      ends_dropped: this.counters.ends_dropped,
+      artifacts_skipped: this.counters.artifacts_skipped,
+      evicted_runs: this.counters.evicted_runs,
+      unmatched_scores: this.counters.unmatched_scores,
     };
   }
 
@@ -428,6 +550,9 @@ export class MlflowSink implements RLMObservabilitySink {
       pending_metrics: this.#pendingMetrics,
       unmatched_scores: this.counters.unmatched_scores,
       evicted_runs: this.counters.evicted_runs,
+      pending_ends: this.#pendingEnds.size,
+      ends_dropped: this.counters.ends_dropped,
+      artifacts_skipped: this.counters.artifacts_skipped,
       ...this.#cooldown.stats(),
     };
     if (this.#lastError) stats.last_error = this.#scrub(this.#lastError);
@@ -472,6 +597,8 @@ export class MlflowSink implements RLMObservabilitySink {
       tagKeys: new KeyNames(MAX_RUN_KEYS),
       metricKeys: new KeyNames(MAX_RUN_KEYS),
       createError: undefined,
+      end: undefined,
+      endQueued: false,
     };
     if (!this.#runs.has(id) && this.#runs.size >= this.#maxOpenRuns) this.#evictOldest();
     this.#runs.set(id, state);
@@ -496,7 +623,7 @@ export class MlflowSink implements RLMObservabilitySink {
     const scalar: Record<string, string> = {};
     for (const [key, value] of Object.entries(params)) {
       if (value === null || ['string', 'number', 'boolean'].includes(typeof value))
-        scalar[key] = String(value);
+        scalar[key] = paramValue(value as string | number | boolean | null);
     }
     scalar.environment = environment;
     scalar.task_chars = String(taskChars(task));
@@ -706,10 +833,6 @@ export class MlflowSink implements RLMObservabilitySink {
       if (!state?.evicted) return;
       state.evicted = false;
     }
-    if (this.#paused()) {
-      this.#takePending(state);
-      return;
-    }
     let result: Record<string, unknown> = {};
     let runPath: string | undefined;
     try {
@@ -721,40 +844,194 @@ export class MlflowSink implements RLMObservabilitySink {
     }
     const completed = result.completed === true;
     const endMs = timeOf(result.finishedAt) ?? Date.now();
-    this.#enqueue(async () => {
-      const mlflowRunId = await this.#ensureRun(state);
-      const client = this.#client!;
-      try {
-        await this.#sendMetrics(state);
-        const final: MlflowMetric[] = [
-          { key: 'completed', value: completed ? 1 : 0, timestamp: endMs, step: 0 },
-          { key: 'steps', value: num(result.steps) ?? 0, timestamp: endMs, step: 0 },
-          { key: 'total_reward', value: num(result.totalReward) ?? 0, timestamp: endMs, step: 0 },
-        ];
-        if (state.inputTokens + state.outputTokens > 0) {
-          final.push({
-            key: 'total_input_tokens',
-            value: state.inputTokens,
-            timestamp: endMs,
-            step: 0,
-          });
-          final.push({
-            key: 'total_output_tokens',
-            value: state.outputTokens,
-            timestamp: endMs,
-            step: 0,
-          });
-        }
-        if (state.costUsd > 0)
-          final.push({ key: 'total_cost_usd', value: state.costUsd, timestamp: endMs, step: 0 });
-        await client.logBatch(mlflowRunId, { metrics: final }, this.#keys(state));
-        if (this.#uploadArtifacts && runPath && state.artifactUri)
-          await this.#uploadDirectory(state.artifactUri, runPath);
-      } finally {
-        // The MLflow run is ended even after errors (the original's end_run in except).
-        await client.updateRun(mlflowRunId, completed ? 'FINISHED' : 'FAILED', endMs);
-      }
+    const final: MlflowMetric[] = [
+      { key: 'completed', value: completed ? 1 : 0, timestamp: endMs, step: 0 },
+      { key: 'steps', value: num(result.steps) ?? 0, timestamp: endMs, step: 0 },
+      { key: 'total_reward', value: num(result.totalReward) ?? 0, timestamp: endMs, step: 0 },
+    ];
+    if (state.inputTokens + state.outputTokens > 0) {
+      final.push({
+        key: 'total_input_tokens',
+        value: state.inputTokens,
+        timestamp: endMs,
+        step: 0,
+      });
+      final.push({
+        key: 'total_output_tokens',
+        value: state.outputTokens,
+        timestamp: endMs,
+        step: 0,
+      });
+    }
+    if (state.costUsd > 0)
+      final.push({ key: 'total_cost_usd', value: state.costUsd, timestamp: endMs, step: 0 });
+    this.#setEnd(state, {
+      status: completed ? 'FINISHED' : 'FAILED',
+      endMs,
+      metrics: final,
+      // The `rlm.evicted` tag of a `KILLED` end not sent yet still goes.
+      tags: state.end?.tags,
+      runPath: this.#uploadArtifacts ? runPath : undefined,
+      artifacts: undefined,
+      statusSent: false,
     });
+  }
+
+  /**
+   * Makes a run's end pending and queues it — during an auth pause it waits for the first
+   * write accepted after the pause (or a flush).
+   */
+  #setEnd(state: RunState, end: PendingEnd): void {
+    state.end = end;
+    this.#pendingEnds.delete(state);
+    if (this.#pendingEnds.size >= MAX_PENDING_ENDS) {
+      const oldest = this.#pendingEnds.values().next().value;
+      if (oldest) this.#dropEnd(oldest, 'more than 10000 ended runs waited for MLflow');
+      this.counters.ends_dropped++;
+    }
+    this.#pendingEnds.add(state);
+    if (!this.#cooldown.paused) this.#queueEnd(state);
+  }
+
+  #queueEnd(state: RunState): void {
+    if (state.endQueued) return;
+    state.endQueued = true;
+    const queued = this.#enqueue(
+      async () => {
+        state.endQueued = false;
+        await this.#sendEnd(state);
+      },
+      {
+        events: () => 0, // still pending: sent after the pause
+        skip: () => {
+          state.endQueued = false;
+        },
+      },
+    );
+    if (!queued) state.endQueued = false;
+  }
+
+  /** A run's end is given up (it stays RUNNING in MLflow). */
+  #dropEnd(state: RunState, why: string): void {
+    this.#pendingEnds.delete(state);
+    state.end = undefined;
+    this.#lastError = `run end not sent: ${why}`;
+  }
+
+  /** Queues one operation that tries the pending ends again, in order. */
+  #retryEnds(): void {
+    if (this.#endsRetryQueued || this.#pendingEnds.size === 0 || this.#cooldown.paused) return;
+    // Ends queued on their own already go.
+    let waiting = false;
+    for (const state of this.#pendingEnds)
+      if (!state.endQueued) {
+        waiting = true;
+        break;
+      }
+    if (!waiting) return;
+    this.#endsRetryQueued = true;
+    const queued = this.#enqueue(
+      async () => {
+        this.#endsRetryQueued = false;
+        for (const state of [...this.#pendingEnds]) {
+          if (state.endQueued || !this.#pendingEnds.has(state)) continue;
+          try {
+            await this.#sendEnd(state);
+          } catch (error) {
+            // MLflow is still down or busy: the others wait for the next try.
+            if (this.#pendingEnds.has(state)) throw error;
+            // This run's end was refused for good: counted, the others go on.
+            this.counters.failed++;
+            this.#lastError = errorText(error).split('\n')[0];
+          }
+        }
+      },
+      {
+        events: () => 0,
+        skip: () => {
+          this.#endsRetryQueued = false;
+        },
+      },
+    );
+    if (!queued) this.#endsRetryQueued = false;
+  }
+
+  /**
+   * Sends what MLflow does not have yet of a run's end: its waiting step metrics, the final
+   * metrics and tags, the `run_path` files, then the status. The MLflow run is ended even
+   * after errors (the original's `end_run` in `except`): a part MLflow refuses for good is
+   * given up (counted); one that failed because MLflow is down or busy stays pending with the
+   * status, and goes again with the next flush or once a write is accepted.
+   */
+  async #sendEnd(state: RunState): Promise<void> {
+    const end = state.end;
+    if (!end) return;
+    let mlflowRunId: string;
+    try {
+      mlflowRunId = await this.#ensureRun(state);
+    } catch (error) {
+      // A run MLflow refused to create has nothing to end.
+      if (state.broken && state.end === end)
+        this.#dropEnd(state, 'the MLflow run was never created');
+      throw error;
+    }
+    const client = this.#client!;
+    let failure: unknown;
+    const attempt = async (send: () => Promise<void>, done: () => void): Promise<void> => {
+      try {
+        await send();
+        done();
+      } catch (error) {
+        // Unreachable (no answer, a timeout): the status would wait the same way, so the
+        // whole end waits for the next try.
+        if (!(error instanceof MlflowError)) throw error;
+        failure ??= error;
+        if (rejectedForGood(error)) done();
+      }
+    };
+    await attempt(
+      () => this.#sendMetrics(state),
+      () => undefined,
+    );
+    const { metrics, tags } = end;
+    if (metrics || tags)
+      await attempt(
+        () =>
+          client.logBatch(
+            mlflowRunId,
+            { ...(metrics ? { metrics } : {}), ...(tags ? { tags } : {}) },
+            this.#keys(state),
+          ),
+        () => {
+          end.metrics = undefined;
+          end.tags = undefined;
+        },
+      );
+    if (end.runPath && state.artifactUri) {
+      const artifactUri = state.artifactUri;
+      const root = end.runPath;
+      await attempt(
+        () => this.#uploadDirectory(end, artifactUri, root),
+        () => {
+          end.runPath = undefined;
+        },
+      );
+    }
+    if (!end.statusSent) {
+      try {
+        await client.updateRun(mlflowRunId, end.status, end.endMs);
+        end.statusSent = true;
+      } catch (error) {
+        if (rejectedForGood(error)) end.statusSent = true;
+        failure ??= error;
+      }
+    }
+    const left = end.metrics || end.tags || (end.runPath && state.artifactUri);
+    if (state.end === end && end.statusSent && !left) {
+      this.#pendingEnds.delete(state);
+      state.end = undefined;
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /** Keeps an ended run for its late scores (the oldest ended run is forgotten first). */
@@ -779,20 +1056,14 @@ export class MlflowSink implements RLMObservabilitySink {
     this.#rememberEnded(oldest, state);
     state.evicted = true;
     this.counters.evicted_runs++;
-    if (this.#paused()) {
-      this.#takePending(state);
-      return;
-    }
-    const endMs = Date.now();
-    this.#enqueue(async () => {
-      const mlflowRunId = await this.#ensureRun(state);
-      const client = this.#client!;
-      try {
-        await this.#sendMetrics(state);
-        await client.logBatch(mlflowRunId, { tags: { 'rlm.evicted': 'true' } }, this.#keys(state));
-      } finally {
-        await client.updateRun(mlflowRunId, 'KILLED', endMs);
-      }
+    this.#setEnd(state, {
+      status: 'KILLED',
+      endMs: Date.now(),
+      metrics: undefined,
+      tags: { 'rlm.evicted': 'true' },
+      runPath: undefined,
+      artifacts: undefined,
+      statusSent: false,
     });
   }
 
@@ -898,41 +1169,128 @@ export class MlflowSink implements RLMObservabilitySink {
     return logged;
   }
 
-  async #uploadDirectory(artifactUri: string, root: string): Promise<void> {
+  /**
+   * Uploads a run's `run_path` as MLflow's `log_artifact` does: a directory's whole tree under
+   * its own name, a file at the top. Symbolic links are followed (a directory reached twice —
+   * a link loop — is walked once). A file that cannot be uploaded — unreadable, not a regular
+   * file, refused by MLflow, or beyond {@link MAX_ARTIFACT_FILES} — is counted
+   * (`artifacts_skipped`) and reported, never dropped silently. Files already uploaded are
+   * not sent again when the end is retried after MLflow was down.
+   */
+  async #uploadDirectory(end: PendingEnd, artifactUri: string, root: string): Promise<void> {
+    if (!end.artifacts) {
+      const files = await this.#artifactFiles(root);
+      if (!files) return; // the original uploads only when run_path exists
+      end.artifacts = { files, uploaded: new Set() };
+    }
+    const { files, uploaded } = end.artifacts;
+    for (const { file, relative } of files) {
+      if (uploaded.has(relative)) continue;
+      let bytes: Buffer;
+      try {
+        bytes = await fsp.readFile(file);
+      } catch (error) {
+        this.#skipArtifacts(1, `${relative}: ${errorCode(error)}`);
+        uploaded.add(relative);
+        continue;
+      }
+      try {
+        await this.#client!.uploadArtifact(artifactUri, relative, bytes);
+      } catch (error) {
+        // MLflow down or busy: the rest goes when the end is tried again.
+        if (!rejectedForGood(error)) throw error;
+        this.#skipArtifacts(1, `${relative}: ${this.#scrub(error).split('\n')[0]}`);
+      }
+      uploaded.add(relative);
+    }
+  }
+
+  /** The files under `root` with their artifact paths; `undefined` when it does not exist. */
+  async #artifactFiles(root: string): Promise<ArtifactFile[] | undefined> {
     let stat: Awaited<ReturnType<typeof fsp.stat>>;
     try {
       stat = await fsp.stat(root);
     } catch {
-      return; // the original uploads only when run_path exists
+      return undefined;
     }
-    const files: string[] = [];
-    if (stat.isFile()) files.push(root);
-    else {
-      const walk = async (dir: string, depth: number): Promise<void> => {
-        if (depth > 8 || files.length >= 1000) return;
-        for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
-          const full = path.join(dir, entry.name);
-          if (entry.isDirectory()) await walk(full, depth + 1);
-          else if (entry.isFile()) files.push(full);
-        }
-      };
-      await walk(root, 0);
-    }
-    // Like mlflow.log_artifact: a directory lands under its own name, a file at the top.
     const base = path.dirname(root);
-    for (const file of files) {
-      const relative = path.relative(base, file).split(path.sep).join('/');
-      await this.#client!.uploadArtifact(artifactUri, relative, await fsp.readFile(file));
+    const relative = (file: string) => path.relative(base, file).split(path.sep).join('/');
+    if (!stat.isDirectory()) {
+      if (stat.isFile()) return [{ file: root, relative: relative(root) }];
+      this.#skipArtifacts(1, `${path.basename(root)}: not a regular file`);
+      return [];
     }
+    const files: ArtifactFile[] = [];
+    let skipped = 0;
+    let why: string | undefined;
+    const skip = (file: string, reason: string) => {
+      skipped++;
+      why ??= `${relative(file)}: ${reason}`;
+    };
+    const add = (file: string) => {
+      if (files.length < MAX_ARTIFACT_FILES) files.push({ file, relative: relative(file) });
+      else skip(file, `more than ${MAX_ARTIFACT_FILES} files`);
+    };
+    // Directories by device and inode: one reached twice (a bind mount) is walked once.
+    const seen = new Set<string>([`${stat.dev}:${stat.ino}`]);
+    const pending = [root];
+    while (pending.length > 0) {
+      const dir = pending.pop()!;
+      let entries: Array<import('node:fs').Dirent>;
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        skip(dir, `cannot read the directory (${errorCode(error)})`);
+        continue;
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const subdirs: string[] = [];
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isFile()) add(full);
+        else if (entry.isDirectory()) {
+          const target = await fsp.stat(full).catch(() => undefined);
+          const key = target ? `${target.dev}:${target.ino}` : full;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          subdirs.push(full);
+        } else if (entry.isSymbolicLink()) {
+          // A linked file is uploaded (its content); a linked directory is not walked, as
+          // MLflow's log_artifacts (os.walk) does not: it may lead anywhere (`/`, a loop).
+          let target: Awaited<ReturnType<typeof fsp.stat>>;
+          try {
+            target = await fsp.stat(full); // follows the link
+          } catch (error) {
+            skip(full, `broken link (${errorCode(error)})`);
+            continue;
+          }
+          if (target.isFile()) add(full);
+          else if (target.isDirectory()) skip(full, 'a link to a directory (not followed)');
+          else skip(full, 'not a regular file');
+        } else skip(full, 'not a regular file');
+      }
+      // Depth first, in name order.
+      for (let k = subdirs.length - 1; k >= 0; k--) pending.push(subdirs[k]!);
+    }
+    if (skipped > 0) this.#skipArtifacts(skipped, why!);
+    return files;
   }
 
+  /** Counts artifact files not uploaded; the flush and `last_error` say which and why. */
+  #skipArtifacts(count: number, why: string): void {
+    this.counters.artifacts_skipped += count;
+    this.#lastArtifactSkip = why;
+    this.#lastError = `artifacts: ${count} file${count === 1 ? '' : 's'} of run_path not uploaded (${why})`;
+  }
+
+  /** Queues an operation; `false` when the queue is full (the operation is dropped, counted). */
   #enqueue(
     run: () => Promise<unknown>,
     options: { events?: () => number; skip?: () => void } = {},
-  ): void {
+  ): boolean {
     if (this.#queue.length >= this.#maxQueue) {
       this.counters.dropped++;
-      return;
+      return false;
     }
     this.#queue.push({
       run: async () => {
@@ -942,6 +1300,7 @@ export class MlflowSink implements RLMObservabilitySink {
       ...(options.skip ? { skip: options.skip } : {}),
     });
     if (!this.#working) this.#working = this.#work();
+    return true;
   }
 
   async #work(): Promise<void> {
@@ -959,6 +1318,11 @@ export class MlflowSink implements RLMObservabilitySink {
       } catch (error) {
         this.counters.failed++;
         this.#lastError = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      }
+      // MLflow took a write: the ends that waited for it go again.
+      if (this.#wroteOk) {
+        this.#wroteOk = false;
+        this.#retryEnds();
       }
     }
     this.#working = undefined;
@@ -993,7 +1357,7 @@ export class MlflowSink implements RLMObservabilitySink {
       };
     try {
       await this.ready;
-      const id = await this.#client!.ensureExperiment(this.experiment);
+      const id = await this.#checkClient!.ensureExperiment(this.experiment);
       return {
         ok: true,
         problems: [],
@@ -1037,6 +1401,7 @@ export class MlflowSink implements RLMObservabilitySink {
 
   async #flush(): Promise<void> {
     const before = this.counters.failed;
+    this.#retryEnds();
     if (this.#working) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const failed = this.counters.failed - before;
     const skipped = this.#cooldown.takeSkipped();
@@ -1057,11 +1422,34 @@ export class MlflowSink implements RLMObservabilitySink {
       problems.push(
         `${droppedSteps} steps' metrics dropped: more than ${this.#maxPendingMetrics} waited for MLflow`,
       );
+    const artifactsSkipped = this.counters.artifacts_skipped - this.#artifactsSkippedReported;
+    this.#artifactsSkippedReported = this.counters.artifacts_skipped;
+    if (artifactsSkipped > 0)
+      problems.push(
+        `${artifactsSkipped} artifact files not uploaded (${this.#scrub(this.#lastArtifactSkip ?? 'unknown')})`,
+      );
+    if (this.#pendingEnds.size > 0)
+      problems.push(
+        `${this.#pendingEnds.size} runs' ends not sent yet (final metrics, artifacts or status): sent again by the next flush or once MLflow takes a write`,
+      );
+    const endsDropped = this.counters.ends_dropped - this.#endsDroppedReported;
+    this.#endsDroppedReported = this.counters.ends_dropped;
+    if (endsDropped > 0)
+      problems.push(
+        `${endsDropped} runs' ends given up: more than ${MAX_PENDING_ENDS} waited for MLflow`,
+      );
     if (problems.length > 0) throw new Error(problems.join('; '));
   }
 
+  /**
+   * Flushes, then aborts what is still under way (setup included): a server that accepts
+   * connections and never answers does not keep the process alive past the shutdown.
+   */
   shutdown(options?: SinkFinishOptions): Promise<void> {
-    this.#shutdown ??= this.forceFlush(options);
+    this.#shutdown ??= this.forceFlush(options).finally(() => {
+      this.#abort.abort(new Error('the MLflow sink was shut down'));
+      if (this.#settingUp) this.#setupAborted();
+    });
     return this.#shutdown;
   }
 }

@@ -7,6 +7,7 @@ it('the export surface of @rlm/sink-mlflow', async () => {
       "ExperimentDeletedError",
       "KeyNames",
       "LIMITS",
+      "MLflowSink",
       "MlflowClient",
       "MlflowError",
       "MlflowSink",

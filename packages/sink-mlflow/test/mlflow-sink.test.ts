@@ -1,9 +1,11 @@
 /**
  * Against a real MLflow tracking server; everything is read back through its REST API.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { context, createContextKey } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { RLMObservability } from '@rlm/obs-core';
 import { closedPort, describeSinkConformance, hungServer } from '@rlm/obs-core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +14,7 @@ import {
   createSink,
   KeyNames,
   LIMITS,
+  MLflowSink,
   MlflowClient,
   MlflowSink,
   maskUri,
@@ -35,6 +38,27 @@ function runScript(script: string) {
     timeout: 60_000,
   });
 }
+
+/** Runs an ES module script in a fresh Node process without blocking this one. */
+function runScriptAsync(
+  script: string,
+): Promise<{ stdout: string; stderr: string; status: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, status });
+    });
+  });
+}
+
+/** The key `@opentelemetry/core`'s `suppressTracing()` sets. */
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 
 describe('the client without a server', () => {
   it('makes keys valid and cuts long values', () => {
@@ -301,6 +325,113 @@ describe('the client without a server', () => {
     expect(result.stdout).toBe('flush did not finish within 300 ms\n');
   });
 
+  it('MLflowSink (as the seed names it) is MlflowSink', () => {
+    expect(MLflowSink).toBe(MlflowSink);
+  });
+
+  it('shutdown ends the setup against a server that accepts connections and never answers: the process exits', async () => {
+    // Setup alone would hold the process through 4 attempts of 10 s each.
+    const hung = await hungServer();
+    try {
+      const started = Date.now();
+      const result = await runScriptAsync(`
+        import { MlflowSink } from ${JSON.stringify(BUILT)};
+        const sink = new MlflowSink({ trackingUri: '${hung.url}' });
+        console.log(JSON.stringify(sink.status()));
+        await sink.shutdown({ timeoutMs: 1000 });
+        console.log(JSON.stringify(sink.status()));
+      `);
+      const elapsed = Date.now() - started;
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      const [during, after] = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(during).toMatchObject({
+        available: true,
+        detail: `${hung.url} (checking the server)`,
+      });
+      expect(after).toMatchObject({
+        available: false,
+        detail: `unavailable: shut down before ${hung.url} answered`,
+      });
+      expect(elapsed).toBeLessThan(15_000);
+    } finally {
+      await hung.close();
+    }
+  }, 90_000);
+
+  it("the sink's own requests run with OpenTelemetry tracing suppressed", async () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    const realFetch = globalThis.fetch;
+    const suppressed: unknown[] = [];
+    globalThis.fetch = (async (url: string | URL) => {
+      suppressed.push(context.active().getValue(SUPPRESS_TRACING));
+      const route = String(url);
+      const body = route.includes('experiments/get-by-name')
+        ? { experiment: { experiment_id: '1', name: 'e', lifecycle_stage: 'active' } }
+        : route.includes('runs/search')
+          ? { runs: [] }
+          : route.includes('runs/create')
+            ? {
+                run: {
+                  info: {
+                    run_id: 'm1',
+                    experiment_id: '1',
+                    status: 'RUNNING',
+                    artifact_uri: 'mlflow-artifacts:/1/m1/artifacts',
+                  },
+                  data: {},
+                },
+              }
+            : {};
+      return new Response(JSON.stringify(body), { status: 200 });
+    }) as typeof fetch;
+    try {
+      const sink = new MlflowSink({ trackingUri: 'http://mlflow.test', experiment: 'e' });
+      await sink.ready;
+      sink.onRunStart('r', { task: 't', environment: 'e', params: { a: 1 } });
+      sink.onStep('r', { event: { step: 1, reward: 1 }, cumulativeReward: 1 } as never);
+      sink.onRunEnd('r', { result: { completed: true } } as never);
+      await sink.forceFlush();
+      expect((await sink.check()).ok).toBe(true);
+      // get-by-name ×2, search, create, params, metrics, final metrics, update
+      expect(suppressed.length).toBeGreaterThanOrEqual(8);
+      expect(suppressed.every((value) => value === true)).toBe(true);
+      expect(context.active().getValue(SUPPRESS_TRACING)).toBeUndefined();
+    } finally {
+      globalThis.fetch = realFetch;
+      context.disable();
+    }
+  });
+
+  it('status() shows what was lost: the counters and the last error, without secrets', async () => {
+    const port = await closedPort();
+    const sink = new MlflowSink({
+      trackingUri: `http://bob:hunter2@127.0.0.1:${port}`,
+      maxRetries: 0,
+    });
+    await sink.ready;
+    sink.onRunStart('r', { task: 't', environment: 'e', params: {} });
+    sink.onRunEnd('r', { result: { completed: true } } as never);
+    await expect(sink.forceFlush()).rejects.toThrow(/runs' ends not sent yet/);
+    const status = sink.status();
+    expect(status).toMatchObject({
+      available: false,
+      operations: 2,
+      operations_failed: 2,
+      operations_dropped: 0,
+      dropped_steps: 0,
+      pending_ends: 1,
+      artifacts_skipped: 0,
+    });
+    expect(status.last_error).toEqual(expect.any(String));
+    expect(JSON.stringify(status)).not.toContain('hunter2');
+    await sink.shutdown({ timeoutMs: 5_000 }).catch(() => undefined);
+  });
+
   it('masks credentials in the tracking URI', () => {
     expect(maskUri('https://user:s3cret@mlflow.example.com/')).toBe(
       'https://***@mlflow.example.com',
@@ -420,9 +551,10 @@ describe('the client without a server', () => {
       MLFLOW_TRACKING_URI: 'http://bob:hunter2@127.0.0.1:1',
       DSPY_RLM_MLFLOW_EXPERIMENT: 'exp',
     });
+    // The experiment is still being looked up.
     expect(on.status()).toMatchObject({
       enabled: true,
-      detail: 'http://***@127.0.0.1:1',
+      detail: 'http://***@127.0.0.1:1 (checking the server)',
       experiment: 'exp',
     });
     expect(JSON.stringify(on.status())).not.toContain('hunter2');
@@ -453,6 +585,16 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
       available: true,
       detail: server.url,
       experiment,
+      operations: 0,
+      operations_failed: 0,
+      operations_dropped: 0,
+      dropped_steps: 0,
+      pending_metrics: 0,
+      pending_ends: 0,
+      ends_dropped: 0,
+      artifacts_skipped: 0,
+      evicted_runs: 0,
+      unmatched_scores: 0,
     });
     const obs = RLMObservability.withSinks([sink], { flushOnExit: false });
     const run = obs.startRun({
@@ -1180,6 +1322,185 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     expect(await taskChars('chars-hidden')).toBe('1234');
     expect(await taskChars('chars-emoji')).toBe('3');
   }, 120_000);
+
+  it('a run that ends while the server is down is ended once it is back: final metrics and status', async () => {
+    const experiment = `rlm-end-outage-${Date.now()}`;
+    const sink = await createSink({ trackingUri: server.url, experiment, maxRetries: 1 });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    const run = obs.startRun({ runId: 'mlf-ends-in-outage', task: 't' });
+    run.step({ reward: 1 });
+    expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(true);
+    await server.stop();
+    try {
+      run.end({ completed: true });
+      const outage = await obs.flush({ timeoutMs: 30_000 });
+      expect(outage.ok).toBe(false);
+      expect(outage.sinks[0]!.error).toContain("1 runs' ends not sent yet");
+      expect(sink.status()).toMatchObject({ pending_ends: 1 });
+      // Every flush tries it again, and says so until it went through.
+      const again = await obs.flush({ timeoutMs: 30_000 });
+      expect(again.sinks[0]!.error).toContain("1 runs' ends not sent yet");
+    } finally {
+      await server.start();
+    }
+    // The next write MLflow takes sends the end that waited; the shutdown flush has nothing left.
+    obs.startRun({ runId: 'mlf-after-the-outage', task: 't' }).end({ completed: true });
+    expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+    expect(sink.status()).toMatchObject({ pending_ends: 0 });
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+    const [ended] = await client.findRunsByTag(experimentId, 'run_id', 'mlf-ends-in-outage');
+    expect(ended!.info.status).toBe('FINISHED');
+    expect(ended!.info.end_time).toEqual(expect.any(Number));
+    const latest = Object.fromEntries((ended!.data.metrics ?? []).map((m) => [m.key, m.value]));
+    expect(latest).toMatchObject({ completed: 1, steps: 1, total_reward: 1, step_reward: 1 });
+  }, 240_000);
+
+  it('the MLflow run is ended even after its final metrics are refused: for good (400), or until MLflow takes them (500)', async () => {
+    const experiment = `rlm-end-refused-${Date.now()}`;
+    const proxy = await startAuthProxy(
+      server.url,
+      `Basic ${Buffer.from('carol:pw-end').toString('base64')}`,
+    );
+    // The proxy answers the final log-batch (the one with total_reward) itself.
+    let refuse: number | undefined = 400;
+    proxy.answer = (route, body) =>
+      route.endsWith('/runs/log-batch') && body.toString().includes('"total_reward"')
+        ? refuse
+        : undefined;
+    const client = new MlflowClient({ trackingUri: server.url });
+    const runOf = async (runId: string) => {
+      const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+      const [run] = await client.findRunsByTag(experimentId, 'run_id', runId);
+      return run!;
+    };
+    try {
+      const sink = await createSink({
+        trackingUri: proxy.url,
+        experiment,
+        username: 'carol',
+        password: 'pw-end',
+        maxRetries: 0,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const done = obs.startRun({ runId: 'mlf-end-400', task: 't' });
+      done.step({ reward: 1 });
+      done.end({ completed: true });
+      const first = await obs.flush({ timeoutMs: 30_000 });
+      expect(first.ok).toBe(false);
+      expect(first.sinks[0]!.error).toContain('answered 400 by the test proxy');
+      expect((await runOf('mlf-end-400')).info.status).toBe('FINISHED');
+      expect(sink.status()).toMatchObject({ pending_ends: 0 }); // refused for good: given up
+
+      refuse = 500;
+      const failed = obs.startRun({ runId: 'mlf-end-500', task: 't' });
+      failed.step({ reward: 0 });
+      failed.end({ completed: false });
+      expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(false);
+      // Ended although its final metrics wait for MLflow.
+      const waiting = await runOf('mlf-end-500');
+      expect(waiting.info.status).toBe('FAILED');
+      expect((waiting.data.metrics ?? []).map((m) => m.key)).not.toContain('total_reward');
+      expect(sink.status()).toMatchObject({ pending_ends: 1 });
+
+      refuse = undefined;
+      expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+      const sent = await runOf('mlf-end-500');
+      expect(sent.info.status).toBe('FAILED');
+      expect(
+        Object.fromEntries((sent.data.metrics ?? []).map((m) => [m.key, m.value])),
+      ).toMatchObject({ completed: 0, steps: 1, total_reward: 0 });
+      expect(JSON.stringify(sink.status())).not.toContain('pw-end');
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
+
+  it('the whole run_path is uploaded: deep trees, linked files, over 1000 files; linked directories (a loop, a way out) are not walked, as in MLflow, and with a file that cannot be, counted and reported', async () => {
+    const experiment = `rlm-tree-${Date.now()}`;
+    const tree = path.join(server.dir, 'tree');
+    const root = path.join(tree, 'run-tree');
+    const deep = path.join(root, ...'abcdefghijkl');
+    fs.mkdirSync(deep, { recursive: true });
+    fs.writeFileSync(path.join(deep, 'deep.txt'), 'deep');
+    fs.writeFileSync(path.join(root, 'top.txt'), 'top');
+    // A file linked from outside run_path; a link back to run_path itself (a loop) and one to
+    // a directory outside it: links to directories are not walked (MLflow's os.walk does not).
+    fs.writeFileSync(path.join(tree, 'outside.txt'), 'outside');
+    fs.symlinkSync(path.join(tree, 'outside.txt'), path.join(root, 'linked.txt'));
+    fs.symlinkSync(root, path.join(root, 'a', 'loop'));
+    fs.mkdirSync(path.join(tree, 'elsewhere'));
+    fs.writeFileSync(path.join(tree, 'elsewhere', 'private.txt'), 'not part of the run');
+    fs.symlinkSync(path.join(tree, 'elsewhere'), path.join(root, 'way-out'));
+    // 1000 files, then one more in a directory walked after them.
+    fs.mkdirSync(path.join(root, 'many'));
+    for (let i = 0; i < 1000; i++)
+      fs.writeFileSync(path.join(root, 'many', `f${String(i).padStart(4, '0')}.txt`), String(i));
+    fs.mkdirSync(path.join(root, 'zz'));
+    fs.writeFileSync(path.join(root, 'zz', 'last.txt'), 'last');
+    // A link to nothing cannot be uploaded.
+    fs.symlinkSync(path.join(tree, 'missing.txt'), path.join(root, 'broken.txt'));
+
+    const sink = await createSink({ trackingUri: server.url, experiment });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    obs.startRun({ runId: 'mlf-tree', task: 't', runPath: root }).end({ completed: true });
+    const report = await obs.shutdown({ timeoutMs: 120_000 });
+    expect(report.ok).toBe(false);
+    expect(report.sinks[0]!.error).toContain('3 artifact files not uploaded (run-tree/broken.txt');
+    expect(sink.status()).toMatchObject({ artifacts_skipped: 3, operations_failed: 0 });
+    expect(sink.status().last_error).toContain('run-tree/broken.txt');
+
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+    const [run] = await client.findRunsByTag(experimentId, 'run_id', 'mlf-tree');
+    expect(run!.info.status).toBe('FINISHED');
+    const files: string[] = [];
+    const walk = async (at: string): Promise<void> => {
+      for (const entry of await client.listArtifacts(run!.info.run_id, at))
+        if (entry.is_dir) await walk(entry.path);
+        else files.push(entry.path);
+    };
+    await walk('');
+    expect(files).toHaveLength(1004);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'run-tree/a/b/c/d/e/f/g/h/i/j/k/l/deep.txt',
+        'run-tree/linked.txt',
+        'run-tree/top.txt',
+        'run-tree/many/f0999.txt',
+        'run-tree/zz/last.txt',
+      ]),
+    );
+    expect(files.filter((f) => f.includes('loop') || f.includes('way-out'))).toEqual([]);
+  }, 240_000);
+
+  it("params are stored as Python's str() stores them: True/False, None, numbers as given", async () => {
+    const experiment = `rlm-py-params-${Date.now()}`;
+    const sink = await createSink({ trackingUri: server.url, experiment });
+    const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+    obs
+      .startRun({
+        runId: 'mlf-py-params',
+        task: 'task',
+        environment: 'env',
+        params: { flag: true, off: false, none: null, n: 1, ratio: 0.5, name: 'x' },
+      })
+      .end({ completed: true });
+    expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+    const client = new MlflowClient({ trackingUri: server.url });
+    const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+    const [run] = await client.findRunsByTag(experimentId, 'run_id', 'mlf-py-params');
+    expect(Object.fromEntries((run!.data.params ?? []).map((p) => [p.key, p.value]))).toEqual({
+      flag: 'True',
+      off: 'False',
+      none: 'None',
+      n: '1',
+      ratio: '0.5',
+      name: 'x',
+      environment: 'env',
+      task_chars: '4',
+    });
+  }, 60_000);
 
   describeSinkConformance(
     () => new MlflowSink({ trackingUri: server.url, experiment: 'rlm-conformance', maxRetries: 0 }),

@@ -137,7 +137,7 @@ describe('optionsSchema', () => {
       }),
     ).toEqual([
       ['must be a non-empty string (got 42)', 'trackingUri'],
-      ['must be a non-empty string (got a string)', 'experiment'],
+      ['must be a non-empty string (got an empty string)', 'experiment'],
       ['must be a string (got 42)', 'password'],
       ['must be a finite number > 0 (got Infinity)', 'timeoutMs'],
       ['must be a whole number >= 0 (got 1.5)', 'maxRetries'],
