@@ -191,7 +191,12 @@ async function validateOptions(
   if (result.issues) {
     const [first] = result.issues;
     const key = `${location.key}.options${first ? issuePath(first) : ''}`;
-    const more = result.issues.length > 1 ? ` (and ${result.issues.length - 1} more)` : '';
+    // The other issues with their keys: "(and 1 more)" would leave the user guessing which.
+    const rest = result.issues
+      .slice(1, 6)
+      .map((issue) => `options${issuePath(issue)}: ${issue.message}`);
+    const beyond = result.issues.length > 6 ? `; and ${result.issues.length - 6} more` : '';
+    const more = rest.length > 0 ? ` (also ${rest.join('; ')}${beyond})` : '';
     const scrub = scrubberFor(context, options);
     throw new RlmObsConfigError(
       scrub(`invalid options for sink '${name}': ${first?.message ?? 'invalid'}${more}`),

@@ -228,7 +228,8 @@ describe('errors that say what to do', () => {
 
   it('invalid options give the schema message and the key path', async () => {
     const schema = `export const optionsSchema = { '~standard': { version: 1, vendor: 'test', validate(v) {
-      if (typeof v.url !== 'string') return { issues: [{ message: 'Expected a URL string', path: ['url'] }] };
+      if (typeof v.url !== 'string') return { issues: [{ message: 'Expected a URL string', path: ['url'] },
+        ...(v.port === undefined ? [] : [{ message: 'Expected a port', path: ['port'] }, { message: 'Expected a name', path: [{ key: 'names' }, 0] }])] };
       return { value: { ...v, validated: true } };
     } } };`;
     const p = project({
@@ -237,6 +238,14 @@ describe('errors that say what to do', () => {
     });
     await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
       `invalid options for sink 'hook': Expected a URL string (${path.join(p.dir, 'rlm-obs.config.mjs')}, sinks[1].options.url)`,
+    );
+    // Every issue names its key, not "(and 2 more)".
+    p.write(
+      'rlm-obs.config.mjs',
+      `export default { sinks: [['hook', { url: 42, port: 'x', names: [1] }]] };`,
+    );
+    await expect(loadObservability({ ...quiet, cwd: p.dir })).rejects.toThrow(
+      `invalid options for sink 'hook': Expected a URL string (also options.port: Expected a port; options.names[0]: Expected a name) (${path.join(p.dir, 'rlm-obs.config.mjs')}, sinks[0].options.url)`,
     );
     p.write(
       'rlm-obs.config.mjs',
