@@ -3,9 +3,38 @@ import type { RLMObservabilitySink, SinkCheckResult } from '@rlm/obs-core';
 /** How long `doctor` and `replay` wait for a sink's `check()`. */
 export const CHECK_TIMEOUT_MS = 15_000;
 
+function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'unprintable error';
+  }
+}
+
 /**
- * A sink's `check()`, answered within {@link CHECK_TIMEOUT_MS}: a check that throws or does not
- * answer in time is a problem, never an exception or a wait without end.
+ * The answer of a `check()` when it has the contract's shape (`ok` a boolean, `problems` a
+ * list of `{ problem, fix }` strings, `detail` a string if any), else `undefined`.
+ */
+function validResult(value: unknown): SinkCheckResult | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { ok, problems, detail } = value as Record<string, unknown>;
+  if (typeof ok !== 'boolean' || !Array.isArray(problems)) return undefined;
+  const checked: SinkCheckResult['problems'] = [];
+  for (const p of problems) {
+    if (p === null || typeof p !== 'object') return undefined;
+    const { problem, fix } = p as Record<string, unknown>;
+    if (typeof problem !== 'string' || typeof fix !== 'string') return undefined;
+    checked.push({ problem, fix });
+  }
+  return { ok, problems: checked, ...(typeof detail === 'string' ? { detail } : {}) };
+}
+
+/**
+ * A sink's `check()`, answered within {@link CHECK_TIMEOUT_MS}: a check that throws (at once
+ * or later), answers something other than a check result, or does not answer in time is a
+ * problem of that sink, never an exception or a wait without end. The deadline's timer keeps
+ * the process alive while the check runs (a check that waits on an unref'ed timer would
+ * otherwise let Node end the command half-way); it is cleared as soon as the check answers.
  */
 export async function checkSink(
   sink: RLMObservabilitySink & { check: () => Promise<SinkCheckResult> },
@@ -14,15 +43,25 @@ export async function checkSink(
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race<SinkCheckResult>([
-      sink.check().catch((error: unknown) => ({
-        ok: false,
-        problems: [
-          {
-            problem: `check failed: ${error instanceof Error ? error.message : String(error)}`,
-            fix: failedFix,
-          },
-        ],
-      })),
+      Promise.resolve()
+        .then(() => sink.check())
+        .then(
+          (value: unknown): SinkCheckResult =>
+            validResult(value) ?? {
+              ok: false,
+              problems: [
+                {
+                  problem:
+                    'check() returned an invalid result (expected { ok: boolean, problems: [{ problem, fix }] })',
+                  fix: "report it to the sink's author; see the sink package README",
+                },
+              ],
+            },
+          (error: unknown): SinkCheckResult => ({
+            ok: false,
+            problems: [{ problem: `check failed: ${messageOf(error)}`, fix: failedFix }],
+          }),
+        ),
       new Promise<SinkCheckResult>((resolve) => {
         timer = setTimeout(
           () =>
@@ -37,7 +76,6 @@ export async function checkSink(
             }),
           CHECK_TIMEOUT_MS,
         );
-        timer.unref?.();
       }),
     ]);
   } finally {

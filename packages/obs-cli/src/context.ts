@@ -112,14 +112,27 @@ async function localFilesDir(
   options: GlobalOptions,
   env: Record<string, string | undefined>,
 ): Promise<{ dir: string; source: string } | undefined> {
-  if (options.dir) return { dir: path.resolve(options.dir), source: '--dir' };
   const dir = await resolveJsonlDir(options, env);
   // Only a directory someone chose: the default one under the working directory is left to
   // the sink (a config may not use the local files at all).
+  const source = chosenBy(dir, options, env);
+  return source ? { dir, source } : undefined;
+}
+
+/**
+ * What chose the JSONL directory `dir` ({@link resolveJsonlDir}'s answer): `--dir`,
+ * `RLM_OBS_JSONL_DIR` or the config; `undefined` for the default under the working directory.
+ */
+function chosenBy(
+  dir: string,
+  options: GlobalOptions,
+  env: Record<string, string | undefined>,
+): string | undefined {
+  if (options.dir) return '--dir';
   if (env.RLM_OBS_JSONL_DIR && path.resolve(env.RLM_OBS_JSONL_DIR) === dir)
-    return { dir, source: 'RLM_OBS_JSONL_DIR' };
+    return 'RLM_OBS_JSONL_DIR';
   const fallback = resolveJsonlSinkOptions({}, { env: {} }).dir;
-  return dir === fallback ? undefined : { dir, source: 'the config' };
+  return dir === fallback ? undefined : 'the config';
 }
 
 /** Loads the coordinator like `loadObservability()`; `--dir` replaces the local sink's directory. */
@@ -215,9 +228,43 @@ export async function resolveJsonlDir(
   }).dir;
 }
 
-/** The store to read, and a clear error when a run is not in it. */
-export async function openStore(options: GlobalOptions): Promise<JsonlStore> {
-  return openJsonlStore(await resolveJsonlDir(options));
+/**
+ * The JSONL directory to read ({@link resolveJsonlDir}), and whether it exists. A directory
+ * someone chose (`--dir`, `RLM_OBS_JSONL_DIR`, the config) that does not exist is an error
+ * (exit 1: mistyped, or nothing recorded there yet) unless `waitForIt` (`tail -f`, `view`,
+ * which show it once it appears); the default directory of a project that has recorded
+ * nothing yet is not. A path that is not a directory is an error either way.
+ */
+export async function readableJsonlDir(
+  options: GlobalOptions,
+  { waitForIt = false }: { waitForIt?: boolean } = {},
+): Promise<{ dir: string; exists: boolean }> {
+  const env = process.env;
+  const dir = await resolveJsonlDir(options, env);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return { dir, exists: true }; // the reader reports it
+    const source = chosenBy(dir, options, env);
+    if (waitForIt || source === undefined) return { dir, exists: false };
+    throw new CliError(
+      `no such directory: ${dir} (from ${source}; mistyped, or nothing recorded there yet)`,
+      EXIT.problem,
+    );
+  }
+  if (!stat.isDirectory())
+    throw new CliError(`not a directory: ${dir} (the local JSONL files' directory)`, EXIT.problem);
+  return { dir, exists: true };
+}
+
+/** The store to read ({@link readableJsonlDir}), and a clear error when a run is not in it. */
+export async function openStore(
+  options: GlobalOptions,
+  read: { waitForIt?: boolean } = {},
+): Promise<JsonlStore> {
+  return openJsonlStore((await readableJsonlDir(options, read)).dir);
 }
 
 /** Runs started since `--since` (a date or a span like 30m, 2h, 7d); a bad value is a usage error. */

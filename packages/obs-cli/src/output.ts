@@ -220,17 +220,11 @@ export function squash(text: unknown, max = 80): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-/**
- * A single line, cut to `max` characters, with control characters as visible escapes
- * ({@link printable}); an escape is never cut in half.
- */
-export function oneLine(text: unknown, max = 80): string {
-  const s = String(text ?? '')
-    .replace(/\s+/g, ' ')
-    .trim();
+/** Text with control characters as visible escapes, cut to `max` characters (an escape is never cut in half). */
+function printableCut(text: string, max: number): string {
   const pieces: string[] = [];
   let length = 0;
-  for (const ch of s) {
+  for (const ch of text) {
     const shown = ch.length === 1 && ch.replace(CONTROL, '') === '' ? escapeControl(ch) : ch;
     if (length + shown.length > max) {
       // Room for the ellipsis: drop whole characters (an escape is one) from the end.
@@ -241,6 +235,47 @@ export function oneLine(text: unknown, max = 80): string {
     length += shown.length;
   }
   return pieces.join('');
+}
+
+/**
+ * A single line, cut to `max` characters, with control characters as visible escapes
+ * ({@link printable}); an escape is never cut in half. Whitespace runs become one space, so
+ * this is for compact views, not for code (see {@link textLines}).
+ */
+export function oneLine(text: unknown, max = 80): string {
+  return printableCut(
+    String(text ?? '')
+      .replace(/\s+/g, ' ')
+      .trim(),
+    max,
+  );
+}
+
+/**
+ * Multi-line text (code, program output) as the lines a terminal shows, keeping its line
+ * breaks and indentation: each line with its control characters (a tab, a lone `\r`, ESC) as
+ * visible escapes, cut to `maxLineLength`; at most `maxLines` lines, then a line saying how
+ * many more there are. A final line break adds no empty line.
+ */
+export function textLines(text: unknown, maxLines = 200, maxLineLength = 1000): string[] {
+  const lines = String(text ?? '').split(/\r?\n/);
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  const shown = lines.slice(0, maxLines).map((line) => printableCut(line, maxLineLength));
+  if (lines.length > maxLines)
+    shown.push(
+      `… ${lines.length - maxLines} more line${lines.length - maxLines === 1 ? '' : 's'} (--json has them all)`,
+    );
+  return shown;
+}
+
+/**
+ * A number for display: whole numbers as they are, others with up to 6 significant digits
+ * and no trailing zeros (`0.9700000000000002` → `0.97`); anything else as one line.
+ */
+export function formatValue(value: unknown, max = 30): string {
+  if (typeof value === 'number' && Number.isFinite(value) && !Number.isInteger(value))
+    return String(Number(value.toPrecision(6)));
+  return oneLine(value, max);
 }
 
 /** Prints a value as JSON for scripts. */

@@ -21,7 +21,7 @@ import { type Io, printable, processIo } from './output.js';
 const EXIT_HELP = `
 Exit codes:
   0  done
-  1  the command found a problem (an unusable sink, a missing run, failed deliveries)
+  1  the command found a problem (an unusable sink, a missing run or directory, failed deliveries)
   2  bad usage or a broken config
 
 Environment:

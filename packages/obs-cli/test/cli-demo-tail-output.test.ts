@@ -432,7 +432,7 @@ describe('control characters from records', () => {
     expect(runs.stdout).toContain('env\\x1b[2J');
     expect(runs.stdout).toContain('ctl\\x1b[31mid\\x9b1m');
     expect(runs.stdout).toContain('sess\\x9b31m / user\\x08 / tag\\x00');
-    expect(show.stdout).toContain('output: out\\x00\\x1b[31mred');
+    expect(show.stdout).toContain('output:\n|  |       out\\x00\\x1b[31mred');
     expect(show.stdout).toContain('error: err\\x1b[K');
     expect(show.stdout).toContain('model\\x1b[5m');
     expect(show.stdout).toContain('judge\\x1b[1m');
@@ -478,6 +478,8 @@ describe('rlm-obs runs', () => {
       expect(out.stdout, args.join(' ')).toContain('no run matches the filters (3 runs in ');
       expect(out.stdout, args.join(' ')).not.toContain('record some');
     }
+    // An empty directory (one that does not exist is an error: no such directory).
+    fs.mkdirSync(path.join(tmp.dir, 'nothing-here'), { recursive: true });
     const empty = await rlmObs(['runs', '--dir', 'nothing-here'], { cwd: tmp.dir });
     expect(empty.stdout).toContain('no runs in ');
     expect(empty.stdout).toContain('record some with: rlm-obs demo');

@@ -343,7 +343,7 @@ describe('rlm-obs on a directory with runs', () => {
     expect(failed.stdout).toContain('✗ did not complete');
     expect(failed.stdout).toContain('✗ failed');
     expect(failed.stdout).toContain("error: NameError: name 'valeus' is not defined");
-    expect(failed.stdout).toContain('code: values = [i * i for i in range(');
+    expect(failed.stdout).toMatch(/code:\n(\| {2})+ {5}values = \[i \* i for i in range\(/);
     const json = JSON.parse(
       (await rlmObs(['show', demo.runIds[0]!, '--dir', 'obs', '--json'], { cwd: recorded.dir }))
         .stdout,

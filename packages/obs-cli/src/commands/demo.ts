@@ -1,3 +1,4 @@
+import { envFlag, type LoadedConfig, type SinkStatus } from '@rlm/obs-core';
 import { CliError, EXIT, type GlobalOptions, loadContext } from '../context.js';
 import { runDemoAgent } from '../demo-agent.js';
 import { type Io, oneLine, printable, printJson } from '../output.js';
@@ -48,6 +49,50 @@ function sinkProblem(
 }
 
 /**
+ * Why the local files got nothing although the demo ran, with how to turn them on, or
+ * `undefined` when they took events: observability switched off, no local sink, the local
+ * sink disabled, or a sink that took no event.
+ */
+function nothingRecorded(
+  local: SinkStatus | undefined,
+  delivered: number,
+  config: LoadedConfig | undefined,
+  env: Record<string, string | undefined>,
+): { reason: string; fix?: string } | undefined {
+  const inConfig = config ? ` in ${config.file}` : '';
+  const master = env.DSPY_RLM_OBS_ENABLED;
+  if (!envFlag(master, true))
+    return {
+      reason: `observability is switched off (DSPY_RLM_OBS_ENABLED=${master})`,
+      fix: 'unset DSPY_RLM_OBS_ENABLED',
+    };
+  if (config?.config.enabled === false)
+    return {
+      reason: `observability is switched off (enabled: false${inConfig})`,
+      fix: `remove \`enabled: false\`${config ? ` from ${config.file}` : ''}`,
+    };
+  if (!local)
+    return {
+      reason: `no local-jsonl sink is configured${inConfig}`,
+      fix: `add 'jsonl' to the sinks${inConfig}`,
+    };
+  if (!local.enabled) {
+    const flag = env.DSPY_RLM_OBS_LOCAL_JSONL;
+    if (!envFlag(flag, true))
+      return {
+        reason: `local-jsonl is disabled (DSPY_RLM_OBS_LOCAL_JSONL=${flag})`,
+        fix: 'unset DSPY_RLM_OBS_LOCAL_JSONL',
+      };
+    return {
+      reason: `local-jsonl is disabled (enabled: false in its options${inConfig})`,
+      fix: `remove \`enabled: false\` from its options${inConfig}`,
+    };
+  }
+  if (delivered === 0) return { reason: 'local-jsonl took no events' };
+  return undefined;
+}
+
+/**
  * `rlm-obs demo`: a simulated RLM agent (seeded, deterministic) through the configured sinks —
  * by default only the local files — then where the files are and what to try next. Exits 1
  * when an enabled sink did not take everything (the coordinator's counters, and the sink's
@@ -57,7 +102,7 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
   const seed = wholeNumber(options.seed, '--seed', 0);
   const runCount = wholeNumber(options.runs, '--runs', 1);
   const stepCount = wholeNumber(options.steps, '--steps', 2);
-  const { obs } = await loadContext(options);
+  const { obs, config } = await loadContext(options);
   const result = await runDemoAgent(obs, {
     ...(seed !== undefined ? { seed } : {}),
     ...(runCount !== undefined ? { runs: runCount } : {}),
@@ -81,8 +126,25 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
     .map((p) => ({ ...p, problem: obs.redactor.scrub(p.problem) }));
   const ok = report.ok && problems.length === 0;
   const jsonlFailed = problems.some((p) => p.sink === 'local-jsonl');
+  // Nothing in the local files, though nothing failed (they were switched off): no pointers.
+  const notRecorded = jsonlFailed
+    ? undefined
+    : nothingRecorded(
+        statuses.find((st) => st.name === 'local-jsonl'),
+        report.sinks.find((r) => r.name === 'local-jsonl')?.delivered ?? 0,
+        config,
+        process.env,
+      );
   if (options.json) {
-    printJson(io, { ...result, dir: jsonl?.dir ?? null, ok, problems, sinks: report.sinks });
+    printJson(io, {
+      ...result,
+      dir: notRecorded ? null : (jsonl?.dir ?? null),
+      recorded: !notRecorded && !jsonlFailed,
+      ...(notRecorded ? { notRecorded } : {}),
+      ok,
+      problems,
+      sinks: report.sinks,
+    });
     return ok ? EXIT.ok : EXIT.problem;
   }
   const c = io.colors;
@@ -109,6 +171,16 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
       ),
     );
     return EXIT.problem;
+  }
+  if (notRecorded) {
+    const elsewhere = report.sinks.some(
+      (r) => r.name !== 'local-jsonl' && enabled.has(r.name) && r.delivered > 0,
+    );
+    io.out(
+      `\n${c.yellow(`nothing recorded${elsewhere ? ' in the local files' : ''}: ${printable(notRecorded.reason)}`)}`,
+    );
+    if (notRecorded.fix) io.out(`  to record in the local files: ${printable(notRecorded.fix)}`);
+    return ok ? EXIT.ok : EXIT.problem;
   }
   if (jsonl?.dir) {
     io.out(`\nrecords: ${printable(jsonl.dir)}`);

@@ -40,7 +40,9 @@ export async function doctorCommand(options: GlobalOptions, io: Io): Promise<num
       result = {
         ok: true,
         problems: [],
-        detail: `${status.detail} (no active check; setup succeeded)`,
+        detail: status.detail
+          ? `${status.detail} (no active check; setup succeeded)`
+          : 'no active check; setup succeeded',
       };
     } else {
       const install = /(pnpm add|npm install|yarn add|bun add) \S+/.exec(status.detail)?.[0];
@@ -77,7 +79,7 @@ export async function doctorCommand(options: GlobalOptions, io: Io): Promise<num
     if (!f.enabled) {
       io.out(`${c.dim('-')} ${printable(f.name)}: ${c.dim('disabled')}`);
     } else if (f.ok) {
-      io.out(`${c.green('✓')} ${printable(f.name)}: ${printable(f.detail)}`);
+      io.out(`${c.green('✓')} ${printable(f.name)}${f.detail ? `: ${printable(f.detail)}` : ''}`);
     } else {
       io.out(`${c.red('✗')} ${printable(f.name)}`);
       for (const p of f.problems) {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { CliError, EXIT, type GlobalOptions, resolveJsonlDir } from '../context.js';
+import { CliError, EXIT, type GlobalOptions, readableJsonlDir } from '../context.js';
 import { type Io, oneLine, printJson, table } from '../output.js';
 import { type JsonCell, QueryEngine, QueryError, type QueryResult } from '../query/engine.js';
 import { VIEW_DOCS } from '../query/schema.js';
@@ -83,7 +83,7 @@ export async function queryCommand(
       'give the SQL to run, e.g. rlm-obs query "SELECT * FROM runs" (views: rlm-obs query --schema)',
       EXIT.usage,
     );
-  const dir = await resolveJsonlDir(options);
+  const { dir } = await readableJsonlDir(options);
   const engine = await QueryEngine.open(dir);
   let result: QueryResult;
   try {

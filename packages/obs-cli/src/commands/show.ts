@@ -16,6 +16,7 @@ import {
   printable,
   printJson,
   squash,
+  textLines,
 } from '../output.js';
 import { withRecordedTimes } from '../replay.js';
 import { runStats } from '../run-stats.js';
@@ -186,8 +187,13 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
         );
       }
       if (options.code) {
-        if (action.code) detail('code', action.code, 1000);
-        if (observation.output) detail('output', observation.output, 1000);
+        // Code and output keep their lines and indentation, each line under the tree.
+        const block = (label: string, value: unknown) => {
+          io.out(`${inner}|     ${c.dim(label)}:`);
+          for (const text of textLines(value)) io.out(`${inner}|       ${text}`.trimEnd());
+        };
+        if (action.code) block('code', action.code);
+        if (observation.output) block('output', observation.output);
       }
     }
     const answer = run.end?.result.finalAnswer;

@@ -1,7 +1,7 @@
 import { existsSync, promises as fsp, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { CliError, EXIT, type GlobalOptions, openStore } from '../context.js';
-import { formatTime, type Io, oneLine, printable } from '../output.js';
+import { CliError, EXIT, type GlobalOptions, readableJsonlDir } from '../context.js';
+import { formatTime, formatValue, type Io, oneLine, printable } from '../output.js';
 
 /** Options of `rlm-obs tail`. */
 export interface TailOptions extends GlobalOptions {
@@ -50,7 +50,7 @@ function describe(record: Record_, io: Io): string {
     return `${c.dim(when)} ${run} ${c.cyan('start')} ${oneLine(l.task, 60)} ${c.dim(`(${oneLine(l.environment ?? '', 60)})`)}`;
   if (record.file === 'end') {
     const mark = l.completed ? c.green('completed') : c.red('did not complete');
-    return `${c.dim(when)} ${run} ${c.cyan('end')} ${mark} steps=${oneLine(l.steps, 20)} reward=${oneLine(l.total_reward, 30)}`;
+    return `${c.dim(when)} ${run} ${c.cyan('end')} ${mark} steps=${oneLine(l.steps, 20)} reward=${formatValue(l.total_reward)}`;
   }
   if (record.file === 'score') {
     const value = JSON.stringify(
@@ -64,7 +64,7 @@ function describe(record: Record_, io: Io): string {
     return `${c.dim(when)} ${run} ${c.cyan(l.kind === 'feedback' ? 'feedback' : 'score')} ${oneLine(l.name ?? '?', 60)} = ${oneLine(value, 60)}${extra.length > 0 ? ` ${c.dim(oneLine(extra.join(' '), 120))}` : ''}`;
   }
   const ok = l.success === false ? c.red('✗') : l.success === true ? c.green('✓') : ' ';
-  return `${c.dim(when)} ${run} ${c.cyan('step')} ${oneLine(l.step, 20)} ${oneLine(l.action ?? '-', 60)} reward=${oneLine(l.reward ?? '-', 30)} ${ok}`;
+  return `${c.dim(when)} ${run} ${c.cyan('step')} ${oneLine(l.step, 20)} ${oneLine(l.action ?? '-', 60)} reward=${formatValue(l.reward ?? '-')} ${ok}`;
 }
 
 /** Where a file is now and how far it has been read. */
@@ -197,8 +197,7 @@ export async function tailCommand(
 ): Promise<number> {
   const count = wholeNumber(options.lines, 20, '-n/--lines', 0);
   const interval = wholeNumber(options.interval, 250, '--interval', 1);
-  const store = await openStore(options);
-  const dir = store.dir;
+  const { dir, exists } = await readableJsonlDir(options, { waitForIt: Boolean(options.follow) });
   const follower = new Follower();
   const files = (): Array<[string, Record_['file']]> => {
     const list: Array<[string, Record_['file']]> = [
@@ -232,7 +231,14 @@ export async function tailCommand(
       io.out(io.colors.dim(`no records yet in ${printable(dir)}`));
     return EXIT.ok;
   }
-  if (!options.json) io.err(io.colors.dim(`following ${printable(dir)} (Ctrl-C to stop)`));
+  if (!options.json)
+    io.err(
+      io.colors.dim(
+        exists
+          ? `following ${printable(dir)} (Ctrl-C to stop)`
+          : `${printable(dir)} does not exist yet; waiting for it to appear (Ctrl-C to stop)`,
+      ),
+    );
   await new Promise<void>((resolve) => {
     // One look at a time: the next is scheduled when this one has printed, so two looks
     // never read the same new lines.

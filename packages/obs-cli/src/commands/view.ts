@@ -1,4 +1,4 @@
-import { CliError, EXIT, type GlobalOptions, resolveJsonlDir } from '../context.js';
+import { CliError, EXIT, type GlobalOptions, readableJsonlDir } from '../context.js';
 import { type Io, printable } from '../output.js';
 import { startViewServer } from '../view/server.js';
 
@@ -14,7 +14,7 @@ export async function viewCommand(options: ViewOptions, io: Io): Promise<number>
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new CliError('--port must be a whole number from 0 (any free port) to 65535', EXIT.usage);
   const host = options.host ?? '127.0.0.1';
-  const dir = await resolveJsonlDir(options);
+  const { dir, exists } = await readableJsonlDir(options, { waitForIt: true });
   let server: Awaited<ReturnType<typeof startViewServer>>;
   try {
     server = await startViewServer({ dir, port, host });
@@ -33,6 +33,10 @@ export async function viewCommand(options: ViewOptions, io: Io): Promise<number>
     io.out(`  ${io.colors.bold(server.url)}`);
     io.out(io.colors.dim('new records appear as they are written; Ctrl-C to stop'));
   }
+  if (!exists)
+    io.err(
+      io.colors.dim(`${printable(dir)} does not exist yet; its runs appear once it is written`),
+    );
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
