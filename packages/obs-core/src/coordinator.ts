@@ -307,9 +307,9 @@ export class RLMObservability implements ExitParticipant {
   }
 
   /**
-   * Adds a sink; events from now on reach it. A sink with a duplicate name is refused. A sink
-   * that records nothing — a placeholder (`createPlaceholderSink`) or one whose `status()`
-   * says `enabled: false` now — gets no events at all, so its counters stay at 0.
+   * Adds a sink; events from now on reach it. A sink with a duplicate name is refused. A
+   * placeholder (`createPlaceholderSink`: disabled, not installed, failed to load) records
+   * nothing and gets no events at all, so its counters stay at 0.
    */
   addSink(sink: RLMObservabilitySink): boolean {
     if (!isSinkLike(sink)) {

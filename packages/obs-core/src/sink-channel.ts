@@ -40,10 +40,10 @@ export interface DeliveryOptions {
 export interface SinkFlushResult extends SinkCounters {
   name: string;
   /**
-   * The queue drained and the sink's flush finished in time without error. A disabled sink
-   * (its status said `enabled: false` when it was added) is `ok` — it has nothing to
-   * deliver; an enabled stand-in for a sink that is not installed or failed to load
-   * (`createPlaceholderSink`) is not, with its status detail as `error`.
+   * The queue drained and the sink's flush finished in time without error. A disabled
+   * placeholder is `ok` — it has nothing to deliver; an enabled stand-in for a sink that is
+   * not installed or failed to load (`createPlaceholderSink`) is not, with its status detail
+   * as `error`.
    */
   ok: boolean;
   /** The deadline passed before the sink finished. */
@@ -93,10 +93,7 @@ export class SinkChannel {
   readonly local: boolean;
   /** The sink implements the optional `onScore`. */
   readonly scores: boolean;
-  /**
-   * The sink records nothing: a placeholder, or a sink whose status said `enabled: false`
-   * when it was added. It gets no events, and its counters stay at 0.
-   */
+  /** The sink records nothing (a placeholder): it gets no events, its counters stay at 0. */
   readonly inert: boolean;
   /** An enabled placeholder: a sink that should record but cannot (not installed, failed to load). */
   readonly missing: boolean;
@@ -131,15 +128,19 @@ export class SinkChannel {
     }
     this.local = local;
     this.scores = scores;
-    // Asked once, here: never per event.
-    let enabled = true;
-    try {
-      enabled = sink.status().enabled !== false;
-    } catch {
-      // a throwing status(): the sink may still record
-    }
+    // Only a placeholder is known to record nothing, for good. A sink whose status says
+    // `enabled: false` now may be enabled later (a CompositeSink that gets its children after
+    // it was added): it gets every event.
     const placeholder = isPlaceholderSink(sink);
-    this.inert = placeholder || !enabled;
+    let enabled = true;
+    if (placeholder) {
+      try {
+        enabled = sink.status().enabled !== false;
+      } catch {
+        // a throwing status(): count it as enabled (the report then says it is missing)
+      }
+    }
+    this.inert = placeholder;
     this.missing = placeholder && enabled;
     this.#options = options;
     this.#log = log;

@@ -721,6 +721,8 @@ class WorkerSinkProxy implements RLMObservabilitySink, DeliversElsewhere {
   readonly #poster: EventPoster;
   readonly #index: number;
   readonly #bit: number;
+  /** A stand-in for a sink that failed to load in the worker. */
+  readonly #placeholder: boolean;
 
   /** `index`: the sink's place in its worker; `bit`: its bit in the batch entries' masks. */
   constructor(
@@ -741,7 +743,8 @@ class WorkerSinkProxy implements RLMObservabilitySink, DeliversElsewhere {
     if (info.check) this.check = () => link.check(this.name);
     // A placeholder in the worker (its package failed to load): the coordinator here sends
     // it nothing either.
-    if (info.placeholder) (this as { [PLACEHOLDER_SINK]?: true })[PLACEHOLDER_SINK] = true;
+    this.#placeholder = info.placeholder === true;
+    if (this.#placeholder) (this as { [PLACEHOLDER_SINK]?: true })[PLACEHOLDER_SINK] = true;
   }
 
   status(): SinkStatus {
@@ -766,15 +769,18 @@ class WorkerSinkProxy implements RLMObservabilitySink, DeliversElsewhere {
   }
 
   async forceFlush(options?: SinkFinishOptions): Promise<void> {
+    // A placeholder has nothing to flush; the coordinator here reports why it is missing.
+    if (this.#placeholder) return;
     const report = await this.#link.flush(options?.timeoutMs ?? 5_000);
     const error = finishError(this.name, report, 'flush');
     if (error) throw error;
   }
 
   async shutdown(options?: SinkFinishOptions): Promise<void> {
+    // Even a placeholder closes its place in the worker (the last one ends the thread).
     const report = await this.#link.shutdown(this.name, options?.timeoutMs ?? 5_000);
     const error = finishError(this.name, report, 'shutdown');
-    if (error) throw error;
+    if (error && !this.#placeholder) throw error;
   }
 }
 

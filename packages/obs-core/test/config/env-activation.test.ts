@@ -446,11 +446,15 @@ export function fromEnv() { return { name: 'langfuse', status: () => ({ name: 'l
     const p = projectWith(brokenOtel);
     try {
       const jsonlDir = path.join(p.dir, 'obs');
+      const warnings: string[] = [];
       const obs = await loadObservability({
         cwd: p.dir,
         env: { RLM_OBS_JSONL_DIR: jsonlDir, RLM_OBS_WORKER: '1', DSPY_RLM_OTEL_ENABLED: 'true' },
-        logger: { warn() {} },
-        overrides: { flushOnExit: false, logger: false },
+        logger: { warn: (message: string) => void warnings.push(message) },
+        overrides: {
+          flushOnExit: false,
+          logger: { warn: (message: string) => void warnings.push(message) },
+        },
       });
       const status = Object.fromEntries(obs.status().map((s) => [s.name, s]));
       expect(status.opentelemetry).toMatchObject({ enabled: true, available: false });
@@ -464,6 +468,9 @@ export function fromEnv() { return { name: 'langfuse', status: () => ({ name: 'l
       expect(byName['local-jsonl']?.delivered).toBeGreaterThanOrEqual(3);
       expect(byName.opentelemetry).toMatchObject({ ok: false, delivered: 0, dropped: 0 });
       expect(byName.opentelemetry?.error).toMatch(/^failed to load: Cannot find package/);
+      // Said once, as in the application's thread: no flush or shutdown failure on top.
+      expect(warnings.filter((w) => /flush failed|shutdown failed/.test(w))).toEqual([]);
+      expect(warnings.filter((w) => /failed to load/.test(w)).length).toBeGreaterThanOrEqual(1);
     } finally {
       p.remove();
     }
