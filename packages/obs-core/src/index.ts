@@ -77,6 +77,8 @@ export {
   spanIdFromRunId,
   traceIdFromRunId,
 } from './ids.js';
+export type { ContentLimits } from './limits.js';
+export { contentLimitsOptions, readContentLimits } from './limits.js';
 export {
   assignOwn,
   epochMs,

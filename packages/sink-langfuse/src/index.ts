@@ -4,18 +4,14 @@
  */
 import {
   AUTH_COOLDOWN_OPTIONS,
+  contentLimitsOptions,
   defineOptionsSchema,
   envFlag,
   type OptionSpec,
   readyOrLater,
   type SinkContext,
 } from '@rlm/obs-core';
-import {
-  type LangfuseLimits,
-  LangfuseSink,
-  type LangfuseSinkOptions,
-  limitProblem,
-} from './langfuse-sink.js';
+import { DEFAULT_LIMITS, LangfuseSink, type LangfuseSinkOptions } from './langfuse-sink.js';
 
 export type { LangfuseLimits, LangfuseSinkOptions, LangfuseStats } from './langfuse-sink.js';
 /**
@@ -46,13 +42,7 @@ export const optionsSchema = defineOptionsSchema<LangfuseSinkOptions>({
   spanExporter: 'object',
   maxOpenRuns: 'positiveNumber',
   authCooldown: AUTH_COOLDOWN_OPTIONS,
-  limits: {
-    code: limitProblem,
-    output: limitProblem,
-    finalAnswer: limitProblem,
-    error: limitProblem,
-    score: limitProblem,
-  } satisfies Record<keyof LangfuseLimits, OptionSpec>,
+  limits: contentLimitsOptions(DEFAULT_LIMITS),
   name: 'nonEmptyString',
 } satisfies Record<keyof LangfuseSinkOptions, OptionSpec>);
 

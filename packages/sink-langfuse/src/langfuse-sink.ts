@@ -32,6 +32,7 @@ import {
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  readContentLimits,
   type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
@@ -122,38 +123,13 @@ export interface LangfuseLimits {
 }
 
 /** The seed's cut: 500 characters for code, output, final answer, errors and score texts. */
-const DEFAULT_LIMITS: Required<LangfuseLimits> = {
+export const DEFAULT_LIMITS: Readonly<Required<LangfuseLimits>> = Object.freeze({
   code: 500,
   output: 500,
   finalAnswer: 500,
   error: 500,
   score: 500,
-};
-
-/** Why a limit is not usable (a whole number > 0), or `undefined` when it is. */
-export function limitProblem(value: unknown): string | undefined {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0
-    ? undefined
-    : `must be a whole number > 0 (got ${typeof value === 'number' ? value : typeof value})`;
-}
-
-/** The limits given over the defaults, or the first problem (`limits.code must be …`). */
-function readLimits(limits: unknown): { limits: Required<LangfuseLimits> } | { problem: string } {
-  if (limits === undefined) return { limits: DEFAULT_LIMITS };
-  if (!isObject(limits)) return { problem: 'limits must be an object' };
-  const out = { ...DEFAULT_LIMITS };
-  for (const [key, value] of Object.entries(limits)) {
-    if (value === undefined) continue;
-    if (!Object.hasOwn(DEFAULT_LIMITS, key))
-      return {
-        problem: `unknown limit '${key}' (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`,
-      };
-    const problem = limitProblem(value);
-    if (problem) return { problem: `limits.${key} ${problem}` };
-    out[key as keyof LangfuseLimits] = value as number;
-  }
-  return { limits: out };
-}
+});
 
 /** Scores held for the next flush; beyond it they are counted as failed. */
 const MAX_QUEUED_SCORES = 10_000;
@@ -316,8 +292,8 @@ export class LangfuseSink implements RLMObservabilitySink {
     this.#auth = new ExportAuth(new AuthCooldown(options.authCooldown));
     this.#environment = options.environment;
     this.#timeoutSeconds = options.timeoutSeconds ?? 10;
-    const limits = readLimits(options.limits);
-    this.#limits = 'limits' in limits ? limits.limits : DEFAULT_LIMITS;
+    const limits = readContentLimits(DEFAULT_LIMITS, options.limits);
+    this.#limits = 'limits' in limits ? limits.limits : { ...DEFAULT_LIMITS };
     const publicKey = cleanKey(options.publicKey);
     const secretKey = cleanKey(options.secretKey);
     const authorization = `Basic ${Buffer.from(`${publicKey}:${secretKey}`).toString('base64')}`;

@@ -243,7 +243,7 @@ describe('langfuse limits', () => {
     for (const [limits, detail] of [
       [{ code: 0 }, 'unavailable: limits.code must be a whole number > 0 (got 0)'],
       [{ error: 2.5 }, 'unavailable: limits.error must be a whole number > 0 (got 2.5)'],
-      [{ output: '500' }, 'unavailable: limits.output must be a whole number > 0 (got string)'],
+      [{ output: '500' }, 'unavailable: limits.output must be a whole number > 0 (got a string)'],
       [
         { text: 5 },
         "unavailable: unknown limit 'text' (known: code, output, finalAnswer, error, score)",

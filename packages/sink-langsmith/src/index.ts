@@ -3,6 +3,7 @@
  */
 import {
   AUTH_COOLDOWN_OPTIONS,
+  contentLimitsOptions,
   defineOptionsSchema,
   envFlag,
   type OptionSpec,
@@ -10,7 +11,7 @@ import {
   type SinkContext,
 } from '@rlm/obs-core';
 import {
-  type LangSmithLimits,
+  DEFAULT_LANGSMITH_LIMITS,
   LangSmithSink,
   type LangSmithSinkOptions,
 } from './langsmith-sink.js';
@@ -21,11 +22,6 @@ export type {
   LangSmithSinkStats,
 } from './langsmith-sink.js';
 export { LangSmithSink, langsmithRunId } from './langsmith-sink.js';
-
-const positiveWhole = (value: unknown): string | undefined =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value > 0
-    ? undefined
-    : 'must be a whole number > 0';
 
 /**
  * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
@@ -48,12 +44,7 @@ export const optionsSchema = defineOptionsSchema<LangSmithSinkOptions>({
   maxRetries: 'count',
   name: 'nonEmptyString',
   authCooldown: AUTH_COOLDOWN_OPTIONS,
-  limits: {
-    code: positiveWhole,
-    output: positiveWhole,
-    finalAnswer: positiveWhole,
-    error: positiveWhole,
-  } satisfies Record<keyof LangSmithLimits, OptionSpec>,
+  limits: contentLimitsOptions(DEFAULT_LANGSMITH_LIMITS),
 } satisfies Record<keyof LangSmithSinkOptions, OptionSpec>);
 
 function fromEnvironment(env: Record<string, string | undefined>): LangSmithSinkOptions {

@@ -25,6 +25,7 @@ import {
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  readContentLimits,
   type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
@@ -104,23 +105,12 @@ export interface LangSmithLimits {
 }
 
 /** The seed's limits: 500 characters for each text. */
-const DEFAULT_LANGSMITH_LIMITS: Readonly<Required<LangSmithLimits>> = Object.freeze({
+export const DEFAULT_LANGSMITH_LIMITS: Readonly<Required<LangSmithLimits>> = Object.freeze({
   code: 500,
   output: 500,
   finalAnswer: 500,
   error: 500,
 });
-
-function limitsOf(given: LangSmithLimits | undefined): Required<LangSmithLimits> {
-  const limits = { ...DEFAULT_LANGSMITH_LIMITS };
-  if (isObject(given))
-    for (const key of Object.keys(limits) as (keyof LangSmithLimits)[]) {
-      const value = given[key];
-      if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)
-        limits[key] = value;
-    }
-  return limits;
-}
 
 /**
  * OpenTelemetry's "suppress tracing" flag (`suppressTracing()` of `@opentelemetry/core` sets
@@ -526,7 +516,8 @@ export class LangSmithSink implements RLMObservabilitySink {
     this.ready = Promise.resolve();
     this.#maxQueuedBytes =
       options.maxQueuedBytes ?? options.maxIngestMemoryBytes ?? 16 * 1024 * 1024;
-    this.#limits = limitsOf(options.limits);
+    const limits = readContentLimits(DEFAULT_LANGSMITH_LIMITS, options.limits);
+    this.#limits = 'limits' in limits ? limits.limits : { ...DEFAULT_LANGSMITH_LIMITS };
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#cooldown = new AuthCooldown(options.authCooldown);
     this.#redactor = createRedactor();
@@ -537,6 +528,10 @@ export class LangSmithSink implements RLMObservabilitySink {
       () => this.#authOk(),
     );
     if (!this.enabled) return;
+    if ('problem' in limits) {
+      this.#detail = `unavailable: ${limits.problem}`;
+      return;
+    }
     if (!options.apiKey) {
       this.#detail = 'unavailable: set LANGSMITH_API_KEY (or LANGCHAIN_API_KEY)';
       return;

@@ -86,12 +86,18 @@ describe('optionsSchema', () => {
     expect(
       issues({ limits: { code: 0, output: 1.5, finalAnswer: -1, error: '500', task: 10 } }),
     ).toEqual([
-      ['must be a whole number > 0', 'limits.code'],
-      ['must be a whole number > 0', 'limits.output'],
-      ['must be a whole number > 0', 'limits.finalAnswer'],
-      ['must be a whole number > 0', 'limits.error'],
+      ['must be a whole number > 0 (got 0)', 'limits.code'],
+      ['must be a whole number > 0 (got 1.5)', 'limits.output'],
+      ['must be a whole number > 0 (got -1)', 'limits.finalAnswer'],
+      ['must be a whole number > 0 (got a string)', 'limits.error'],
       [expect.stringMatching(/^unknown option 'task'/), 'limits.task'],
     ]);
+    // Given to the class directly, an unusable limit makes the sink say so.
+    const direct = new LangSmithSink({ apiKey: 'k', connectionCheck: false, limits: { code: 0 } });
+    expect(direct.status()).toMatchObject({
+      available: false,
+      detail: 'unavailable: limits.code must be a whole number > 0 (got 0)',
+    });
     expect(issues({ limits: 500 })[0]).toEqual([
       'must be an object with code, output, finalAnswer, error (got 500)',
       'limits',

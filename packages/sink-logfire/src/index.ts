@@ -6,12 +6,13 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
   AUTH_COOLDOWN_OPTIONS,
+  contentLimitsOptions,
   defineOptionsSchema,
   envFlag,
   type OptionSpec,
   type SinkContext,
 } from '@rlm/obs-core';
-import { type LogfireLimits, LogfireSink, type LogfireSinkOptions } from './logfire-sink.js';
+import { DEFAULT_LIMITS, LogfireSink, type LogfireSinkOptions } from './logfire-sink.js';
 
 export type { LogfireLimits, LogfireSinkOptions, LogfireStats } from './logfire-sink.js';
 export { baseUrlForToken, LEVELS, LogfireSink } from './logfire-sink.js';
@@ -69,13 +70,6 @@ export interface LogfireConfigOptions extends LogfireSinkOptions {
   credentialsDir?: string;
 }
 
-/** A content limit: a whole number of characters > 0. */
-function wholePositive(value: unknown): string | undefined {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1
-    ? undefined
-    : 'must be a whole number >= 1';
-}
-
 /**
  * The sink package contract: the options a config may give (`rlm-obs.config.*`), so an
  * unknown option (`projectname` for `projectName`) or a wrong type is a config error naming
@@ -109,11 +103,7 @@ export const optionsSchema = defineOptionsSchema<LogfireConfigOptions>({
   authCooldown: AUTH_COOLDOWN_OPTIONS,
   name: 'nonEmptyString',
   credentialsDir: 'nonEmptyString',
-  limits: {
-    task: wholePositive,
-    error: wholePositive,
-    scoreText: wholePositive,
-  } satisfies Record<keyof LogfireLimits, OptionSpec>,
+  limits: contentLimitsOptions(DEFAULT_LIMITS),
 } satisfies Record<keyof LogfireConfigOptions, OptionSpec>);
 
 /** The sink package contract: listed in a config as `'logfire'`. */

@@ -27,6 +27,7 @@ import {
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  readContentLimits,
   type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
@@ -134,22 +135,11 @@ export interface LogfireLimits {
 }
 
 /** The seed's limits. */
-const DEFAULT_LIMITS: Readonly<Required<LogfireLimits>> = Object.freeze({
+export const DEFAULT_LIMITS: Readonly<Required<LogfireLimits>> = Object.freeze({
   task: 200,
   error: 200,
   scoreText: 1000,
 });
-
-/** `limits` over the defaults; a value that is not a whole number > 0 keeps the default. */
-function resolveLimits(limits: LogfireLimits | undefined): Required<LogfireLimits> {
-  const out = { ...DEFAULT_LIMITS };
-  if (limits === null || typeof limits !== 'object') return out;
-  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof LogfireLimits>) {
-    const value = limits[key];
-    if (typeof value === 'number' && Number.isInteger(value) && value > 0) out[key] = value;
-  }
-  return out;
-}
 
 /**
  * Logfire's regions, as its SDKs (Python `logfire`, `logfire-js`) map a token's region: `us`,
@@ -218,8 +208,8 @@ function conventions(
   level: number,
   spanType: 'span' | 'log',
   tags: string[],
-  more?: Attributes,
-  evenMore?: Attributes,
+  extra?: Attributes,
+  custom?: Attributes,
 ): Attributes {
   const keys = Object.keys(values);
   let compiled = TEMPLATES.get(template);
@@ -240,17 +230,19 @@ function conventions(
     const key = parts[i]!;
     message += (key in values ? String(values[key]) : `{${key}}`) + parts[i + 1]!;
   }
-  // The values never use these keys; `more` may (custom attributes win, as before).
+  // Custom attributes (the coordinator's, the run's, the step's) first: they never replace
+  // the log's own fields (`step`, `reward`, `name`…), its `extra` (identity, model, cost) or
+  // Logfire's conventions, which the values and `extra` never use.
   return {
+    ...custom,
+    ...values,
+    ...extra,
     'logfire.msg_template': template,
     'logfire.msg': message,
     'logfire.level_num': level,
     'logfire.span_type': spanType,
     'logfire.json_schema': compiled.schema,
     'logfire.tags': tags,
-    ...values,
-    ...more,
-    ...evenMore,
   };
 }
 
@@ -328,7 +320,8 @@ export class LogfireSink implements RLMObservabilitySink {
 
   constructor(options: LogfireSinkOptions = {}) {
     this.name = options.name ?? 'logfire';
-    this.#limits = resolveLimits(options.limits);
+    const limits = readContentLimits(DEFAULT_LIMITS, options.limits);
+    this.#limits = 'limits' in limits ? limits.limits : { ...DEFAULT_LIMITS };
     this.#maxOpenRuns = Math.max(1, options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS);
     this.#steps = new StepSequence(this.#maxOpenRuns * 2);
     this.enabled = options.enabled !== false;
@@ -343,6 +336,10 @@ export class LogfireSink implements RLMObservabilitySink {
     this.#scrub = secretScrubber({ secrets: [token, options.token], urls: [this.baseUrl] });
     this.#probeToken = options.spanExporter || options.useGlobalProvider ? undefined : token;
     if (!this.enabled) return;
+    if ('problem' in limits) {
+      this.#detail = `unavailable: ${limits.problem}`;
+      return;
+    }
     if (options.useGlobalProvider) {
       // The application's own Logfire/OpenTelemetry configuration exports for us.
       this.#tracer = trace.getTracer('rlm-obs', '0.1.0');
@@ -500,8 +497,8 @@ export class LogfireSink implements RLMObservabilitySink {
       LEVELS.info,
       'span',
       tags,
-      custom,
       identity,
+      custom,
     );
     if (typeof s.parentRunId === 'string') attributes.parent_run_id = s.parentRunId;
     const span = this.#startSpan(

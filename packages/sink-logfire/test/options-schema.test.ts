@@ -56,9 +56,13 @@ describe('logfire options in a config file', () => {
       [{ tags: 'rlm' }, 'tags', 'must be a list of strings'],
       [{ maxQueueSize: 0 }, 'maxQueueSize', 'must be a whole number >= 1'],
       [{ authCooldown: { initialMS: 1 } }, 'authCooldown.initialMS', "did you mean 'initialMs'?"],
-      [{ limits: { task: 0 } }, 'limits.task', 'must be a whole number >= 1'],
-      [{ limits: { error: 2.5 } }, 'limits.error', 'must be a whole number >= 1'],
-      [{ limits: { scoreText: '100' } }, 'limits.scoreText', 'must be a whole number >= 1'],
+      [{ limits: { task: 0 } }, 'limits.task', 'must be a whole number > 0 (got 0)'],
+      [{ limits: { error: 2.5 } }, 'limits.error', 'must be a whole number > 0 (got 2.5)'],
+      [
+        { limits: { scoreText: '100' } },
+        'limits.scoreText',
+        'must be a whole number > 0 (got a string)',
+      ],
       [{ limits: { text: 100 } }, 'limits.text', 'unknown option'],
       [{ limits: 100 }, 'limits', 'must be an object'],
     ] as const) {

@@ -97,6 +97,38 @@ describe('custom attributes (seed 002: "add custom metadata to all spans")', () 
     await obs.shutdown();
   });
 
+  it('custom attributes never replace a log’s own fields, its identity or Logfire’s conventions', async () => {
+    const { exporter, sink } = recording();
+    const obs = RLMObservability.withSinks([sink], {
+      flushOnExit: false,
+      logger: false,
+      attributes: { reward: 'sparse-v2', step: 'planner', name: 'support-agent' },
+    });
+    const run = obs.startRun({
+      runId: 'clash-run',
+      task: 'the task',
+      environment: 'e',
+      sessionId: 'session-1',
+      attributes: { run_id: 'not-the-id', task: 'not-the-task', 'logfire.level_num': 99 },
+    });
+    run.step({ step: 1, action: { action: 'a' }, observation: { success: true }, reward: 0.5 });
+    run.score('accuracy', 0.75);
+    run.end({ completed: true, totalReward: 0.5 });
+    await obs.flush();
+    const spans = exporter.getFinishedSpans();
+    const root = byTemplate(spans, 'rlm.run {run_id}')[0]!;
+    expect(root.attributes).toMatchObject({ run_id: 'clash-run', task: 'the task' });
+    expect(root.attributes['logfire.level_num']).not.toBe(99);
+    const step = spans.find((s) => s.attributes.action === 'a')!;
+    expect(step.attributes).toMatchObject({ step: 1, reward: 0.5, run_id: 'clash-run' });
+    expect(String(step.attributes['logfire.msg'])).not.toContain('planner');
+    const score = spans.find((s) => s.attributes.value === 0.75)!;
+    expect(score.attributes.name).toBe('accuracy');
+    // The custom attributes are still there where they do not clash.
+    expect(step.attributes['session.id']).toBe('session-1');
+    await obs.shutdown();
+  });
+
   it('a step’s cache status and key: rlm.cache.status, rlm.cache.key', async () => {
     const { exporter, sink } = recording();
     sink.onRunStart('cached', { task: 't', environment: 'e', params: {} });
@@ -143,6 +175,16 @@ describe('content limits', () => {
     expect(score.attributes.value).toBe(`${'v'.repeat(8)}…[truncated 42 chars]`);
     expect(score.attributes.comment).toBe(`${'c'.repeat(8)}…[truncated 42 chars]`);
     await sink.shutdown();
+  });
+
+  it('an unusable limit given to the class makes the sink say so', () => {
+    for (const [limits, detail] of [
+      [{ task: 0 }, 'unavailable: limits.task must be a whole number > 0 (got 0)'],
+      [{ text: 5 }, "unavailable: unknown limit 'text' (known: task, error, scoreText)"],
+    ] as const) {
+      const { sink } = recording({ limits: limits as never });
+      expect(sink.status()).toMatchObject({ available: false, detail });
+    }
   });
 
   it('the defaults are the seed’s: task 200, error 200, score text 1000, each marked', async () => {

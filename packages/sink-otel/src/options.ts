@@ -3,7 +3,12 @@
  * checks the sink itself makes (a wrong value makes the sink unavailable with a detail that
  * names the option, instead of dropping every span or exporting with another protocol).
  */
-import { AUTH_COOLDOWN_OPTIONS, defineOptionsSchema } from '@rlm/obs-core';
+import {
+  AUTH_COOLDOWN_OPTIONS,
+  contentLimitsOptions,
+  defineOptionsSchema,
+  readContentLimits,
+} from '@rlm/obs-core';
 import type { OtlpProtocol } from '@rlm/otel-common';
 import type { OtelSinkOptions } from './otel-sink.js';
 
@@ -51,21 +56,16 @@ const VALUE_CHECKS: ReadonlyArray<[keyof OtelSinkOptions, Check]> = [
   ['metricExportIntervalMs', positiveMs],
 ];
 
-/** The texts `limits` may set (a whole number > 0 each). */
-export const LIMIT_KEYS = ['task', 'text', 'error'] as const;
+/**
+ * The seed's limits: task 500, text (code, output, final answer, score comments) 1000, error
+ * 200 characters.
+ */
+export const DEFAULT_LIMITS = { task: 500, text: 1000, error: 200 } as const;
 
 /** What is wrong with a `limits` option, naming the key (`undefined` when nothing is). */
 function limitsProblem(limits: unknown): string | undefined {
-  if (typeof limits !== 'object' || limits === null || Array.isArray(limits))
-    return `limits must be an object with ${LIMIT_KEYS.join(', ')} (got ${shown(limits)})`;
-  for (const [key, value] of Object.entries(limits)) {
-    if (!(LIMIT_KEYS as readonly string[]).includes(key))
-      return `limits.${key} is not a limit (known: ${LIMIT_KEYS.join(', ')})`;
-    if (value === undefined) continue;
-    const problem = wholePositive(value);
-    if (problem) return `limits.${key} ${problem}`;
-  }
-  return undefined;
+  const read = readContentLimits(DEFAULT_LIMITS, limits);
+  return 'problem' in read ? read.problem : undefined;
 }
 
 /** A scheme at the start of an endpoint (`http://`, `https://`, `unix://`). */
@@ -136,6 +136,6 @@ export const optionsSchema = defineOptionsSchema<OtelSinkOptions>({
   spanExporter: 'object',
   metricExporter: 'object',
   authCooldown: AUTH_COOLDOWN_OPTIONS,
-  limits: { task: wholePositive, text: wholePositive, error: wholePositive },
+  limits: contentLimitsOptions(DEFAULT_LIMITS),
   name: 'nonEmptyString',
 });

@@ -34,6 +34,7 @@ import {
   type RLMObservabilitySink,
   type RunEnd,
   type RunStart,
+  readContentLimits,
   type ScoreRecord,
   SINK_SPECIFICATION_VERSION,
   type SinkCheckResult,
@@ -75,7 +76,7 @@ import {
 } from '@rlm/otel-common';
 import { type ProbeOutcome, probeTraceExport } from './check.js';
 import { CountingMetricExporter, createMetricExporter, grpcSpanExporter } from './exporters.js';
-import { hasScheme, optionsProblem, shownEndpoint } from './options.js';
+import { DEFAULT_LIMITS, hasScheme, optionsProblem, shownEndpoint } from './options.js';
 
 /** Options of the `opentelemetry` sink. */
 export interface OtelSinkOptions {
@@ -144,23 +145,10 @@ export interface OtelSinkLimits {
   error?: number;
 }
 
-/** The seed's limits: task 500, code/output/final answer 1000, error 200 characters. */
-const DEFAULT_LIMITS: Readonly<Required<OtelSinkLimits>> = {
-  task: 500,
-  text: 1000,
-  error: 200,
-};
-
 /** The limits given, the seed's for the others (checked by `optionsProblem`). */
 function limitsOf(given: OtelSinkLimits | undefined): Readonly<Required<OtelSinkLimits>> {
-  const limits = { ...DEFAULT_LIMITS };
-  if (isObject(given))
-    for (const key of ['task', 'text', 'error'] as const) {
-      const value = given[key];
-      if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)
-        limits[key] = value;
-    }
-  return limits;
+  const read = readContentLimits(DEFAULT_LIMITS, given);
+  return 'limits' in read ? read.limits : { ...DEFAULT_LIMITS };
 }
 
 /** How long `check()` may take in all: the connection, then the empty export. */

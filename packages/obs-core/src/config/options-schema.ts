@@ -23,6 +23,8 @@ export type OptionKind =
   | 'nonNegativeNumber'
   /** A whole number >= 0. */
   | 'count'
+  /** A whole number > 0 (a content limit, a size). */
+  | 'positiveCount'
   | 'boolean'
   /** A plain object (any keys). */
   | 'object'
@@ -71,6 +73,7 @@ const DESCRIBE: Record<OptionKind, string> = {
   finitePositiveNumber: 'a finite number > 0',
   nonNegativeNumber: 'a number >= 0',
   count: 'a whole number >= 0',
+  positiveCount: 'a whole number > 0',
   boolean: 'true or false',
   object: 'an object',
   stringRecord: 'an object of strings',
@@ -100,6 +103,8 @@ function matches(kind: OptionKind, value: unknown): boolean {
       return typeof value === 'number' && value >= 0;
     case 'count':
       return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+    case 'positiveCount':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
     case 'boolean':
       return typeof value === 'boolean';
     case 'object':
