@@ -460,11 +460,14 @@ export class MlflowClient {
   /**
    * Uploads one file through the server's artifact proxy:
    * `PUT /api/2.0/mlflow-artifacts/artifacts/<path under mlflow-artifacts:>/<file>`.
+   * `maxRetries` overrides the client's for this file (the sink gives the rest of a run's
+   * files one try each once the server failed one).
    */
   async uploadArtifact(
     artifactUri: string,
     relativePath: string,
     bytes: Uint8Array,
+    maxRetries = this.#maxRetries,
   ): Promise<void> {
     // mlflow-artifacts:/<exp>/<run>/artifacts, or mlflow-artifacts://<host>/<exp>/<run>/artifacts
     const base = artifactUri.startsWith('mlflow-artifacts://')
@@ -476,7 +479,7 @@ export class MlflowClient {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (this.#auth) headers.authorization = this.#auth;
     let lastError: unknown;
-    for (let attempt = 0; attempt <= this.#maxRetries; attempt++) {
+    for (let attempt = 0; attempt <= maxRetries; attempt++) {
       if (this.#signal?.aborted) throw abortedError(this.#signal);
       try {
         const response = await this.#fetch(
@@ -500,7 +503,7 @@ export class MlflowClient {
         lastError = error;
       }
       if (this.#signal?.aborted) throw abortedError(this.#signal);
-      if (attempt < this.#maxRetries)
+      if (attempt < maxRetries)
         await sleep(Math.min(5000, this.#backoffMs * 2 ** attempt), this.#signal);
     }
     throw lastError instanceof Error ? lastError : new Error(String(lastError));

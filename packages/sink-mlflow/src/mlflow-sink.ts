@@ -172,10 +172,18 @@ interface PendingEnd {
   tags: Record<string, string> | undefined;
   /** The run's `run_path`, until its files are uploaded. */
   runPath: string | undefined;
-  /** The files found under `runPath` (looked for once) and those uploaded already. */
-  artifacts: { files: ArtifactFile[]; uploaded: Set<string> } | undefined;
+  /**
+   * The files found under `runPath` (looked for once), those done with (uploaded or given up)
+   * and the failed uploads of the others (given up at {@link MAX_ARTIFACT_ATTEMPTS}).
+   */
+  artifacts:
+    | { files: ArtifactFile[]; uploaded: Set<string>; failures: Map<string, number> }
+    | undefined;
   statusSent: boolean;
 }
+
+/** Artifact files whose upload got no answer, and why. */
+type Unanswered = Array<{ relative: string; error: unknown }>;
 
 interface ArtifactFile {
   file: string;
@@ -212,6 +220,22 @@ const MAX_RUN_KEYS = 200;
 const MAX_PENDING_ENDS = 10_000;
 /** Files of one run's `run_path` uploaded at most; the rest are counted (`artifacts_skipped`). */
 const MAX_ARTIFACT_FILES = 10_000;
+/**
+ * Failed uploads of one artifact file (each with the client's retries) before it is given up
+ * and counted (`artifacts_skipped`): a file MLflow keeps failing never keeps a run's end
+ * pending for good.
+ */
+const MAX_ARTIFACT_ATTEMPTS = 3;
+
+/**
+ * A run's `artifact_uri` for a message: its scheme (`s3://…`), or `/…` for a path on the
+ * server — never the rest (a bucket, a path, credentials).
+ */
+function artifactStore(uri: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]+):(\/\/)?/i.exec(uri);
+  if (scheme) return `${scheme[1]}:${scheme[2] ?? ''}…`;
+  return uri.startsWith('/') ? '/…' : '…';
+}
 
 /** Run ids that can be quoted in an MLflow filter string as they are. */
 const SEARCHABLE_ID = /^[\w .:/@+-]{1,250}$/;
@@ -312,7 +336,10 @@ export interface MlflowSinkStats {
   pending_ends: number;
   /** Run ends given up: more than 10,000 waited for MLflow. */
   ends_dropped: number;
-  /** Files of a `run_path` not uploaded (unreadable, not a regular file, over the cap, refused). */
+  /**
+   * Files of a `run_path` not uploaded (unreadable, not a regular file, over the cap, refused,
+   * failing 3 times, or the server does not proxy artifacts).
+   */
   artifacts_skipped: number;
   authFailures: number;
   authSkipped: number;
@@ -389,6 +416,11 @@ export class MlflowSink implements RLMObservabilitySink {
   #endsRetryQueued = false;
   /** MLflow accepted a write since the worker last looked: the pending ends are tried again. */
   #wroteOk = false;
+  /**
+   * Responses MLflow gave (any status): a failure with this unchanged since the request began
+   * had no answer — MLflow is unreachable, not failing one run's request.
+   */
+  #answers = 0;
   #endsDroppedReported = 0;
   #artifactsSkippedReported = 0;
   /** Why the last artifact file was skipped. */
@@ -495,6 +527,7 @@ export class MlflowSink implements RLMObservabilitySink {
     const response = await context.with(context.active().setValue(SUPPRESS_TRACING, true), () =>
       fetch(input, init),
     );
+    this.#answers++;
     if (isAuthFailure(response.status)) {
       this.#cooldown.refused(response.status);
     } else if (response.ok && (init?.method ?? 'GET').toUpperCase() !== 'GET') {
@@ -918,7 +951,12 @@ export class MlflowSink implements RLMObservabilitySink {
     this.#lastError = `run end not sent: ${why}`;
   }
 
-  /** Queues one operation that tries the pending ends again, in order. */
+  /**
+   * Queues one operation that tries the pending ends again, in order. An end MLflow answers
+   * with an error (busy, failing that run's request) is counted and the next one is tried;
+   * the pass stops only when MLflow does not answer at all (down, timing out) or refuses the
+   * credentials.
+   */
   #retryEnds(): void {
     if (this.#endsRetryQueued || this.#pendingEnds.size === 0 || this.#cooldown.paused) return;
     // Ends queued on their own already go.
@@ -935,12 +973,16 @@ export class MlflowSink implements RLMObservabilitySink {
         this.#endsRetryQueued = false;
         for (const state of [...this.#pendingEnds]) {
           if (state.endQueued || !this.#pendingEnds.has(state)) continue;
+          const answers = this.#answers;
           try {
             await this.#sendEnd(state);
           } catch (error) {
-            // MLflow is still down or busy: the others wait for the next try.
-            if (this.#pendingEnds.has(state)) throw error;
-            // This run's end was refused for good: counted, the others go on.
+            // MLflow did not answer (down, a timeout) or refused the credentials: the others
+            // wait for the next try.
+            const answered = error instanceof MlflowError || this.#answers !== answers;
+            if (this.#pendingEnds.has(state) && (!answered || this.#cooldown.paused)) throw error;
+            // MLflow answered — this run's end was refused for good, or failed and stays
+            // pending: counted, the others go on.
             this.counters.failed++;
             this.#lastError = errorText(error).split('\n')[0];
           }
@@ -960,8 +1002,10 @@ export class MlflowSink implements RLMObservabilitySink {
    * Sends what MLflow does not have yet of a run's end: its waiting step metrics, the final
    * metrics and tags, the `run_path` files, then the status. The MLflow run is ended even
    * after errors (the original's `end_run` in `except`): a part MLflow refuses for good is
-   * given up (counted); one that failed because MLflow is down or busy stays pending with the
-   * status, and goes again with the next flush or once a write is accepted.
+   * given up (counted); one that failed because MLflow is down or busy stays pending, and goes
+   * again with the next flush or once a write is accepted. The status never waits for the
+   * files: it is sent whatever their uploads did, and a file that keeps failing is given up
+   * after {@link MAX_ARTIFACT_ATTEMPTS} tries.
    */
   async #sendEnd(state: RunState): Promise<void> {
     const end = state.end;
@@ -1007,16 +1051,15 @@ export class MlflowSink implements RLMObservabilitySink {
           end.tags = undefined;
         },
       );
+    let unanswered: Unanswered = [];
     if (end.runPath && state.artifactUri) {
-      const artifactUri = state.artifactUri;
-      const root = end.runPath;
-      await attempt(
-        () => this.#uploadDirectory(end, artifactUri, root),
-        () => {
-          end.runPath = undefined;
-        },
-      );
+      const upload = await this.#uploadDirectory(end, state.artifactUri, end.runPath);
+      if (upload.failure !== undefined) failure ??= upload.failure;
+      unanswered = upload.unanswered;
+      const artifacts = end.artifacts;
+      if (!artifacts || artifacts.uploaded.size >= artifacts.files.length) end.runPath = undefined;
     }
+    const afterUpload = this.#answers;
     if (!end.statusSent) {
       try {
         await client.updateRun(mlflowRunId, end.status, end.endMs);
@@ -1025,6 +1068,15 @@ export class MlflowSink implements RLMObservabilitySink {
         if (rejectedForGood(error)) end.statusSent = true;
         failure ??= error;
       }
+    } else if (unanswered.length > 0) {
+      // Nothing else was asked after the files that got no answer: is MLflow there at all?
+      await client.getRun(mlflowRunId).catch(() => undefined);
+    }
+    // MLflow answers, only not these files' uploads (timeouts): a failed try of each.
+    if (unanswered.length > 0 && this.#answers !== afterUpload && end.artifacts) {
+      for (const silent of unanswered)
+        this.#artifactFailed(end.artifacts, silent.relative, silent.error);
+      if (end.artifacts.uploaded.size >= end.artifacts.files.length) end.runPath = undefined;
     }
     const left = end.metrics || end.tags || (end.runPath && state.artifactUri);
     if (state.end === end && end.statusSent && !left) {
@@ -1173,17 +1225,52 @@ export class MlflowSink implements RLMObservabilitySink {
    * Uploads a run's `run_path` as MLflow's `log_artifact` does: a directory's whole tree under
    * its own name, a file at the top. Symbolic links are followed (a directory reached twice —
    * a link loop — is walked once). A file that cannot be uploaded — unreadable, not a regular
-   * file, refused by MLflow, or beyond {@link MAX_ARTIFACT_FILES} — is counted
-   * (`artifacts_skipped`) and reported, never dropped silently. Files already uploaded are
-   * not sent again when the end is retried after MLflow was down.
+   * file, refused by MLflow, failing {@link MAX_ARTIFACT_ATTEMPTS} times, beyond
+   * {@link MAX_ARTIFACT_FILES}, or for a run whose artifacts the tracking server does not
+   * proxy — is counted (`artifacts_skipped`) and reported, never dropped silently. Files
+   * already uploaded are not sent again when the end is tried again.
+   *
+   * Never throws: returns the failure to report, and the files that got no answer (a
+   * timeout, or MLflow down) with no answer to a later request since — a failed try of theirs
+   * once MLflow answers something else (see {@link #sendEnd}). Two files in a row without an
+   * answer: MLflow is taken to be unreachable and the rest wait for the next try.
    */
-  async #uploadDirectory(end: PendingEnd, artifactUri: string, root: string): Promise<void> {
+  async #uploadDirectory(
+    end: PendingEnd,
+    artifactUri: string,
+    root: string,
+  ): Promise<{ failure?: unknown; unanswered: Unanswered }> {
     if (!end.artifacts) {
-      const files = await this.#artifactFiles(root);
-      if (!files) return; // the original uploads only when run_path exists
-      end.artifacts = { files, uploaded: new Set() };
+      let files: ArtifactFile[] | undefined;
+      try {
+        files = await this.#artifactFiles(root);
+      } catch (error) {
+        this.#skipArtifacts(1, `${path.basename(root)}: ${errorCode(error)}`);
+        files = [];
+      }
+      if (!files) return { unanswered: [] }; // the original uploads only when run_path exists
+      end.artifacts = { files, uploaded: new Set(), failures: new Map() };
     }
-    const { files, uploaded } = end.artifacts;
+    const artifacts = end.artifacts;
+    const { files, uploaded } = artifacts;
+    // The artifact proxy serves `mlflow-artifacts:` only. A run whose artifacts go elsewhere
+    // (a server run with --no-serve-artifacts stores a path or s3://… there, for the client to
+    // write itself) would get files it never shows, or 503 for good: counted, not tried.
+    if (!/^mlflow-artifacts:/i.test(artifactUri)) {
+      const left = files.filter((f) => !uploaded.has(f.relative));
+      for (const { relative } of left) uploaded.add(relative);
+      if (left.length > 0)
+        this.#skipArtifacts(
+          left.length,
+          `the tracking server does not proxy artifacts (artifact_uri ${artifactStore(artifactUri)}); run it with --serve-artifacts`,
+        );
+      return { unanswered: [] };
+    }
+    let failure: unknown;
+    let unanswered: Unanswered = [];
+    // Once MLflow failed a file, the others of this try get one request each (no retries):
+    // a server failing every upload does not take files × retries × backoff per flush.
+    let retries: number | undefined;
     for (const { file, relative } of files) {
       if (uploaded.has(relative)) continue;
       let bytes: Buffer;
@@ -1194,15 +1281,57 @@ export class MlflowSink implements RLMObservabilitySink {
         uploaded.add(relative);
         continue;
       }
+      const answers = this.#answers;
       try {
-        await this.#client!.uploadArtifact(artifactUri, relative, bytes);
+        await this.#client!.uploadArtifact(artifactUri, relative, bytes, retries);
+        uploaded.add(relative);
       } catch (error) {
-        // MLflow down or busy: the rest goes when the end is tried again.
-        if (!rejectedForGood(error)) throw error;
-        this.#skipArtifacts(1, `${relative}: ${this.#scrub(error).split('\n')[0]}`);
+        if (!rejectedForGood(error)) failure ??= error;
+        if (rejectedForGood(error)) {
+          this.#skipArtifacts(1, `${relative}: ${this.#scrub(error).split('\n')[0]}`);
+          uploaded.add(relative);
+        } else if (error instanceof MlflowError && isAuthFailure(error.status)) {
+          // Refused credentials: the rest waits for the pause to end (not a failed try).
+          return { failure, unanswered };
+        } else if (error instanceof MlflowError) {
+          // MLflow answered with an error (busy, failing): a failed try; the others go on.
+          this.#artifactFailed(artifacts, relative, error);
+          retries = 0;
+        } else {
+          // No answer: a timeout of this file, or MLflow down. The next file tells which.
+          unanswered.push({ relative, error });
+          retries = 0;
+          if (unanswered.length >= 2) return { failure, unanswered };
+          continue;
+        }
       }
-      uploaded.add(relative);
+      if (this.#answers !== answers) {
+        // MLflow answers: the files before that got none failed a try of their own.
+        for (const silent of unanswered)
+          this.#artifactFailed(artifacts, silent.relative, silent.error);
+        unanswered = [];
+      }
     }
+    return { failure, unanswered };
+  }
+
+  /** A failed upload of one file; given up (counted, reported) after the last allowed try. */
+  #artifactFailed(
+    artifacts: NonNullable<PendingEnd['artifacts']>,
+    relative: string,
+    error: unknown,
+  ): void {
+    const failures = (artifacts.failures.get(relative) ?? 0) + 1;
+    if (failures < MAX_ARTIFACT_ATTEMPTS) {
+      artifacts.failures.set(relative, failures);
+      return;
+    }
+    artifacts.failures.delete(relative);
+    artifacts.uploaded.add(relative);
+    this.#skipArtifacts(
+      1,
+      `${relative}: ${this.#scrub(error).split('\n')[0]}, given up after ${failures} tries`,
+    );
   }
 
   /** The files under `root` with their artifact paths; `undefined` when it does not exist. */

@@ -15,9 +15,9 @@ export interface AuthProxy {
   routes: string[];
   /**
    * Answers a request itself with the returned status (an MLflow-shaped error) instead of
-   * forwarding it; `undefined` forwards.
+   * forwarding it; `'hang'` never answers it (until the client gives up); `undefined` forwards.
    */
-  answer?: (route: string, body: Buffer) => number | undefined;
+  answer?: (route: string, body: Buffer) => number | 'hang' | undefined;
   close(): Promise<void>;
 }
 
@@ -53,6 +53,7 @@ export async function startAuthProxy(target: string, authorization: string): Pro
       if (req.headers.authorization !== authorization) return refuse(401);
       const body = Buffer.concat(chunks);
       const answered = proxy.answer?.(proxy.routes.at(-1)!, body);
+      if (answered === 'hang') return;
       if (answered !== undefined) return refuse(answered);
       try {
         const response = await fetch(`${target}${req.url}`, {

@@ -33,7 +33,16 @@ export interface MlflowServer {
   remove(): void;
 }
 
-export async function createMlflowServer(command: string): Promise<MlflowServer> {
+export async function createMlflowServer(
+  command: string,
+  options: {
+    /**
+     * `false`: `mlflow server --no-serve-artifacts` — runs get a path on the server as their
+     * `artifact_uri` and the artifact endpoint answers 503.
+     */
+    serveArtifacts?: boolean;
+  } = {},
+): Promise<MlflowServer> {
   const port = await closedPort();
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rlm-obs-mlflow-')));
   const url = `http://127.0.0.1:${port}`;
@@ -53,8 +62,9 @@ export async function createMlflowServer(command: string): Promise<MlflowServer>
           String(port),
           '--backend-store-uri',
           `sqlite:///${path.join(dir, 'mlflow.db')}`,
-          '--artifacts-destination',
-          path.join(dir, 'artifacts'),
+          ...(options.serveArtifacts === false
+            ? ['--no-serve-artifacts', '--default-artifact-root', path.join(dir, 'mlruns')]
+            : ['--artifacts-destination', path.join(dir, 'artifacts')]),
           '--workers',
           '1',
         ],

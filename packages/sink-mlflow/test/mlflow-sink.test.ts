@@ -1474,6 +1474,130 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     expect(files.filter((f) => f.includes('loop') || f.includes('way-out'))).toEqual([]);
   }, 240_000);
 
+  it("a run's end MLflow keeps failing does not hold back later runs' ends", async () => {
+    const experiment = `rlm-end-stuck-${Date.now()}`;
+    const proxy = await startAuthProxy(
+      server.url,
+      `Basic ${Buffer.from('dave:pw-stuck').toString('base64')}`,
+    );
+    // runs/update of the stuck run is answered 503 until `stuck` is cleared; every run's while
+    // `busy`.
+    let stuck: string | undefined;
+    let busy = false;
+    proxy.answer = (route, body) =>
+      route.endsWith('/runs/update') && (busy || (stuck && body.toString().includes(stuck)))
+        ? 503
+        : undefined;
+    const client = new MlflowClient({ trackingUri: server.url });
+    const statusOf = async (runId: string) => {
+      const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+      const [run] = await client.findRunsByTag(experimentId, 'run_id', runId);
+      return run!.info.status;
+    };
+    try {
+      const sink = await createSink({
+        trackingUri: proxy.url,
+        experiment,
+        username: 'dave',
+        password: 'pw-stuck',
+        maxRetries: 0,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      const first = obs.startRun({ runId: 'mlf-stuck-end', task: 't' });
+      expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(true);
+      stuck = sink.mlflowRunId('mlf-stuck-end');
+      first.end({ completed: true });
+      expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(false);
+      // A later run ends while MLflow fails every status update for a moment.
+      busy = true;
+      obs.startRun({ runId: 'mlf-behind-it', task: 't' }).end({ completed: true });
+      expect((await obs.flush({ timeoutMs: 30_000 })).ok).toBe(false);
+      expect(sink.status()).toMatchObject({ pending_ends: 2 });
+      busy = false;
+      // MLflow is back for every run but the first: the later end goes although the first's
+      // (tried before it) fails again.
+      const healthy = await obs.flush({ timeoutMs: 30_000 });
+      expect(healthy.sinks[0]!.error).toContain("1 runs' ends not sent yet");
+      expect(sink.status()).toMatchObject({ pending_ends: 1 });
+      expect(await statusOf('mlf-behind-it')).toBe('FINISHED');
+      expect(await statusOf('mlf-stuck-end')).toBe('RUNNING');
+      stuck = undefined;
+      expect((await obs.shutdown({ timeoutMs: 30_000 })).ok).toBe(true);
+      expect(sink.status()).toMatchObject({ pending_ends: 0 });
+      expect(await statusOf('mlf-stuck-end')).toBe('FINISHED');
+      expect(JSON.stringify(sink.status())).not.toContain('pw-stuck');
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
+
+  it('an artifact file MLflow keeps failing (an error or no answer) is given up after 3 tries; the status does not wait for it', async () => {
+    const experiment = `rlm-art-bound-${Date.now()}`;
+    const root = path.join(server.dir, 'bounded', 'run-bounded');
+    fs.mkdirSync(root, { recursive: true });
+    // In upload order: one never answered (a timeout), one answered 503, one that goes.
+    for (const name of ['a-slow.txt', 'b-failing.txt', 'c-good.txt'])
+      fs.writeFileSync(path.join(root, name), name);
+    const proxy = await startAuthProxy(
+      server.url,
+      `Basic ${Buffer.from('erin:pw-bound').toString('base64')}`,
+    );
+    const puts = (name: string) =>
+      proxy.routes.filter((r) => r.startsWith('PUT ') && r.endsWith(`/run-bounded/${name}`)).length;
+    proxy.answer = (route) =>
+      route.startsWith('PUT ') && route.endsWith('/a-slow.txt')
+        ? 'hang'
+        : route.startsWith('PUT ') && route.endsWith('/b-failing.txt')
+          ? 503
+          : undefined;
+    const client = new MlflowClient({ trackingUri: server.url });
+    const runOf = async () => {
+      const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+      const [run] = await client.findRunsByTag(experimentId, 'run_id', 'mlf-bounded');
+      return run!;
+    };
+    try {
+      const sink = await createSink({
+        trackingUri: proxy.url,
+        experiment,
+        username: 'erin',
+        password: 'pw-bound',
+        maxRetries: 0,
+        timeoutMs: 3000,
+      });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      obs.startRun({ runId: 'mlf-bounded', task: 't', runPath: root }).end({ completed: true });
+      const errors: string[] = [];
+      const first = await obs.flush({ timeoutMs: 60_000 });
+      errors.push(first.sinks[0]!.error ?? '');
+      // Ended although a file got no answer and another failed.
+      expect((await runOf()).info.status).toBe('FINISHED');
+      for (let i = 0; i < 5 && sink.status().pending_ends !== 0; i++)
+        errors.push((await obs.flush({ timeoutMs: 60_000 })).sinks[0]!.error ?? '');
+      expect(sink.status()).toMatchObject({ pending_ends: 0, artifacts_skipped: 2 });
+      expect(puts('a-slow.txt')).toBe(3);
+      expect(puts('b-failing.txt')).toBe(3);
+      expect(puts('c-good.txt')).toBe(1);
+      // Reported when given up, once: later flushes have nothing to say.
+      const reported = errors.flatMap((e) =>
+        [...e.matchAll(/(\d+) artifact files not uploaded/g)].map((m) => Number(m[1])),
+      );
+      expect(reported).toEqual([2]);
+      expect(errors.join('\n')).toContain('given up after 3 tries');
+      expect((await obs.flush({ timeoutMs: 60_000 })).ok).toBe(true);
+      expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+      expect(puts('a-slow.txt') + puts('b-failing.txt')).toBe(6);
+      const run = await runOf();
+      expect(run.info.status).toBe('FINISHED');
+      expect(
+        (await client.listArtifacts(run.info.run_id, 'run-bounded')).map((f) => f.path),
+      ).toEqual(['run-bounded/c-good.txt']);
+      expect(JSON.stringify(sink.status())).not.toContain('pw-bound');
+    } finally {
+      await proxy.close();
+    }
+  }, 180_000);
+
   it("params are stored as Python's str() stores them: True/False, None, numbers as given", async () => {
     const experiment = `rlm-py-params-${Date.now()}`;
     const sink = await createSink({ trackingUri: server.url, experiment });
@@ -1525,3 +1649,61 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     },
   );
 });
+
+describe.skipIf(!command)(
+  'mlflow sink against a tracking server that does not proxy artifacts',
+  () => {
+    let server: MlflowServer;
+    beforeAll(async () => {
+      server = await createMlflowServer(command!, { serveArtifacts: false });
+      await server.start();
+    }, 150_000);
+    afterAll(async () => {
+      await server?.stop();
+      server?.remove();
+    });
+
+    it('--no-serve-artifacts: every run ends FINISHED, its files counted as skipped and reported once', async () => {
+      const experiment = `rlm-no-proxy-${Date.now()}`;
+      const root = path.join(server.dir, 'run-files', 'run-no-proxy');
+      fs.mkdirSync(path.join(root, 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'a.txt'), 'a');
+      fs.writeFileSync(path.join(root, 'sub', 'b.txt'), 'b');
+      const sink = await createSink({ trackingUri: server.url, experiment, maxRetries: 0 });
+      const obs = RLMObservability.withSinks([sink], { flushOnExit: false, logger: false });
+      for (const id of ['mlf-no-proxy-1', 'mlf-no-proxy-2']) {
+        const run = obs.startRun({ runId: id, task: 't', runPath: root });
+        run.step({ reward: 1 });
+        run.end({ completed: true });
+      }
+      const first = await obs.flush({ timeoutMs: 60_000 });
+      expect(first.ok).toBe(false);
+      expect(first.sinks[0]!.error).toBe(
+        '4 artifact files not uploaded (the tracking server does not proxy artifacts (artifact_uri /…); run it with --serve-artifacts)',
+      );
+      expect(sink.status()).toMatchObject({
+        pending_ends: 0,
+        artifacts_skipped: 4,
+        operations_failed: 0,
+      });
+      // Said once: later flushes, a later run's and the shutdown's, have nothing to report.
+      expect((await obs.flush({ timeoutMs: 60_000 })).ok).toBe(true);
+      obs.startRun({ runId: 'mlf-no-proxy-3', task: 't' }).step({ reward: 1 });
+      expect((await obs.flush({ timeoutMs: 60_000 })).ok).toBe(true);
+      expect((await obs.shutdown({ timeoutMs: 60_000 })).ok).toBe(true);
+      expect(sink.status()).toMatchObject({ artifacts_skipped: 4, operations_failed: 0 });
+      expect(JSON.stringify(sink.status())).not.toContain(server.dir);
+
+      const client = new MlflowClient({ trackingUri: server.url });
+      const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
+      for (const id of ['mlf-no-proxy-1', 'mlf-no-proxy-2']) {
+        const [run] = await client.findRunsByTag(experimentId, 'run_id', id);
+        expect(run!.info.artifact_uri).not.toMatch(/^mlflow-artifacts:/);
+        expect(run!.info.status).toBe('FINISHED');
+        expect(
+          Object.fromEntries((run!.data.metrics ?? []).map((m) => [m.key, m.value])),
+        ).toMatchObject({ completed: 1, steps: 1, total_reward: 1 });
+      }
+    }, 120_000);
+  },
+);
