@@ -1,56 +1,122 @@
 /**
- * Helpers of the chaos test (issue 11): a TCP proxy that can be stopped (its listening socket
- * closed, every connection cut) and started again on the same port, a LangSmith run map that
- * keeps every version of each run, MLflow's metric history read page by page, and payload
- * fingerprints that tell a duplicate with different content from an identical re-send.
+ * Helpers of the chaos test (issue 11): an HTTP proxy in front of each backend that fails on
+ * demand (stopped: its listening socket closed and every connection cut; answering 503 or 429;
+ * hanging: takes requests and never answers), a LangSmith run map that keeps every version of
+ * each run, MLflow's metric history read page by page, Phoenix's spans read page by page,
+ * payload fingerprints that tell a duplicate with different content from an identical
+ * re-send, and the per-call timings of the caller.
  */
-import { createServer, type Server, Socket } from 'node:net';
+import {
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Socket } from 'node:net';
+import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import type { LangSmithRun } from '../../packages/sink-langsmith/test/langsmith-receiver.js';
 
-/** A stoppable TCP proxy on 127.0.0.1 in front of `target` (an http://host:port URL). */
-export interface ChaosProxy {
+/** What a backend does: works, is stopped, answers 503 or 429, or hangs. */
+export type FaultMode = 'ok' | 'stopped' | '503' | '429' | 'hang';
+
+/** A failing-on-demand HTTP proxy on 127.0.0.1 in front of `target` (an http://host:port URL). */
+export interface FaultProxy {
   url: string;
-  /** Whether it listens now. */
-  readonly up: boolean;
-  /** Connections accepted while up (while stopped, clients get ECONNREFUSED). */
-  connections: number;
-  /** Closes the listening socket and cuts every open connection: the backend is gone. */
-  stop(): Promise<void>;
-  /** Listens again on the same port. */
-  start(): Promise<void>;
+  readonly mode: FaultMode;
+  /** Requests taken while listening, per mode they were taken in. */
+  readonly requests: Record<Exclude<FaultMode, 'stopped'>, number>;
+  /**
+   * `stopped` closes the listening socket and cuts every open connection (clients then get
+   * ECONNREFUSED); leaving it listens again on the same port. A request that hung stays
+   * unanswered when the hang ends (until the client gives up or the backend is stopped).
+   */
+  setMode(mode: FaultMode): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startChaosProxy(target: string): Promise<ChaosProxy> {
+/** Headers that belong to one hop, not to the request. */
+const HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'content-length',
+]);
+
+function endToEnd(headers: IncomingMessage['headers']): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP.has(k)) out[k] = v;
+  return out;
+}
+
+/**
+ * `tap` sees each request the backend answered (path, request body, status): what it got.
+ */
+export async function startFaultProxy(
+  target: string,
+  tap?: (path: string, body: Buffer, status: number) => void,
+): Promise<FaultProxy> {
   const to = new URL(target);
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
-  const proxy = {
-    url: '',
-    up: false,
-    connections: 0,
-  } as ChaosProxy & { up: boolean };
-  const listen = async (): Promise<void> => {
-    const s = createServer((client) => {
-      proxy.connections++;
-      const upstream = new Socket();
-      sockets.add(client);
-      sockets.add(upstream);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
-      };
-      client.on('error', drop);
-      upstream.on('error', drop);
-      client.on('close', drop);
-      upstream.on('close', drop);
-      upstream.connect(Number(to.port), to.hostname, () => {
-        client.pipe(upstream);
-        upstream.pipe(client);
+  let mode: FaultMode = 'ok';
+  const requests = { ok: 0, '503': 0, '429': 0, hang: 0 };
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      const now = mode === 'stopped' ? 'ok' : mode;
+      requests[now]++;
+      if (now === 'hang') return;
+      if (now === '503' || now === '429') {
+        res.writeHead(Number(now), { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: now === '503' ? 'unavailable' : 'too many requests' }));
+        return;
+      }
+      const body = Buffer.concat(chunks);
+      const upstream = request(
+        {
+          host: to.hostname,
+          port: Number(to.port),
+          method: req.method,
+          path: req.url,
+          headers: { ...endToEnd(req.headers), host: to.host, 'content-length': body.length },
+        },
+        (answer) => {
+          const back: Buffer[] = [];
+          answer.on('data', (c: Buffer) => back.push(c));
+          answer.on('error', () => res.destroy());
+          answer.on('end', () => {
+            const payload = Buffer.concat(back);
+            tap?.((req.url ?? '').split('?')[0]!, body, answer.statusCode ?? 0);
+            if (res.destroyed) return;
+            res.writeHead(answer.statusCode ?? 502, {
+              ...endToEnd(answer.headers),
+              'content-length': payload.length,
+            });
+            res.end(payload);
+          });
+        },
+      );
+      upstream.on('error', () => {
+        if (res.destroyed || res.headersSent) return res.destroy();
+        res.writeHead(502);
+        res.end();
       });
+      upstream.end(body);
+    });
+  };
+  const listen = async (): Promise<void> => {
+    const s = createServer({ keepAliveTimeout: 5_000 }, handle);
+    s.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
     });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
@@ -58,24 +124,35 @@ export async function startChaosProxy(target: string): Promise<ChaosProxy> {
     });
     server = s;
     port = (s.address() as { port: number }).port;
-    proxy.url = `http://127.0.0.1:${port}`;
-    proxy.up = true;
   };
   const stop = async (): Promise<void> => {
     const s = server;
     server = undefined;
-    proxy.up = false;
     if (!s) return;
     const closed = new Promise<void>((resolve) => s.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     sockets.clear();
     await closed;
   };
-  proxy.stop = stop;
-  proxy.start = listen;
-  proxy.close = stop;
   await listen();
-  return proxy;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get mode() {
+      return mode;
+    },
+    requests,
+    async setMode(next) {
+      if (next === mode) return;
+      const was = mode;
+      mode = next;
+      if (next === 'stopped') await stop();
+      else if (was === 'stopped') await listen();
+    },
+    async close() {
+      mode = 'stopped';
+      await stop();
+    },
+  };
 }
 
 /**
@@ -162,3 +239,114 @@ export function conflictingIds<T>(
 
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** A span as Phoenix's REST API gives it. */
+export interface PhoenixSpanRow {
+  name: string;
+  context: { trace_id: string; span_id: string };
+  parent_id: string | null;
+  attributes: Record<string, unknown>;
+}
+
+/** Every span of a trace in a Phoenix project with that name, read page by page. */
+export async function phoenixSpans(
+  httpUrl: string,
+  project: string,
+  traceId: string,
+  name: string,
+): Promise<PhoenixSpanRow[]> {
+  const spans: PhoenixSpanRow[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 1000; page++) {
+    const query = new URLSearchParams({ limit: '1000', trace_id: traceId, name });
+    if (cursor) query.set('cursor', cursor);
+    const response = await fetch(
+      `${httpUrl}/v1/projects/${encodeURIComponent(project)}/spans?${query}`,
+    );
+    if (response.status === 404) return spans; // no such project (yet)
+    if (!response.ok)
+      throw new Error(`phoenix spans: HTTP ${response.status} ${await response.text()}`);
+    const body = (await response.json()) as { data: PhoenixSpanRow[]; next_cursor?: string | null };
+    spans.push(...body.data);
+    cursor = body.next_cursor ?? undefined;
+    if (!cursor) return spans;
+  }
+  throw new Error('phoenix spans: too many pages');
+}
+
+/** How many ids were received how many times: `{ distinct, received, copies: {1: n, 2: m} }`. */
+export function copyCounts<T>(
+  items: Iterable<T>,
+  id: (item: T) => string,
+): { distinct: number; received: number; copies: Record<number, number> } {
+  const perId = new Map<string, number>();
+  let received = 0;
+  for (const item of items) {
+    received++;
+    const key = id(item);
+    perId.set(key, (perId.get(key) ?? 0) + 1);
+  }
+  const copies: Record<number, number> = {};
+  for (const n of perId.values()) copies[n] = (copies[n] ?? 0) + 1;
+  return { distinct: perId.size, received, copies };
+}
+
+/** One call of the caller: what was going on (`phase`), how long it took, and without GC. */
+export interface CallTiming {
+  phase: string;
+  ms: number;
+  /** `ms` less the garbage collection pauses inside the call (the process's, not a sink's). */
+  netMs: number;
+}
+
+/**
+ * Times the caller's calls (`performance.now()` around each) and records the garbage
+ * collector's pauses (`gc` performance entries), so that a GC pause that happens to fall inside
+ * a call (the test process holds every received span) is not taken for a sink that blocks.
+ */
+export class CallClock {
+  readonly #calls: Array<{ phase: string; start: number; end: number }> = [];
+  readonly #gc: Array<[number, number]> = [];
+  readonly #observer: PerformanceObserver;
+
+  constructor() {
+    this.#observer = new PerformanceObserver((list) => this.#keep(list.getEntries()));
+    this.#observer.observe({ entryTypes: ['gc'] });
+  }
+
+  #keep(entries: readonly PerformanceEntry[]): void {
+    for (const e of entries) this.#gc.push([e.startTime, e.startTime + e.duration]);
+  }
+
+  time<T>(phase: string, fn: () => T): T {
+    const start = performance.now();
+    try {
+      return fn();
+    } finally {
+      this.#calls.push({ phase, start, end: performance.now() });
+    }
+  }
+
+  /** Stops recording; every call with its GC-free duration. */
+  async stop(): Promise<CallTiming[]> {
+    await sleep(100); // the observer's last entries
+    this.#keep(this.#observer.takeRecords());
+    this.#observer.disconnect();
+    const gc = [...this.#gc].sort((a, b) => a[0] - b[0]);
+    let first = 0; // the calls are in time order: pauses that ended before one never count again
+    return this.#calls.map(({ phase, start, end }) => {
+      while (first < gc.length && gc[first]![1] <= start) first++;
+      let paused = 0;
+      for (let k = first; k < gc.length && gc[k]![0] < end; k++)
+        paused += Math.max(0, Math.min(gc[k]![1], end) - Math.max(gc[k]![0], start));
+      return { phase, ms: end - start, netMs: Math.max(0, end - start - paused) };
+    });
+  }
+}
+
+/** The `p` quantile (0..1) of `values` (nearest rank). */
+export function quantile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}

@@ -7,6 +7,12 @@
  *
  * Each scenario runs in its own process (NodeSDK registers process-wide globals), the fixture
  * test/system/fixtures/coexistence-app.mjs against the BUILT packages; it reports as JSON.
+ *
+ * The same three scenarios run a second time with the app instrumented as a typical one is
+ * (getNodeAutoInstrumentations() includes @opentelemetry/instrumentation-http and -undici,
+ * which record every outgoing request made through node:http or fetch): the app's own
+ * requests show up in its exporter, our sinks' requests (OTLP exports, Langfuse's key check
+ * and score posts) never do. Those runs send to receivers of their own.
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +56,9 @@ interface Report {
   observed: Array<{ span: string; active: string; expected: string; traceparent: string }>;
   flush?: { ok: boolean; sinks: Array<{ name: string; ok: boolean }> };
   spans: AppSpan[];
+  instrumented: boolean;
+  /** The app's own backend (instrumented runs): where its own HTTP requests go. */
+  appBackend: string;
 }
 
 const MODES = ['control', 'app-first', 'sinks-first'] as const;
@@ -66,35 +75,73 @@ let langfuse: LangfuseReceiver;
 const results = new Map<Mode, ProcessResult>();
 const reports = new Map<Mode, Report>();
 
+/** The instrumented runs (HTTP and undici instrumentation), with receivers of their own. */
+const instr = {
+  receivers: {} as { otel: HttpReceiver; logfire: HttpReceiver; langfuse: LangfuseReceiver },
+  results: new Map<Mode, ProcessResult>(),
+  reports: new Map<Mode, Report>(),
+};
+
+async function runScenario(
+  mode: Mode,
+  receivers: { otel: HttpReceiver; logfire: HttpReceiver; langfuse: LangfuseReceiver },
+  instrument: boolean,
+): Promise<{ result: ProcessResult; report?: Report }> {
+  const result = await runNode(fixture, {
+    cwd: systemDir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      MODE: mode,
+      ...(instrument ? { INSTRUMENT: '1' } : {}),
+      OTEL_URL: receivers.otel.url,
+      LOGFIRE_URL: receivers.logfire.url,
+      LANGFUSE_URL: receivers.langfuse.url,
+      LANGFUSE_PK: receivers.langfuse.publicKey,
+      LANGFUSE_SK: receivers.langfuse.secretKey,
+    },
+  });
+  return {
+    result,
+    ...(result.code === 0 ? { report: JSON.parse(result.stdout.trim()) as Report } : {}),
+  };
+}
+
 beforeAll(async () => {
   [otel, logfire, langfuse] = await Promise.all([
     startHttpReceiver(),
     startHttpReceiver(),
     startLangfuseReceiver(),
   ]);
-  await Promise.all(
-    MODES.map(async (mode) => {
-      const result = await runNode(fixture, {
-        cwd: systemDir,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          MODE: mode,
-          OTEL_URL: otel.url,
-          LOGFIRE_URL: logfire.url,
-          LANGFUSE_URL: langfuse.url,
-          LANGFUSE_PK: langfuse.publicKey,
-          LANGFUSE_SK: langfuse.secretKey,
-        },
-      });
+  const [iOtel, iLogfire, iLangfuse] = await Promise.all([
+    startHttpReceiver(),
+    startHttpReceiver(),
+    startLangfuseReceiver(),
+  ]);
+  instr.receivers = { otel: iOtel, logfire: iLogfire, langfuse: iLangfuse };
+  await Promise.all([
+    ...MODES.map(async (mode) => {
+      const { result, report } = await runScenario(mode, { otel, logfire, langfuse }, false);
       results.set(mode, result);
-      if (result.code === 0) reports.set(mode, JSON.parse(result.stdout.trim()) as Report);
+      if (report) reports.set(mode, report);
     }),
-  );
+    ...MODES.map(async (mode) => {
+      const { result, report } = await runScenario(mode, instr.receivers, true);
+      instr.results.set(mode, result);
+      if (report) instr.reports.set(mode, report);
+    }),
+  ]);
 });
 
 afterAll(async () => {
-  await Promise.all([otel?.close(), logfire?.close(), langfuse?.close()]);
+  await Promise.all([
+    otel?.close(),
+    logfire?.close(),
+    langfuse?.close(),
+    instr.receivers.otel?.close(),
+    instr.receivers.logfire?.close(),
+    instr.receivers.langfuse?.close(),
+  ]);
 });
 
 const byId = (spans: AppSpan[]) => [...spans].sort((a, b) => a.spanId.localeCompare(b.spanId));
@@ -283,5 +330,167 @@ describe('an application with its own global NodeSDK', () => {
     for (const root of names.get('root')!) expect(root.parentSpanId).toBe('');
     expect(langfuse.scores.filter((s) => !ours.has(String(s.traceId)))).toEqual([]);
     expect(langfuse.scores).toHaveLength(SINK_MODES.length * OUR_RUNS_PER_MODE * 2);
+  });
+});
+
+/** `host:port` of a URL. */
+const hostOf = (url: string) => new URL(url).host;
+
+/**
+ * Every `host:port` an HTTP client span names: the URL (new and old semantic conventions), the
+ * server address and port, the peer, the Host header.
+ */
+function hostsOf(span: AppSpan): string[] {
+  const a = span.attributes;
+  const hosts = new Set<string>();
+  for (const key of ['url.full', 'http.url']) {
+    const url = a[key];
+    if (typeof url === 'string') {
+      try {
+        hosts.add(new URL(url).host);
+      } catch {
+        hosts.add(url);
+      }
+    }
+  }
+  const pairs: Array<[string, string]> = [
+    ['server.address', 'server.port'],
+    ['net.peer.name', 'net.peer.port'],
+    ['network.peer.address', 'network.peer.port'],
+    ['net.peer.ip', 'net.peer.port'],
+  ];
+  for (const [host, port] of pairs)
+    if (a[host] !== undefined && a[port] !== undefined) hosts.add(`${a[host]}:${a[port]}`);
+  if (typeof a['http.host'] === 'string') hosts.add(a['http.host']);
+  return [...hosts];
+}
+
+/** The scopes of the app's HTTP client spans. */
+const HTTP_SCOPES = [
+  '@opentelemetry/instrumentation-http',
+  '@opentelemetry/instrumentation-undici',
+];
+
+/** The app's own requests per run: auth, 3 + 2 tool steps, during and after our shutdown. */
+const APP_CALLS = 1 + 3 + 2 + 1 + 1;
+
+/**
+ * A span without what differs between two processes: the app backend's (random) port. Ids,
+ * names, parentage, scope and every other attribute stay.
+ */
+function portless(span: AppSpan, appBackend: string): AppSpan {
+  const port = new URL(appBackend).port;
+  const attributes = JSON.parse(
+    JSON.stringify(span.attributes, (_key, value: unknown) =>
+      value === Number(port) || value === port
+        ? '<app-port>'
+        : typeof value === 'string'
+          ? value.split(`:${port}`).join(':<app-port>')
+          : value,
+    ),
+  ) as Record<string, unknown>;
+  return { ...span, attributes };
+}
+
+describe('an application with its own NodeSDK and the HTTP and undici instrumentations', () => {
+  const receiverHosts = () =>
+    new Set([
+      hostOf(instr.receivers.otel.url),
+      hostOf(instr.receivers.logfire.url),
+      hostOf(instr.receivers.langfuse.url),
+    ]);
+
+  it('every instrumented scenario ran to the end: exit code 0, no error output', () => {
+    for (const mode of MODES) {
+      const r = instr.results.get(mode)!;
+      expect({ mode, code: r.code, killed: r.killed, stderr: r.stderr }).toEqual({
+        mode,
+        code: 0,
+        killed: false,
+        stderr: '',
+      });
+      expect(instr.reports.get(mode)).toMatchObject({ mode, instrumented: true });
+    }
+    for (const mode of SINK_MODES)
+      expect(instr.reports.get(mode)!.flush).toEqual({
+        ok: true,
+        sinks: [
+          { name: 'opentelemetry', ok: true },
+          { name: 'logfire', ok: true },
+          { name: 'langfuse', ok: true },
+        ],
+      });
+  });
+
+  it("the control run: the app's own requests are recorded, by both instrumentations", () => {
+    const report = instr.reports.get('control')!;
+    const http = report.spans.filter((s) => HTTP_SCOPES.includes(s.scope));
+    for (const scope of HTTP_SCOPES)
+      expect(
+        http.filter((s) => s.scope === scope),
+        scope,
+      ).toHaveLength(APP_CALLS);
+    for (const span of http) expect(hostsOf(span)).toContain(hostOf(report.appBackend));
+    // The requests made inside app spans are their children.
+    const byId = new Map(report.spans.map((s) => [s.spanId, s]));
+    const parents = new Set(http.map((s) => byId.get(s.parentSpanId)?.name ?? ''));
+    expect(parents).toContain('app.auth');
+    expect(parents).toContain('app.tool-inside-request-1');
+  });
+
+  for (const mode of SINK_MODES) {
+    it(`with the sinks (${mode}): none of our requests is in the app's exporter, the app's own all are`, () => {
+      const report = instr.reports.get(mode)!;
+      const control = instr.reports.get('control')!;
+      const ours = receiverHosts();
+      // No span of the app's exporter is a request to one of our backends…
+      const leaked = report.spans.filter((s) => hostsOf(s).some((h) => ours.has(h)));
+      expect(
+        leaked.map((s) => ({ name: s.name, scope: s.scope, hosts: hostsOf(s) })),
+        "our sinks' requests recorded by the app's instrumentation",
+      ).toEqual([]);
+      // …every HTTP client span is one of the app's own requests…
+      const http = report.spans.filter((s) => HTTP_SCOPES.includes(s.scope));
+      for (const span of http) expect(hostsOf(span)).toContain(hostOf(report.appBackend));
+      for (const scope of HTTP_SCOPES)
+        expect(
+          http.filter((s) => s.scope === scope),
+          scope,
+        ).toHaveLength(APP_CALLS);
+      // …and the app's exporter got exactly the control run's spans, ids included (a request
+      // of ours recorded anywhere would have taken ids from the app's generator).
+      expect(byId(report.spans.map((s) => portless(s, report.appBackend)))).toEqual(
+        byId(control.spans.map((s) => portless(s, control.appBackend))),
+      );
+      const ourTraces = new Set(report.runIds.map((id) => traceIdFromRunId(id)));
+      expect(report.spans.filter((s) => ourTraces.has(s.traceId))).toEqual([]);
+    });
+  }
+
+  it("our receivers got our spans only, all of them, none of the app's HTTP spans", () => {
+    const { otel: o, logfire: l, langfuse: f } = instr.receivers;
+    const app = new Set(instr.reports.get('control')!.spans.map((s) => s.traceId));
+    const ours = new Set(
+      SINK_MODES.flatMap((m) => instr.reports.get(m)!.runIds.map((id) => traceIdFromRunId(id))),
+    );
+    for (const [name, spans] of [
+      ['opentelemetry', o.spans],
+      ['logfire', l.spans],
+      ['langfuse', f.spans],
+    ] as const) {
+      expect(
+        spans.filter((s) => app.has(s.traceId) || !ours.has(s.traceId)),
+        name,
+      ).toEqual([]);
+    }
+    expect(o.spans).toHaveLength(SINK_MODES.length * (OUR_RUNS_PER_MODE + OUR_STEPS_PER_MODE));
+    expect(l.spans).toHaveLength(
+      SINK_MODES.length * (OUR_RUNS_PER_MODE * (1 + 1 + 2 + 1) + OUR_STEPS_PER_MODE),
+    );
+    expect(f.spans).toHaveLength(SINK_MODES.length * (OUR_RUNS_PER_MODE + OUR_STEPS_PER_MODE));
+    expect(f.scores).toHaveLength(SINK_MODES.length * OUR_RUNS_PER_MODE * 2);
+    // The Langfuse key check went out in both orders (it is one of the requests that must not
+    // be recorded: with the sinks created after sdk.start() it ran under the instrumentation).
+    expect(f.authChecks).toBeGreaterThanOrEqual(SINK_MODES.length);
   });
 });
