@@ -29,10 +29,36 @@ function validResult(value: unknown): SinkCheckResult | undefined {
   return { ok, problems: checked, ...(typeof detail === 'string' ? { detail } : {}) };
 }
 
+/** What `doctor` reports for a check result it cannot use. */
+const INVALID_RESULT: SinkCheckResult = {
+  ok: false,
+  problems: [
+    {
+      problem:
+        'check() returned an invalid result (expected { ok: boolean, problems: [{ problem, fix }] })',
+      fix: "report it to the sink's author; see the sink package README",
+    },
+  ],
+};
+
+/**
+ * {@link validResult}, where reading the answer may throw (a getter, a Proxy): such an answer
+ * is as invalid as one of the wrong shape — and what it threw (which may quote the sink's
+ * settings) is not shown.
+ */
+function readResult(value: unknown): SinkCheckResult {
+  try {
+    return validResult(value) ?? INVALID_RESULT;
+  } catch {
+    return INVALID_RESULT;
+  }
+}
+
 /**
  * A sink's `check()`, answered within {@link CHECK_TIMEOUT_MS}: a check that throws (at once
- * or later), answers something other than a check result, or does not answer in time is a
- * problem of that sink, never an exception or a wait without end. The deadline's timer keeps
+ * or later), answers something other than a check result (or one whose fields throw when
+ * read), or does not answer in time is a problem of that sink, never an exception or a wait
+ * without end. The deadline's timer keeps
  * the process alive while the check runs (a check that waits on an unref'ed timer would
  * otherwise let Node end the command half-way); it is cleared as soon as the check answers.
  */
@@ -46,17 +72,7 @@ export async function checkSink(
       Promise.resolve()
         .then(() => sink.check())
         .then(
-          (value: unknown): SinkCheckResult =>
-            validResult(value) ?? {
-              ok: false,
-              problems: [
-                {
-                  problem:
-                    'check() returned an invalid result (expected { ok: boolean, problems: [{ problem, fix }] })',
-                  fix: "report it to the sink's author; see the sink package README",
-                },
-              ],
-            },
+          (value: unknown): SinkCheckResult => readResult(value),
           (error: unknown): SinkCheckResult => ({
             ok: false,
             problems: [{ problem: `check failed: ${messageOf(error)}`, fix: failedFix }],

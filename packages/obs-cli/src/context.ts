@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   createRedactor,
+  envFlag,
   type LoadedConfig,
   loadConfig,
   loadObservabilityDetailed,
@@ -107,18 +108,6 @@ export function checkCreatableDir(dir: string, source: string): void {
   fs.rmdirSync(probe);
 }
 
-/** Where the local files would go and what said so (for {@link checkCreatableDir}). */
-async function localFilesDir(
-  options: GlobalOptions,
-  env: Record<string, string | undefined>,
-): Promise<{ dir: string; source: string } | undefined> {
-  const dir = await resolveJsonlDir(options, env);
-  // Only a directory someone chose: the default one under the working directory is left to
-  // the sink (a config may not use the local files at all).
-  const source = chosenBy(dir, options, env);
-  return source ? { dir, source } : undefined;
-}
-
 /**
  * What chose the JSONL directory `dir` ({@link resolveJsonlDir}'s answer): `--dir`,
  * `RLM_OBS_JSONL_DIR` or the config; `undefined` for the default under the working directory.
@@ -135,6 +124,24 @@ function chosenBy(
   return dir === fallback ? undefined : 'the config';
 }
 
+/** The redactor of the coordinator the command loaded (it knows the config's secrets). */
+let loadedRedactor: { scrub(text: string): string } | undefined;
+
+/**
+ * Text for the terminal without secrets: the environment's and URL credentials, and — once a
+ * command has loaded its config ({@link loadContext}) — the secrets of the sinks' options
+ * (`${VAR}` values in the config). For errors nobody expected, which may quote anything.
+ */
+export function scrubForOutput(text: string): string {
+  const scrubbed = createRedactor().scrub(text);
+  return loadedRedactor ? loadedRedactor.scrub(scrubbed) : scrubbed;
+}
+
+/** Forgets the loaded config's redactor (a new command starts). */
+export function forgetLoadedRedactor(): void {
+  loadedRedactor = undefined;
+}
+
 /** Loads the coordinator like `loadObservability()`; `--dir` replaces the local sink's directory. */
 export async function loadContext(
   options: GlobalOptions,
@@ -142,8 +149,11 @@ export async function loadContext(
 ): Promise<{ obs: RLMObservability; config: LoadedConfig | undefined }> {
   const env = { ...process.env };
   if (options.dir) env.RLM_OBS_JSONL_DIR = path.resolve(options.dir);
-  const local = await localFilesDir(options, env);
-  if (local) checkCreatableDir(local.dir, local.source);
+  const local = await resolveJsonl(options, env);
+  // Only where the local sink will make its directory: a config or environment that switches
+  // the local files off never gets here for a directory it does not use.
+  const source = local.enabled ? chosenBy(local.dir, options, env) : undefined;
+  if (source) checkCreatableDir(local.dir, source);
   try {
     const loaded = await loadObservabilityDetailed({
       ...(options.config ? { configFile: options.config } : {}),
@@ -152,15 +162,20 @@ export async function loadContext(
       fallbackDirs: [CLI_DIR],
       overrides: { flushOnExit: extra.flushOnExit ?? false },
     });
+    loadedRedactor = loaded.obs.redactor;
     if (options.dir && loaded.config) {
       // A config file's own jsonl directory gives way to --dir.
+      // Only the directory changes: the entry's other options (its `enabled` among them) hold.
       const previous = loaded.obs.getSink('local-jsonl');
       if (previous) {
         loaded.obs.removeSink('local-jsonl');
         await previous.shutdown?.();
+        const kept: JsonlSinkOptions = local.entryOptions ?? {
+          enabled: (previous as { enabled?: unknown }).enabled !== false,
+        };
         loaded.obs.addSink(
           createJsonlSink(
-            { dir: path.resolve(options.dir) },
+            { ...kept, dir: path.resolve(options.dir) },
             { env, configDir: loaded.config.dir },
           ),
         );
@@ -178,7 +193,9 @@ export async function loadContext(
  * The options of the config's first `jsonl` entry: `null` when none is, the sink itself when
  * the entry is a `local-jsonl` sink object (its `dir` is where it writes).
  */
-function jsonlEntry(entries: unknown[]): { options: JsonlSinkOptions } | { dir: string } | null {
+function jsonlEntry(
+  entries: unknown[],
+): { options: JsonlSinkOptions } | { dir: string; enabled: boolean } | null {
   const isJsonl = (name: unknown) => name === 'jsonl' || name === '@rlm/sink-jsonl';
   const options = (value: unknown): JsonlSinkOptions =>
     value && typeof value === 'object' && !Array.isArray(value) ? (value as JsonlSinkOptions) : {};
@@ -196,10 +213,60 @@ function jsonlEntry(entries: unknown[]): { options: JsonlSinkOptions } | { dir: 
       (entry as { name?: unknown }).name === 'local-jsonl' &&
       typeof (entry as { dir?: unknown }).dir === 'string'
     ) {
-      return { dir: (entry as { dir: string }).dir };
+      const sink = entry as { dir: string; enabled?: unknown };
+      return { dir: sink.dir, enabled: sink.enabled !== false };
     }
   }
   return null;
+}
+
+/** What {@link resolveJsonl} finds out about the local files. */
+interface LocalFiles {
+  /** Where they are read from: `--dir`, else where the local sink writes. */
+  dir: string;
+  /** The local sink will be enabled: the master switch and the sink's own switch are on. */
+  enabled: boolean;
+  /** The config's jsonl entry's options (`{}` without a config), `undefined` for a sink object. */
+  entryOptions: JsonlSinkOptions | undefined;
+}
+
+/**
+ * The local files as the config and the environment that will load set them up, without
+ * starting any sink: the directory ({@link resolveJsonlDir}) and whether the local sink will
+ * be enabled — with a config, its `enabled` and `DSPY_RLM_OBS_ENABLED` (the master switch),
+ * then the first jsonl entry (none: not configured) with its `enabled` option, else
+ * `DSPY_RLM_OBS_LOCAL_JSONL`; without one, the two environment variables.
+ */
+async function resolveJsonl(
+  options: GlobalOptions,
+  env: Record<string, string | undefined>,
+): Promise<LocalFiles> {
+  let loaded: LoadedConfig | undefined;
+  try {
+    loaded = await loadConfig({ ...(options.config ? { configFile: options.config } : {}), env });
+  } catch (error) {
+    if (error instanceof RlmObsConfigError)
+      throw new CliError(configErrorMessage(error, env), EXIT.usage);
+    throw error;
+  }
+  const master = envFlag(env.DSPY_RLM_OBS_ENABLED, true) && loaded?.config.enabled !== false;
+  const entry = loaded ? jsonlEntry(loaded.config.sinks ?? ['jsonl']) : { options: {} };
+  const given = options.dir ? path.resolve(options.dir) : undefined;
+  if (entry && 'dir' in entry)
+    return {
+      dir: given ?? path.resolve(entry.dir),
+      enabled: master && entry.enabled,
+      entryOptions: undefined,
+    };
+  const resolved = resolveJsonlSinkOptions(entry?.options ?? {}, {
+    env,
+    ...(loaded ? { configDir: loaded.dir } : {}),
+  });
+  return {
+    dir: given ?? resolved.dir,
+    enabled: master && entry !== null && resolved.enabled,
+    entryOptions: entry?.options ?? undefined,
+  };
 }
 
 /**
@@ -212,20 +279,7 @@ export async function resolveJsonlDir(
   env: Record<string, string | undefined> = process.env,
 ): Promise<string> {
   if (options.dir) return path.resolve(options.dir);
-  let loaded: LoadedConfig | undefined;
-  try {
-    loaded = await loadConfig({ ...(options.config ? { configFile: options.config } : {}), env });
-  } catch (error) {
-    if (error instanceof RlmObsConfigError)
-      throw new CliError(configErrorMessage(error, env), EXIT.usage);
-    throw error;
-  }
-  const entry = loaded ? jsonlEntry(loaded.config.sinks ?? ['jsonl']) : null;
-  if (entry && 'dir' in entry) return path.resolve(entry.dir);
-  return resolveJsonlSinkOptions(entry?.options ?? {}, {
-    env,
-    ...(loaded ? { configDir: loaded.dir } : {}),
-  }).dir;
+  return (await resolveJsonl(options, env)).dir;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import Table from 'cli-table3';
 import pc from 'picocolors';
+import stringWidth from 'string-width';
 
 export type Colors = ReturnType<typeof pc.createColors>;
 
@@ -36,10 +37,17 @@ export interface TableLayout {
   /** The terminal's width ({@link Io.columns}); without it the columns are as wide as their text. */
   width?: number | undefined;
   /**
-   * The narrowest each column may get (its text wraps), by column; default 8 or the column's
-   * own width when narrower. Never below the header's longest word.
+   * The narrowest each column gets (its text wraps) while `optional` columns can still be
+   * left out, by column; default 8 or the column's own width when narrower. Never below the
+   * header's longest word.
    */
   min?: Array<number | undefined>;
+  /**
+   * The narrowest each column gets once no optional column is left to leave out (the last
+   * resort before the table is wider than the terminal), by column; default the header's
+   * longest word. `Infinity`: never narrower than its text (a sink name stays whole).
+   */
+  floor?: Array<number | undefined>;
   /**
    * Columns (indexes) left out, first first, when the table cannot fit the width otherwise;
    * a line after the table names them.
@@ -47,42 +55,73 @@ export interface TableLayout {
   optional?: number[];
 }
 
-const ANSI = /\u001b\[[0-9;]*m/g;
+/** Grapheme clusters: an emoji with its modifiers, a letter with its accents, is one. */
+const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
-/** The width of text as a terminal shows it (colour codes take none). */
+/**
+ * The width of text as a terminal shows it, in cells: colour codes take none, wide characters
+ * (CJK, most emoji) two — as cli-table3 measures it (the same `string-width`).
+ */
 function visibleWidth(text: string): number {
-  return Math.max(0, ...text.split('\n').map((l) => [...l.replace(ANSI, '')].length));
+  return Math.max(0, ...text.split('\n').map((l) => stringWidth(l)));
 }
 
 /**
- * Text wrapped to `width` columns: at spaces, and a word longer than a line (a run id, a path)
- * broken where the line ends. Coloured text is left as it is (cells we colour are short).
+ * The first piece of `pieces` (grapheme clusters) that fits `width` cells, and the rest; at
+ * least one piece, so a wide character in a one-cell column still moves on.
+ */
+function takeCells(pieces: string[], width: number): [string, string[]] {
+  let used = 0;
+  let n = 0;
+  while (n < pieces.length) {
+    const w = stringWidth(pieces[n]!);
+    if (n > 0 && used + w > width) break;
+    if (n === 0 && w > width) {
+      n = 1;
+      break;
+    }
+    used += w;
+    n++;
+  }
+  return [pieces.slice(0, n).join(''), pieces.slice(n)];
+}
+
+/**
+ * Text wrapped to `width` terminal cells: at spaces, and a word longer than a line (a run id,
+ * a path) broken where the line ends (never inside a character or an emoji). Coloured text is
+ * left as it is (cells we colour are short).
  */
 export function wrapText(text: string, width: number): string {
   if (width < 1 || visibleWidth(text) <= width || text.includes('\u001b')) return text;
   const lines: string[] = [];
   for (const paragraph of text.split('\n')) {
     let line = '';
+    let lineWidth = 0;
     for (const word of paragraph.split(' ')) {
-      let rest = [...word];
-      const room = line === '' ? width : width - [...line].length - 1;
-      if (rest.length <= room) {
+      const wordWidth = stringWidth(word);
+      const room = line === '' ? width : width - lineWidth - 1;
+      if (wordWidth <= room) {
+        lineWidth = line === '' ? wordWidth : lineWidth + 1 + wordWidth;
         line = line === '' ? word : `${line} ${word}`;
         continue;
       }
+      let rest = Array.from(GRAPHEMES.segment(word), (g) => g.segment);
       if (line !== '') {
         // A long word starts where the line has room for a useful piece, else on a new line.
-        if (rest.length > width && room >= 4) {
-          lines.push(`${line} ${rest.slice(0, room).join('')}`);
-          rest = rest.slice(room);
+        if (wordWidth > width && room >= 4) {
+          const [head, tail] = takeCells(rest, room);
+          lines.push(`${line} ${head}`);
+          rest = tail;
         } else lines.push(line);
         line = '';
       }
-      while (rest.length > width) {
-        lines.push(rest.slice(0, width).join(''));
-        rest = rest.slice(width);
+      while (stringWidth(rest.join('')) > width) {
+        const [head, tail] = takeCells(rest, width);
+        lines.push(head);
+        rest = tail;
       }
       line = rest.join('');
+      lineWidth = stringWidth(line);
     }
     lines.push(line);
   }
@@ -127,16 +166,21 @@ export function table(
       const natural = columns.map((c) =>
         Math.max(visibleWidth(head[c]!), ...cells.map((row) => visibleWidth(row[c] ?? ''))),
       );
-      const min = columns.map((c, i) => {
-        const headerWord = Math.max(...head[c]!.split(' ').map((w) => w.length));
-        return Math.max(headerWord, Math.min(natural[i]!, layout.min?.[c] ?? 8));
+      const floor = columns.map((c, i) => {
+        const headerWord = Math.max(...head[c]!.split(' ').map((w) => stringWidth(w)));
+        return Math.max(headerWord, Math.min(natural[i]!, layout.floor?.[c] ?? 0));
       });
+      const min = columns.map((c, i) =>
+        Math.max(floor[i]!, Math.min(natural[i]!, layout.min?.[c] ?? 8)),
+      );
       // Each column has a space either side and a border after it, plus the first border.
       const available = width - 1 - columns.length * 3;
       widths = fitWidths(natural, min, available);
-      if (widths !== undefined || optional.length === 0) {
-        // Too narrow for even the minimums: as narrow as they allow.
-        widths ??= min;
+      if (widths !== undefined) break;
+      if (optional.length === 0) {
+        // No column left to leave out: narrower than the minimums, down to the floors — and
+        // where even they do not fit, as narrow as they allow (wider than the terminal).
+        widths = fitWidths(natural, floor, available) ?? floor;
         break;
       }
       const drop = optional.shift()!;
@@ -276,6 +320,16 @@ export function formatValue(value: unknown, max = 30): string {
   if (typeof value === 'number' && Number.isFinite(value) && !Number.isInteger(value))
     return String(Number(value.toPrecision(6)));
   return oneLine(value, max);
+}
+
+/**
+ * A score's (or an attribute's) value for display: a number as {@link formatValue} shows it
+ * (up to 6 significant digits: `1.23e-7`, not `0`), anything else as JSON (`"good"`, `true`).
+ */
+export function formatScoreValue(value: unknown): string {
+  return typeof value === 'number' && Number.isFinite(value)
+    ? formatValue(value)
+    : (JSON.stringify(value ?? null) ?? 'null');
 }
 
 /** Prints a value as JSON for scripts. */

@@ -3,7 +3,6 @@
  * environment as `loadObservability()`; `--config` and `--dir` override; `--json` is for
  * scripts. Exit codes: 0 done, 1 a problem was found, 2 bad usage or a broken config.
  */
-import { createRedactor } from '@rlm/obs-core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -15,7 +14,7 @@ import { sinksCommand } from './commands/sinks.js';
 import { statusCommand } from './commands/status.js';
 import { tailCommand } from './commands/tail.js';
 import { viewCommand } from './commands/view.js';
-import { CliError, EXIT } from './context.js';
+import { CliError, EXIT, forgetLoadedRedactor, scrubForOutput } from './context.js';
 import { type Io, printable, processIo } from './output.js';
 
 const EXIT_HELP = `
@@ -219,6 +218,7 @@ export async function main(
   version = '0.0.0',
 ): Promise<number> {
   let code: number = EXIT.ok;
+  forgetLoadedRedactor();
   const program = buildProgram(
     io,
     (c) => {
@@ -238,9 +238,15 @@ export async function main(
       io.err(`rlm-obs: ${lines(error.message)}`);
       return error.exitCode;
     }
-    // An unexpected error may quote a backend or a sink's settings: no secret on the way out.
-    const message = error instanceof Error ? error.message : String(error);
-    io.err(`rlm-obs: ${lines(createRedactor().scrub(message))}`);
+    // An unexpected error may quote a backend or a sink's settings: no secret on the way out
+    // (the loaded config's redactor knows the secrets of the sinks' options too).
+    let message: string;
+    try {
+      message = error instanceof Error ? error.message : String(error);
+    } catch {
+      message = 'unprintable error';
+    }
+    io.err(`rlm-obs: ${lines(scrubForOutput(message))}`);
     return EXIT.problem;
   }
 }

@@ -117,6 +117,22 @@ describe('demo with a sink whose backend refuses the exports (401)', () => {
     expect(report.problems).toEqual([
       { sink: 'opentelemetry', problem: expect.stringContaining('401') },
     ]);
+    // Each sink's entry is shaped like replay --json's: what a sink whose flush failed took
+    // is handed to it, not delivered (null), with its error.
+    const otel = report.sinks.find((s: { name: string }) => s.name === 'opentelemetry');
+    expect(otel).toMatchObject({
+      enabled: true,
+      ok: false,
+      delivered: null,
+      failed: 0,
+      error: expect.stringContaining('401'),
+    });
+    expect(otel.handedToSink).toBeGreaterThan(0);
+    const local = report.sinks.find((s: { name: string }) => s.name === 'local-jsonl');
+    expect(local).toMatchObject({ enabled: true, ok: true, failed: 0 });
+    expect(local.delivered).toBeGreaterThan(0);
+    expect(local.delivered).toBe(local.handedToSink);
+    expect(local).not.toHaveProperty('error');
     expect(json.stdout + json.stderr).not.toContain(SECRET);
   }, 120_000);
 });

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { RLMObservability } from '@rlm/obs-core';
 import { createJsonlSink } from '@rlm/sink-jsonl';
 import pc from 'picocolors';
+import stringWidth from 'string-width';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemoAgent } from '../src/demo-agent.js';
 import { type Io, table, wrapText } from '../src/output.js';
@@ -80,6 +81,75 @@ describe('tables fit the terminal', () => {
     expect(widest(wide.lines())).toBeLessThanOrEqual(200);
     expect(wide.lines().join('\n')).not.toContain('not shown');
     for (const id of runIds) expect(wide.lines().join('\n')).toContain(id);
+  });
+
+  it('runs and status fit 40 and 60 columns: ids wrap over more lines, sink names stay whole', async () => {
+    for (const columns of [40, 60]) {
+      const runs = terminal(columns);
+      expect(await main(['runs', '--dir', dir], runs)).toBe(0);
+      const runsText = runs.lines().map(plain);
+      // The table and its note (the line after them names the directory, a path kept whole).
+      expect(widest(runsText.slice(0, -1)), `runs @${columns}`).toBeLessThanOrEqual(columns);
+      const firstColumn = runsText
+        .filter((l) => l.startsWith('│'))
+        .map((l) => l.split('│')[1]!.trim())
+        .join('');
+      for (const id of runIds) expect(firstColumn, `runs @${columns}`).toContain(id);
+      // The essential columns are there; what is left out is named (within the width).
+      for (const header of ['run', 'reward', 'completed'])
+        expect(runsText[1], `runs @${columns}`).toContain(header);
+      expect(runsText.join(' '), `runs @${columns}`).toContain('--json has every column');
+
+      const status = terminal(columns);
+      expect(await main(['status', '--dir', dir], status)).toBe(0);
+      const statusText = status.lines().map(plain);
+      expect(widest(statusText), `status @${columns}`).toBeLessThanOrEqual(columns);
+      const names = statusText.filter((l) => l.startsWith('│')).map((l) => l.split('│')[1]!.trim());
+      for (const name of ['local-jsonl', 'opentelemetry', 'mlflow'])
+        expect(names, `status @${columns}`).toContain(name);
+      expect(statusText.join('\n'), `status @${columns}`).toContain('detail');
+    }
+  });
+
+  it('narrower than the essential columns: the table is as narrow as they allow, the note fits', async () => {
+    const runs = terminal(20);
+    expect(await main(['runs', '--dir', dir], runs)).toBe(0);
+    const text = runs.lines().map(plain).slice(0, -1);
+    // The documented minimum: about 36 columns for runs.
+    expect(widest(text)).toBeLessThanOrEqual(36);
+    const note = text.slice(text.findIndex((l) => l.startsWith('(not shown')));
+    expect(note.join(' ')).toContain('--json has every column');
+    for (const l of note.slice(0, -1)) expect([...l].length, l).toBeLessThanOrEqual(20);
+  });
+
+  it('wide characters (CJK, emoji) count two cells: nothing is cut on a wide terminal', async () => {
+    const cjkDir = path.join(tmp.dir, 'cjk');
+    const obs = RLMObservability.withSinks([createJsonlSink({ dir: cjkDir })], {
+      flushOnExit: false,
+      logger: false,
+    });
+    const env = '数据分析环境🚀测试';
+    const run = obs.startRun({ task: 't', environment: env });
+    run.end({ completed: true, finalAnswer: 'ok' });
+    await obs.shutdown();
+    const wide = terminal(200);
+    expect(await main(['runs', '--dir', cjkDir], wide)).toBe(0);
+    const text = wide.lines().join('\n');
+    expect(text).toContain(env);
+    expect(text).not.toContain('…');
+
+    const cell = '日本語のテキスト 😀 emoji 👍🏽 and more 漢字';
+    const out = table(['name', 'detail'], [['local', cell]], { width: 200 });
+    expect(out).toContain(cell);
+    expect(out).not.toContain('…');
+    // Wrapped to a narrow column, every line fits its cells and the text is all there.
+    const narrow = table(['name', 'detail'], [['local', cell]], { width: 24 });
+    expect(narrow).not.toContain('…');
+    expect(narrow.replace(/[│┌┐└┘├┤┬┴┼─\s]/g, '')).toBe(
+      `namedetaillocal${cell.replace(/\s/g, '')}`,
+    );
+    expect(Math.max(...narrow.split('\n').map((l) => stringWidth(l)))).toBeLessThanOrEqual(24);
+    expect(narrow.split('\n').length).toBeGreaterThan(5);
   });
 
   it('not a terminal: as wide as the text (one line per run, nothing left out)', async () => {

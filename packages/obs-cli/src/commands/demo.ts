@@ -27,25 +27,54 @@ function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** What went wrong with an enabled sink, from the coordinator's report and the sink's status. */
+/**
+ * What went wrong with an enabled sink, from the coordinator's report and the sink's status,
+ * and whether what the sink took is known to have arrived (`lost`: it was unavailable, could
+ * not write lines, or its flush failed).
+ */
 function sinkProblem(
   report: { ok: boolean; failed: number; dropped: number; error?: string },
   status: Record<string, unknown> | undefined,
-): string | undefined {
+): { problem: string; lost: boolean } | undefined {
   if (status && status.available === false)
-    return typeof status.detail === 'string' && status.detail ? status.detail : 'unavailable';
+    return {
+      problem: typeof status.detail === 'string' && status.detail ? status.detail : 'unavailable',
+      lost: true,
+    };
   const count = (key: string) => (typeof status?.[key] === 'number' ? (status[key] as number) : 0);
   const failedLines = count('lines_failed');
   const droppedLines = count('lines_dropped');
   if (failedLines > 0 || droppedLines > 0)
-    return [
-      failedLines > 0 ? `${failedLines} lines could not be written` : '',
-      droppedLines > 0 ? `${droppedLines} lines were dropped` : '',
-    ]
-      .filter(Boolean)
-      .join(', ');
-  if (!report.ok || report.failed > 0) return report.error ?? 'events could not be delivered';
+    return {
+      problem: [
+        failedLines > 0 ? `${failedLines} lines could not be written` : '',
+        droppedLines > 0 ? `${droppedLines} lines were dropped` : '',
+      ]
+        .filter(Boolean)
+        .join(', '),
+      lost: true,
+    };
+  if (!report.ok || report.failed > 0)
+    return { problem: report.error ?? 'events could not be delivered', lost: !report.ok };
   return undefined;
+}
+
+/**
+ * A sink's line of `demo --json`, shaped like `replay --json`'s report: `delivered` is `null`
+ * when what it took is not known to have arrived (its flush failed, it was unavailable or
+ * could not write lines), `handedToSink` the events it took, `error` why, when it has a
+ * problem.
+ */
+interface DemoSinkReport {
+  name: string;
+  enabled: boolean;
+  ok: boolean;
+  delivered: number | null;
+  handedToSink: number;
+  failed: number;
+  dropped: number;
+  pending: number;
+  error?: string;
 }
 
 /**
@@ -112,18 +141,39 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
   const jsonl = obs.getSink('local-jsonl') as ({ dir?: string } & object) | undefined;
   const statuses = obs.status();
   const enabled = new Set(statuses.filter((s) => s.enabled).map((s) => s.name));
-  const problems = report.sinks
+  const found = report.sinks
     .filter((r) => enabled.has(r.name))
     .map((r) => ({
       sink: r.name,
-      problem: sinkProblem(
+      found: sinkProblem(
         r,
         statuses.find((s) => s.name === r.name) as Record<string, unknown> | undefined,
       ),
     }))
-    .filter((p): p is { sink: string; problem: string } => p.problem !== undefined)
+    .filter((p): p is { sink: string; found: { problem: string; lost: boolean } } =>
+      Boolean(p.found),
+    )
     // The sinks and the coordinator scrub their messages; this also knows the config's secrets.
-    .map((p) => ({ ...p, problem: obs.redactor.scrub(p.problem) }));
+    .map((p) => ({
+      sink: p.sink,
+      problem: obs.redactor.scrub(p.found.problem),
+      lost: p.found.lost,
+    }));
+  const problems = found.map(({ sink, problem }) => ({ sink, problem }));
+  const sinkReports: DemoSinkReport[] = report.sinks.map((r) => {
+    const problem = found.find((p) => p.sink === r.name);
+    return {
+      name: r.name,
+      enabled: enabled.has(r.name),
+      ok: problem === undefined,
+      delivered: problem?.lost ? null : r.delivered,
+      handedToSink: r.delivered,
+      failed: r.failed,
+      dropped: r.dropped,
+      pending: r.pending,
+      ...(problem ? { error: problem.problem } : {}),
+    };
+  });
   const ok = report.ok && problems.length === 0;
   const jsonlFailed = problems.some((p) => p.sink === 'local-jsonl');
   // Nothing in the local files, though nothing failed (they were switched off): no pointers.
@@ -143,7 +193,7 @@ export async function demoCommand(options: DemoCommandOptions, io: Io): Promise<
       ...(notRecorded ? { notRecorded } : {}),
       ok,
       problems,
-      sinks: report.sinks,
+      sinks: sinkReports,
     });
     return ok ? EXIT.ok : EXIT.problem;
   }

@@ -31,7 +31,14 @@ export async function doctorCommand(options: GlobalOptions, io: Io): Promise<num
       continue;
     }
     let result: SinkCheckResult;
-    if (sink && typeof sink.check === 'function') {
+    let hasCheck: boolean;
+    try {
+      hasCheck = typeof sink?.check === 'function';
+    } catch {
+      // A `check` getter that throws: checkSink() calls it again and reports what it threw.
+      hasCheck = sink !== undefined;
+    }
+    if (sink && hasCheck) {
       result = await checkSink(
         sink as Parameters<typeof checkSink>[0],
         'see the sink package README',

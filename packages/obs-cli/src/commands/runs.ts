@@ -79,6 +79,7 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
   }
   const state = (r: (typeof rows)[number]) =>
     r.state === 'open' ? c.yellow('open') : r.completed ? c.green('yes') : c.red('no');
+  const idWidth = Math.max(...rows.map((r) => r.runId.length + (r.parentRunId ? 2 : 0)));
   // The session column only when a shown run has a session, a user or tags.
   const sessions = rows.some((r) => r.sessionId || r.userId || (r.tags && r.tags.length > 0));
   io.out(
@@ -109,15 +110,13 @@ export async function runsCommand(options: RunsOptions, io: Io): Promise<number>
       ]),
       {
         width: io.columns,
-        // A run id wraps over two lines at most; the session column keeps some room.
-        min: [
-          Math.ceil(Math.max(...rows.map((r) => r.runId.length + (r.parentRunId ? 2 : 0))) / 2),
-          10,
-          ...Array(7).fill(undefined),
-          22,
-        ],
-        // On a narrow terminal: session, environment, cost and tokens go, in that order.
-        optional: [9, 8, 7, 6],
+        // A run id wraps over two lines while other columns can go, then over up to four;
+        // the session column keeps some room.
+        min: [Math.ceil(idWidth / 2), 10, ...Array(7).fill(undefined), 22],
+        floor: [Math.ceil(idWidth / 4)],
+        // On a narrow terminal: session, environment, cost, tokens, duration, steps and
+        // started go, in that order; the id, reward and completed stay.
+        optional: [9, 8, 7, 6, 2, 3, 1],
       },
     ),
   );

@@ -11,6 +11,7 @@ import {
   formatCost,
   formatDuration,
   formatNumber,
+  formatScoreValue,
   type Io,
   oneLine,
   printable,
@@ -89,7 +90,7 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
     io.out(`${indent}+-- ${c.bold('rlm.run')} [${formatDuration(stats.durationMs)}] ${mark}`);
     const attr = (key: string, value: unknown) =>
       io.out(
-        `${indent}|     ${c.dim(key)} = ${printable(JSON.stringify(typeof value === 'number' ? Math.round(value * 1e6) / 1e6 : value))}`,
+        `${indent}|     ${c.dim(key)} = ${printable(typeof value === 'number' ? formatScoreValue(value) : JSON.stringify(value))}`,
       );
     attr('rlm.run_id', run.runId);
     if (s.task) attr('rlm.task', squash(s.task, 100));
@@ -120,7 +121,7 @@ export async function showCommand(id: string, options: ShowOptions, io: Io): Pro
       io.out(`${indent}|     ${c.dim('scores:')}`);
       for (const score of run.scores) {
         const parts = [
-          `${score.name} = ${JSON.stringify(typeof score.value === 'number' ? Math.round(score.value * 1e6) / 1e6 : score.value)}`,
+          `${score.name} = ${formatScoreValue(score.value)}`,
           score.kind,
           ...(score.source ? [`source ${score.source}`] : []),
           ...(score.step !== undefined ? [`step ${score.step}`] : []),

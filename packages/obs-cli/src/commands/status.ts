@@ -1,5 +1,5 @@
 import { EXIT, type GlobalOptions, loadContext } from '../context.js';
-import { type Io, oneLine, printJson, table } from '../output.js';
+import { type Io, oneLine, printJson, table, wrapText } from '../output.js';
 
 /** `rlm-obs status`: seed 001's table for the sinks that would load, with their counters. */
 export async function statusCommand(options: GlobalOptions, io: Io): Promise<number> {
@@ -11,7 +11,8 @@ export async function statusCommand(options: GlobalOptions, io: Io): Promise<num
     return EXIT.ok;
   }
   const c = io.colors;
-  io.out(c.dim(config ? `config: ${config.file}` : 'config: none (seed environment variables)'));
+  const source = config ? `config: ${config.file}` : 'config: none (seed environment variables)';
+  io.out(c.dim(io.columns ? wrapText(source, io.columns) : source));
   if (status.length === 0) {
     io.out(
       'no sinks: observability is switched off (enabled: false or DSPY_RLM_OBS_ENABLED=false)',
@@ -32,8 +33,15 @@ export async function statusCommand(options: GlobalOptions, io: Io): Promise<num
         s.counters.dropped,
         s.counters.pending,
       ]),
-      // On a narrow terminal the detail wraps; pending, then dropped, go first.
-      { width: io.columns, min: [undefined, undefined, undefined, 16], optional: [7, 6] },
+      // On a narrow terminal the detail wraps; the counters (pending, dropped, delivered,
+      // failed), then enabled (a disabled sink's detail says so) are left out; a sink's name
+      // is never split.
+      {
+        width: io.columns,
+        min: [Infinity, undefined, undefined, 16],
+        floor: [Infinity],
+        optional: [7, 6, 4, 5, 1],
+      },
     ),
   );
   return EXIT.ok;

@@ -1,7 +1,14 @@
 import { existsSync, promises as fsp, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { CliError, EXIT, type GlobalOptions, readableJsonlDir } from '../context.js';
-import { formatTime, formatValue, type Io, oneLine, printable } from '../output.js';
+import {
+  formatScoreValue,
+  formatTime,
+  formatValue,
+  type Io,
+  oneLine,
+  printable,
+} from '../output.js';
 
 /** Options of `rlm-obs tail`. */
 export interface TailOptions extends GlobalOptions {
@@ -53,9 +60,7 @@ function describe(record: Record_, io: Io): string {
     return `${c.dim(when)} ${run} ${c.cyan('end')} ${mark} steps=${oneLine(l.steps, 20)} reward=${formatValue(l.total_reward)}`;
   }
   if (record.file === 'score') {
-    const value = JSON.stringify(
-      typeof l.value === 'number' ? Math.round(l.value * 1e6) / 1e6 : (l.value ?? null),
-    );
+    const value = formatScoreValue(l.value);
     const extra = [
       ...(typeof l.source === 'string' && l.source ? [`source ${l.source}`] : []),
       ...(l.step !== undefined && l.step !== null ? [`step ${l.step}`] : []),
