@@ -338,7 +338,7 @@ function checkLangfuse(ids: string[]): void {
     expect(
       (scoresByTrace.get(root.traceId) ?? []).map((s) => [s.name, s.value, s.dataType]).sort(),
     ).toEqual([
-      ['completed', 1, 'BOOLEAN'],
+      ['completed', 1, 'NUMERIC'],
       ['reward', TOTAL_REWARD, 'NUMERIC'],
     ]);
   }

@@ -825,6 +825,8 @@ describe.skipIf(!command)('mlflow sink against a real MLflow tracking server', (
     after.end();
     before.end();
     const recovered = await obs.shutdown({ timeoutMs: 60_000 });
+    // The report's error first: it says why when the recovery fell short.
+    expect(recovered.sinks[0]?.error).toBeUndefined();
     expect(recovered.ok).toBe(true);
     const client = new MlflowClient({ trackingUri: server.url });
     const experimentId = (await client.getExperimentByName(experiment))!.experiment_id;
