@@ -31,6 +31,16 @@ export class DeferredHooks {
     this.#afterDrain = afterDrain;
   }
 
+  /**
+   * For a sink's `status()`: `bad_events` and `last_bad_event` (through `scrub`) once a hook
+   * call was refused, else nothing.
+   */
+  problems(scrub: (text: string) => string): { bad_events?: number; last_bad_event?: string } {
+    if (this.errors === 0) return {};
+    if (this.lastError === undefined) return { bad_events: this.errors };
+    return { bad_events: this.errors, last_bad_event: scrub(this.lastError) };
+  }
+
   /** Queues a hook call. */
   run(fn: () => void): void {
     this.#queue.push(fn);

@@ -477,12 +477,7 @@ export class LangfuseSink implements RLMObservabilitySink {
     });
     const lastError = tracing.lastError ?? this.#scoreError;
     if (lastError) status.last_error = this.#scrub(lastError);
-    if (this.#hooks.errors > 0) {
-      status.bad_events = this.#hooks.errors;
-      if (this.#hooks.lastError !== undefined)
-        status.last_bad_event = this.#scrub(this.#hooks.lastError);
-    }
-    return status;
+    return Object.assign(status, this.#hooks.problems(this.#scrub));
   }
 
   #delivered(): number {

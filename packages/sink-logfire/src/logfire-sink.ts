@@ -413,12 +413,7 @@ export class LogfireSink implements RLMObservabilitySink {
       const lastError = this.#tracing.lastError;
       if (lastError) status.last_error = this.#scrub(lastError);
     }
-    if (this.#hooks.errors > 0) {
-      status.bad_events = this.#hooks.errors;
-      if (this.#hooks.lastError !== undefined)
-        status.last_bad_event = this.#scrub(this.#hooks.lastError);
-    }
-    return status;
+    return Object.assign(status, this.#hooks.problems(this.#scrub));
   }
 
   /** Export counters and the auth pause (the status keeps the seed's shape). */

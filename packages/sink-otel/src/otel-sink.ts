@@ -349,12 +349,7 @@ export class OpenTelemetrySink implements RLMObservabilitySink {
     };
     const lastError = this.#tracing?.lastError;
     if (lastError) status.last_error = this.#scrub(lastError);
-    if (this.#hooks.errors > 0) {
-      status.bad_events = this.#hooks.errors;
-      status.last_bad_event =
-        this.#hooks.lastError === undefined ? undefined : this.#scrub(this.#hooks.lastError);
-    }
-    return status;
+    return Object.assign(status, this.#hooks.problems(this.#scrub));
   }
 
   /** The 32-hex trace id of a run (seed: `get_trace_id`), or `undefined` if unknown. */
